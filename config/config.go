@@ -1,0 +1,191 @@
+// Package config loads and validates lcw-auth-proxy's configuration: one YAML
+// file, LCW_* environment overrides and *_file secrets. Load returns either a
+// fully valid Config or an error that names the key and the fix; nothing
+// downstream re-validates.
+package config
+
+import (
+	"net/netip"
+	"net/url"
+	"regexp"
+	"time"
+)
+
+// Config is the whole configuration, grouped by concern. Defaults live in
+// Default; the README's configuration reference mirrors it.
+type Config struct {
+	Listen          string   `yaml:"listen"`
+	PublicURL       string   `yaml:"public_url"`
+	Prefix          string   `yaml:"prefix"`
+	MetricsListen   string   `yaml:"metrics_listen"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	TrustedProxies  []string `yaml:"trusted_proxies"`
+
+	Log      Log      `yaml:"log"`
+	Server   Server   `yaml:"server"`
+	Upstream Upstream `yaml:"upstream"`
+	OIDC     OIDC     `yaml:"oidc"`
+	Session  Session  `yaml:"session"`
+	Access   Access   `yaml:"access"`
+	Headers  Headers  `yaml:"headers"`
+	Token    Token    `yaml:"token"`
+	Inject   Inject   `yaml:"inject"`
+
+	// Derived at load time; never read from YAML.
+	Public           *url.URL       `yaml:"-"`
+	UpstreamURL      *url.URL       `yaml:"-"`
+	TrustedProxyNets []netip.Prefix `yaml:"-"`
+}
+
+// Log configures the structured logger.
+type Log struct {
+	Format    string `yaml:"format"` // json or text
+	Level     string `yaml:"level"`  // debug, info, warn, error
+	AccessLog bool   `yaml:"access_log"`
+}
+
+// Server holds the listener's protective limits.
+type Server struct {
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
+}
+
+// Upstream is the site the proxy fronts.
+type Upstream struct {
+	URL                 string   `yaml:"url"`
+	PreserveHost        bool     `yaml:"preserve_host"`
+	Timeout             Duration `yaml:"timeout"` // until response headers arrive; exceeded = 504
+	DialTimeout         Duration `yaml:"dial_timeout"`
+	MaxIdleConnsPerHost int      `yaml:"max_idle_conns_per_host"`
+	IdleConnTimeout     Duration `yaml:"idle_conn_timeout"`
+	CAFile              string   `yaml:"ca_file"`
+	InsecureSkipVerify  bool     `yaml:"insecure_skip_verify"`
+}
+
+// OIDC is the relying-party configuration toward the site's OpenID provider.
+type OIDC struct {
+	Issuer                 string            `yaml:"issuer"`
+	ClientID               string            `yaml:"client_id"`
+	ClientSecret           string            `yaml:"client_secret" secret:"true"`
+	ClientSecretFile       string            `yaml:"client_secret_file"`
+	Scopes                 []string          `yaml:"scopes"`
+	ClockSkew              Duration          `yaml:"clock_skew"`
+	Userinfo               bool              `yaml:"userinfo"` // merge userinfo claims into the session
+	AuthParams             map[string]string `yaml:"auth_params"`
+	PostLogoutRedirectPath string            `yaml:"post_logout_redirect_path"`
+	DiscoveryTimeout       Duration          `yaml:"discovery_timeout"`
+}
+
+// Session configures the encrypted session cookie.
+type Session struct {
+	Secret              string   `yaml:"secret" secret:"true"`
+	SecretFile          string   `yaml:"secret_file"`
+	PreviousSecrets     []string `yaml:"previous_secrets" secret:"true"`
+	PreviousSecretFiles []string `yaml:"previous_secret_files"`
+	Lifetime            Duration `yaml:"lifetime"`
+	CookieName          string   `yaml:"cookie_name"`
+	CookieDomain        string   `yaml:"cookie_domain"`
+	CookiePath          string   `yaml:"cookie_path"`
+	// CookieSecure defaults to true when public_url is https.
+	CookieSecure *bool `yaml:"cookie_secure"`
+
+	// Keys holds the decoded secrets, current first.
+	Keys [][]byte `yaml:"-"`
+}
+
+// Access decides who may reach the upstream.
+type Access struct {
+	Mode                string              `yaml:"mode"` // required or optional
+	PublicPaths         []string            `yaml:"public_paths"`
+	AllowedEmailDomains []string            `yaml:"allowed_email_domains"`
+	RequiredGroups      []string            `yaml:"required_groups"`
+	GroupsClaim         string              `yaml:"groups_claim"`
+	RequiredClaims      map[string][]string `yaml:"required_claims"`
+}
+
+// Headers controls identity headers toward the upstream.
+type Headers struct {
+	// Identity headers are only set when Pass is on; they are stripped from
+	// incoming requests always.
+	Pass              bool     `yaml:"pass"`
+	User              string   `yaml:"user"`
+	Email             string   `yaml:"email"`
+	PreferredUsername string   `yaml:"preferred_username"`
+	Groups            string   `yaml:"groups"`
+	Strip             []string `yaml:"strip"`
+}
+
+// Token configures the Omnichannel chat token.
+type Token struct {
+	Issuer           string                 `yaml:"issuer"`
+	Audience         string                 `yaml:"audience"`
+	Lifetime         Duration               `yaml:"lifetime"`
+	NotBeforeSkew    Duration               `yaml:"not_before_skew"`
+	SubjectClaim     string                 `yaml:"subject_claim"`
+	SigningKeys      []SigningKey           `yaml:"signing_keys"`
+	RetiredKeyGrace  Duration               `yaml:"retired_key_grace"`
+	KeyCheckInterval Duration               `yaml:"key_check_interval"`
+	LWIContexts      map[string]ContextRule `yaml:"lwicontexts"`
+	ContextURL       string                 `yaml:"context_url"`
+	ContextTimeout   Duration               `yaml:"context_timeout"`
+	// ContextKeys declares which keys of the context_url answer are taken, with their types.
+	ContextKeys map[string]ContextRule `yaml:"context_keys"`
+}
+
+// SigningKey is one PEM private key file; the first configured key signs.
+type SigningKey struct {
+	File string `yaml:"file"`
+	Kid  string `yaml:"kid"`
+}
+
+// ContextRule maps identity claims to one lwicontexts value. Exactly one of
+// Claim or Value is the source; Equals, Contains, Matches and OneOf turn the
+// claim into a boolean (or into Then/Else when given); Map translates values.
+type ContextRule struct {
+	Claim    string         `yaml:"claim"`
+	Value    any            `yaml:"value"`
+	Equals   any            `yaml:"equals"`
+	Contains any            `yaml:"contains"`
+	Matches  string         `yaml:"matches"`
+	OneOf    []any          `yaml:"one_of"`
+	Then     any            `yaml:"then"`
+	Else     any            `yaml:"else"`
+	Map      map[string]any `yaml:"map"`
+	Type     string         `yaml:"type"` // string (default), number, boolean
+	Default  any            `yaml:"default"`
+
+	Regexp *regexp.Regexp `yaml:"-"`
+}
+
+// Inject configures the HTML injection of the bootstrap script.
+type Inject struct {
+	Enabled           bool     `yaml:"enabled"`
+	ClientFunction    string   `yaml:"client_function"`
+	OnUnauthenticated string   `yaml:"on_unauthenticated"` // empty (callback("")) or login
+	SignedInOnly      bool     `yaml:"signed_in_only"`
+	ExcludePaths      []string `yaml:"exclude_paths"`
+	Widget            Widget   `yaml:"widget"`
+	CSP               CSP      `yaml:"csp"`
+}
+
+// Widget is the Omnichannel live chat widget loader tag.
+type Widget struct {
+	Src        string            `yaml:"src"`
+	AppID      string            `yaml:"app_id"`
+	OrgID      string            `yaml:"org_id"`
+	OrgURL     string            `yaml:"org_url"`
+	LCWVersion string            `yaml:"lcw_version"`
+	Attributes map[string]string `yaml:"attributes"` // extra data-* attributes
+}
+
+// CSP controls how injected scripts are allowed by a page's policy.
+type CSP struct {
+	AllowWidget bool `yaml:"allow_widget"`
+}
+
+// Duration is a time.Duration written as "10m" in YAML.
+type Duration time.Duration
+
+// D returns the standard library duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

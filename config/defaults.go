@@ -1,0 +1,55 @@
+package config
+
+import "time"
+
+// Default returns the configuration every file starts from. This is the one
+// place defaults are written; the README's reference lists the same values.
+func Default() Config {
+	return Config{
+		Listen:          "127.0.0.1:4180",
+		Prefix:          "/_lcw",
+		ShutdownTimeout: Duration(20 * time.Second),
+		Log:             Log{Format: "json", Level: "info", AccessLog: true},
+		Server: Server{
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			IdleTimeout:       Duration(120 * time.Second),
+			MaxHeaderBytes:    64 << 10,
+		},
+		Upstream: Upstream{
+			Timeout:             Duration(60 * time.Second),
+			DialTimeout:         Duration(5 * time.Second),
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     Duration(90 * time.Second),
+		},
+		OIDC: OIDC{
+			Scopes:           []string{"openid", "profile", "email"},
+			ClockSkew:        Duration(30 * time.Second),
+			DiscoveryTimeout: Duration(10 * time.Second),
+		},
+		Session: Session{
+			Lifetime:   Duration(12 * time.Hour),
+			CookieName: "_lcw",
+			CookiePath: "/",
+		},
+		Access: Access{Mode: "required", GroupsClaim: "groups"},
+		Headers: Headers{
+			User:              "X-Forwarded-User",
+			Email:             "X-Forwarded-Email",
+			PreferredUsername: "X-Forwarded-Preferred-Username",
+			Groups:            "X-Forwarded-Groups",
+		},
+		Token: Token{
+			Lifetime:         Duration(10 * time.Minute),
+			NotBeforeSkew:    Duration(60 * time.Second),
+			SubjectClaim:     "sub",
+			RetiredKeyGrace:  Duration(24 * time.Hour),
+			KeyCheckInterval: Duration(10 * time.Second),
+			ContextTimeout:   Duration(2 * time.Second),
+		},
+		Inject: Inject{
+			ClientFunction:    "lcwAuth.getAuthenticationToken",
+			OnUnauthenticated: "empty",
+			Widget:            Widget{LCWVersion: "prod"},
+		},
+	}
+}

@@ -1,0 +1,330 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvPrefix starts every environment override: LCW_ + the upper-case key path
+// with "_" between the parts, e.g. LCW_OIDC_CLIENT_SECRET.
+const EnvPrefix = "LCW_"
+
+// Load reads the YAML file at path (empty path: defaults and environment
+// only), applies LCW_* overrides from getenv, reads *_file secrets and
+// validates everything once. The error lists every problem found.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	cfg := Default()
+	lines := map[int]string{}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config file: %w", err)
+		}
+		if err := decodeYAML(data, &cfg, lines); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	if err := applyEnv(&cfg, getenv); err != nil {
+		return nil, err
+	}
+	if err := cfg.resolve(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func decodeYAML(data []byte, cfg *Config, lines map[int]string) error {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, errEOF) || err.Error() == "EOF" {
+			return nil // empty file: defaults
+		}
+		return fmt.Errorf("YAML syntax: %w", trimYAMLPrefix(err))
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: the file must be a mapping of keys (listen:, upstream:, …), not a %s", root.Line, kindName(root.Kind))
+	}
+	var problems []string
+	checkKeys(root, reflect.TypeOf(*cfg), "", lines, &problems)
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
+	}
+	if err := root.Decode(cfg); err != nil {
+		return explainDecode(err, lines)
+	}
+	return nil
+}
+
+var errEOF = errors.New("EOF")
+
+func trimYAMLPrefix(err error) error {
+	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.ScalarNode:
+		return "single value"
+	default:
+		return "document"
+	}
+}
+
+// checkKeys reports every key that the target type does not have, with the
+// closest known key as a suggestion, and remembers which key each line holds
+// so that decode errors can name it.
+func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]string, problems *[]string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.AliasNode:
+		checkKeys(n.Alias, t, path, lines, problems)
+	case t.Kind() == reflect.Struct && t != reflect.TypeOf(Duration(0)):
+		if n.Kind != yaml.MappingNode {
+			return // the decoder reports the type mismatch with its line
+		}
+		fields := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			key := joinPath(path, k.Value)
+			lines[k.Line] = key
+			lines[v.Line] = key
+			f, ok := fields[k.Value]
+			if !ok {
+				msg := fmt.Sprintf("line %d: unknown key %q", k.Line, key)
+				if s := suggest(k.Value, fields); s != "" {
+					msg += fmt.Sprintf("; did you mean %q?", joinPath(path, s))
+				}
+				*problems = append(*problems, msg)
+				continue
+			}
+			checkKeys(v, f.Type, key, lines, problems)
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			key := joinPath(path, k.Value)
+			lines[k.Line] = key
+			checkKeys(v, t.Elem(), key, lines, problems)
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, item := range n.Content {
+			key := fmt.Sprintf("%s[%d]", path, i)
+			lines[item.Line] = key
+			checkKeys(item, t.Elem(), key, lines, problems)
+		}
+	}
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	fields := map[string]reflect.StructField{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		fields[name] = f
+	}
+	return fields
+}
+
+// suggest returns the known key closest to key when it is close enough to be
+// a typo.
+func suggest(key string, fields map[string]reflect.StructField) string {
+	best, bestDist := "", len(key)/2+2
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if d := levenshtein(strings.ToLower(key), name); d < bestDist {
+			best, bestDist = name, d
+		}
+	}
+	return best
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+var lineRE = regexp.MustCompile(`line (\d+): `)
+
+// explainDecode rewrites the decoder's "line N: cannot unmarshal …" errors so
+// each names the key at that line.
+func explainDecode(err error, lines map[int]string) error {
+	errs := []string{trimYAMLPrefix(err).Error()}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		errs = te.Errors
+	}
+	msgs := make([]string, 0, len(errs))
+	for _, e := range errs {
+		msg := lineRE.ReplaceAllStringFunc(e, func(m string) string {
+			n, _ := strconv.Atoi(lineRE.FindStringSubmatch(m)[1])
+			if key, ok := lines[n]; ok {
+				return fmt.Sprintf("line %d: key %q: ", n, key)
+			}
+			return m
+		})
+		msgs = append(msgs, msg)
+	}
+	return errors.New(strings.Join(msgs, "\n"))
+}
+
+// UnmarshalYAML accepts Go durations ("90s", "10m", "1h30m").
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	return d.parse(n.Value, n.Line)
+}
+
+func (d *Duration) parse(s string, line int) error {
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		if line > 0 {
+			return fmt.Errorf("line %d: %q is not a duration: write it like 30s, 10m or 1h30m", line, s)
+		}
+		return fmt.Errorf("%q is not a duration: write it like 30s, 10m or 1h30m", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes durations back the way they are read.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// applyEnv sets every field whose LCW_* variable is non-empty. Strings are
+// taken verbatim (a secret may contain any character); everything else is
+// parsed as YAML, so lists can be written [a, b] or a,b.
+func applyEnv(cfg *Config, getenv func(string) string) error {
+	var problems []string
+	walkFields(reflect.ValueOf(cfg).Elem(), "", func(path string, v reflect.Value) {
+		name := EnvName(path)
+		raw := getenv(name)
+		if raw == "" {
+			return
+		}
+		if err := setFromEnv(v, raw); err != nil {
+			problems = append(problems, fmt.Sprintf("environment %s (key %q): %v", name, path, err))
+		}
+	})
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// EnvName is the environment variable that overrides the key at path.
+func EnvName(path string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+}
+
+func walkFields(v reflect.Value, path string, fn func(path string, v reflect.Value)) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		fv := v.Field(i)
+		p := joinPath(path, name)
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration(0)) {
+			walkFields(fv, p, fn)
+			continue
+		}
+		fn(p, fv)
+	}
+}
+
+func setFromEnv(v reflect.Value, raw string) error {
+	switch {
+	case v.Kind() == reflect.String:
+		v.SetString(raw)
+		return nil
+	case v.Type() == reflect.TypeOf(Duration(0)):
+		var d Duration
+		if err := d.parse(raw, 0); err != nil {
+			return err
+		}
+		v.Set(reflect.ValueOf(d))
+		return nil
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String && !strings.HasPrefix(strings.TrimSpace(raw), "["):
+		parts := strings.Split(raw, ",")
+		out := reflect.MakeSlice(v.Type(), 0, len(parts))
+		for _, p := range parts {
+			if p = strings.TrimSpace(p); p != "" {
+				out = reflect.Append(out, reflect.ValueOf(p))
+			}
+		}
+		v.Set(out)
+		return nil
+	}
+	target := reflect.New(v.Type())
+	if err := yaml.Unmarshal([]byte(raw), target.Interface()); err != nil {
+		return fmt.Errorf("cannot read %q as %s: %v", raw, typeName(v.Type()), trimYAMLPrefix(err))
+	}
+	v.Set(target.Elem())
+	return nil
+}
+
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64:
+		return "a whole number"
+	case reflect.Pointer:
+		return typeName(t.Elem())
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map:
+		return "a mapping"
+	}
+	return t.String()
+}

@@ -1,0 +1,342 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// problems collects every validation error so one run shows them all.
+type problems []string
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, fmt.Sprintf("%s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid configuration:\n  %s", strings.Join(p, "\n  "))
+}
+
+// resolve validates the configuration, reads secret files and fills the
+// derived fields.
+func (c *Config) resolve() error {
+	var p problems
+	checkHostPort(&p, "listen", c.Listen, true)
+	if c.MetricsListen != "" {
+		checkHostPort(&p, "metrics_listen", c.MetricsListen, true)
+		if c.MetricsListen == c.Listen {
+			p.add("metrics_listen", "must differ from listen (%s): metrics are served on their own listener", c.Listen)
+		}
+	}
+	c.Public = checkPublicURL(&p, c.PublicURL)
+	c.Prefix = strings.TrimSuffix(c.Prefix, "/")
+	if !prefixRE.MatchString(c.Prefix) {
+		p.add("prefix", "%q must be a path like /_lcw (a leading slash, letters, digits, '_', '-', '.', '/')", c.Prefix)
+	}
+	if c.ShutdownTimeout <= 0 {
+		p.add("shutdown_timeout", "must be positive, e.g. 20s")
+	}
+	for i, s := range c.TrustedProxies {
+		pfx, err := parsePrefix(s)
+		if err != nil {
+			p.add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is neither an IP address nor a CIDR range like 10.0.0.0/8", s)
+			continue
+		}
+		c.TrustedProxyNets = append(c.TrustedProxyNets, pfx)
+	}
+	c.Log.validate(&p)
+	c.Server.validate(&p)
+	c.UpstreamURL = c.Upstream.validate(&p)
+	c.OIDC.validate(&p)
+	c.Session.validate(&p, c.Public)
+	c.Access.validate(&p)
+	c.Headers.validate(&p)
+	c.Token.validate(&p)
+	c.Inject.validate(&p)
+	return p.err()
+}
+
+var (
+	prefixRE   = regexp.MustCompile(`^(/[A-Za-z0-9_.\-]+)+$`)
+	tokenRE    = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
+	jsIdentRE  = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$`)
+	cookieName = tokenRE
+)
+
+func checkHostPort(p *problems, key, v string, required bool) {
+	if v == "" {
+		if required {
+			p.add(key, "is required: an address like 127.0.0.1:4180 or :4180")
+		}
+		return
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		p.add(key, "%q is not host:port; write it like 127.0.0.1:4180 or :4180", v)
+	}
+}
+
+func checkPublicURL(p *problems, v string) *url.URL {
+	if v == "" {
+		p.add("public_url", "is required: the origin browsers use, e.g. https://shop.example.com")
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.add("public_url", "%q must be an absolute http or https origin, e.g. https://shop.example.com", v)
+		return nil
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		p.add("public_url", "%q must be an origin only (scheme and host), without path, query or user info", v)
+		return nil
+	}
+	return &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (l *Log) validate(p *problems) {
+	if l.Format != "json" && l.Format != "text" {
+		p.add("log.format", "%q is not a log format: use json or text", l.Format)
+	}
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", "%q is not a level: use debug, info, warn or error", l.Level)
+	}
+}
+
+func (s *Server) validate(p *problems) {
+	if s.ReadHeaderTimeout <= 0 {
+		p.add("server.read_header_timeout", "must be positive, e.g. 10s")
+	}
+	if s.IdleTimeout <= 0 {
+		p.add("server.idle_timeout", "must be positive, e.g. 120s")
+	}
+	if s.MaxHeaderBytes < 4096 {
+		p.add("server.max_header_bytes", "%d is too small: use at least 4096 (default 65536)", s.MaxHeaderBytes)
+	}
+}
+
+func (u *Upstream) validate(p *problems) *url.URL {
+	if u.Timeout <= 0 {
+		p.add("upstream.timeout", "must be positive, e.g. 60s")
+	}
+	if u.DialTimeout <= 0 {
+		p.add("upstream.dial_timeout", "must be positive, e.g. 5s")
+	}
+	if u.MaxIdleConnsPerHost < 1 {
+		p.add("upstream.max_idle_conns_per_host", "must be at least 1 (default 256)")
+	}
+	if u.IdleConnTimeout <= 0 {
+		p.add("upstream.idle_conn_timeout", "must be positive, e.g. 90s")
+	}
+	if u.CAFile != "" {
+		if _, err := os.Stat(u.CAFile); err != nil {
+			p.add("upstream.ca_file", "cannot read %s: %v", u.CAFile, err)
+		}
+	}
+	if u.URL == "" {
+		p.add("upstream.url", "is required: the site to proxy, e.g. http://127.0.0.1:8080")
+		return nil
+	}
+	pu, err := url.Parse(u.URL)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		p.add("upstream.url", "%q must be an absolute http or https URL, e.g. http://127.0.0.1:8080", u.URL)
+		return nil
+	}
+	if pu.RawQuery != "" || pu.Fragment != "" {
+		p.add("upstream.url", "%q must not carry a query or fragment", u.URL)
+		return nil
+	}
+	return pu
+}
+
+func (o *OIDC) validate(p *problems) {
+	if o.Issuer == "" {
+		p.add("oidc.issuer", "is required: the OpenID provider's issuer URL, e.g. https://login.example.com/realms/shop")
+	} else if u, err := url.Parse(o.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.add("oidc.issuer", "%q must be an absolute http or https URL", o.Issuer)
+	}
+	if o.ClientID == "" {
+		p.add("oidc.client_id", "is required: the client ID registered for the proxy at the OpenID provider")
+	}
+	o.ClientSecret = readSecret(p, "oidc.client_secret", o.ClientSecret, o.ClientSecretFile)
+	if !contains(o.Scopes, "openid") {
+		p.add("oidc.scopes", "must include openid (got %v)", o.Scopes)
+	}
+	if o.ClockSkew < 0 || o.ClockSkew.D() > 5*time.Minute {
+		p.add("oidc.clock_skew", "must be between 0 and 5m (default 30s)")
+	}
+	if o.DiscoveryTimeout <= 0 {
+		p.add("oidc.discovery_timeout", "must be positive, e.g. 10s")
+	}
+	if o.PostLogoutRedirectPath != "" && !strings.HasPrefix(o.PostLogoutRedirectPath, "/") {
+		p.add("oidc.post_logout_redirect_path", "%q must be a path on this site starting with /", o.PostLogoutRedirectPath)
+	}
+}
+
+// readSecret returns the inline value or the trimmed content of file; giving
+// both is an error because it is unclear which one wins.
+func readSecret(p *problems, key, inline, file string) string {
+	if file == "" {
+		return inline
+	}
+	if inline != "" {
+		p.add(key, "is set both inline and as %s_file; keep one", key)
+		return ""
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		p.add(key+"_file", "cannot read %s: %v", file, err)
+		return ""
+	}
+	v := strings.TrimSpace(string(data))
+	if v == "" {
+		p.add(key+"_file", "%s is empty", file)
+	}
+	return v
+}
+
+func (s *Session) validate(p *problems, public *url.URL) {
+	secret := readSecret(p, "session.secret", s.Secret, s.SecretFile)
+	const fix = "32 random bytes in base64; generate one with: openssl rand -base64 32"
+	if secret == "" && s.SecretFile == "" {
+		p.add("session.secret", "is required (or session.secret_file): %s", fix)
+	} else if secret != "" {
+		if k, err := decodeKey(secret); err != nil {
+			p.add("session.secret", "%v: %s", err, fix)
+		} else {
+			s.Keys = append(s.Keys, k)
+		}
+	}
+	s.Secret = secret
+	olds := append([]string(nil), s.PreviousSecrets...)
+	for i, f := range s.PreviousSecretFiles {
+		olds = append(olds, readSecret(p, fmt.Sprintf("session.previous_secret_files[%d]", i), "", f))
+	}
+	for i, old := range olds {
+		k, err := decodeKey(old)
+		if err != nil {
+			p.add(fmt.Sprintf("session.previous_secrets[%d]", i), "%v: %s", err, fix)
+			continue
+		}
+		s.Keys = append(s.Keys, k)
+	}
+	if s.Lifetime.D() < time.Minute {
+		p.add("session.lifetime", "must be at least 1m (default 12h)")
+	}
+	if !cookieName.MatchString(s.CookieName) || strings.HasPrefix(s.CookieName, "__Host-") && s.CookieDomain != "" {
+		p.add("session.cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~; __Host- names need an empty cookie_domain)", s.CookieName)
+	}
+	if !strings.HasPrefix(s.CookiePath, "/") {
+		p.add("session.cookie_path", "%q must start with /", s.CookiePath)
+	}
+	if s.CookieSecure == nil {
+		secure := public != nil && public.Scheme == "https"
+		s.CookieSecure = &secure
+	}
+}
+
+func decodeKey(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(s); err == nil {
+			if len(k) != 32 {
+				return nil, fmt.Errorf("decodes to %d bytes, not 32", len(k))
+			}
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("is not base64")
+}
+
+func (a *Access) validate(p *problems) {
+	if a.Mode != "required" && a.Mode != "optional" {
+		p.add("access.mode", "%q is not a mode: use required (every path needs a login except public_paths) or optional", a.Mode)
+	}
+	for i, pp := range a.PublicPaths {
+		if !strings.HasPrefix(pp, "/") {
+			p.add(fmt.Sprintf("access.public_paths[%d]", i), "%q must start with / (a trailing / matches the whole subtree)", pp)
+		}
+	}
+	for i, d := range a.AllowedEmailDomains {
+		if d == "" || strings.ContainsAny(d, "@/ ") {
+			p.add(fmt.Sprintf("access.allowed_email_domains[%d]", i), "%q must be a bare domain like example.com", d)
+		}
+	}
+}
+
+func (h *Headers) validate(p *problems) {
+	for key, v := range map[string]string{"headers.user": h.User, "headers.email": h.Email, "headers.preferred_username": h.PreferredUsername, "headers.groups": h.Groups} {
+		if v != "" && !tokenRE.MatchString(v) {
+			p.add(key, "%q is not a valid header name", v)
+		}
+	}
+	for i, v := range h.Strip {
+		if !tokenRE.MatchString(v) {
+			p.add(fmt.Sprintf("headers.strip[%d]", i), "%q is not a valid header name", v)
+		}
+	}
+}
+
+func (i *Inject) validate(p *problems) {
+	if !jsIdentRE.MatchString(i.ClientFunction) {
+		p.add("inject.client_function", "%q must be a JavaScript global name, optionally dotted, e.g. lcwAuth.getAuthenticationToken", i.ClientFunction)
+	}
+	if i.OnUnauthenticated != "empty" && i.OnUnauthenticated != "login" {
+		p.add("inject.on_unauthenticated", "%q must be empty (callback with \"\") or login (send the user to sign in)", i.OnUnauthenticated)
+	}
+	for j, pp := range i.ExcludePaths {
+		if !strings.HasPrefix(pp, "/") {
+			p.add(fmt.Sprintf("inject.exclude_paths[%d]", j), "%q must start with /", pp)
+		}
+	}
+	w := i.Widget
+	if w.Src == "" && w.AppID == "" && w.OrgID == "" && w.OrgURL == "" {
+		return
+	}
+	for key, v := range map[string]string{"inject.widget.src": w.Src, "inject.widget.app_id": w.AppID, "inject.widget.org_id": w.OrgID, "inject.widget.org_url": w.OrgURL} {
+		if v == "" {
+			p.add(key, "is required once any widget setting is given (src, app_id, org_id and org_url come from the widget's embed code)")
+		}
+	}
+	for key, v := range map[string]string{"inject.widget.src": w.Src, "inject.widget.org_url": w.OrgURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			p.add(key, "%q must be an absolute https URL", v)
+		}
+	}
+	for name := range w.Attributes {
+		if !strings.HasPrefix(name, "data-") || !tokenRE.MatchString(name) {
+			p.add("inject.widget.attributes."+name, "attribute names must start with data- (e.g. data-color-override)")
+		}
+	}
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,66 @@
+// Package metrics holds the proxy's Prometheus collectors. One Metrics value
+// is made per running proxy and passed to whoever counts; there is no global
+// registry.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the proxy's collectors, all under the lcw_ namespace.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	// Requests counts proxied and own requests by route kind and status class.
+	Requests *prometheus.CounterVec
+	// RequestDuration observes whole-request latency by route kind.
+	RequestDuration *prometheus.HistogramVec
+	// Logins counts login outcomes: started, success, error, refresh, refresh_failed, logout.
+	Logins *prometheus.CounterVec
+	// Tokens counts token endpoint outcomes: issued, unauthenticated, forbidden, error.
+	Tokens *prometheus.CounterVec
+	// TokenSignDuration observes signing time.
+	TokenSignDuration prometheus.Histogram
+	// ContextProblems counts lwicontexts keys left out, by key and reason.
+	ContextProblems *prometheus.CounterVec
+	// ContextEnrichment counts context_url calls by result: ok, error.
+	ContextEnrichment *prometheus.CounterVec
+	// Injections counts HTML responses by result: injected, skipped_*, already.
+	Injections *prometheus.CounterVec
+	// ClientEvents counts lcw:error codes reported by browsers.
+	ClientEvents *prometheus.CounterVec
+	// KeyReloads counts signing key reloads by result: ok, error.
+	KeyReloads *prometheus.CounterVec
+}
+
+// New creates the collectors on a fresh registry, with Go and process
+// collectors included.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &Metrics{reg: reg}
+	m.Requests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "http_requests_total", Help: "Requests by route kind and status class."}, []string{"route", "code"})
+	m.RequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "lcw", Name: "http_request_duration_seconds", Help: "Request latency by route kind.", Buckets: prometheus.DefBuckets}, []string{"route"})
+	m.Logins = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "logins_total", Help: "Login flow outcomes."}, []string{"result"})
+	m.Tokens = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "tokens_total", Help: "Chat token endpoint outcomes."}, []string{"result"})
+	m.TokenSignDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "lcw", Name: "token_sign_duration_seconds", Help: "Time to mint and sign one chat token.", Buckets: []float64{.0005, .001, .002, .005, .01, .05, .1, .5, 1, 2}})
+	m.ContextProblems = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "lwicontexts_problems_total", Help: "lwicontexts keys left out of a token, by key and reason."}, []string{"key", "reason"})
+	m.ContextEnrichment = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "context_enrichment_total", Help: "context_url calls by result."}, []string{"result"})
+	m.Injections = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "injections_total", Help: "HTML responses by injection result."}, []string{"result"})
+	m.ClientEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "client_events_total", Help: "lcw:error codes reported by browsers."}, []string{"code"})
+	m.KeyReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "signing_key_reloads_total", Help: "Signing key file reloads by result."}, []string{"result"})
+	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.KeyReloads} {
+		f(c)
+	}
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,65 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+)
+
+// Listener is one address to serve with its handler.
+type Listener struct {
+	Name    string // "proxy", "metrics"
+	Addr    string
+	Handler http.Handler
+}
+
+// Serve runs every listener until ctx is done, then shuts them down
+// gracefully: in-flight requests get up to shutdown_timeout to finish.
+func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listeners ...Listener) error {
+	servers := make([]*http.Server, 0, len(listeners))
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			for _, s := range servers {
+				_ = s.Close()
+			}
+			return fmt.Errorf("listen %s on %s: %w", l.Name, l.Addr, err)
+		}
+		srv := &http.Server{
+			Handler:           l.Handler,
+			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
+			IdleTimeout:       cfg.Server.IdleTimeout.D(),
+			MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		}
+		servers = append(servers, srv)
+		log.Info("listening", slog.String("listener", l.Name), slog.String("addr", ln.Addr().String()))
+		go func() {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve %s: %w", l.Name, err)
+			}
+		}()
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	log.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout.D()))
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout.D())
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(shutCtx); err != nil {
+			serveErr = errors.Join(serveErr, fmt.Errorf("graceful shutdown: %w", err))
+			_ = s.Close()
+		}
+	}
+	return serveErr
+}

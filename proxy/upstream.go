@@ -1,0 +1,177 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
+)
+
+// newTransport returns the upstream transport, tuned for a sidecar: a large
+// idle pool to one host, no transparent compression (the injector decides
+// what to do with encodings) and bounded waits.
+func newTransport(u config.Upstream) (*http.Transport, error) {
+	dialer := &net.Dialer{Timeout: u.DialTimeout.D(), KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		Proxy:                 nil, // a sidecar talks to its upstream directly, never via HTTP_PROXY
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          u.MaxIdleConnsPerHost * 2,
+		MaxIdleConnsPerHost:   u.MaxIdleConnsPerHost,
+		IdleConnTimeout:       u.IdleConnTimeout.D(),
+		ResponseHeaderTimeout: u.Timeout.D(),
+		TLSHandshakeTimeout:   u.DialTimeout.D(),
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     true,
+		WriteBufferSize:       32 << 10,
+		ReadBufferSize:        32 << 10,
+	}
+	if u.CAFile != "" || u.InsecureSkipVerify {
+		tc := &tls.Config{InsecureSkipVerify: u.InsecureSkipVerify} //nolint:gosec // explicit opt-in for self-signed upstreams
+		if u.CAFile != "" {
+			pem, err := os.ReadFile(u.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("read upstream.ca_file %s: %w", u.CAFile, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("upstream.ca_file %s holds no PEM certificate", u.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		t.TLSClientConfig = tc
+	}
+	return t, nil
+}
+
+// timedTransport records how long the upstream took, for the access log.
+type timedTransport struct{ next http.RoundTripper }
+
+func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(r)
+	if rec := recordFrom(r.Context()); rec != nil {
+		rec.upstream = time.Since(start)
+	}
+	return resp, err
+}
+
+// bufferPool lends ReverseProxy its copy buffers so a busy proxy does not
+// allocate 32 KiB per response.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
+
+// ReverseProxyOptions are what the reverse proxy needs beyond the config.
+type ReverseProxyOptions struct {
+	// ModifyResponse, when set, runs on every upstream response (the injector).
+	ModifyResponse func(*http.Response) error
+	// Identity, when set, adds identity headers for the request's session.
+	Identity func(out *http.Request, in *http.Request)
+}
+
+// NewReverseProxy builds the httputil.ReverseProxy toward cfg.Upstream with
+// header hygiene applied in Rewrite.
+func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOptions) (*httputil.ReverseProxy, error) {
+	tr, err := newTransport(cfg.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	strip := newHeaderStripper(cfg)
+	target := cfg.UpstreamURL
+	trusted := cfg.TrustedProxyNets
+	preserveHost := cfg.Upstream.PreserveHost
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			if preserveHost {
+				pr.Out.Host = pr.In.Host
+			}
+			setForwarded(pr, trusted)
+			strip.clean(pr.Out.Header)
+			if opts.Identity != nil {
+				opts.Identity(pr.Out, pr.In)
+			}
+		},
+		Transport:      timedTransport{next: tr},
+		FlushInterval:  0, // ReverseProxy already flushes at once for SSE and unknown-length bodies
+		BufferPool:     newBufferPool(),
+		ModifyResponse: opts.ModifyResponse,
+		ErrorHandler:   upstreamErrorHandler(log),
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}, nil
+}
+
+// setForwarded sets X-Forwarded-For/-Host/-Proto. Incoming values are kept
+// only when the direct peer is a trusted proxy; otherwise a client could claim
+// any address or scheme.
+func setForwarded(pr *httputil.ProxyRequest, trusted []netip.Prefix) {
+	if len(trusted) > 0 && peerTrusted(pr.In.RemoteAddr, trusted) {
+		if v := pr.In.Header["X-Forwarded-For"]; len(v) > 0 {
+			pr.Out.Header["X-Forwarded-For"] = append([]string(nil), v...)
+		}
+		pr.SetXForwarded() // appends the peer to the kept chain
+		if v := pr.In.Header.Get("X-Forwarded-Host"); v != "" {
+			pr.Out.Header.Set("X-Forwarded-Host", v)
+		}
+		if v := pr.In.Header.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
+			pr.Out.Header.Set("X-Forwarded-Proto", v)
+		}
+		return
+	}
+	pr.SetXForwarded()
+}
+
+func peerTrusted(remoteAddr string, trusted []netip.Prefix) bool {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// upstreamErrorHandler answers 504 for an upstream that timed out and 502 for
+// anything else, without revealing addresses or error text to the client.
+func upstreamErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			// The client went away; nobody is left to answer.
+			if rec := recordFrom(r.Context()); rec != nil {
+				rec.clientGone = true
+			}
+			return
+		}
+		status := http.StatusBadGateway
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+			status = http.StatusGatewayTimeout
+		}
+		log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", status), slog.String("error", err.Error()))
+		errorpage.Status(w, r, status)
+	}
+}
