@@ -1,0 +1,49 @@
+# make test is the one test command: the README and .ci/run both call it.
+GO ?= go
+export CGO_ENABLED ?= 1
+
+.PHONY: test check deps browser build demo bench fuzz
+
+test: deps browser check
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# check: formatting and vet, fast enough to run before every commit.
+check:
+	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+deps:
+	$(GO) mod download
+
+# browser installs Debian's chromium for the real-browser tests when missing.
+# Browser tests skip without it on a laptop, but fail under CI=true.
+browser:
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then \
+		exit 0; \
+	fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || { [ "$$CI" != true ] || exit 1; }; \
+	else \
+		echo "chromium not found: browser tests will skip (install the chromium package to run them)"; \
+		[ "$$CI" != true ] || exit 1; \
+	fi
+
+build:
+	$(GO) build -o lcw-auth-proxy ./cmd/lcw-auth-proxy
+
+demo:
+	$(GO) run ./cmd/lcw-demo
+
+bench:
+	bash bench/run.sh
+
+# fuzz runs each fuzz target briefly; FUZZTIME=5m for a longer run.
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done

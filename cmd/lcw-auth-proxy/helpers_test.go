@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testKeyPEM is one RSA key shared by the package's tests: generating
+// 2048-bit keys is slow under -race.
+var testKeyPEM = sync.OnceValue(func() []byte {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+})
+
+// baseConfig returns a valid configuration for upstream with everything the
+// proxy needs on disk in a temp dir; extra YAML is appended verbatim.
+func baseConfig(t *testing.T, upstream string, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "signing.pem")
+	if err := os.WriteFile(keyFile, testKeyPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+public_url: http://127.0.0.1:4180
+upstream:
+  url: %s
+oidc:
+  issuer: http://127.0.0.1:1/unreachable
+  client_id: lcw-auth-proxy
+  client_secret: oidc-client-secret-value
+session:
+  secret: %s
+token:
+  issuer: shop.example.com
+  signing_keys:
+    - file: %s
+shutdown_timeout: 5s
+`, upstream, base64.StdEncoding.EncodeToString(secret), keyFile)
+	if !strings.Contains(extra, "access:") {
+		cfg += "access:\n  mode: optional\n"
+	}
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg+extra), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// lockedBuffer is a log sink that tests can read while the proxy writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines returns the JSON log lines whose msg is msg.
+func (b *lockedBuffer) lines(msg string) []map[string]any {
+	var out []map[string]any
+	for _, l := range strings.Split(b.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// runningProxy is the whole program started in-process through run.
+type runningProxy struct {
+	URL    string
+	Logs   *lockedBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startProxy runs `lcw-auth-proxy serve --config path` in-process and waits
+// until it listens.
+func startProxy(t *testing.T, path string, env map[string]string) *runningProxy {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &runningProxy{Logs: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	getenv := func(k string) string { return env[k] }
+	go func() { p.done <- run(ctx, []string{"serve", "--config", path}, getenv, &bytes.Buffer{}, p.Logs) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range p.Logs.lines("listening") {
+			if l["listener"] == "proxy" {
+				p.URL = "http://" + l["addr"].(string)
+			}
+		}
+		if p.URL != "" {
+			break
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("proxy exited before listening: %v\nlogs:\n%s", err, p.Logs)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if p.URL == "" {
+		t.Fatalf("proxy did not start listening; logs:\n%s", p.Logs)
+	}
+	t.Cleanup(func() { p.Stop(t) })
+	return p
+}
+
+// Stop cancels the proxy's context (as SIGTERM does) and waits for run to
+// return.
+func (p *runningProxy) Stop(t *testing.T) error {
+	t.Helper()
+	p.cancel()
+	select {
+	case err, ok := <-p.done:
+		if ok {
+			close(p.done)
+		}
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatalf("proxy did not stop")
+	}
+	return nil
+}
+
+func get(t *testing.T, c *http.Client, url string, hdr map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
