@@ -29,18 +29,31 @@ func validToken(t *testing.T) Token {
 
 func TestTokenValidateAcceptsValidSections(t *testing.T) {
 	cases := map[string]func(*Token){
-		"reference":         func(*Token) {},
-		"number constant":   func(tk *Token) { tk.LWIContexts["cart"] = ContextRule{Value: 10000, Type: "number"} },
-		"numeric string":    func(tk *Token) { tk.LWIContexts["cart"] = ContextRule{Value: "1.5e3", Type: "number"} },
-		"boolean string":    func(tk *Token) { tk.LWIContexts["vip"] = ContextRule{Value: "false", Type: "boolean"} },
-		"then else":         func(tk *Token) { tk.LWIContexts["tier"] = ContextRule{Claim: "groups", Contains: "gold", Then: "Gold", Else: "Standard"} },
-		"map with default":  func(tk *Token) { tk.LWIContexts["lang"] = ContextRule{Claim: "locale", Map: map[string]any{"de-DE": "German"}, Default: "English"} },
-		"one_of":            func(tk *Token) { tk.LWIContexts["eu"] = ContextRule{Claim: "address.country", OneOf: []any{"DE", "FR"}, Type: "boolean"} },
-		"matches":           func(tk *Token) { tk.LWIContexts["staff"] = ContextRule{Claim: "email", Matches: `@example\.com$`} },
-		"context url":       func(tk *Token) { tk.ContextURL = "https://crm.internal/ctx"; tk.ContextKeys = map[string]ContextRule{"cart": {Type: "number"}} },
-		"100 keys together": func(tk *Token) { tk.LWIContexts = manyRules(60, "a"); tk.ContextURL = "http://x"; tk.ContextKeys = manyRules(40, "b") },
-		"kid given":         func(tk *Token) { tk.SigningKeys[0].Kid = "2024-01" },
-		"4000 char value":   func(tk *Token) { tk.LWIContexts["long"] = ContextRule{Value: strings.Repeat("é", 4000)} },
+		"reference":       func(*Token) {},
+		"number constant": func(tk *Token) { tk.LWIContexts["cart"] = ContextRule{Value: 10000, Type: "number"} },
+		"numeric string":  func(tk *Token) { tk.LWIContexts["cart"] = ContextRule{Value: "1.5e3", Type: "number"} },
+		"boolean string":  func(tk *Token) { tk.LWIContexts["vip"] = ContextRule{Value: "false", Type: "boolean"} },
+		"then else": func(tk *Token) {
+			tk.LWIContexts["tier"] = ContextRule{Claim: "groups", Contains: "gold", Then: "Gold", Else: "Standard"}
+		},
+		"map with default": func(tk *Token) {
+			tk.LWIContexts["lang"] = ContextRule{Claim: "locale", Map: map[string]any{"de-DE": "German"}, Default: "English"}
+		},
+		"one_of": func(tk *Token) {
+			tk.LWIContexts["eu"] = ContextRule{Claim: "address.country", OneOf: []any{"DE", "FR"}, Type: "boolean"}
+		},
+		"matches": func(tk *Token) { tk.LWIContexts["staff"] = ContextRule{Claim: "email", Matches: `@example\.com$`} },
+		"context url": func(tk *Token) {
+			tk.ContextURL = "https://crm.internal/ctx"
+			tk.ContextKeys = map[string]ContextRule{"cart": {Type: "number"}}
+		},
+		"100 keys together": func(tk *Token) {
+			tk.LWIContexts = manyRules(60, "a")
+			tk.ContextURL = "http://x"
+			tk.ContextKeys = manyRules(40, "b")
+		},
+		"kid given":       func(tk *Token) { tk.SigningKeys[0].Kid = "2024-01" },
+		"4000 char value": func(tk *Token) { tk.LWIContexts["long"] = ContextRule{Value: strings.Repeat("é", 4000)} },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
