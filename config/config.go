@@ -89,6 +89,10 @@ type Session struct {
 	CookiePath          string   `yaml:"cookie_path"`
 	// CookieSecure defaults to true when public_url is https.
 	CookieSecure *bool `yaml:"cookie_secure"`
+	// RefreshInterval, when set, refreshes the session's tokens at the
+	// provider this often (with a refresh token); otherwise they are
+	// refreshed when the access token expires.
+	RefreshInterval Duration `yaml:"refresh_interval"`
 
 	// Keys holds the decoded secrets, current first.
 	Keys [][]byte `yaml:"-"`

@@ -246,6 +246,9 @@ func (s *Session) validate(p *problems, public *url.URL) {
 	if !cookieName.MatchString(s.CookieName) || strings.HasPrefix(s.CookieName, "__Host-") && s.CookieDomain != "" {
 		p.add("session.cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~; __Host- names need an empty cookie_domain)", s.CookieName)
 	}
+	if s.RefreshInterval < 0 {
+		p.add("session.refresh_interval", "must not be negative (0 = refresh when the access token expires)")
+	}
 	if !strings.HasPrefix(s.CookiePath, "/") {
 		p.add("session.cookie_path", "%q must start with /", s.CookiePath)
 	}

@@ -9,10 +9,23 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
-// Deps are the handler tree's dependencies.
+// Deps are the handler tree's dependencies. A nil handler leaves its route
+// unregistered (404).
 type Deps struct {
 	Config *config.Config
 	Logger *slog.Logger
+
+	// Sign-in (auth/login).
+	Login, Callback, Logout http.Handler
+	// Chat token and keys (auth/token).
+	Token, PublicKeyPEM, PublicKeys, JWKS, Session http.Handler
+	// Bootstrap script and its error reports (proxy/bootstrap).
+	Bootstrap, ClientEvents http.Handler
+
+	// WithSession loads the visitor's session into the request context.
+	WithSession func(http.Handler) http.Handler
+	// Protect applies the access policy to upstream traffic.
+	Protect func(http.Handler) http.Handler
 	// Upstream serves every request that is not the proxy's own.
 	Upstream http.Handler
 	// Ready lists the readiness checks reported by {prefix}/readyz.
@@ -23,12 +36,45 @@ type Deps struct {
 // is listed here; everything outside the prefix goes to the upstream.
 func NewHandler(d Deps) http.Handler {
 	p := d.Config.Prefix
+	withSession := orIdentity(d.WithSession)
 	own := http.NewServeMux()
-	own.Handle("GET "+p+"/healthz", healthz())
-	own.Handle("GET "+p+"/readyz", readyz(d.Ready))
+	handle := func(pattern string, h http.Handler) {
+		if h != nil {
+			own.Handle(pattern, h)
+		}
+	}
+	handle("GET "+p+"/healthz", healthz())
+	handle("GET "+p+"/readyz", readyz(d.Ready))
+
+	handle("GET "+p+"/login", d.Login)
+	handle("GET "+p+"/callback", d.Callback)
+	handle("GET "+p+"/logout", d.Logout)
+	handle("POST "+p+"/logout", d.Logout)
+
+	if d.Token != nil {
+		handle(p+"/token", withSession(d.Token)) // the handler answers 405 for other methods
+	}
+	if d.Session != nil {
+		handle("GET "+p+"/session", withSession(d.Session))
+	}
+	handle("GET "+p+"/public-key.pem", d.PublicKeyPEM)
+	handle("GET "+p+"/public-keys", d.PublicKeys)
+	handle("GET "+p+"/jwks.json", d.JWKS)
+
+	handle("GET "+p+"/bootstrap.js", d.Bootstrap)
+	handle(p+"/client-events", d.ClientEvents) // POST only, checked by the handler
+
 	own.Handle(p+"/", http.NotFoundHandler()) // the prefix never reaches the upstream
 
-	return accessLog(d.Logger, d.Config.Log.AccessLog, splitByPrefix(p, own, d.Upstream))
+	upstream := withSession(orIdentity(d.Protect)(d.Upstream))
+	return accessLog(d.Logger, d.Config.Log.AccessLog, splitByPrefix(p, own, upstream))
+}
+
+func orIdentity(mw func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+	if mw == nil {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	return mw
 }
 
 // splitByPrefix sends requests for the proxy's own endpoints to own and the
