@@ -1,0 +1,351 @@
+#!/usr/bin/env bash
+# Load benchmark: the same upstream measured directly, through nginx
+# proxy_pass and through lcw-auth-proxy, side by side in one run. The servers
+# (upstream, nginx, proxy) share one pinned CPU and wrk runs on another, so a
+# ratio compares how much work each path costs per request on one core.
+#
+# Usage: bench/run.sh            (from anywhere inside the checkout)
+# Knobs (environment):
+#   BENCH_DURATION=10s     measured wrk run per row
+#   BENCH_WARMUP=2s        unrecorded wrk run before each measured one
+#   BENCH_CONNECTIONS=64   wrk connections (same for every row)
+#   BENCH_THREADS=1        wrk threads
+#   BENCH_SERVER_CPU=0     CPU for upstream, nginx and the proxy
+#   BENCH_CLIENT_CPU=1     CPU for wrk
+#   BENCH_INJECT=true      the proxy's inject.enabled (page rows say whether the
+#                          page really came back injected)
+#   BENCH_LABEL=""         free text written into the results header
+#   BENCH_KEEP_TMP=0       1 keeps the temp dir (configs, logs) for inspection
+# Results: a table on stdout and in bench/out/results.txt; the raw wrk output
+# of every row in bench/out/wrk/. See bench/README.md for how to read them.
+set -euo pipefail
+
+DURATION=${BENCH_DURATION:-10s}
+WARMUP=${BENCH_WARMUP:-2s}
+CONNS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-1}
+SERVER_CPU=${BENCH_SERVER_CPU:-0}
+CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
+INJECT=${BENCH_INJECT:-true}
+LABEL=${BENCH_LABEL:-}
+KEEP_TMP=${BENCH_KEEP_TMP:-0}
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out="$root/bench/out"
+cd "$root"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+case $INJECT in true | false) ;; *) die "BENCH_INJECT must be true or false, not '$INJECT'" ;; esac
+
+# --- tools -----------------------------------------------------------------
+
+need_pkgs=()
+command -v wrk >/dev/null || need_pkgs+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx-light)
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
+command -v taskset >/dev/null || need_pkgs+=(util-linux)
+if ((${#need_pkgs[@]})); then
+	log "installing ${need_pkgs[*]}"
+	sudo=()
+	[[ $(id -u) == 0 ]] || sudo=(sudo)
+	"${sudo[@]}" apt-get update
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y "${need_pkgs[@]}"
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+command -v go >/dev/null || die "go is not on PATH"
+taskset -c "$SERVER_CPU" true 2>/dev/null || die "cannot pin to CPU $SERVER_CPU (BENCH_SERVER_CPU)"
+taskset -c "$CLIENT_CPU" true 2>/dev/null || die "cannot pin to CPU $CLIENT_CPU (BENCH_CLIENT_CPU); this benchmark needs two CPUs"
+[[ $SERVER_CPU != "$CLIENT_CPU" ]] || die "BENCH_SERVER_CPU and BENCH_CLIENT_CPU must differ"
+
+# --- temp dir, process bookkeeping, cleanup --------------------------------
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/lcw-bench.XXXXXX")
+pids=()
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	local pid
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do
+		# Give each process a moment to exit cleanly, then insist.
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ $KEEP_TMP == 1 ]]; then log "kept $tmp"; else rm -rf "$tmp"; fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME CMD... runs CMD pinned to the server CPU, output to $tmp/NAME.log.
+start() {
+	local name=$1
+	shift
+	taskset -c "$SERVER_CPU" "$@" >"$tmp/$name.log" 2>&1 &
+	pids+=($!)
+}
+
+# free_port VAR sets VAR to a loopback TCP port nobody listens on and that
+# this run has not handed out yet. (It assigns rather than prints because a
+# $(...) subshell would lose the record of ports already taken.)
+taken=" "
+free_port() {
+	local p
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 40000))
+		[[ $taken == *" $p "* ]] && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			taken+="$p "
+			printf -v "$1" '%s' "$p"
+			return
+		fi
+	done
+	die "no free port found"
+}
+
+# wait_http URL [CURL ARGS...] waits until URL answers at all (any status).
+wait_http() {
+	local url=$1
+	shift
+	for _ in $(seq 100); do
+		curl -s -o /dev/null --max-time 1 "$@" "$url" && return 0
+		sleep 0.1
+	done
+	die "$url did not come up; logs in $tmp (set BENCH_KEEP_TMP=1 to keep them)"
+}
+
+# --- build -----------------------------------------------------------------
+
+log "building (go build) into $tmp"
+go build -o "$tmp/upstream" ./bench/upstream
+go build -o "$tmp/lcw-auth-proxy" ./cmd/lcw-auth-proxy
+signed_in=0
+signed_in_why=""
+if [[ -d auth/session && -f bench/sessioncookie/main.go ]]; then
+	if go build -o "$tmp/sessioncookie" ./bench/sessioncookie 2>"$tmp/sessioncookie-build.log"; then
+		signed_in=1
+	else
+		signed_in_why="bench/sessioncookie does not build against auth/session (see below)"
+		cat "$tmp/sessioncookie-build.log" >&2
+	fi
+else
+	signed_in_why="package auth/session is not in the tree yet, so there is no session cookie to send"
+fi
+
+# --- secrets and configs ---------------------------------------------------
+
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/signing-key.pem" 2>/dev/null
+chmod 600 "$tmp/signing-key.pem"
+secret=$(openssl rand -base64 32)
+
+free_port up_port
+free_port nginx_port
+free_port oidc_port # nothing listens here: the proxy starts anyway and retries discovery
+upstream="http://127.0.0.1:$up_port"
+
+# proxy_config NAME MODE ACCESS_LOG PORTVAR writes $tmp/NAME.yaml for a
+# proxy listening on a fresh port, stored in PORTVAR.
+proxy_config() {
+	local name=$1 mode=$2 access_log=$3 port
+	free_port port
+	printf -v "$4" '%s' "$port"
+	cat >"$tmp/$name.yaml" <<EOF
+listen: 127.0.0.1:$port
+public_url: http://127.0.0.1:$port
+upstream:
+  url: $upstream
+oidc:
+  issuer: http://127.0.0.1:$oidc_port/unused
+  client_id: lcw-bench
+session:
+  secret: $secret
+access:
+  mode: $mode
+token:
+  issuer: bench.example.com
+  signing_keys:
+    - file: $tmp/signing-key.pem
+inject:
+  enabled: $INJECT
+log:
+  level: info
+  access_log: $access_log
+EOF
+}
+proxy_config lcw-anon optional false anon_port
+proxy_config lcw-anon-log optional true anonlog_port
+proxy_config lcw-signed required false signed_port
+
+# nginx: foreground, one worker, every path inside $tmp/nginx. Temp paths
+# are set only for modules this nginx has, or it would refuse the directive.
+mkdir -p "$tmp/nginx"
+chmod 711 "$tmp"  # a root master runs its worker as nobody, which must reach its temp dirs
+chmod 755 "$tmp/nginx"
+nginx_v=$("$NGINX" -V 2>&1)
+temp_paths="client_body_temp_path $tmp/nginx/body; proxy_temp_path $tmp/nginx/proxy;"
+for m in fastcgi uwsgi scgi; do
+	[[ $nginx_v == *"--without-http_${m}_module"* ]] || temp_paths+=" ${m}_temp_path $tmp/nginx/$m;"
+done
+cat >"$tmp/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 1;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  $temp_paths
+  upstream bench_upstream {
+    server 127.0.0.1:$up_port;
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://bench_upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+
+# --- start everything ------------------------------------------------------
+
+log "starting upstream :$up_port, nginx :$nginx_port, proxies :$anon_port :$anonlog_port :$signed_port (CPU $SERVER_CPU)"
+start upstream "$tmp/upstream" -listen "127.0.0.1:$up_port"
+wait_http "$upstream/small"
+"$NGINX" -t -q -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" ||
+	die "nginx rejected its config: $(cat "$tmp/nginx/error.log")"
+start nginx "$NGINX" -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf"
+start lcw-anon "$tmp/lcw-auth-proxy" --config "$tmp/lcw-anon.yaml"
+start lcw-anon-log "$tmp/lcw-auth-proxy" --config "$tmp/lcw-anon-log.yaml"
+start lcw-signed "$tmp/lcw-auth-proxy" --config "$tmp/lcw-signed.yaml"
+for port in "$nginx_port" "$anon_port" "$anonlog_port" "$signed_port"; do
+	wait_http "http://127.0.0.1:$port/small"
+done
+
+cookie=""
+if ((signed_in)); then
+	cookie=$("$tmp/sessioncookie" -secret "$secret" -name _lcw -sub user1) ||
+		die "bench/sessioncookie failed"
+fi
+
+# --- measuring -------------------------------------------------------------
+
+mkdir -p "$out/wrk"
+rows=()     # "scenario|body|rps|p50|p99|errors|note"
+declare -A rps_of
+
+# to_ms VALUE prints a wrk latency (e.g. 512.00us, 1.20ms, 1.01s) in ms.
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+		printf "%.2f", n }'
+}
+
+# measure NAME BODY URL EXPECT [HEADER] checks one response, then runs wrk.
+# EXPECT is the body size a correct answer has at least; a wrong status or a
+# short body marks the row as failed instead of measuring the wrong thing.
+measure() {
+	local name=$1 body=$2 url=$3 expect=$4 header=${5:-} note="" hdr=()
+	[[ -n $header ]] && hdr=(-H "$header")
+	local check status size
+	check=$(curl -s -o "$tmp/check.body" -w '%{http_code} %{size_download}' "${hdr[@]}" "$url") || check="000 0"
+	read -r status size <<<"$check"
+	if [[ $status != 200 || $size -lt $expect ]]; then
+		log "$name: check failed (status $status, $size bytes, want 200 and >= $expect bytes); not measured"
+		rows+=("$name|$body|-|-|-|-|check failed: status $status, $size bytes")
+		return
+	fi
+	if [[ $body == page && $name == lcw* ]]; then
+		if grep -q 'bootstrap.js' "$tmp/check.body"; then note="injected"; else note="passed through (not injected)"; fi
+	fi
+	log "$name: warm-up $WARMUP, then $DURATION with $CONNS connections"
+	taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${hdr[@]}" "$url" >/dev/null
+	local f="$out/wrk/$name-$body.txt"
+	taskset -c "$CLIENT_CPU" timeout 120 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 5s --latency "${hdr[@]}" "$url" >"$f"
+	local rps p50 p99 non2xx sock
+	rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$f")
+	p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$f")")
+	p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$f")")
+	non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$f")
+	sock=$(awk -F'[ ,]+' '/Socket errors:/ { print $5 + $7 + $9 + $11 }' "$f")
+	rows+=("$name|$body|$rps|$p50|$p99|$((${non2xx:-0} + ${sock:-0}))|$note")
+	rps_of["$name-$body"]=$rps
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+for body in small page; do
+	case $body in small) expect=100 ;; page) expect=51200 ;; esac
+	measure direct "$body" "$upstream/$body" "$expect"
+	measure nginx "$body" "http://127.0.0.1:$nginx_port/$body" "$expect"
+	measure lcw-anon "$body" "http://127.0.0.1:$anon_port/$body" "$expect"
+	measure lcw-anon+accesslog "$body" "http://127.0.0.1:$anonlog_port/$body" "$expect"
+	if ((signed_in)); then
+		measure lcw-signed-in "$body" "http://127.0.0.1:$signed_port/$body" "$expect" "Cookie: $cookie"
+	fi
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- report ----------------------------------------------------------------
+
+ratio() { # ratio A B prints A/B with two decimals, or - when either is missing
+	if [[ $1 == - || -z $2 || $2 == - || $2 == 0 ]]; then echo -; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; fi
+}
+
+# target NAME BODY WHAT prints one DESIGN.md target line: NAME's rate vs nginx.
+target() {
+	local name=$1 body=$2 what=$3 r
+	r=$(ratio "${rps_of[$name-$body]:--}" "${rps_of[nginx-$body]:--}")
+	if [[ $r == - ]]; then
+		printf '  %-58s not measured\n' "$what"
+	else
+		printf '  %-58s %s x nginx  %s\n' "$what" "$r" "$(awk -v r="$r" 'BEGIN { print (r >= 0.5) ? "meets >= 0.5" : "BELOW 0.5" }')"
+	fi
+}
+
+report() {
+	local commit dirty
+	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+	dirty=$(git status --porcelain 2>/dev/null | grep -q . && echo " (working tree has uncommitted changes)" || true)
+	echo "lcw-auth-proxy load benchmark  $started  commit $commit$dirty"
+	echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency on CPU $CLIENT_CPU; upstream, nginx and proxy on CPU $SERVER_CPU; $(nproc) CPUs"
+	echo "inject.enabled=$INJECT; load average before: $load_before, after: $load_after"
+	awk -v l="${load_before%% *}" 'BEGIN { if (l + 0 > 0.3) print "NOISY: the machine was busy before the run (1-min load " l "); compare ratios, not absolute numbers, and rerun on a quiet machine" }'
+	[[ -z $LABEL ]] || echo "note: $LABEL"
+	echo
+	printf '%-20s %-5s %10s %9s %9s %9s %9s %7s  %s\n' scenario body 'req/s' 'p50 ms' 'p99 ms' 'x direct' 'x nginx' errors note
+	local row name body rps p50 p99 errs note
+	for row in "${rows[@]}"; do
+		IFS='|' read -r name body rps p50 p99 errs note <<<"$row"
+		printf '%-20s %-5s %10s %9s %9s %9s %9s %7s  %s\n' "$name" "$body" "$rps" "$p50" "$p99" \
+			"$(ratio "$rps" "${rps_of[direct-$body]:--}")" "$(ratio "$rps" "${rps_of[nginx-$body]:--}")" "$errs" "$note"
+	done
+	echo
+	echo "DESIGN.md targets:"
+	if ((signed_in)); then
+		target lcw-signed-in small "signed-in small responses >= 0.5x nginx"
+		target lcw-signed-in page "signed-in 50 KiB page (injection $INJECT) >= 0.5x nginx"
+	else
+		echo "  signed-in rows SKIPPED: $signed_in_why"
+		target lcw-anon small "anonymous small responses (stand-in) vs nginx"
+		target lcw-anon page "anonymous 50 KiB page (stand-in) vs nginx"
+	fi
+	if grep -q 'temporary file' "$tmp/nginx/error.log" 2>/dev/null; then
+		echo "note: nginx buffered responses to temporary files (see its error log); its page rows include that disk cost"
+	fi
+}
+
+report | tee "$out/results.txt"
+log "results in bench/out/results.txt, raw wrk output in bench/out/wrk/"
