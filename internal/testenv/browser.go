@@ -1,0 +1,112 @@
+package testenv
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browserTimeout bounds everything one Browser does, so a hung page fails
+// the test instead of eating the whole go test timeout.
+const browserTimeout = 2 * time.Minute
+
+// chromiumPath finds the browser: $CHROMIUM, else Debian's chromium.
+func chromiumPath() (string, bool) {
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "chromium"} {
+		if p == "" {
+			continue
+		}
+		if full, err := exec.LookPath(p); err == nil {
+			return full, true
+		}
+	}
+	return "", false
+}
+
+// Browser starts a headless Chromium ($CHROMIUM, else /usr/bin/chromium)
+// with a fresh profile and returns a chromedp context for it, valid until
+// the test ends or browserTimeout (2 minutes, less if the test's deadline is
+// nearer) passes. Without a browser it skips the test, except when CI=true,
+// where a missing browser is a broken environment and fails it.
+//
+// Use it with chromedp.Run / chromedp.Do; the browser is already running.
+func Browser(t testing.TB) context.Context {
+	t.Helper()
+	path, ok := chromiumPath()
+	if !ok {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("testenv.Browser: no Chromium found ($CHROMIUM, /usr/bin/chromium, chromium on PATH); CI must install it")
+		}
+		t.Skip("testenv.Browser: no Chromium found ($CHROMIUM, /usr/bin/chromium, chromium on PATH)")
+	}
+
+	timeout := browserTimeout
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := d.Deadline(); ok && time.Until(dl) < timeout {
+			timeout = time.Until(dl)
+		}
+	}
+	// Registered before our cleanup, so it is removed after the browser quit.
+	profile := t.TempDir()
+
+	ctx, cancelTimeout := context.WithTimeout(context.Background(), timeout)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-quic", true),
+		// Containers have a small /dev/shm; Chromium crashes when it fills.
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// Keep Chromium away from any desktop keyring.
+		chromedp.Flag("password-store", "basic"),
+		chromedp.UserDataDir(profile),
+	)
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancelBrowser() // waits for the tab and the browser process to end
+		cancelAlloc()
+		cancelTimeout()
+	})
+	// Start the browser now, so a broken install fails here, clearly.
+	if err := chromedp.Do(browserCtx); err != nil {
+		t.Fatalf("testenv.Browser: start %s: %v", path, err)
+	}
+	return browserCtx
+}
+
+// BrowserLogin signs in through the OP's real login form in the browser of
+// ctx (from Browser): it opens start (the URL that begins the flow, such as
+// the proxy's /_lcw/login?rd=/x), fills in username and password, submits,
+// and waits until the page the redirects end on has loaded. It returns that
+// page's URL; with wrong credentials that is the OP's login form again.
+// The browser keeps the cookies the flow set.
+func BrowserLogin(t testing.TB, ctx context.Context, start, username, password string) string {
+	t.Helper()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(start),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), username),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+	)
+	if err != nil {
+		t.Fatalf("testenv.BrowserLogin: open the login form from %s: %v", start, err)
+	}
+	if _, err := chromedp.RunResponse(ctx, chromedp.Submit(chromedp.ID("password"))); err != nil {
+		t.Fatalf("testenv.BrowserLogin: submit the login form: %v", err)
+	}
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatalf("testenv.BrowserLogin: read location: %v", err)
+	}
+	return loc
+}
