@@ -279,7 +279,7 @@ func checkValue(p *problems, key string, v any, typ string) bool {
 				return false
 			}
 		case string:
-			if !isJSONNumber(n) {
+			if !IsJSONNumber(n) {
 				p.add(key, "%q is not a number but the type is number: write a number like 10000, or use type string", n)
 				return false
 			}
@@ -300,8 +300,9 @@ func checkValue(p *problems, key string, v any, typ string) bool {
 	return true
 }
 
-// isJSONNumber reports whether s is a finite JSON number.
-func isJSONNumber(s string) bool {
+// IsJSONNumber reports whether s is a finite JSON number: the form numeric
+// text must have to be sent as a Number context variable.
+func IsJSONNumber(s string) bool {
 	if !jsonNumberRE.MatchString(s) {
 		return false
 	}
