@@ -243,7 +243,7 @@ fi
 
 mkdir -p "$out/wrk"
 rows=()     # "scenario|body|rps|p50|p99|errors|note"
-declare -A rps_of
+declare -A rps_of note_of
 
 # to_ms VALUE prints a wrk latency (e.g. 512.00us, 1.20ms, 1.01s) in ms.
 to_ms() {
@@ -282,6 +282,7 @@ measure() {
 	sock=$(awk -F'[ ,]+' '/Socket errors:/ { print $5 + $7 + $9 + $11 }' "$f")
 	rows+=("$name|$body|$rps|$p50|$p99|$((${non2xx:-0} + ${sock:-0}))|$note")
 	rps_of["$name-$body"]=$rps
+	note_of["$name-$body"]=$note
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -311,7 +312,8 @@ target() {
 	if [[ $r == - ]]; then
 		printf '  %-58s not measured\n' "$what"
 	else
-		printf '  %-58s %s x nginx  %s\n' "$what" "$r" "$(awk -v r="$r" 'BEGIN { print (r >= 0.5) ? "meets >= 0.5" : "BELOW 0.5" }')"
+		local note=${note_of[$name-$body]:-}
+		printf '  %-58s %s x nginx  %s%s\n' "$what" "$r" "$(awk -v r="$r" 'BEGIN { print (r >= 0.5) ? "meets >= 0.5" : "BELOW 0.5" }')" "${note:+ ($note)}"
 	fi
 }
 
