@@ -270,6 +270,17 @@ measure() {
 	if [[ $body == page && $name == lcw* ]]; then
 		if grep -q 'bootstrap.js' "$tmp/check.body"; then note="injected"; else note="passed through (not injected)"; fi
 	fi
+	if [[ -n $header ]]; then
+		# A signed-in row only means something when the same request without
+		# the cookie is turned away; otherwise it measured anonymous traffic.
+		local anon
+		anon=$(curl -s -o /dev/null -w '%{http_code}' "$url") || anon=000
+		if [[ $anon == 200 ]]; then
+			note+="${note:+; }access NOT enforced: anonymous also got 200"
+		else
+			note+="${note:+; }anonymous gets $anon"
+		fi
+	fi
 	log "$name: warm-up $WARMUP, then $DURATION with $CONNS connections"
 	taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${hdr[@]}" "$url" >/dev/null
 	local f="$out/wrk/$name-$body.txt"
