@@ -1,0 +1,385 @@
+package inject
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/net/html"
+)
+
+// lookahead bounds how much of a page is held while looking for the
+// insertion point. Pages whose <head> runs longer get the tags at the end.
+const lookahead = 64 << 10
+
+// chunkSize is the copy buffer for re-encoded bodies.
+const chunkSize = 32 << 10
+
+// body is the injected response body. It pulls from the upstream as the
+// client reads: first the look-ahead (until </head>, <body>, EOF or the
+// bound), then the rest chunk by chunk, so memory stays flat and the first
+// bytes leave as soon as the insertion point is known.
+type body struct {
+	inj      *Injector
+	upstream io.ReadCloser
+	in, out  coding
+	csp      bool // the response carries a CSP header: our tags need the nonce
+	nonce    string
+
+	src        io.Reader // decoded upstream
+	releaseDec func()
+	enc        encoder // nil for identity output
+	releaseEnc func()
+	pend       *pending
+	chunk      *[]byte
+
+	scanned   bool
+	appendTag []byte // emitted at EOF when no insertion point was found
+	done      bool
+	err       error
+	closed    bool
+}
+
+// Read implements io.Reader.
+func (b *body) Read(p []byte) (int, error) {
+	for {
+		if b.pend.len() > 0 {
+			return b.pend.read(p), nil
+		}
+		if b.done {
+			return 0, b.err
+		}
+		if !b.scanned {
+			b.scan()
+			continue
+		}
+		if b.enc == nil {
+			n, err := b.src.Read(p)
+			if err != nil {
+				b.finish(err)
+			}
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		if b.chunk == nil {
+			b.chunk = b.inj.chunks.get()
+		}
+		n, err := b.src.Read(*b.chunk)
+		if n > 0 {
+			if _, werr := b.enc.Write((*b.chunk)[:n]); werr != nil {
+				b.fail(fmt.Errorf("re-encode %s: %w", b.out.name(), werr))
+				continue
+			}
+		}
+		if err != nil {
+			b.finish(err)
+			continue
+		}
+		// Flushing per upstream read keeps a slow upstream's bytes moving to
+		// the client instead of sitting in the compressor.
+		if ferr := b.enc.Flush(); ferr != nil {
+			b.fail(fmt.Errorf("flush %s: %w", b.out.name(), ferr))
+		}
+	}
+}
+
+// sink is where decoded output goes: the compressor or the pending buffer.
+func (b *body) sink() io.Writer {
+	if b.enc != nil {
+		return b.enc
+	}
+	return b.pend
+}
+
+// finish handles the end of the upstream body.
+func (b *body) finish(err error) {
+	if !errors.Is(err, io.EOF) {
+		b.fail(fmt.Errorf("read upstream body: %w", err))
+		return
+	}
+	if b.appendTag != nil {
+		_, _ = b.sink().Write(b.appendTag) // writes into memory cannot fail but for a closed encoder
+		b.appendTag = nil
+	}
+	if b.enc != nil {
+		if cerr := b.enc.Close(); cerr != nil {
+			b.fail(fmt.Errorf("close %s: %w", b.out.name(), cerr))
+			return
+		}
+	}
+	b.done, b.err = true, io.EOF
+}
+
+func (b *body) fail(err error) {
+	b.done, b.err = true, err
+	b.inj.log.Warn("inject: response body aborted", "err", err)
+}
+
+// Close implements io.Closer. It returns pooled resources and closes the
+// upstream body; it is safe to call more than once.
+func (b *body) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.releaseDec != nil {
+		b.releaseDec()
+	}
+	if b.releaseEnc != nil {
+		b.releaseEnc()
+	}
+	if b.chunk != nil {
+		b.inj.chunks.put(b.chunk)
+	}
+	b.inj.pendings.put(b.pend)
+	b.pend = nil
+	if err := b.upstream.Close(); err != nil {
+		return fmt.Errorf("close upstream body: %w", err)
+	}
+	return nil
+}
+
+// scan reads the look-ahead, decides where the tags go and queues the
+// look-ahead (with the tags) for output.
+func (b *body) scan() {
+	b.scanned = true
+	src, release, err := b.inj.codecs.decoder(b.in, b.upstream)
+	if err != nil {
+		b.inj.count("error")
+		b.fail(fmt.Errorf("decode %s body: %w", b.in.name(), err))
+		return
+	}
+	b.src, b.releaseDec = src, release
+	if b.out != identity {
+		b.enc, b.releaseEnc = b.inj.codecs.encoder(b.out, b.pend)
+	}
+
+	la := b.inj.lookaheads.get()
+	defer b.inj.lookaheads.put(la)
+	rec := &recorder{src: b.src, buf: (*la)[:0], limit: lookahead}
+	res := findInsertion(rec, b.inj.opt.Prefix)
+	*la = rec.buf
+	data := rec.buf
+
+	w := b.sink()
+	write := func(p []byte) {
+		if len(p) > 0 {
+			_, _ = w.Write(p) // memory writers; a compressor error resurfaces on Flush/Close
+		}
+	}
+	result := "injected"
+	switch {
+	case rec.err != nil && !errors.Is(rec.err, io.EOF):
+		write(data)
+		b.inj.count("error")
+		b.fail(fmt.Errorf("read upstream body: %w", rec.err))
+		return
+	case bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}):
+		result = "skipped_charset" // UTF-16: ASCII markup would corrupt the page
+		write(data)
+	case res.already:
+		result = "already"
+		write(data)
+	default:
+		nonce := ""
+		if b.csp || len(res.metas) > 0 {
+			nonce = b.nonceValue()
+		}
+		tag := b.inj.tags.render(nonce, !res.widget)
+		end := res.at
+		if end < 0 {
+			end = len(data)
+		}
+		off := 0
+		for _, m := range res.metas {
+			if m.start >= end {
+				break
+			}
+			write(data[off:m.start])
+			write(b.inj.rewriteMeta(m, nonce))
+			off = m.end
+		}
+		write(data[off:end])
+		if res.at >= 0 {
+			write(tag)
+		} else {
+			b.appendTag = tag
+		}
+		write(data[end:])
+	}
+	b.inj.count(result)
+	if rec.eof {
+		b.finish(io.EOF)
+		return
+	}
+	if b.enc != nil {
+		// The head goes out now, not when the compressor's block fills.
+		if err := b.enc.Flush(); err != nil {
+			b.fail(fmt.Errorf("flush %s: %w", b.out.name(), err))
+		}
+	}
+}
+
+func (b *body) nonceValue() string {
+	if b.nonce == "" {
+		b.nonce = newNonce()
+	}
+	return b.nonce
+}
+
+// recorder feeds the tokenizer and keeps every byte it hands over, up to
+// limit; past the limit it reports EOF so the tokenizer stops.
+type recorder struct {
+	src   io.Reader
+	buf   []byte
+	limit int
+	eof   bool // the upstream body really ended
+	err   error
+}
+
+func (r *recorder) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	room := r.limit - len(r.buf)
+	if room <= 0 {
+		return 0, io.EOF
+	}
+	if len(p) > room {
+		p = p[:room]
+	}
+	n, err := r.src.Read(p)
+	r.buf = append(r.buf, p[:n]...)
+	if err != nil {
+		r.err = err
+		r.eof = errors.Is(err, io.EOF)
+		if n > 0 {
+			// The tokenizer drops a token cut by an error that arrives with
+			// data; report the error on the next call instead.
+			return n, nil
+		}
+	}
+	return n, err
+}
+
+// metaCSP is a <meta http-equiv=Content-Security-Policy> tag in the look-ahead.
+type metaCSP struct {
+	start, end int
+	attrs      []html.Attribute
+	selfClose  bool
+}
+
+// insertion is what the look-ahead found.
+type insertion struct {
+	at      int  // byte offset for the tags, -1 for "append at the end"
+	already bool // the page already loads our bootstrap
+	widget  bool // the page already carries the widget loader
+	metas   []metaCSP
+}
+
+// findInsertion tokenizes r until the insertion point: before the first
+// </head>, else right after the first <body> start tag. Raw-text elements
+// (script, style, title, textarea, …) are handled by the tokenizer itself;
+// <template> contents are inert and skipped here.
+func findInsertion(r io.Reader, prefix string) insertion {
+	z := html.NewTokenizer(r)
+	res := insertion{at: -1}
+	off, template := 0, 0
+	bootstrapPath := prefix + "/bootstrap.js"
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			return res
+		}
+		start := off
+		off += len(z.Raw())
+		switch tt {
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			switch string(name) {
+			case "template":
+				if tt == html.StartTagToken {
+					template++
+				}
+			case "body":
+				if template == 0 {
+					res.at = off
+					return res
+				}
+			case "script":
+				if template == 0 && hasAttr {
+					for more := true; more; {
+						var k, v []byte
+						k, v, more = z.TagAttr()
+						switch {
+						case string(k) == "src" && bytes.Contains(v, []byte(bootstrapPath)):
+							res.already = true
+						case string(k) == "id" && string(v) == widgetID:
+							res.widget = true
+						}
+					}
+				}
+			case "meta":
+				if template == 0 && hasAttr {
+					if m, ok := readMetaCSP(z); ok {
+						m.start, m.end, m.selfClose = start, off, tt == html.SelfClosingTagToken
+						res.metas = append(res.metas, m)
+					}
+				}
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			switch string(name) {
+			case "template":
+				if template > 0 {
+					template--
+				}
+			case "head":
+				if template == 0 {
+					res.at = start
+					return res
+				}
+			}
+		}
+	}
+}
+
+func readMetaCSP(z *html.Tokenizer) (metaCSP, bool) {
+	var m metaCSP
+	isCSP := false
+	for more := true; more; {
+		var k, v []byte
+		k, v, more = z.TagAttr()
+		if string(k) == "http-equiv" && strings.EqualFold(strings.TrimSpace(string(v)), "content-security-policy") {
+			isCSP = true
+		}
+		m.attrs = append(m.attrs, html.Attribute{Key: string(k), Val: string(v)})
+	}
+	return m, isCSP
+}
+
+// pending is the output queue between the scanner/compressor and Read.
+type pending struct {
+	buf []byte
+	off int
+}
+
+func (p *pending) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	return len(b), nil
+}
+
+func (p *pending) len() int { return len(p.buf) - p.off }
+
+func (p *pending) read(dst []byte) int {
+	n := copy(dst, p.buf[p.off:])
+	p.off += n
+	if p.off == len(p.buf) {
+		p.buf, p.off = p.buf[:0], 0
+	}
+	return n
+}

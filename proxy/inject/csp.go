@@ -1,0 +1,243 @@
+package inject
+
+import (
+	"strings"
+)
+
+// This file adjusts Content-Security-Policy values so the injected tags are
+// allowed while every other restriction stays as the site wrote it.
+// Policies follow CSP Level 3: a header value is a comma-separated list of
+// policies, a policy is a semicolon-separated list of directives, and a
+// directive is a lower-cased name followed by whitespace-separated sources.
+
+// cspDirective is one directive of a policy.
+type cspDirective struct {
+	name    string
+	sources []string
+}
+
+// cspPolicy is one parsed policy, directives in their original order.
+type cspPolicy []cspDirective
+
+// parseCSPList splits a header value into its policies (CSP3 §2.2.2).
+func parseCSPList(v string) []cspPolicy {
+	var list []cspPolicy
+	for part := range strings.SplitSeq(v, ",") {
+		if p := parseCSP(part); len(p) > 0 {
+			list = append(list, p)
+		}
+	}
+	return list
+}
+
+// parseCSP parses one serialized policy. Empty directives are dropped; a
+// repeated directive name is kept (browsers ignore it) so serializing keeps it.
+func parseCSP(s string) cspPolicy {
+	var p cspPolicy
+	for raw := range strings.SplitSeq(s, ";") {
+		fields := strings.Fields(raw)
+		if len(fields) == 0 {
+			continue
+		}
+		p = append(p, cspDirective{name: strings.ToLower(fields[0]), sources: fields[1:]})
+	}
+	return p
+}
+
+// String serializes the policy in the canonical "a x y; b z" form.
+func (p cspPolicy) String() string {
+	var b strings.Builder
+	for i, d := range p {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(d.name)
+		for _, s := range d.sources {
+			b.WriteByte(' ')
+			b.WriteString(s)
+		}
+	}
+	return b.String()
+}
+
+func formatCSPList(list []cspPolicy) string {
+	parts := make([]string, len(list))
+	for i, p := range list {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// index returns the position of the first directive called name (the only
+// one a browser enforces), or -1.
+func (p cspPolicy) index(name string) int {
+	for i, d := range p {
+		if d.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// cspAllowance is what the injected tags need from a policy.
+type cspAllowance struct {
+	// nonce is carried by the injected <script> tags.
+	nonce string
+	// bootstrapSource is a path-exact source for bootstrap.js
+	// ("https://shop.example/_lcw/bootstrap.js"), used where a nonce would
+	// disable the site's 'unsafe-inline'. Empty when the public origin is unknown.
+	bootstrapSource string
+	// ownConnect is the source our script fetches from ("https://shop.example/_lcw/").
+	ownConnect string
+	// scriptHosts and connectHosts are the widget's origins (allow_widget).
+	scriptHosts  []string
+	connectHosts []string
+}
+
+// allow returns a copy of p that permits the injected tags. Only the
+// directives that govern them change, and only by adding our nonce or our
+// exact sources; 'unsafe-inline' is never added and nothing is removed except
+// a lone 'none', which is replaced by what we add.
+func (p cspPolicy) allow(a cspAllowance) cspPolicy {
+	out := make(cspPolicy, len(p))
+	for i, d := range p {
+		out[i] = cspDirective{name: d.name, sources: append([]string(nil), d.sources...)}
+	}
+
+	elem, script, def := out.index("script-src-elem"), out.index("script-src"), out.index("default-src")
+	var targets []int
+	switch {
+	case elem >= 0 || script >= 0:
+		for _, i := range []int{elem, script} {
+			if i >= 0 {
+				targets = append(targets, i)
+			}
+		}
+	case def >= 0 && len(a.scriptHosts) > 0:
+		// Adding the widget's host to default-src would open images, styles,
+		// frames and fonts to it too; a script-src copied from default-src is
+		// the same policy for everything else.
+		out = append(out, cspDirective{name: "script-src", sources: append([]string(nil), out[def].sources...)})
+		targets = append(targets, len(out)-1)
+	case def >= 0:
+		// A nonce only matches elements carrying it, so in default-src it
+		// allows our scripts and nothing else.
+		targets = append(targets, def)
+	}
+	for _, i := range targets {
+		out[i].sources = allowScript(out[i].sources, a)
+	}
+
+	connectHosts := a.connectHosts
+	if a.ownConnect != "" {
+		connectHosts = append([]string{a.ownConnect}, connectHosts...)
+	}
+	if c := out.index("connect-src"); c >= 0 {
+		out[c].sources = allowConnect(out[c].sources, connectHosts)
+	} else if def >= 0 && needsConnect(out[def].sources, connectHosts) {
+		out = append(out, cspDirective{name: "connect-src", sources: allowConnect(append([]string(nil), out[def].sources...), connectHosts)})
+	}
+	return out
+}
+
+// allowScript adds what the injected scripts need to one script directive.
+func allowScript(src []string, a cspAllowance) []string {
+	var strictDynamic, unsafeInline, nonceOrHash, self, star bool
+	for _, s := range src {
+		switch l := strings.ToLower(s); {
+		case l == "'strict-dynamic'":
+			strictDynamic = true
+		case l == "'unsafe-inline'":
+			unsafeInline = true
+		case strings.HasPrefix(l, "'nonce-") || strings.HasPrefix(l, "'sha256-") || strings.HasPrefix(l, "'sha384-") || strings.HasPrefix(l, "'sha512-"):
+			nonceOrHash = true
+		case l == "'self'":
+			self = true
+		case l == "*":
+			star = true
+		}
+	}
+	src = dropNone(src)
+	switch {
+	case strictDynamic:
+		// Host sources are ignored under 'strict-dynamic'; the nonce is what
+		// counts, and the scripts it admits may load the rest of the widget.
+		return append(src, "'nonce-"+a.nonce+"'")
+	case unsafeInline && !nonceOrHash:
+		// A nonce here would switch off the site's own inline scripts
+		// (CSP2+ ignores 'unsafe-inline' once a nonce is present), so name
+		// our script by its exact URL instead.
+		if !self && !star && a.bootstrapSource != "" {
+			src = append(src, a.bootstrapSource)
+		}
+	default:
+		src = append(src, "'nonce-"+a.nonce+"'")
+	}
+	return appendMissing(src, a.scriptHosts)
+}
+
+func allowConnect(src []string, hosts []string) []string {
+	if !needsConnect(src, hosts) {
+		return src
+	}
+	return appendMissing(dropNone(src), hosts)
+}
+
+// needsConnect reports whether src lacks any of hosts; 'self' already covers
+// our own endpoint and * covers every https host.
+func needsConnect(src []string, hosts []string) bool {
+	for _, h := range hosts {
+		if !containsFold(src, h) && !containsFold(src, "*") {
+			if strings.HasSuffix(h, "/") && containsFold(src, "'self'") {
+				continue // our own path source: same origin
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// dropNone removes 'none', which is only valid alone and would otherwise
+// make the directive invalid once something is added to it.
+func dropNone(src []string) []string {
+	out := src[:0]
+	for _, s := range src {
+		if !strings.EqualFold(s, "'none'") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func appendMissing(src, add []string) []string {
+	for _, h := range add {
+		if !containsFold(src, h) {
+			src = append(src, h)
+		}
+	}
+	return src
+}
+
+func containsFold(list []string, v string) bool {
+	for _, s := range list {
+		if strings.EqualFold(s, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// omnichannelConnectHosts are the widget's connection targets listed in
+// OMNICHANNEL.md; there is no official list.
+var omnichannelConnectHosts = []string{
+	"https://*.omnichannelengagementhub.com",
+	"wss://*.omnichannelengagementhub.com",
+	"https://*.communication.azure.com",
+	"wss://*.communication.azure.com",
+	"https://*.trouter.communication.microsoft.com",
+	"wss://*.trouter.communication.microsoft.com",
+	"https://*.trouter.teams.microsoft.com",
+	"wss://*.trouter.teams.microsoft.com",
+	"https://ocsdk-prod.azureedge.net",
+	"https://cdn.botframework.com",
+}

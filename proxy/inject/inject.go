@@ -1,0 +1,320 @@
+// Package inject adds the live chat bootstrap <script> (and, when configured,
+// Omnichannel's widget loader) to HTML responses on their way through the
+// reverse proxy. It streams: the body is read through a bounded look-ahead
+// that finds the insertion point with a real HTML tokenizer, then copied on
+// with pooled buffers, so memory stays flat for any page size.
+package inject
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"golang.org/x/net/html"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
+)
+
+// Options configure an Injector. The zero value of every field is a usable
+// default except Prefix.
+type Options struct {
+	// Prefix is the proxy's own path prefix, e.g. "/_lcw"; the bootstrap tag
+	// is <script src="{Prefix}/bootstrap.js?v={BootstrapVersion}" defer>.
+	Prefix string
+	// BootstrapVersion is bootstrap.js's content hash, for cache busting.
+	BootstrapVersion string
+	// Widget, when Src is set, adds Omnichannel's widget loader tag.
+	Widget config.Widget
+	// AllowWidgetCSP also opens a page's CSP to the widget's script and
+	// connection hosts (inject.csp.allow_widget).
+	AllowWidgetCSP bool
+	// PublicOrigin ("https://shop.example") lets CSP name our own endpoints
+	// exactly where a nonce cannot be used. Optional.
+	PublicOrigin string
+	// ExcludePaths are path prefixes never injected.
+	ExcludePaths []string
+	// SignedInOnly injects only into requests marked with WithSignedIn.
+	SignedInOnly bool
+	// Metrics, when set, counts responses by result.
+	Metrics *metrics.Metrics
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Injector rewrites HTML responses. It is safe for concurrent use.
+type Injector struct {
+	opt   Options
+	log   *slog.Logger
+	tags  tags
+	allow cspAllowance // without nonce; filled per response
+
+	codecs     codecs
+	chunks     bytePool
+	lookaheads bytePool
+	pendings   pendingPool
+}
+
+// New returns an Injector for o.
+func New(o Options) *Injector {
+	i := &Injector{opt: o, log: o.Logger, tags: newTags(o.Prefix, o.BootstrapVersion, o.Widget)}
+	if i.log == nil {
+		i.log = slog.Default()
+	}
+	i.chunks.size, i.lookaheads.size = chunkSize, lookahead
+	if o.PublicOrigin != "" {
+		origin := strings.TrimRight(o.PublicOrigin, "/")
+		i.allow.bootstrapSource = origin + o.Prefix + "/bootstrap.js"
+		i.allow.ownConnect = origin + o.Prefix + "/"
+	}
+	if o.AllowWidgetCSP && o.Widget.Src != "" {
+		if u, err := url.Parse(o.Widget.Src); err == nil && u.Host != "" {
+			host := u.Scheme + "://" + u.Host
+			i.allow.scriptHosts = []string{host}
+			i.allow.connectHosts = append([]string{host}, omnichannelConnectHosts...)
+		}
+	}
+	return i
+}
+
+type signedInKey struct{}
+
+// WithSignedIn marks a request's context as belonging to a signed-in user
+// (or not); the auth middleware calls it so SignedInOnly can be honoured.
+func WithSignedIn(ctx context.Context, signedIn bool) context.Context {
+	return context.WithValue(ctx, signedInKey{}, signedIn)
+}
+
+func signedIn(ctx context.Context) bool {
+	v, _ := ctx.Value(signedInKey{}).(bool)
+	return v
+}
+
+// ModifyResponse is an httputil.ReverseProxy ModifyResponse hook. Responses
+// that qualify get a streaming body that carries the tags; all others pass
+// through byte-identical.
+func (i *Injector) ModifyResponse(resp *http.Response) error {
+	reason := i.skipReason(resp)
+	if reason != "" {
+		i.count("skipped_" + reason)
+		return nil
+	}
+	in := contentCoding(resp.Header)
+	if in == codingUnknown {
+		i.count("skipped_encoding")
+		return nil
+	}
+	out := negotiate(resp.Request.Header.Values("Accept-Encoding"), in)
+	b := &body{inj: i, upstream: resp.Body, in: in, out: out, pend: i.pendings.get()}
+	i.rewriteHeaders(resp, b)
+	resp.Body = b
+	return nil
+}
+
+// skipReason returns why resp must pass through untouched, or "".
+func (i *Injector) skipReason(resp *http.Response) string {
+	req := resp.Request
+	switch {
+	case req == nil:
+		return "no_request"
+	case req.Method == http.MethodHead || req.Method == http.MethodConnect:
+		return "method"
+	case resp.StatusCode < 200 || resp.StatusCode == http.StatusNoContent ||
+		resp.StatusCode == http.StatusPartialContent || resp.StatusCode == http.StatusNotModified ||
+		resp.StatusCode == http.StatusResetContent:
+		return "status"
+	case !isHTML(resp.Header.Get("Content-Type")):
+		return "not_html"
+	case resp.Body == nil || resp.Body == http.NoBody || resp.ContentLength == 0:
+		return "empty"
+	case req.Header.Get("Range") != "":
+		return "range"
+	case hasToken(resp.Header.Values("Connection"), "upgrade") || resp.Header.Get("Upgrade") != "":
+		return "upgrade"
+	case hasToken(resp.Header.Values("Cache-Control"), "no-transform"):
+		return "no_transform"
+	case isAttachment(resp.Header.Get("Content-Disposition")):
+		return "attachment"
+	case i.excluded(req.URL.Path):
+		return "excluded"
+	case i.opt.SignedInOnly && !signedIn(req.Context()):
+		return "signed_out"
+	}
+	return ""
+}
+
+func (i *Injector) excluded(path string) bool {
+	for _, p := range i.opt.ExcludePaths {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// rewriteHeaders fixes the headers for the rewritten body: length unknown,
+// validators weak, coding as negotiated, CSP opened for our tags.
+func (i *Injector) rewriteHeaders(resp *http.Response, b *body) {
+	h := resp.Header
+	h.Del("Content-Length")
+	resp.ContentLength = -1
+	resp.Uncompressed = false
+	// Digests and byte ranges describe the upstream's bytes, not ours.
+	h.Del("Content-Digest")
+	h.Del("Repr-Digest")
+	h.Del("Digest")
+	h.Del("Content-MD5")
+	h.Del("Accept-Ranges")
+	if et := h.Get("Etag"); et != "" && !strings.HasPrefix(et, "W/") {
+		h.Set("Etag", "W/"+et)
+	}
+	if b.out == identity {
+		h.Del("Content-Encoding")
+	} else {
+		h.Set("Content-Encoding", b.out.name())
+	}
+	if !hasToken(h.Values("Vary"), "accept-encoding") && !hasToken(h.Values("Vary"), "*") {
+		h.Add("Vary", "Accept-Encoding")
+	}
+	for _, name := range []string{"Content-Security-Policy", "Content-Security-Policy-Report-Only"} {
+		vals := h.Values(name)
+		if len(vals) == 0 {
+			continue
+		}
+		b.csp = true
+		a := i.allow
+		a.nonce = b.nonceValue()
+		next := make([]string, 0, len(vals))
+		for _, v := range vals {
+			list := parseCSPList(v)
+			for j, p := range list {
+				list[j] = p.allow(a)
+			}
+			if len(list) > 0 {
+				next = append(next, formatCSPList(list))
+			}
+		}
+		h[name] = next
+	}
+}
+
+// rewriteMeta re-serializes a <meta http-equiv=Content-Security-Policy> tag
+// with its policy opened for our tags. Browsers apply such a policy only to
+// what follows it, and it sits in the look-ahead we hold anyway, so the tag
+// can be rewritten before any of it reaches the client.
+func (i *Injector) rewriteMeta(m metaCSP, nonce string) []byte {
+	a := i.allow
+	a.nonce = nonce
+	attrs := make([]html.Attribute, len(m.attrs))
+	copy(attrs, m.attrs)
+	for j := range attrs {
+		if attrs[j].Key == "content" {
+			list := parseCSPList(attrs[j].Val)
+			for k, p := range list {
+				list[k] = p.allow(a)
+			}
+			attrs[j].Val = formatCSPList(list)
+		}
+	}
+	tt := html.StartTagToken
+	if m.selfClose {
+		tt = html.SelfClosingTagToken
+	}
+	return []byte(html.Token{Type: tt, Data: "meta", Attr: attrs}.String())
+}
+
+func (i *Injector) count(result string) {
+	if i.opt.Metrics != nil {
+		i.opt.Metrics.Injections.WithLabelValues(result).Inc()
+	}
+}
+
+// newNonce returns 128 bits from crypto/rand, base64url without padding.
+func newNonce() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// isHTML reports whether a Content-Type names text/html (parameters allowed).
+func isHTML(ct string) bool {
+	const t = "text/html"
+	ct = strings.TrimLeft(ct, " \t")
+	if len(ct) < len(t) || !strings.EqualFold(ct[:len(t)], t) {
+		return false
+	}
+	rest := strings.TrimLeft(ct[len(t):], " \t")
+	if rest != "" && rest[0] != ';' {
+		return false
+	}
+	// Markup in ASCII bytes would corrupt UTF-16/32 pages.
+	cs := strings.ToLower(rest)
+	return !strings.Contains(cs, "utf-16") && !strings.Contains(cs, "utf-32")
+}
+
+func isAttachment(cd string) bool {
+	v, _, _ := strings.Cut(cd, ";")
+	return strings.EqualFold(strings.TrimSpace(v), "attachment")
+}
+
+// hasToken reports whether a comma-separated header list holds token
+// (case-insensitively), ignoring parameters such as max-age=….
+func hasToken(vals []string, token string) bool {
+	for _, v := range vals {
+		for part := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(part, "=")
+			if strings.EqualFold(strings.TrimSpace(name), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bytePool lends fixed-size byte slices.
+type bytePool struct {
+	size int
+	p    sync.Pool
+}
+
+func (b *bytePool) get() *[]byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return v
+	}
+	s := make([]byte, b.size)
+	return &s
+}
+
+func (b *bytePool) put(v *[]byte) {
+	if cap(*v) > 2*b.size {
+		return // let an outgrown buffer go instead of pinning it
+	}
+	*v = (*v)[:b.size]
+	b.p.Put(v)
+}
+
+// pendingPool lends output queues.
+type pendingPool struct{ p sync.Pool }
+
+func (pp *pendingPool) get() *pending {
+	if v, ok := pp.p.Get().(*pending); ok {
+		return v
+	}
+	return &pending{buf: make([]byte, 0, lookahead+4<<10)}
+}
+
+func (pp *pendingPool) put(p *pending) {
+	if p == nil || cap(p.buf) > 4*lookahead {
+		return
+	}
+	p.buf, p.off = p.buf[:0], 0
+	pp.p.Put(p)
+}
+
+var _ io.ReadCloser = (*body)(nil)

@@ -1,0 +1,75 @@
+package inject
+
+import (
+	"html"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+)
+
+// widgetID is the element id of Omnichannel's widget loader; the widget finds
+// its configuration through it, so a page can carry it only once.
+const widgetID = "Microsoft_Omnichannel_LCWidget"
+
+// tags renders the injected markup. The parts around the nonce are rendered
+// once in New; a response only adds its nonce.
+type tags struct {
+	bootstrapOpen string // `<script src="…" defer`
+	widgetOpen    string // `<script id=… src=… data-…` or ""
+}
+
+func newTags(prefix, version string, w config.Widget) tags {
+	src := prefix + "/bootstrap.js"
+	if version != "" {
+		src += "?v=" + url.QueryEscape(version)
+	}
+	t := tags{bootstrapOpen: `<script src="` + html.EscapeString(src) + `" defer`}
+	if w.Src == "" {
+		return t
+	}
+	var b strings.Builder
+	b.WriteString(`<script id="` + widgetID + `"`)
+	attr := func(k, v string) {
+		b.WriteString(" " + k + `="` + html.EscapeString(v) + `"`)
+	}
+	attr("src", w.Src)
+	attr("data-app-id", w.AppID)
+	attr("data-lcw-version", w.LCWVersion)
+	attr("data-org-id", w.OrgID)
+	attr("data-org-url", w.OrgURL)
+	names := make([]string, 0, len(w.Attributes))
+	for k := range w.Attributes {
+		names = append(names, k)
+	}
+	slices.Sort(names) // deterministic markup, so caches and tests see one form
+	for _, k := range names {
+		switch strings.ToLower(k) {
+		case "id", "src", "data-app-id", "data-lcw-version", "data-org-id", "data-org-url", "nonce":
+			continue // the named settings win over free-form attributes
+		}
+		attr(html.EscapeString(strings.ToLower(k)), w.Attributes[k])
+	}
+	t.widgetOpen = b.String()
+	return t
+}
+
+// render returns the markup to insert. widget is false when the page already
+// carries the widget loader; nonce is empty when no policy asks for one.
+func (t tags) render(nonce string, widget bool) []byte {
+	n := ""
+	if nonce != "" {
+		n = ` nonce="` + nonce + `"`
+	}
+	out := make([]byte, 0, len(t.bootstrapOpen)+len(t.widgetOpen)+80)
+	out = append(out, t.bootstrapOpen...)
+	out = append(out, n...)
+	out = append(out, "></script>"...)
+	if widget && t.widgetOpen != "" {
+		out = append(out, t.widgetOpen...)
+		out = append(out, n...)
+		out = append(out, "></script>"...)
+	}
+	return out
+}
