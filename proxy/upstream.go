@@ -83,8 +83,9 @@ func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
 type ReverseProxyOptions struct {
 	// ModifyResponse, when set, runs on every upstream response (the injector).
 	ModifyResponse func(*http.Response) error
-	// Identity, when set, adds identity headers for the request's session.
-	Identity func(out *http.Request, in *http.Request)
+	// Rewrite, when set, runs after the proxy's own rewriting (identity
+	// headers, the injector's request preparation).
+	Rewrite func(*httputil.ProxyRequest)
 }
 
 // NewReverseProxy builds the httputil.ReverseProxy toward cfg.Upstream with
@@ -106,8 +107,8 @@ func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOpti
 			}
 			setForwarded(pr, trusted)
 			strip.clean(pr.Out.Header)
-			if opts.Identity != nil {
-				opts.Identity(pr.Out, pr.In)
+			if opts.Rewrite != nil {
+				opts.Rewrite(pr)
 			}
 		},
 		Transport:      timedTransport{next: tr},

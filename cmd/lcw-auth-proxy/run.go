@@ -98,7 +98,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	log := app.NewLogger(cfg.Log, stderr)
-	a, err := app.New(ctx, cfg, log)
+	a, err := app.New(cfg, log)
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/access"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/login"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy"
 )
 
@@ -29,28 +34,84 @@ func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
 type App struct {
 	cfg     *config.Config
 	log     *slog.Logger
+	metrics *metrics.Metrics
+	rp      *login.RP
 	handler http.Handler
-	checks  []proxy.Check
 }
 
-// New builds every part of the proxy. It fails only on problems a restart
-// cannot fix by waiting (bad keys, unreadable files); an unreachable IdP is
-// retried in the background instead.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
-	rp, err := proxy.NewReverseProxy(cfg, log, proxy.ReverseProxyOptions{})
+// New builds every part of the proxy. It fails only on problems waiting
+// cannot fix (bad keys, unreadable files); an unreachable IdP is retried in
+// the background once Run starts.
+func New(cfg *config.Config, log *slog.Logger) (*App, error) {
+	m := metrics.New()
+	rp, err := login.New(cfg, log, m)
+	if err != nil {
+		return nil, fmt.Errorf("set up sign-in: %w", err)
+	}
+	policy := access.NewPolicy(cfg.Access, cfg.Prefix)
+	// signedIn is the user as everything downstream of the access check sees
+	// them: a session that also passes the authorization rules.
+	signedIn := func(r *http.Request) (*session.Session, bool) {
+		s, ok := login.FromContext(r.Context())
+		if !ok || policy.Authorize(s) != nil {
+			return nil, false
+		}
+		return s, true
+	}
+	identity := access.IdentityHeaders(cfg.Headers)
+	rev, err := proxy.NewReverseProxy(cfg, log, proxy.ReverseProxyOptions{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			if identity == nil {
+				return
+			}
+			if s, ok := signedIn(pr.In); ok {
+				identity(pr.Out, s)
+			}
+		},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("build reverse proxy: %w", err)
 	}
-	checks := []proxy.Check{{Name: "upstream configured", Check: func() error { return nil }}}
-	h := proxy.NewHandler(proxy.Deps{Config: cfg, Logger: log, Upstream: rp, Ready: checks})
-	return &App{cfg: cfg, log: log, handler: h, checks: checks}, nil
+	h := proxy.NewHandler(proxy.Deps{
+		Config:      cfg,
+		Logger:      log,
+		Login:       rp.LoginHandler(),
+		Callback:    rp.CallbackHandler(),
+		Logout:      rp.LogoutHandler(),
+		WithSession: rp.WithSession,
+		Protect: func(next http.Handler) http.Handler {
+			return policy.Protect(func(r *http.Request) (*session.Session, bool) { return login.FromContext(r.Context()) }, log, next)
+		},
+		Upstream: rev,
+		Ready: []proxy.Check{
+			{Name: "oidc_discovery", Check: rp.Ready},
+			{Name: "upstream_configured", Check: func() error { return nil }},
+		},
+	})
+	return &App{cfg: cfg, log: log, metrics: m, rp: rp, handler: h}, nil
 }
 
 // Handler is the proxy's whole handler tree (for tests and the demo).
 func (a *App) Handler() http.Handler { return a.handler }
 
+// Start begins the background work (IdP discovery, key reloads) that Run
+// also starts; tests that serve Handler themselves call it.
+func (a *App) Start(ctx context.Context) {
+	a.rp.Start(ctx)
+}
+
 // Run serves until ctx is done and then shuts down gracefully.
 func (a *App) Run(ctx context.Context) error {
+	a.Start(ctx)
 	ls := []proxy.Listener{{Name: "proxy", Addr: a.cfg.Listen, Handler: a.handler}}
+	if a.cfg.MetricsListen != "" {
+		ls = append(ls, proxy.Listener{Name: "metrics", Addr: a.cfg.MetricsListen, Handler: a.metricsHandler()})
+	}
 	return proxy.Serve(ctx, a.cfg, a.log, ls...)
+}
+
+func (a *App) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	return mux
 }

@@ -1,0 +1,321 @@
+package login
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/redirect"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
+)
+
+// flow is one login in progress, kept in its own encrypted cookie named
+// after the state so that several tabs can log in at once.
+type flow struct {
+	State    string    `json:"s"`
+	Nonce    string    `json:"n"`
+	Verifier string    `json:"v"`
+	RD       string    `json:"rd"`
+	Created  time.Time `json:"t"`
+}
+
+func randomString() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (rp *RP) flowCookiePrefix() string { return rp.cfg.Session.CookieName + "_flow_" }
+
+// flowCookieName derives the cookie name from the state, which is random and
+// URL-safe; 16 characters keep names short and still unique per browser.
+func (rp *RP) flowCookieName(state string) string {
+	if len(state) > 16 {
+		state = state[:16]
+	}
+	return rp.flowCookiePrefix() + state
+}
+
+func (rp *RP) flowCookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: name, Value: value, Path: rp.cfg.Prefix, MaxAge: maxAge,
+		Secure: *rp.cfg.Session.CookieSecure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// LoginHandler starts the authorization code flow with PKCE (S256), state
+// and nonce. rd is kept only when it is a safe same-site path.
+func (rp *RP) LoginHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := rp.disc.get()
+		if err != nil {
+			rp.log.WarnContext(r.Context(), "login while the OpenID provider is unavailable", slog.String("error", err.Error()))
+			rp.metrics.Logins.WithLabelValues("idp_unavailable").Inc()
+			errorpage.Write(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable right now because the identity provider cannot be reached. Please try again in a moment.")
+			return
+		}
+		f := flow{
+			State:    randomString(),
+			Nonce:    randomString(),
+			Verifier: oauth2.GenerateVerifier(),
+			RD:       redirect.Path(r.URL.Query().Get("rd")),
+			Created:  time.Now(),
+		}
+		plain, _ := json.Marshal(f)
+		name := rp.flowCookieName(f.State)
+		sealed, err := rp.codec.Seal(name, plain, f.Created.Add(flowLifetime))
+		if err != nil {
+			rp.log.ErrorContext(r.Context(), "seal login flow", slog.String("error", err.Error()))
+			errorpage.Status(w, r, http.StatusInternalServerError)
+			return
+		}
+		rp.expireOldFlows(w, r)
+		http.SetCookie(w, rp.flowCookie(name, sealed, int(flowLifetime/time.Second)))
+		opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}
+		for k, v := range rp.cfg.OIDC.AuthParams {
+			opts = append(opts, oauth2.SetAuthURLParam(k, v))
+		}
+		rp.metrics.Logins.WithLabelValues("started").Inc()
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, p.oauth2.AuthCodeURL(f.State, opts...), http.StatusFound)
+	})
+}
+
+// expireOldFlows keeps at most maxFlows-1 flow cookies (the newest, still
+// valid ones) before a new one is added; the rest are expired.
+func (rp *RP) expireOldFlows(w http.ResponseWriter, r *http.Request) {
+	type seen struct {
+		name    string
+		created time.Time
+	}
+	var flows []seen
+	now := time.Now()
+	for _, c := range r.Cookies() {
+		if !strings.HasPrefix(c.Name, rp.flowCookiePrefix()) {
+			continue
+		}
+		var f flow
+		plain, err := rp.codec.Open(c.Name, c.Value, now)
+		if err != nil || json.Unmarshal(plain, &f) != nil {
+			http.SetCookie(w, rp.flowCookie(c.Name, "", -1))
+			continue
+		}
+		flows = append(flows, seen{c.Name, f.Created})
+	}
+	sort.Slice(flows, func(i, j int) bool { return flows[i].created.After(flows[j].created) })
+	for i := maxFlows - 1; i < len(flows); i++ {
+		http.SetCookie(w, rp.flowCookie(flows[i].name, "", -1))
+	}
+}
+
+// callbackError is a failed callback with what the user is told.
+type callbackError struct {
+	status int
+	reason string // metrics label and log
+	msg    string // for the user
+	err    error
+}
+
+func (e *callbackError) Error() string { return fmt.Sprintf("%s: %v", e.reason, e.err) }
+
+// CallbackHandler finishes the flow: state, code exchange with the PKCE
+// verifier, ID token verification (issuer, audience, expiry, nonce), then the
+// session and the redirect to rd.
+func (rp *RP) CallbackHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		sess, rd, err := rp.callback(w, r)
+		if err != nil {
+			var ce *callbackError
+			if !errors.As(err, &ce) {
+				ce = &callbackError{status: http.StatusInternalServerError, reason: "error", msg: "Sign-in failed.", err: err}
+			}
+			rp.metrics.Logins.WithLabelValues(ce.reason).Inc()
+			rp.log.WarnContext(r.Context(), "login failed", slog.String("reason", ce.reason), slog.Any("error", ce.err))
+			errorpage.Write(w, r, ce.status, ce.msg)
+			return
+		}
+		if err := rp.store.Save(w, r, sess); err != nil {
+			rp.log.ErrorContext(r.Context(), "save session", slog.String("error", err.Error()))
+			errorpage.Status(w, r, http.StatusInternalServerError)
+			return
+		}
+		rp.metrics.Logins.WithLabelValues("success").Inc()
+		rp.log.InfoContext(r.Context(), "login", slog.String("sub", sess.Subject))
+		http.Redirect(w, r, rd, http.StatusFound)
+	})
+}
+
+func (rp *RP) callback(w http.ResponseWriter, r *http.Request) (*session.Session, string, error) {
+	q := r.URL.Query()
+	restart := "Your sign-in could not be completed. Please go back and try again."
+	if e := q.Get("error"); e != "" {
+		// The IdP's error text is attacker-controllable: log it, show only the code.
+		return nil, "", &callbackError{http.StatusForbidden, "idp_error", "The identity provider refused the sign-in (" + sanitizeCode(e) + ").", fmt.Errorf("provider error %q: %q", e, q.Get("error_description"))}
+	}
+	state := q.Get("state")
+	if state == "" || q.Get("code") == "" {
+		return nil, "", &callbackError{http.StatusBadRequest, "bad_request", restart, errors.New("callback without state or code")}
+	}
+	name := rp.flowCookieName(state)
+	// The flow cookie is spent whatever happens next: a replayed callback
+	// finds nothing.
+	http.SetCookie(w, rp.flowCookie(name, "", -1))
+	c, err := r.Cookie(name)
+	if err != nil {
+		return nil, "", &callbackError{http.StatusBadRequest, "state_missing", restart + " (The sign-in took too long, was already used, or was started in another browser.)", errors.New("no flow cookie for state")}
+	}
+	var f flow
+	plain, err := rp.codec.Open(name, c.Value, time.Now())
+	if err != nil || json.Unmarshal(plain, &f) != nil {
+		return nil, "", &callbackError{http.StatusBadRequest, "state_invalid", restart, fmt.Errorf("open flow cookie: %v", err)}
+	}
+	if subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
+		return nil, "", &callbackError{http.StatusBadRequest, "state_mismatch", restart, errors.New("state does not match the flow cookie")}
+	}
+	p, err := rp.disc.get()
+	if err != nil {
+		return nil, "", &callbackError{http.StatusServiceUnavailable, "idp_unavailable", "Sign-in is unavailable right now because the identity provider cannot be reached.", err}
+	}
+	ctx, cancel := context.WithTimeout(rp.clientContext(r.Context()), 15*time.Second)
+	defer cancel()
+	tok, err := p.oauth2.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.Verifier))
+	if err != nil {
+		return nil, "", &callbackError{http.StatusBadGateway, "exchange_failed", restart, fmt.Errorf("exchange code: %w", err)}
+	}
+	sess, err := rp.sessionFromToken(ctx, p, tok, f.Nonce, nil)
+	if err != nil {
+		return nil, "", &callbackError{http.StatusBadGateway, "id_token_invalid", restart, err}
+	}
+	return sess, f.RD, nil
+}
+
+// sessionFromToken verifies the token response's ID token and builds the
+// session. nonce is checked at login; on refresh it is empty and prev, the
+// session being refreshed, supplies what the response may omit.
+func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Token, nonce string, prev *session.Session) (*session.Session, error) {
+	now := time.Now()
+	sess := &session.Session{CreatedAt: now, Expiry: now.Add(rp.cfg.Session.Lifetime.D())}
+	if prev != nil {
+		sess.CreatedAt, sess.Expiry = prev.CreatedAt, prev.Expiry
+		sess.Subject, sess.Claims, sess.IDToken = prev.Subject, prev.Claims, prev.IDToken
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	switch {
+	case raw != "":
+		idt, err := p.verifier.Verify(ctx, raw)
+		if err != nil {
+			return nil, fmt.Errorf("verify ID token: %w", err)
+		}
+		if prev == nil && subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
+			return nil, errors.New("ID token nonce does not match the login flow")
+		}
+		if prev != nil && idt.Subject != prev.Subject {
+			return nil, fmt.Errorf("refreshed ID token is for another subject")
+		}
+		claims := map[string]any{}
+		if err := idt.Claims(&claims); err != nil {
+			return nil, fmt.Errorf("read ID token claims: %w", err)
+		}
+		sess.Subject, sess.IDToken, sess.Claims = idt.Subject, raw, keepClaims(claims)
+	case prev == nil:
+		return nil, errors.New("token response carries no id_token (is the openid scope granted?)")
+	}
+	if rp.cfg.OIDC.Userinfo {
+		if err := rp.mergeUserinfo(ctx, p, tok, sess); err != nil {
+			return nil, err
+		}
+	}
+	sess.RefreshToken = tok.RefreshToken
+	if sess.RefreshToken == "" && prev != nil {
+		sess.RefreshToken = prev.RefreshToken // providers that do not rotate refresh tokens
+	}
+	sess.RefreshAt = rp.refreshAt(now, tok, sess)
+	return sess, nil
+}
+
+func (rp *RP) mergeUserinfo(ctx context.Context, p *provider, tok *oauth2.Token, sess *session.Session) error {
+	ui, err := p.oidc.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return fmt.Errorf("fetch userinfo: %w", err)
+	}
+	// OIDC Core 5.3.2: a userinfo answer for another subject must be ignored.
+	if ui.Subject != sess.Subject {
+		return fmt.Errorf("userinfo subject %q differs from the ID token's", ui.Subject)
+	}
+	extra := map[string]any{}
+	if err := ui.Claims(&extra); err != nil {
+		return fmt.Errorf("read userinfo claims: %w", err)
+	}
+	merged := make(map[string]any, len(sess.Claims)+len(extra))
+	for k, v := range sess.Claims {
+		merged[k] = v
+	}
+	for k, v := range keepClaims(extra) {
+		if _, protected := protectedClaims[k]; !protected {
+			merged[k] = v
+		}
+	}
+	sess.Claims = merged
+	return nil
+}
+
+func (rp *RP) refreshAt(now time.Time, tok *oauth2.Token, sess *session.Session) time.Time {
+	if sess.RefreshToken == "" {
+		return time.Time{}
+	}
+	if iv := rp.cfg.Session.RefreshInterval.D(); iv > 0 {
+		return now.Add(iv)
+	}
+	if !tok.Expiry.IsZero() {
+		return tok.Expiry
+	}
+	return now.Add(time.Hour)
+}
+
+// protectedClaims come from the ID token only; userinfo cannot change them.
+var protectedClaims = map[string]struct{}{"sub": {}, "iss": {}, "aud": {}}
+
+// droppedClaims are token mechanics that no lwicontexts rule needs; leaving
+// them out keeps the cookie small.
+var droppedClaims = []string{"nonce", "at_hash", "c_hash", "exp", "iat", "nbf", "aud", "azp", "auth_time", "jti", "sid"}
+
+func keepClaims(c map[string]any) map[string]any {
+	for _, k := range droppedClaims {
+		delete(c, k)
+	}
+	return c
+}
+
+// sanitizeCode keeps an OAuth error code printable and short for display.
+func sanitizeCode(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return s
+}
+
+// loginURL is where a browser is sent to sign in before reaching rd.
+func (rp *RP) loginURL(rd string) string {
+	return rp.cfg.Prefix + "/login?rd=" + url.QueryEscape(rd)
+}

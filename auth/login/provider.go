@@ -1,0 +1,115 @@
+// Package login makes the proxy an OpenID Connect relying party: the
+// authorization code flow with PKCE, state and nonce, the session it leads
+// to, refresh and logout.
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// provider is what discovery yields; it is swapped in atomically once the
+// IdP answers.
+type provider struct {
+	oidc       *oidc.Provider
+	verifier   *oidc.IDTokenVerifier
+	oauth2     oauth2.Config
+	endSession string
+}
+
+// errNotDiscovered is returned while the IdP has not answered discovery.
+var errNotDiscovered = errors.New("OpenID provider discovery has not succeeded yet")
+
+type discovery struct {
+	p       atomic.Pointer[provider]
+	lastErr atomic.Pointer[error]
+}
+
+func (d *discovery) get() (*provider, error) {
+	if p := d.p.Load(); p != nil {
+		return p, nil
+	}
+	if e := d.lastErr.Load(); e != nil {
+		return nil, fmt.Errorf("%w: %w", errNotDiscovered, *e)
+	}
+	return nil, errNotDiscovered
+}
+
+// discover retries OpenID discovery with exponential backoff until it
+// succeeds or ctx ends, so the proxy can start while the IdP is down.
+func (rp *RP) discover(ctx context.Context) {
+	backoff := 500 * time.Millisecond
+	for {
+		p, err := rp.tryDiscover(ctx)
+		if err == nil {
+			rp.disc.p.Store(p)
+			rp.log.Info("OpenID provider discovered", slog.String("issuer", rp.cfg.OIDC.Issuer), slog.Bool("end_session", p.endSession != ""))
+			return
+		}
+		rp.disc.lastErr.Store(&err)
+		rp.log.Warn("OpenID provider discovery failed; retrying", slog.String("issuer", rp.cfg.OIDC.Issuer), slog.String("error", err.Error()), slog.Duration("retry_in", backoff))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+func (rp *RP) tryDiscover(ctx context.Context) (*provider, error) {
+	ctx, cancel := context.WithTimeout(ctx, rp.cfg.OIDC.DiscoveryTimeout.D())
+	defer cancel()
+	op, err := oidc.NewProvider(rp.clientContext(ctx), rp.cfg.OIDC.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("discover %s: %w", rp.cfg.OIDC.Issuer, err)
+	}
+	var extra struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := op.Claims(&extra); err != nil {
+		return nil, fmt.Errorf("read discovery document of %s: %w", rp.cfg.OIDC.Issuer, err)
+	}
+	skew := rp.cfg.OIDC.ClockSkew.D()
+	return &provider{
+		oidc: op,
+		verifier: op.Verifier(&oidc.Config{
+			ClientID: rp.cfg.OIDC.ClientID,
+			// go-oidc has no leeway option: reading the clock a little
+			// earlier accepts tokens that expired within the skew.
+			Now: func() time.Time { return time.Now().Add(-skew) },
+		}),
+		oauth2: oauth2.Config{
+			ClientID:     rp.cfg.OIDC.ClientID,
+			ClientSecret: rp.cfg.OIDC.ClientSecret,
+			Endpoint:     op.Endpoint(),
+			RedirectURL:  rp.callbackURL,
+			Scopes:       rp.cfg.OIDC.Scopes,
+		},
+		endSession: extra.EndSession,
+	}, nil
+}
+
+// clientContext makes go-oidc and x/oauth2 use the RP's HTTP client, which
+// has timeouts (http.DefaultClient has none).
+func (rp *RP) clientContext(ctx context.Context) context.Context {
+	return oidc.ClientContext(ctx, rp.http)
+}
+
+// Ready reports whether sign-in can work: discovery has succeeded.
+func (rp *RP) Ready() error {
+	_, err := rp.disc.get()
+	return err
+}
+
+func newHTTPClient() *http.Client {
+	return &http.Client{Timeout: 15 * time.Second}
+}

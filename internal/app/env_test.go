@@ -1,0 +1,235 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
+)
+
+var testKeyPEM = sync.OnceValue(func() []byte {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+})
+
+// envOptions shape one end-to-end environment.
+type envOptions struct {
+	OP        testenv.OPOptions
+	NoOP      bool   // start the proxy while the OP is down (OP.Addr must be set)
+	Extra     string // YAML appended to the config (sections replace the base's)
+	Upstream  http.Handler
+	SkipReady bool
+}
+
+// env is a real OP, a real upstream and the whole proxy on loopback.
+type env struct {
+	OP       *testenv.OP
+	OPOpts   testenv.OPOptions
+	Upstream *httptest.Server
+	URL      string // the proxy's public URL
+	App      *App
+	Config   *config.Config
+	Logs     *syncBuffer
+	KeyFile  string
+	cancel   context.CancelFunc
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// echoUpstream answers with what it received, so tests can see what the
+// proxy forwarded.
+func echoUpstream() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintf(w, "upstream saw %s %s\n", r.Method, r.URL.RequestURI())
+		for _, k := range []string{"Cookie", "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username"} {
+			fmt.Fprintf(w, "%s: %s\n", k, strings.Join(r.Header.Values(k), "|"))
+		}
+	})
+}
+
+func startEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := "http://" + ln.Addr().String()
+	o.OP.RedirectURIs = append(o.OP.RedirectURIs, public+"/_lcw/callback")
+	o.OP.PostLogoutRedirectURIs = append(o.OP.PostLogoutRedirectURIs, public+"/")
+	e := &env{URL: public, Logs: &syncBuffer{}, OPOpts: o.OP}
+	issuer := "http://" + o.OP.Addr
+	if !o.NoOP {
+		e.OP = testenv.StartOP(t, o.OP)
+		issuer = e.OP.Issuer
+	}
+	if o.Upstream == nil {
+		o.Upstream = echoUpstream()
+	}
+	e.Upstream = httptest.NewServer(o.Upstream)
+	t.Cleanup(e.Upstream.Close)
+
+	dir := t.TempDir()
+	e.KeyFile = filepath.Join(dir, "signing.pem")
+	if err := os.WriteFile(e.KeyFile, testKeyPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	base := fmt.Sprintf(`listen: %s
+public_url: %s
+upstream:
+  url: %s
+oidc:
+  issuer: %s
+  client_id: %s
+  client_secret: %s
+  scopes: [openid, profile, email, offline_access]
+session:
+  secret: %s
+access:
+  mode: required
+  public_paths: [/public/, /favicon.ico]
+token:
+  issuer: shop.example.com
+  signing_keys:
+    - file: %s
+  lwicontexts:
+    customer_email: { claim: email }
+    customer_name:  { claim: name }
+    msdyn_isvip:    { claim: email, equals: vip@example.com, type: boolean }
+    region:         { value: EU }
+log:
+  level: debug
+`, ln.Addr(), public, e.Upstream.URL, issuer, testenv.DefaultClientID, testenv.DefaultClientSecret,
+		base64.StdEncoding.EncodeToString(secret), e.KeyFile)
+	path := filepath.Join(dir, "config.yaml")
+	extra := strings.NewReplacer("{secret}", base64.StdEncoding.EncodeToString(secret), "{issuer}", issuer).Replace(o.Extra)
+	if err := os.WriteFile(path, []byte(replaceSections(base, extra)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	e.Config = cfg
+	a, err := New(cfg, NewLogger(cfg.Log, e.Logs))
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	e.App = a
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	a.Start(ctx)
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		cancel()
+		_ = srv.Close()
+		if t.Failed() {
+			t.Logf("proxy logs:\n%s", e.Logs)
+		}
+	})
+	if !o.NoOP && !o.SkipReady {
+		e.waitReady(t)
+	}
+	return e
+}
+
+func (e *env) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if e.App.rp.Ready() == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("proxy not ready: %v", e.App.rp.Ready())
+}
+
+// replaceSections appends extra to base, dropping the base's copy of every
+// top-level key that extra sets.
+func replaceSections(base, extra string) string {
+	keys := map[string]bool{}
+	for _, l := range strings.Split(extra, "\n") {
+		if l != "" && l[0] != ' ' && l[0] != '-' && strings.Contains(l, ":") {
+			keys[strings.SplitN(l, ":", 2)[0]] = true
+		}
+	}
+	var out strings.Builder
+	skip := false
+	for _, l := range strings.SplitAfter(base, "\n") {
+		if l != "" && l[0] != ' ' && l[0] != '-' {
+			skip = keys[strings.SplitN(l, ":", 2)[0]]
+		}
+		if !skip {
+			out.WriteString(l)
+		}
+	}
+	return out.String() + extra
+}
+
+// login signs user in through the proxy with a fresh cookie-jar client and
+// returns the client and the final response.
+func (e *env) login(t *testing.T, username, password, rd string) (*http.Client, *http.Response) {
+	t.Helper()
+	c := testenv.NewBrowserClient(t)
+	resp := testenv.Login(t, c, e.URL+"/_lcw/login?rd="+rd, username, password)
+	return c, resp
+}
+
+// noRedirect makes c return redirects instead of following them.
+func noRedirect(c *http.Client) *http.Client {
+	cp := *c
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cp
+}
+
+var errNoCookie = errors.New("no cookie")
+
+func (e *env) cookie(c *http.Client, name string) (*http.Cookie, error) {
+	u, _ := http.NewRequest(http.MethodGet, e.URL+"/", nil)
+	for _, ck := range c.Jar.Cookies(u.URL) {
+		if ck.Name == name {
+			return ck, nil
+		}
+	}
+	return nil, errNoCookie
+}

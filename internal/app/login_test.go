@@ -1,0 +1,428 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
+)
+
+func body(t *testing.T, r *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func do(t *testing.T, c *http.Client, method, u string, hdr map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+var navigate = map[string]string{"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
+
+func TestLoginThenProxiedPage(t *testing.T) {
+	e := startEnv(t, envOptions{Extra: "headers:\n  pass: true\n"})
+	c := testenv.NewBrowserClient(t)
+	// An anonymous navigation is sent to the login with the page as rd; the
+	// whole chain ends on the page itself.
+	first := do(t, noRedirect(c), "GET", e.URL+"/shop/cart?item=1", navigate)
+	if first.StatusCode != http.StatusFound || first.Header.Get("Location") != "/_lcw/login?rd="+url.QueryEscape("/shop/cart?item=1") {
+		t.Fatalf("anonymous navigation: %d Location %q", first.StatusCode, first.Header.Get("Location"))
+	}
+	resp := testenv.Login(t, c, e.URL+first.Header.Get("Location"), testenv.VIPUsername, testenv.VIPPassword)
+	got := body(t, resp)
+	if resp.Request.URL.Path != "/shop/cart" || !strings.Contains(got, "upstream saw GET /shop/cart?item=1") {
+		t.Fatalf("after login ended at %s: %s", resp.Request.URL, got)
+	}
+	for _, want := range []string{"X-Forwarded-Email: vip@example.com", "X-Forwarded-Groups: vip,customers", "X-Forwarded-User: 3f1c9a52-"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("upstream did not get %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "_lcw") {
+		t.Errorf("the proxy's cookies reached the upstream:\n%s", got)
+	}
+	if _, err := e.cookie(c, "_lcw"); err != nil {
+		t.Fatalf("no session cookie: %v", err)
+	}
+	// Forged identity headers from a signed-in browser are replaced.
+	spoof := body(t, do(t, c, "GET", e.URL+"/x", map[string]string{"X-Forwarded-Email": "admin@evil.com", "X_Forwarded_User": "admin"}))
+	if strings.Contains(spoof, "evil") || strings.Contains(spoof, "admin") || !strings.Contains(spoof, "X-Forwarded-Email: vip@example.com") {
+		t.Errorf("spoofed headers reached the upstream:\n%s", spoof)
+	}
+	if n := testutil.ToFloat64(e.App.metrics.Logins.WithLabelValues("success")); n != 1 {
+		t.Errorf("logins_total{success} = %v", n)
+	}
+}
+
+func TestSessionCookieAttributes(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	c := testenv.NewBrowserClient(t)
+	start := do(t, noRedirect(c), "GET", e.URL+"/_lcw/login?rd=/", nil)
+	var flow *http.Cookie
+	for _, ck := range start.Cookies() {
+		if strings.HasPrefix(ck.Name, "_lcw_flow_") {
+			flow = ck
+		}
+	}
+	if flow == nil || !flow.HttpOnly || flow.SameSite != http.SameSiteLaxMode || flow.Path != "/_lcw" || flow.MaxAge <= 0 || flow.MaxAge > 600 {
+		t.Fatalf("flow cookie %+v", flow)
+	}
+	loc, _ := url.Parse(start.Header.Get("Location"))
+	q := loc.Query()
+	for _, k := range []string{"state", "nonce", "code_challenge"} {
+		if q.Get(k) == "" {
+			t.Errorf("authorization request lacks %s: %s", k, loc)
+		}
+	}
+	if q.Get("code_challenge_method") != "S256" || q.Get("redirect_uri") != e.URL+"/_lcw/callback" {
+		t.Errorf("authorization request %s", loc)
+	}
+}
+
+func TestNotSignedInAnswers(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	c := noRedirect(&http.Client{})
+	tests := []struct {
+		name   string
+		path   string
+		hdr    map[string]string
+		status int
+	}{
+		{"browser navigation redirects to login", "/page", navigate, http.StatusFound},
+		{"html accept without fetch metadata redirects", "/page", map[string]string{"Accept": "text/html"}, http.StatusFound},
+		{"fetch gets 401", "/api/x", map[string]string{"Sec-Fetch-Mode": "cors", "Accept": "*/*"}, http.StatusUnauthorized},
+		{"json client gets 401", "/api/x", map[string]string{"Accept": "application/json"}, http.StatusUnauthorized},
+		{"xhr gets 401", "/api/x", map[string]string{"X-Requested-With": "XMLHttpRequest", "Accept": "text/html"}, http.StatusUnauthorized},
+		{"POST navigation gets 401", "/form", map[string]string{"Accept": "text/html"}, http.StatusUnauthorized},
+		{"public path passes", "/public/logo.png", nil, http.StatusOK},
+		{"public file passes", "/favicon.ico", nil, http.StatusOK},
+		{"dot segments do not borrow a public prefix", "/public/../admin", nil, http.StatusUnauthorized},
+		{"path parameters do not borrow a public prefix", "/public/..;/admin", nil, http.StatusUnauthorized},
+		{"encoded slash does not borrow a public prefix", "/public%2F..%2Fadmin", nil, http.StatusUnauthorized},
+		{"prefix look-alike is not public", "/publicity", nil, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method := "GET"
+			if strings.HasPrefix(tt.name, "POST") {
+				method = "POST"
+			}
+			req, _ := http.NewRequest(method, e.URL+"/", nil)
+			req.URL.Opaque = tt.path // send the path exactly as written
+			for k, v := range tt.hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := body(t, resp)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, b)
+			}
+			if tt.status == http.StatusUnauthorized && (resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(b, `"status":401`)) {
+				t.Errorf("401 is not JSON: %s %s", resp.Header.Get("Content-Type"), b)
+			}
+			if tt.status == http.StatusFound && !strings.HasPrefix(resp.Header.Get("Location"), "/_lcw/login?rd=") {
+				t.Errorf("Location %q", resp.Header.Get("Location"))
+			}
+		})
+	}
+}
+
+func TestBadSessionCookiesAreAnonymous(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	c, _ := e.login(t, testenv.CustomerUsername, testenv.CustomerPassword, "/")
+	good, err := e.cookie(c, "_lcw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := good.Value
+	flip := []byte(v)
+	flip[len(flip)/2] ^= 0x01
+	tests := map[string]string{
+		"tampered":      string(flip),
+		"truncated":     v[:len(v)/2],
+		"empty":         "",
+		"garbage":       "%%%not-base64%%%",
+		"tampered head": "AAAA" + v[4:],
+		"huge":          strings.Repeat("A", 3500),
+	}
+	for name, val := range tests {
+		t.Run(name, func(t *testing.T) {
+			resp := do(t, noRedirect(&http.Client{}), "GET", e.URL+"/page", map[string]string{"Cookie": "_lcw=" + val, "Accept": "text/html"})
+			body(t, resp)
+			if resp.StatusCode != http.StatusFound {
+				t.Fatalf("status %d, want the anonymous redirect", resp.StatusCode)
+			}
+		})
+	}
+	// The real cookie still works.
+	if resp := do(t, noRedirect(&http.Client{}), "GET", e.URL+"/page", map[string]string{"Cookie": "_lcw=" + v}); resp.StatusCode != 200 {
+		t.Fatalf("valid cookie: %d", resp.StatusCode)
+	}
+}
+
+func TestCallbackStateAttacks(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	// Capture a real callback URL by stopping before the proxy's callback.
+	c := testenv.NewBrowserClient(t)
+	var callback string
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Path == "/_lcw/callback" && callback == "" {
+			callback = req.URL.String()
+		}
+		return nil
+	}
+	testenv.Login(t, c, e.URL+"/_lcw/login?rd=/after", testenv.VIPUsername, testenv.VIPPassword)
+	if callback == "" {
+		t.Fatal("no callback seen")
+	}
+	// Replaying the same callback (same code, same state) fails: the flow
+	// cookie is spent.
+	resp := do(t, noRedirect(c), "GET", callback, nil)
+	if b := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(b, "try again") {
+		t.Fatalf("replayed callback: %d %s", resp.StatusCode, b)
+	}
+	// A callback whose state belongs to no flow of this browser fails, even
+	// if the attacker's browser has a valid flow of its own.
+	attacker := testenv.NewBrowserClient(t)
+	do(t, noRedirect(attacker), "GET", e.URL+"/_lcw/login?rd=/", nil)
+	u, _ := url.Parse(callback)
+	q := u.Query()
+	q.Set("state", "forged-state-value-000000000000000")
+	u.RawQuery = q.Encode()
+	resp = do(t, noRedirect(attacker), "GET", u.String(), nil)
+	if body(t, resp); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("forged state: %d", resp.StatusCode)
+	}
+	// Errors from the IdP are shown by code only.
+	resp = do(t, noRedirect(c), "GET", e.URL+"/_lcw/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C/script%3E&state=x", nil)
+	if b := body(t, resp); resp.StatusCode != http.StatusForbidden || strings.Contains(b, "<script>alert") || !strings.Contains(b, "access_denied") {
+		t.Fatalf("idp error: %d %s", resp.StatusCode, b)
+	}
+	for _, reason := range []string{"state_missing", "idp_error"} {
+		if n := testutil.ToFloat64(e.App.metrics.Logins.WithLabelValues(reason)); n < 1 {
+			t.Errorf("logins_total{%s} = %v", reason, n)
+		}
+	}
+}
+
+func TestParallelLoginsInTwoTabs(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	c := testenv.NewBrowserClient(t)
+	// Tab 1 and tab 2 both start a login; tab 2 finishes first, then tab 1.
+	tab1 := do(t, noRedirect(c), "GET", e.URL+"/_lcw/login?rd=/one", nil)
+	tab2 := do(t, noRedirect(c), "GET", e.URL+"/_lcw/login?rd=/two", nil)
+	for i, start := range []*http.Response{tab2, tab1} {
+		resp := testenv.Login(t, c, start.Header.Get("Location"), testenv.VIPUsername, testenv.VIPPassword)
+		want := []string{"/two", "/one"}[i]
+		if resp.Request.URL.Path != want {
+			t.Fatalf("tab finished at %s, want %s", resp.Request.URL, want)
+		}
+	}
+}
+
+func TestFlowCookiesDoNotPileUp(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	c := testenv.NewBrowserClient(t)
+	for i := 0; i < 12; i++ {
+		body(t, do(t, noRedirect(c), "GET", e.URL+"/_lcw/login?rd=/", nil))
+	}
+	u, _ := url.Parse(e.URL + "/_lcw/callback")
+	n := 0
+	for _, ck := range c.Jar.Cookies(u) {
+		if strings.HasPrefix(ck.Name, "_lcw_flow_") {
+			n++
+		}
+	}
+	if n == 0 || n > 4 {
+		t.Fatalf("%d flow cookies after 12 abandoned logins, want 1..4", n)
+	}
+}
+
+func TestRedirectAfterLoginStaysOnSite(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	for _, rd := range []string{"//evil.example", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "%2F%2Fevil.example"} {
+		c := testenv.NewBrowserClient(t)
+		resp := testenv.Login(t, c, e.URL+"/_lcw/login?rd="+url.QueryEscape(rd), testenv.VIPUsername, testenv.VIPPassword)
+		if resp.Request.URL.Host != strings.TrimPrefix(e.URL, "http://") || resp.Request.URL.Path != "/" {
+			t.Errorf("rd=%q ended at %s", rd, resp.Request.URL)
+		}
+	}
+}
+
+func TestRefreshOncePerSession(t *testing.T) {
+	e := startEnv(t, envOptions{Extra: "session:\n  secret: {secret}\n  refresh_interval: 1s\n"})
+	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	old, _ := e.cookie(c, "_lcw")
+	time.Sleep(1200 * time.Millisecond)
+	// A page that fires many requests at once: one refresh at the IdP.
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", e.URL+"/asset", nil)
+			req.Header.Set("Cookie", "_lcw="+old.Value)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if body(t, resp); resp.StatusCode != 200 {
+				t.Errorf("status %d during refresh", resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := testutil.ToFloat64(e.App.metrics.Logins.WithLabelValues("refresh")); n != 1 {
+		t.Fatalf("refreshes = %v, want exactly 1", n)
+	}
+	// The browser got the refreshed cookie and keeps working with it.
+	if resp := do(t, c, "GET", e.URL+"/after-refresh", nil); resp.StatusCode != 200 {
+		t.Fatalf("after refresh: %d", resp.StatusCode)
+	}
+	nw, _ := e.cookie(c, "_lcw")
+	if nw.Value == old.Value {
+		t.Errorf("session cookie not renewed by the refresh")
+	}
+}
+
+func TestRefreshInvalidGrantEndsSession(t *testing.T) {
+	opts := envOptions{Extra: "session:\n  secret: {secret}\n  refresh_interval: 1s\n"}
+	e := startEnv(t, opts)
+	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	// A new OP at the same address has forgotten every refresh token: it
+	// answers invalid_grant, as a provider does after a revocation.
+	addr := e.OP.Addr
+	e.OP.Stop()
+	e.OPOpts.Addr = addr
+	testenv.StartOP(t, e.OPOpts)
+	time.Sleep(1200 * time.Millisecond)
+	resp := do(t, noRedirect(c), "GET", e.URL+"/page", navigate)
+	if body(t, resp); resp.StatusCode != http.StatusFound {
+		t.Fatalf("status %d, want a new login", resp.StatusCode)
+	}
+	if _, err := e.cookie(c, "_lcw"); err == nil {
+		t.Errorf("session cookie kept after invalid_grant")
+	}
+}
+
+func TestLogout(t *testing.T) {
+	t.Run("with end_session_endpoint", func(t *testing.T) {
+		e := startEnv(t, envOptions{})
+		c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+		resp := do(t, noRedirect(c), "GET", e.URL+"/_lcw/logout", nil)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc.String(), e.OP.Issuer) || loc.Query().Get("id_token_hint") == "" || loc.Query().Get("post_logout_redirect_uri") != e.URL+"/" {
+			t.Fatalf("logout redirect %d %s", resp.StatusCode, loc)
+		}
+		if _, err := e.cookie(c, "_lcw"); err == nil {
+			t.Fatal("session cookie survived logout")
+		}
+		// The OP accepts the logout and sends the browser back.
+		final, err := c.Get(loc.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		body(t, final)
+		if final.Request.URL.String() != e.URL+"/_lcw/login?rd=%2F" && final.Request.URL.Host != strings.TrimPrefix(e.URL, "http://") {
+			t.Fatalf("after OP logout ended at %s", final.Request.URL)
+		}
+	})
+	t.Run("provider without end_session_endpoint", func(t *testing.T) {
+		e := startEnv(t, envOptions{OP: testenv.OPOptions{NoEndSession: true}})
+		c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+		resp := do(t, noRedirect(c), "POST", e.URL+"/_lcw/logout", nil)
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/" {
+			t.Fatalf("logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if r := do(t, noRedirect(c), "GET", e.URL+"/page", navigate); r.StatusCode != http.StatusFound {
+			t.Fatalf("still signed in after logout: %d", r.StatusCode)
+		}
+	})
+}
+
+func TestClaimsOnlyInUserinfo(t *testing.T) {
+	for _, userinfo := range []bool{true, false} {
+		t.Run(fmt.Sprintf("oidc.userinfo=%v", userinfo), func(t *testing.T) {
+			extra := fmt.Sprintf("headers:\n  pass: true\noidc:\n  issuer: {issuer}\n  client_id: %s\n  client_secret: %s\n  userinfo: %v\n",
+				testenv.DefaultClientID, testenv.DefaultClientSecret, userinfo)
+			e := startEnv(t, envOptions{OP: testenv.OPOptions{ClaimsOnlyInUserinfo: true}, Extra: extra})
+			_, resp := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/p")
+			got := strings.Contains(body(t, resp), "X-Forwarded-Email: vip@example.com")
+			if got != userinfo {
+				t.Fatalf("email from userinfo reached the upstream: %v, want %v", got, userinfo)
+			}
+		})
+	}
+}
+
+func TestAuthorizationRulesAnswer403NotLoop(t *testing.T) {
+	e := startEnv(t, envOptions{Extra: "access:\n  mode: required\n  allowed_email_domains: [corp.example]\n"})
+	c := testenv.NewBrowserClient(t)
+	resp := testenv.Login(t, c, e.URL+"/_lcw/login?rd=/secret", testenv.VIPUsername, testenv.VIPPassword)
+	if b := body(t, resp); resp.StatusCode != http.StatusForbidden || resp.Request.URL.Path != "/secret" {
+		t.Fatalf("unauthorized user: %d at %s: %s", resp.StatusCode, resp.Request.URL, b)
+	}
+}
+
+func TestIdPDownAtStart(t *testing.T) {
+	addr := freeAddr(t)
+	e := startEnv(t, envOptions{NoOP: true, OP: testenv.OPOptions{Addr: addr}})
+	c := noRedirect(&http.Client{})
+	if r := do(t, c, "GET", e.URL+"/_lcw/readyz", nil); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with the IdP down: %d", r.StatusCode)
+	}
+	if r := do(t, c, "GET", e.URL+"/public/info", nil); r.StatusCode != 200 {
+		t.Fatalf("public path with the IdP down: %d", r.StatusCode)
+	}
+	r := do(t, c, "GET", e.URL+"/_lcw/login?rd=/", nil)
+	if b := body(t, r); r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(b, "identity provider cannot be reached") {
+		t.Fatalf("login with the IdP down: %d %s", r.StatusCode, b)
+	}
+	// The IdP comes up: discovery retries and sign-in works.
+	e.OP = testenv.StartOP(t, e.OPOpts)
+	e.waitReady(t)
+	_, resp := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/welcome")
+	if resp.Request.URL.Path != "/welcome" {
+		t.Fatalf("login after the IdP came up ended at %s", resp.Request.URL)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
