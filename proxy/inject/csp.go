@@ -117,7 +117,7 @@ func (p cspPolicy) allow(a cspAllowance) cspPolicy {
 		// Adding the widget's host to default-src would open images, styles,
 		// frames and fonts to it too; a script-src copied from default-src is
 		// the same policy for everything else.
-		out = append(out, cspDirective{name: "script-src", sources: append([]string(nil), out[def].sources...)})
+		out = append(out, cspDirective{name: "script-src", sources: append([]string(nil), p[def].sources...)})
 		targets = append(targets, len(out)-1)
 	case def >= 0:
 		// A nonce only matches elements carrying it, so in default-src it
@@ -134,8 +134,9 @@ func (p cspPolicy) allow(a cspAllowance) cspPolicy {
 	}
 	if c := out.index("connect-src"); c >= 0 {
 		out[c].sources = allowConnect(out[c].sources, connectHosts)
-	} else if def >= 0 && needsConnect(out[def].sources, connectHosts) {
-		out = append(out, cspDirective{name: "connect-src", sources: allowConnect(append([]string(nil), out[def].sources...), connectHosts)})
+	} else if def >= 0 && needsConnect(p[def].sources, connectHosts) {
+		// Copied from the site's default-src, not from our edited one.
+		out = append(out, cspDirective{name: "connect-src", sources: allowConnect(append([]string(nil), p[def].sources...), connectHosts)})
 	}
 	return out
 }
@@ -200,7 +201,7 @@ func needsConnect(src []string, hosts []string) bool {
 // dropNone removes 'none', which is only valid alone and would otherwise
 // make the directive invalid once something is added to it.
 func dropNone(src []string) []string {
-	out := src[:0]
+	out := make([]string, 0, len(src)+2)
 	for _, s := range src {
 		if !strings.EqualFold(s, "'none'") {
 			out = append(out, s)

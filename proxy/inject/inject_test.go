@@ -184,7 +184,7 @@ func trunc(b []byte) string {
 
 func TestWidgetTag(t *testing.T) {
 	w := config.Widget{
-		Src: "https://oc-cdn-ocprod.azureedge.net/livechatwidget/scripts/LiveChatBootstrapper.js",
+		Src:   "https://oc-cdn-ocprod.azureedge.net/livechatwidget/scripts/LiveChatBootstrapper.js",
 		AppID: `a"><script>alert(1)</script>`, OrgID: "org", OrgURL: "https://x.omnichannelengagementhub.com/?a=1&b=2",
 		LCWVersion: "prod", Attributes: map[string]string{"data-color-override": "#fff", "data-z": "'", "id": "hijack"},
 	}

@@ -1,0 +1,163 @@
+package inject
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// TestFirstBytesBeforeUpstreamFinishes proves streaming: the upstream sends
+// the head, flushes and then waits until the client has read the injected
+// tag through a real ReverseProxy. A buffering injector deadlocks here (the
+// test then fails by its deadline rather than by a timing assertion).
+func TestFirstBytesBeforeUpstreamFinishes(t *testing.T) {
+	for _, enc := range []string{"", "gzip"} {
+		t.Run("encoding="+enc, func(t *testing.T) {
+			release := make(chan struct{})
+			upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html")
+				var out io.Writer = w
+				var zw *gzip.Writer
+				if enc == "gzip" {
+					w.Header().Set("Content-Encoding", "gzip")
+					zw = gzip.NewWriter(w)
+					out = zw
+				}
+				io.WriteString(out, "<html><head><title>slow</title></head><body>")
+				if zw != nil {
+					zw.Flush()
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return
+				}
+				io.WriteString(out, "rest</body></html>")
+				if zw != nil {
+					zw.Close()
+				}
+			}))
+			defer upstream.Close()
+			defer close(release)
+
+			target, _ := url.Parse(upstream.URL)
+			inj, _ := testInjector(t, nil)
+			rp := &httputil.ReverseProxy{
+				Rewrite:        func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
+				Transport:      &http.Transport{DisableCompression: true},
+				ModifyResponse: inj.ModifyResponse,
+			}
+			proxy := httptest.NewServer(rp)
+			defer proxy.Close()
+
+			req, _ := http.NewRequestWithContext(t.Context(), "GET", proxy.URL, nil)
+			req.Header.Set("Accept-Encoding", enc)
+			resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var r io.Reader = resp.Body
+			if enc == "gzip" {
+				zr, err := gzip.NewReader(resp.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r = zr
+			}
+			br := bufio.NewReader(r)
+			want := "<html><head><title>slow</title>" + testTag
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(br, got); err != nil {
+				t.Fatalf("read head: %v", err)
+			}
+			if string(got) != want {
+				t.Fatalf("head = %q, want %q", got, want)
+			}
+			release <- struct{}{}
+			rest, err := io.ReadAll(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(rest) != "</head><body>rest</body></html>" {
+				t.Errorf("rest = %q", rest)
+			}
+		})
+	}
+}
+
+// FuzzInject checks the core property: for any page split at any read
+// boundaries, the output is the input with exactly one insertion of the tag
+// (or none, when the page must be left alone), and nothing panics.
+func FuzzInject(f *testing.F) {
+	seeds := []string{
+		"<html><head></head><body></body></html>",
+		"<HEAD><script>'</head>'</script></HEAD>",
+		"<template></head></template><body a=b>",
+		"<!-- <body> -->x",
+		"\ufeff<head >",
+		`<script src="/_lcw/bootstrap.js"></script>`,
+		"<textarea></head>",
+		"\xfe\xff",
+		"<head><meta http-equiv=content-security-policy content=\"script-src 'none'\"></head>",
+		"<p",
+		"",
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s), []byte{3, 1, 7})
+	}
+	inj := New(Options{Prefix: "/_lcw", BootstrapVersion: "abc", Logger: slog.New(slog.DiscardHandler)})
+	f.Fuzz(func(t *testing.T, page, splits []byte) {
+		sizes := make([]int, len(splits))
+		for i, s := range splits {
+			sizes[i] = int(s)
+		}
+		_, out := run(t, inj, response{body: page, chunks: sizes})
+		if bytes.Equal(out, page) {
+			return // left alone (already carries the tag, or UTF-16)
+		}
+		hasMetaCSP := bytes.Contains(bytes.ToLower(page), []byte("content-security-policy"))
+		if hasMetaCSP {
+			// The policy's meta tag is rewritten too; only check the tag is there once more than before.
+			if n, m := bytes.Count(out, []byte("/_lcw/bootstrap.js?v=abc")), bytes.Count(page, []byte("/_lcw/bootstrap.js?v=abc")); n != m+1 {
+				t.Fatalf("want one tag added, got %d → %d:\n in %q\nout %q", m, n, page, out)
+			}
+			return
+		}
+		// Removing exactly one occurrence of the tag must give the input back.
+		tag := []byte(testTag)
+		for off := 0; ; {
+			i := bytes.Index(out[off:], tag)
+			if i < 0 {
+				t.Fatalf("output is not the input plus one tag:\n in %q\nout %q", page, out)
+			}
+			i += off
+			if len(out)-len(tag) == len(page) && bytes.Equal(out[:i], page[:i]) && bytes.Equal(out[i+len(tag):], page[i:]) {
+				return
+			}
+			off = i + 1
+		}
+	})
+}
+
+// Ensure the tag is never inserted inside a tag or comment for the common
+// shapes the fuzzer may not reach quickly.
+func TestInsertionPointIsATokenBoundary(t *testing.T) {
+	inj, _ := testInjector(t, nil)
+	for _, page := range []string{"<head><link rel=x href='</head>'></head>", `<head><!--x--></head>`, "<head><br/></head>"} {
+		_, out := run(t, inj, response{body: []byte(page)})
+		if !strings.HasSuffix(string(out), testTag+"</head>") {
+			t.Errorf("%q → %q", page, out)
+		}
+	}
+}
