@@ -1,0 +1,201 @@
+package session
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// ErrNoSession means the request carries no session cookie: an anonymous
+// visitor.
+var ErrNoSession = errors.New("session: no session cookie")
+
+// ErrTooLarge means a session does not fit in maxChunks cookies.
+var ErrTooLarge = errors.New("session: too large for the cookie chunks")
+
+const (
+	// chunkSize is the most sealed characters one cookie carries, leaving
+	// room under browsers' 4096-byte limit for the name and the count.
+	chunkSize = 3800
+	// maxChunks bounds the cookies of one session, written and read.
+	maxChunks = 8
+	// maxStale is the highest chunk index Save and Clear look for when
+	// expiring leftovers.
+	maxStale = 63
+)
+
+// CookieOptions says how the session cookie is named and scoped.
+type CookieOptions struct {
+	Name     string        // cookie name and prefix of its chunks; default "_lcw"
+	Domain   string        // empty: host-only cookie
+	Path     string        // default "/"
+	Secure   bool          // send only over HTTPS
+	Lifetime time.Duration // session length when Save gets no Expiry; default 12h
+}
+
+// Store keeps sessions in cookies, with a Codec.
+//
+// Cookie layout: NAME holds "<n>.<first part>", where n (1..8) is the number
+// of cookies the sealed value was split into, and NAME_1 … NAME_<n-1> hold
+// the other parts in order. Every name stays in the NAME / NAME_* namespace
+// that the proxy strips before forwarding requests upstream; only NAME and
+// NAME_<digits> are used, so other NAME_<word> cookies are left alone.
+type Store struct {
+	codec *Codec
+	opts  CookieOptions
+	cache *cache
+	now   func() time.Time
+}
+
+// NewStore returns a Store that seals with c and writes cookies as opts says.
+func NewStore(c *Codec, opts CookieOptions) *Store {
+	if opts.Name == "" {
+		opts.Name = "_lcw"
+	}
+	if opts.Path == "" {
+		opts.Path = "/"
+	}
+	if opts.Lifetime <= 0 {
+		opts.Lifetime = 12 * time.Hour
+	}
+	return &Store{codec: c, opts: opts, cache: newCache(defaultCacheBytes), now: time.Now}
+}
+
+// Load returns the request's session. It returns ErrNoSession when there is
+// no session cookie and an error wrapping ErrInvalid (ErrExpired for an
+// expired one) when the cookies do not hold an authentic, unexpired session.
+//
+// Load runs on every proxied request, so recently seen cookie values are
+// remembered after they have been authenticated once; expiry is still checked
+// on every call. The returned Session is a copy, but its Claims map is shared
+// with other requests of the same user and must not be modified.
+func (s *Store) Load(r *http.Request) (*Session, error) {
+	j := s.scan(r)
+	if j.first == "" {
+		return nil, ErrNoSession
+	}
+	value, err := j.assemble()
+	if err != nil {
+		return nil, fmt.Errorf("load session cookie %s: %w", s.opts.Name, err)
+	}
+	now := s.now()
+	if sess, ok := s.cache.get(value, now); ok {
+		cp := *sess
+		return &cp, nil
+	}
+	sess, err := s.decode(value, now)
+	if err != nil {
+		return nil, fmt.Errorf("load session cookie %s: %w", s.opts.Name, err)
+	}
+	s.cache.put(value, sess)
+	cp := *sess
+	return &cp, nil
+}
+
+// decode authenticates value and parses the session it holds.
+func (s *Store) decode(value string, now time.Time) (*Session, error) {
+	plain, expiry, err := s.codec.open(s.opts.Name, value)
+	if err != nil {
+		return nil, err
+	}
+	if !now.Before(expiry) {
+		return nil, ErrExpired
+	}
+	sess := new(Session)
+	if err := json.Unmarshal(plain, sess); err != nil || sess.Subject == "" {
+		// Authentic but unreadable: sealed by an incompatible version.
+		return nil, ErrInvalid
+	}
+	if !sess.Expiry.Equal(expiry) {
+		return nil, ErrInvalid // Save seals the session's own expiry
+	}
+	return sess, nil
+}
+
+// Save seals sess into the response's cookies and expires any chunk cookies
+// of an earlier, longer session that r carried, so stale chunks never pile
+// up. A zero Expiry becomes now + Lifetime and a zero CreatedAt becomes now;
+// both are written back into sess so it matches what was stored.
+func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *Session) error {
+	if sess == nil || sess.Subject == "" {
+		return errors.New("save session: a session needs a subject")
+	}
+	now := s.now()
+	if sess.CreatedAt.IsZero() {
+		sess.CreatedAt = now
+	}
+	if sess.Expiry.IsZero() {
+		sess.Expiry = now.Add(s.opts.Lifetime)
+	}
+	// Whole seconds, as sealed, so Load returns exactly what was saved.
+	sess.Expiry = sess.Expiry.Truncate(time.Second)
+	if !now.Before(sess.Expiry) {
+		return fmt.Errorf("save session: expiry %s is not in the future", sess.Expiry.Format(time.RFC3339))
+	}
+	data, err := json.Marshal(sess)
+	if err != nil {
+		return fmt.Errorf("save session: encode: %w", err)
+	}
+	value, err := s.codec.Seal(s.opts.Name, data, sess.Expiry)
+	if err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	n := (len(value) + chunkSize - 1) / chunkSize
+	if n > maxChunks {
+		return fmt.Errorf("save session: %d bytes sealed need %d cookies, limit %d: %w",
+			len(value), n, maxChunks, ErrTooLarge)
+	}
+	maxAge := int((sess.Expiry.Sub(now) + time.Second - 1) / time.Second)
+	for i := range n {
+		part := value[i*chunkSize : min((i+1)*chunkSize, len(value))]
+		name := s.opts.Name
+		if i == 0 {
+			part = strconv.Itoa(n) + "." + part
+		} else {
+			name = chunkName(s.opts.Name, i)
+		}
+		s.setCookie(w, name, part, maxAge)
+	}
+	j := s.scan(r)
+	for k := n; k <= maxStale; k++ {
+		if j.present&(1<<k) != 0 {
+			s.setCookie(w, chunkName(s.opts.Name, k), "", -1)
+		}
+	}
+	return nil
+}
+
+// Clear expires the session cookie and every chunk cookie r carries.
+func (s *Store) Clear(w http.ResponseWriter, r *http.Request) {
+	s.setCookie(w, s.opts.Name, "", -1)
+	j := s.scan(r)
+	for k := 1; k <= maxStale; k++ {
+		if j.present&(1<<k) != 0 {
+			s.setCookie(w, chunkName(s.opts.Name, k), "", -1)
+		}
+	}
+}
+
+func chunkName(base string, i int) string {
+	return base + "_" + strconv.Itoa(i)
+}
+
+// setCookie adds one Set-Cookie; maxAge < 0 deletes the cookie.
+func (s *Store) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	c := &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     s.opts.Path,
+		Domain:   s.opts.Domain,
+		MaxAge:   maxAge,
+		Secure:   s.opts.Secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if v := c.String(); v != "" {
+		w.Header().Add("Set-Cookie", v)
+	}
+}
