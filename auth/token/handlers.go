@@ -1,0 +1,272 @@
+package token
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
+)
+
+// Identity is what the session knows about the signed-in user.
+type Identity struct {
+	// Claims are the verified ID token (and userinfo) claims.
+	Claims        map[string]any
+	SessionExpiry time.Time
+}
+
+// IdentityFunc looks up the request's session; false means no session.
+type IdentityFunc func(*http.Request) (Identity, bool)
+
+// tokenResponse is the JSON form of the token endpoint's answer.
+type tokenResponse struct {
+	Token     string `json:"token"`
+	ExpiresAt int64  `json:"expires_at"`
+}
+
+// TokenHandler serves a fresh chat token to the signed-in user: the raw JWT
+// (Content-Type: application/jwt) or, when the Accept header prefers
+// application/json, {"token", "expires_at"}. Only same-origin requests get
+// one: a request whose Sec-Fetch-Site is present and not same-origin, or
+// whose Origin is present and not publicOrigin, is refused with 403, before
+// the session is even looked at. No session is 401.
+func TokenHandler(m *Minter, who IdentityFunc, publicOrigin string) http.Handler {
+	origin := strings.TrimSuffix(publicOrigin, "/")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Cache-Control"] = noStore
+		h["Vary"] = tokenVary
+		h["X-Content-Type-Options"] = nosniff
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			inc(m.badMethod)
+			h["Allow"] = getHead
+			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+			return
+		}
+		asJSON := prefersJSON(r.Header.Get("Accept"))
+		if crossSite(r, origin) {
+			inc(m.forbidden)
+			fail(w, asJSON, http.StatusForbidden, "cross-site requests cannot get a chat token")
+			return
+		}
+		id, ok := who(r)
+		if !ok {
+			inc(m.unauthenticated)
+			fail(w, asJSON, http.StatusUnauthorized, "not signed in")
+			return
+		}
+		if asJSON {
+			h["Content-Type"] = jsonType
+		} else {
+			h["Content-Type"] = jwtType
+		}
+		if r.Method == http.MethodHead {
+			return // signing is the expensive part; HEAD only asks whether it would work
+		}
+		start := time.Now()
+		tok, exp, err := m.Mint(r.Context(), id.Claims)
+		if m.m != nil {
+			m.m.TokenSignDuration.Observe(time.Since(start).Seconds())
+		}
+		if err != nil {
+			inc(m.failed)
+			m.log.ErrorContext(r.Context(), "chat token not issued", "err", err)
+			h.Del("Content-Type")
+			fail(w, asJSON, http.StatusInternalServerError, "the chat token could not be issued; see the proxy's log")
+			return
+		}
+		inc(m.issued)
+		if asJSON {
+			body, _ := json.Marshal(tokenResponse{Token: tok, ExpiresAt: exp.Unix()})
+			h["Content-Length"] = []string{strconv.Itoa(len(body))}
+			w.Write(body)
+			return
+		}
+		h["Content-Length"] = []string{strconv.Itoa(len(tok))}
+		w.Write([]byte(tok))
+	})
+}
+
+// Header values shared by every response (never modified).
+var (
+	noStore   = []string{"no-store"}
+	tokenVary = []string{"Origin, Sec-Fetch-Site, Accept, Cookie"}
+	nosniff   = []string{"nosniff"}
+	getHead   = []string{"GET, HEAD"}
+	jsonType  = []string{"application/json"}
+	jwtType   = []string{"application/jwt"}
+)
+
+// crossSite reports whether the browser says the request comes from another
+// origin. Sec-Fetch-Site "none" (typed into the address bar) is refused
+// too: the token is only for the page's own script. A "null" Origin
+// (sandboxed frames, some redirects) never equals the public origin.
+func crossSite(r *http.Request, origin string) bool {
+	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" {
+		return true
+	}
+	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, origin) {
+		return true
+	}
+	return false
+}
+
+// prefersJSON reports whether the Accept header ranks application/json
+// above application/jwt (and above nothing: */* alone means the raw JWT).
+func prefersJSON(accept string) bool {
+	if accept == "" || !strings.Contains(accept, "json") {
+		return false
+	}
+	var qJSON, qJWT float64
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		switch mt {
+		case "application/json":
+			qJSON = max(qJSON, q)
+		case "application/jwt":
+			qJWT = max(qJWT, q)
+		}
+	}
+	return qJSON > 0 && qJSON >= qJWT
+}
+
+// fail writes an error in the form the client asked for.
+func fail(w http.ResponseWriter, asJSON bool, code int, msg string) {
+	if asJSON {
+		body, _ := json.Marshal(struct {
+			Error string `json:"error"`
+		}{msg})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		w.Write(body)
+		return
+	}
+	http.Error(w, msg, code)
+}
+
+// SessionHandler shows what the next token would carry, for debugging a
+// mapping: {"subject", "expires_at" (the session's), "lwicontexts" (as an
+// object), "problems"}. It calls context_url like a real token would.
+func SessionHandler(m *Minter, who IdentityFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Cache-Control"] = noStore
+		h["Vary"] = []string{"Cookie"}
+		h["X-Content-Type-Options"] = nosniff
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h["Allow"] = getHead
+			fail(w, true, http.StatusMethodNotAllowed, "use GET")
+			return
+		}
+		// Typed into the address bar is fine here (Sec-Fetch-Site: none);
+		// other sites are not.
+		if s := r.Header.Get("Sec-Fetch-Site"); s == "cross-site" || s == "same-site" {
+			fail(w, true, http.StatusForbidden, "cross-site requests cannot read the session")
+			return
+		}
+		id, ok := who(r)
+		if !ok {
+			fail(w, true, http.StatusUnauthorized, "not signed in")
+			return
+		}
+		p, err := m.Payload(r.Context(), id.Claims)
+		if err != nil {
+			msg := "the chat token could not be built; see the proxy's log"
+			if errors.Is(err, ErrNoSubject) {
+				msg = err.Error() // names the configured claim, not its value
+			}
+			fail(w, true, http.StatusInternalServerError, msg)
+			return
+		}
+		problems := p.Problems
+		if problems == nil {
+			problems = []claims.Problem{}
+		}
+		body, err := json.MarshalIndent(struct {
+			Subject     string           `json:"subject"`
+			ExpiresAt   int64            `json:"expires_at"`
+			LWIContexts map[string]any   `json:"lwicontexts"`
+			Problems    []claims.Problem `json:"problems"`
+		}{p.Subject, unixOrZero(id.SessionExpiry), p.Contexts, problems}, "", "  ")
+		if err != nil {
+			fail(w, true, http.StatusInternalServerError, "encode session")
+			return
+		}
+		h.Set("Content-Type", "application/json")
+		w.Write(body)
+	})
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// PublicKeyPEMHandler serves the SPKI PEM ("PUBLIC KEY") of the signing key:
+// the "public key URL" of Omnichannel's chat authentication setting.
+func PublicKeyPEMHandler(ks *keys.Set) http.Handler {
+	return keyDocument("text/plain; charset=utf-8", func() ([]byte, error) {
+		_, key := ks.Signer()
+		return keys.PublicKeyPEM(&key.PublicKey), nil
+	})
+}
+
+// PublicKeysHandler serves Omnichannel's multi-key format for rotation:
+// [{"kid", "publicKey": base64 of the PEM text, "expiry": epoch seconds}].
+func PublicKeysHandler(ks *keys.Set) http.Handler {
+	return keyDocument("application/json", func() ([]byte, error) {
+		return OmnichannelKeysDocument(ks.Published())
+	})
+}
+
+// JWKSHandler serves the published keys as a standard JWKS for verifiers
+// other than Omnichannel.
+func JWKSHandler(ks *keys.Set) http.Handler {
+	return keyDocument("application/json", func() ([]byte, error) {
+		return JWKSDocument(ks.Published())
+	})
+}
+
+// keyDocument serves a public, briefly cacheable document with an ETag so
+// verifiers revalidate cheaply and pick up a rotation within minutes.
+func keyDocument(contentType string, render func() ([]byte, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.Set("Allow", "GET, HEAD")
+			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+			return
+		}
+		body, err := render()
+		if err != nil {
+			http.Error(w, "key document unavailable", http.StatusInternalServerError)
+			return
+		}
+		sum := sha256.Sum256(body)
+		h.Set("Content-Type", contentType)
+		h.Set("Cache-Control", "public, max-age=300")
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("ETag", `"`+base64.RawURLEncoding.EncodeToString(sum[:16])+`"`)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	})
+}
