@@ -123,6 +123,10 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *Session) erro
 	if sess == nil || sess.Subject == "" {
 		return errors.New("save session: a session needs a subject")
 	}
+	if err := (&http.Cookie{Name: chunkName(s.opts.Name, maxChunks-1), Value: "1"}).Valid(); err != nil {
+		// net/http would silently drop the Set-Cookie header.
+		return fmt.Errorf("save session: cookie name %q: %w", s.opts.Name, err)
+	}
 	now := s.now()
 	if sess.CreatedAt.IsZero() {
 		sess.CreatedAt = now

@@ -116,21 +116,24 @@ func TestStoreSaveFillsDefaults(t *testing.T) {
 
 func TestStoreSaveRefuses(t *testing.T) {
 	s, _ := newTestStore(t, CookieOptions{})
+	badName, _ := newTestStore(t, CookieOptions{Name: "bad name;"})
 	huge := &Session{Subject: "alice", Claims: map[string]any{"blob": strings.Repeat("x", maxChunks*chunkSize)}}
 	tests := []struct {
-		name string
-		sess *Session
+		name  string
+		store *Store
+		sess  *Session
 	}{
-		{"nil session", nil},
-		{"no subject", &Session{Expiry: t0.Add(time.Hour)}},
-		{"already expired", &Session{Subject: "alice", Expiry: t0.Add(-time.Second)}},
-		{"expiring now", &Session{Subject: "alice", Expiry: t0}},
-		{"larger than every chunk together", huge},
+		{"nil session", s, nil},
+		{"no subject", s, &Session{Expiry: t0.Add(time.Hour)}},
+		{"already expired", s, &Session{Subject: "alice", Expiry: t0.Add(-time.Second)}},
+		{"expiring now", s, &Session{Subject: "alice", Expiry: t0}},
+		{"larger than every chunk together", s, huge},
+		{"invalid cookie name", badName, typicalSession()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			if err := s.Save(rec, requestWith(), tc.sess); err == nil {
+			if err := tc.store.Save(rec, requestWith(), tc.sess); err == nil {
 				t.Fatal("Save succeeded")
 			}
 			if h := rec.Header().Values("Set-Cookie"); len(h) != 0 {
@@ -445,4 +448,38 @@ func BenchmarkLoad(b *testing.B) {
 	b.Run("anonymous", func(b *testing.B) {
 		run(b, s, requestWithHeader("_ga=GA1.2.1234567890.1234567890; consent=yes; theme=dark"), ErrNoSession)
 	})
+}
+
+// TestStoreConcurrentLoad runs Load from many goroutines (under -race in
+// make test) on a cache small enough to evict constantly.
+func TestStoreConcurrentLoad(t *testing.T) {
+	s, _ := newTestStore(t, CookieOptions{})
+	s.cache = newCache(3 * (2500 + entryOverhead))
+	var reqs []*http.Request
+	for i := range 8 {
+		sess := typicalSession()
+		sess.Subject = fmt.Sprint("user-", i)
+		reqs = append(reqs, requestWith(save(t, s, sess)...))
+	}
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			var err error
+			for range 200 {
+				var sess *Session
+				if sess, err = s.Load(reqs[i]); err == nil && sess.Subject != fmt.Sprint("user-", i) {
+					err = fmt.Errorf("request %d loaded %q", i, sess.Subject)
+				}
+				if err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
