@@ -12,6 +12,7 @@
 #   BENCH_THREADS=1        wrk threads
 #   BENCH_SERVER_CPU=0     CPU for upstream, nginx and the proxy
 #   BENCH_CLIENT_CPU=1     CPU for wrk
+#   BENCH_ROUNDS=1         passes over all rows; each row keeps its best round
 #   BENCH_INJECT=true      the proxy's inject.enabled (page rows say whether the
 #                          page really came back injected)
 #   BENCH_LABEL=""         free text written into the results header
@@ -29,6 +30,7 @@ CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
 INJECT=${BENCH_INJECT:-true}
 LABEL=${BENCH_LABEL:-}
 KEEP_TMP=${BENCH_KEEP_TMP:-0}
+ROUNDS=${BENCH_ROUNDS:-1}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out="$root/bench/out"
@@ -38,6 +40,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 case $INJECT in true | false) ;; *) die "BENCH_INJECT must be true or false, not '$INJECT'" ;; esac
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive number, not '$ROUNDS'"
 
 # --- tools -----------------------------------------------------------------
 
@@ -242,8 +245,10 @@ fi
 # --- measuring -------------------------------------------------------------
 
 mkdir -p "$out/wrk"
-rows=()     # "scenario|body|rps|p50|p99|errors|note"
-declare -A rps_of note_of
+rm -f "$out"/wrk/*.txt
+order=()             # row keys "NAME|BODY" in table order
+declare -A rps_of    # best req/s of a row over the rounds
+declare -A p50_of p99_of noise_of errs_of note_of
 
 # to_ms VALUE prints a wrk latency (e.g. 512.00us, 1.20ms, 1.01s) in ms.
 to_ms() {
@@ -253,26 +258,50 @@ to_ms() {
 		printf "%.2f", n }'
 }
 
-# measure NAME BODY URL EXPECT [HEADER] checks one response, then runs wrk.
-# EXPECT is the body size a correct answer has at least; a wrong status or a
-# short body marks the row as failed instead of measuring the wrong thing.
-measure() {
-	local name=$1 body=$2 url=$3 expect=$4 header=${5:-} note="" hdr=()
+# cpu_sample prints "BUSY STEAL TOTAL OURS" in clock ticks: the server CPU's
+# counters from /proc/stat and the CPU time of every process this script
+# started (nginx's worker included). Between two samples, BUSY - OURS + STEAL
+# is time the server CPU gave to somebody else: the run's noise.
+cpu_sample() {
+	local user nice system idle iowait irq softirq steal ours=0 pid
+	read -r _ user nice system idle iowait irq softirq steal _ < <(grep "^cpu$SERVER_CPU " /proc/stat)
+	local all=("${pids[@]}")
+	for pid in "${pids[@]}"; do
+		mapfile -t -O "${#all[@]}" all < <(pgrep -P "$pid" 2>/dev/null || true)
+	done
+	for pid in "${all[@]}"; do
+		# Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
+		ours=$((ours + $(awk '{ s = $0; sub(/.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$((user + nice + system)) $steal $((user + nice + system + idle + iowait + irq + softirq + steal)) $ours"
+}
+
+# noise_pct BEFORE AFTER prints the share of the server CPU that went to
+# other processes (or the hypervisor) between two cpu_samples.
+noise_pct() {
+	local b=($1) a=($2)
+	awk -v busy=$((a[0] - b[0])) -v steal=$((a[1] - b[1])) -v total=$((a[2] - b[2])) -v ours=$((a[3] - b[3])) \
+		'BEGIN { f = busy - ours; if (f < 0) f = 0; printf "%.0f", (total > 0 ? 100 * (f + steal) / total : 0) }'
+}
+
+# check KEY URL EXPECT [HEADER] makes sure a row measures what it claims:
+# a 200 with at least EXPECT body bytes (else the row is "check failed" and
+# skipped), whether a page came back injected, and for a signed-in row that
+# the same request without the cookie is turned away.
+check() {
+	local key=$1 url=$2 expect=$3 header=${4:-} hdr=() note="" out status size
 	[[ -n $header ]] && hdr=(-H "$header")
-	local check status size
-	check=$(curl -s -o "$tmp/check.body" -w '%{http_code} %{size_download}' "${hdr[@]}" "$url") || check="000 0"
-	read -r status size <<<"$check"
+	out=$(curl -s -o "$tmp/check.body" -w '%{http_code} %{size_download}' "${hdr[@]}" "$url") || out="000 0"
+	read -r status size <<<"$out"
 	if [[ $status != 200 || $size -lt $expect ]]; then
-		log "$name: check failed (status $status, $size bytes, want 200 and >= $expect bytes); not measured"
-		rows+=("$name|$body|-|-|-|-|check failed: status $status, $size bytes")
-		return
+		log "${key/|/ }: check failed (status $status, $size bytes, want 200 and >= $expect bytes); not measured"
+		note_of[$key]="check failed: status $status, $size bytes"
+		return 1
 	fi
-	if [[ $body == page && $name == lcw* ]]; then
+	if [[ $key == lcw*"|page" ]]; then
 		if grep -q 'bootstrap.js' "$tmp/check.body"; then note="injected"; else note="passed through (not injected)"; fi
 	fi
 	if [[ -n $header ]]; then
-		# A signed-in row only means something when the same request without
-		# the cookie is turned away; otherwise it measured anonymous traffic.
 		local anon
 		anon=$(curl -s -o /dev/null -w '%{http_code}' "$url") || anon=000
 		if [[ $anon == 200 ]]; then
@@ -281,50 +310,71 @@ measure() {
 			note+="${note:+; }anonymous gets $anon"
 		fi
 	fi
-	log "$name: warm-up $WARMUP, then $DURATION with $CONNS connections"
+	note_of[$key]=$note
+}
+
+# measure NAME BODY URL EXPECT [HEADER] checks the row (first round only),
+# then warms up and runs wrk once, keeping the round with the best req/s:
+# noise only ever takes throughput away.
+measure() {
+	local name=$1 body=$2 url=$3 expect=$4 header=${5:-} key="$1|$2" hdr=()
+	[[ -n $header ]] && hdr=(-H "$header")
+	if ((round == 1)); then
+		order+=("$key")
+		check "$key" "$url" "$expect" "$header" || return 0
+	elif [[ ${note_of[$key]:-} == "check failed"* ]]; then
+		return 0
+	fi
+	log "round $round/$ROUNDS $name $body: warm-up $WARMUP, then $DURATION with $CONNS connections"
 	taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${hdr[@]}" "$url" >/dev/null
-	local f="$out/wrk/$name-$body.txt"
+	local f="$out/wrk/$name-$body.round$round.txt" before after
+	before=$(cpu_sample)
 	taskset -c "$CLIENT_CPU" timeout 120 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 5s --latency "${hdr[@]}" "$url" >"$f"
-	local rps p50 p99 non2xx sock
+	after=$(cpu_sample)
+	local rps non2xx sock
 	rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$f")
-	p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$f")")
-	p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$f")")
 	non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$f")
 	sock=$(awk -F'[ ,]+' '/Socket errors:/ { print $5 + $7 + $9 + $11 }' "$f")
-	rows+=("$name|$body|$rps|$p50|$p99|$((${non2xx:-0} + ${sock:-0}))|$note")
-	rps_of["$name-$body"]=$rps
-	note_of["$name-$body"]=$note
+	errs_of[$key]=$((${errs_of[$key]:-0} + ${non2xx:-0} + ${sock:-0}))
+	if ((${rps:-0} > ${rps_of[$key]:-0})); then
+		rps_of[$key]=$rps
+		p50_of[$key]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$f")")
+		p99_of[$key]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$f")")
+		noise_of[$key]=$(noise_pct "$before" "$after")
+	fi
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-for body in small page; do
-	case $body in small) expect=100 ;; page) expect=51200 ;; esac
-	measure direct "$body" "$upstream/$body" "$expect"
-	measure nginx "$body" "http://127.0.0.1:$nginx_port/$body" "$expect"
-	measure lcw-anon "$body" "http://127.0.0.1:$anon_port/$body" "$expect"
-	measure lcw-anon+accesslog "$body" "http://127.0.0.1:$anonlog_port/$body" "$expect"
-	if ((signed_in)); then
-		measure lcw-signed-in "$body" "http://127.0.0.1:$signed_port/$body" "$expect" "Cookie: $cookie"
-	fi
+for round in $(seq "$ROUNDS"); do
+	for body in small page; do
+		case $body in small) expect=100 ;; page) expect=51200 ;; esac
+		measure direct "$body" "$upstream/$body" "$expect"
+		measure nginx "$body" "http://127.0.0.1:$nginx_port/$body" "$expect"
+		measure lcw-anon "$body" "http://127.0.0.1:$anon_port/$body" "$expect"
+		measure lcw-anon+accesslog "$body" "http://127.0.0.1:$anonlog_port/$body" "$expect"
+		if ((signed_in)); then
+			measure lcw-signed-in "$body" "http://127.0.0.1:$signed_port/$body" "$expect" "Cookie: $cookie"
+		fi
+	done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- report ----------------------------------------------------------------
 
 ratio() { # ratio A B prints A/B with two decimals, or - when either is missing
-	if [[ $1 == - || -z $2 || $2 == - || $2 == 0 ]]; then echo -; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; fi
+	if [[ -z $1 || $1 == - || -z $2 || $2 == - || $2 == 0 ]]; then echo -; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; fi
 }
 
 # target NAME BODY WHAT prints one DESIGN.md target line: NAME's rate vs nginx.
 target() {
-	local name=$1 body=$2 what=$3 r
-	r=$(ratio "${rps_of[$name-$body]:--}" "${rps_of[nginx-$body]:--}")
+	local key="$1|$2" what=$3 r note
+	r=$(ratio "${rps_of[$key]:-}" "${rps_of[nginx|$2]:-}")
+	note=${note_of[$key]:-}
 	if [[ $r == - ]]; then
-		printf '  %-58s not measured\n' "$what"
+		printf '  %-58s not measured%s\n' "$what" "${note:+ ($note)}"
 	else
-		local note=${note_of[$name-$body]:-}
-		printf '  %-58s %s x nginx  %s%s\n' "$what" "$r" "$(awk -v r="$r" 'BEGIN { print (r >= 0.5) ? "meets >= 0.5" : "BELOW 0.5" }')" "${note:+ ($note)}"
+		printf '  %-58s %s x nginx  %s%s\n' "$what" "$r" "$(awk -v r="$r" 'BEGIN { print ((r >= 0.5) ? "meets >= 0.5" : "BELOW 0.5") }')" "${note:+ ($note)}"
 	fi
 }
 
@@ -333,18 +383,23 @@ report() {
 	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	dirty=$(git status --porcelain 2>/dev/null | grep -q . && echo " (working tree has uncommitted changes)" || true)
 	echo "lcw-auth-proxy load benchmark  $started  commit $commit$dirty"
-	echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency on CPU $CLIENT_CPU; upstream, nginx and proxy on CPU $SERVER_CPU; $(nproc) CPUs"
+	echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency on CPU $CLIENT_CPU; upstream, nginx and proxy on CPU $SERVER_CPU; $(nproc) CPUs; best of $ROUNDS round(s) per row"
 	echo "inject.enabled=$INJECT; load average before: $load_before, after: $load_after"
-	awk -v l="${load_before%% *}" 'BEGIN { if (l + 0 > 0.3) print "NOISY: the machine was busy before the run (1-min load " l "); compare ratios, not absolute numbers, and rerun on a quiet machine" }'
+	awk -v l="${load_before%% *}" 'BEGIN { if (l + 0 > 0.3) print "NOISY: the machine was busy before the run (1-min load " l "); see the noise% column, compare ratios rather than absolute numbers, and rerun on a quiet machine" }'
 	[[ -z $LABEL ]] || echo "note: $LABEL"
 	echo
-	printf '%-20s %-5s %10s %9s %9s %9s %9s %7s  %s\n' scenario body 'req/s' 'p50 ms' 'p99 ms' 'x direct' 'x nginx' errors note
-	local row name body rps p50 p99 errs note
-	for row in "${rows[@]}"; do
-		IFS='|' read -r name body rps p50 p99 errs note <<<"$row"
-		printf '%-20s %-5s %10s %9s %9s %9s %9s %7s  %s\n' "$name" "$body" "$rps" "$p50" "$p99" \
-			"$(ratio "$rps" "${rps_of[direct-$body]:--}")" "$(ratio "$rps" "${rps_of[nginx-$body]:--}")" "$errs" "$note"
+	local fmt='%-20s %-5s %9s %8s %8s %8s %8s %6s %6s  %s\n'
+	printf "$fmt" scenario body 'req/s' 'p50 ms' 'p99 ms' 'x direct' 'x nginx' errors noise% note
+	local key name body rps
+	for key in "${order[@]}"; do
+		IFS='|' read -r name body <<<"$key"
+		rps=${rps_of[$key]:--}
+		printf "$fmt" "$name" "$body" "$rps" "${p50_of[$key]:--}" "${p99_of[$key]:--}" \
+			"$(ratio "$rps" "${rps_of[direct|$body]:-}")" "$(ratio "$rps" "${rps_of[nginx|$body]:-}")" \
+			"${errs_of[$key]:--}" "${noise_of[$key]:--}" "${note_of[$key]:-}"
 	done
+	echo
+	echo "noise% = share of CPU $SERVER_CPU taken by other processes or the hypervisor during the kept run (0 on an idle machine)"
 	echo
 	echo "DESIGN.md targets:"
 	if ((signed_in)); then
