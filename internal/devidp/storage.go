@@ -1,4 +1,4 @@
-package testenv
+package devidp
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 // exampleAccessTokenLifetime is what the example storage hard-codes for
 // every access token; it rejects tokens at userinfo after this however long
-// expires_in said, so StartOP cannot offer longer lifetimes.
+// expires_in said, so Start cannot offer longer lifetimes.
 const exampleAccessTokenLifetime = 5 * time.Minute
 
 // claimsStorage is the example storage with three additions the example
@@ -39,13 +39,13 @@ type issuedToken struct {
 }
 
 // newClaimsStorage builds the example storage for one web client.
-func newClaimsStorage(users *userStore, opts OPOptions) *claimsStorage {
+func newClaimsStorage(users *userStore, opts Options) *claimsStorage {
 	base := storage.WebClient(opts.ClientID, opts.ClientSecret, opts.RedirectURIs...)
 	return &claimsStorage{
 		Storage:        storage.NewStorageWithClients(users, map[string]*storage.Client{opts.ClientID: base}),
 		users:          users,
 		accessLifetime: opts.AccessTokenLifetime,
-		client: &testClient{
+		client: &webClient{
 			Client:          base,
 			postLogout:      slices.Clone(opts.PostLogoutRedirectURIs),
 			claimsInIDToken: !opts.ClaimsOnlyInUserinfo,
@@ -152,10 +152,10 @@ func (s *claimsStorage) appendExtraClaims(userinfo *oidc.UserInfo, userID string
 	}
 }
 
-// testClient overrides the example web client where its settings are fixed:
+// webClient overrides the example web client where its settings are fixed:
 // the example lists no post-logout redirect URIs (so end_session answers
 // 400) and never asserts profile claims into the ID token.
-type testClient struct {
+type webClient struct {
 	*storage.Client
 	postLogout      []string
 	claimsInIDToken bool
@@ -163,13 +163,13 @@ type testClient struct {
 }
 
 // PostLogoutRedirectURIs implements op.Client.
-func (c *testClient) PostLogoutRedirectURIs() []string { return c.postLogout }
+func (c *webClient) PostLogoutRedirectURIs() []string { return c.postLogout }
 
 // IDTokenUserinfoClaimsAssertion implements op.Client.
-func (c *testClient) IDTokenUserinfoClaimsAssertion() bool { return c.claimsInIDToken }
+func (c *webClient) IDTokenUserinfoClaimsAssertion() bool { return c.claimsInIDToken }
 
 // IDTokenLifetime implements op.Client.
-func (c *testClient) IDTokenLifetime() time.Duration {
+func (c *webClient) IDTokenLifetime() time.Duration {
 	if c.idTokenLifetime > 0 {
 		return c.idTokenLifetime
 	}

@@ -1,0 +1,296 @@
+// Package devidp is a development OpenID provider: the zitadel/oidc
+// provider with the library's example in-memory storage, serving a few
+// fixed users with custom claims, on loopback only.
+//
+// It exists so that tests and the zero-setup demo (cmd/lcw-demo) can run the
+// proxy's real sign-in against a real, standards-following provider with no
+// IdP of one's own: discovery, JWKS, authorization code flow with PKCE,
+// refresh tokens, userinfo and RP-initiated logout.
+//
+// DEVELOPMENT ONLY. Passwords are plain text and shown on its login page,
+// state lives in memory, signing keys are generated at start. Start refuses
+// any listen address that is not loopback, and says so in the log.
+package devidp
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+)
+
+// Defaults of Options.
+const (
+	DefaultClientID     = "lcw-auth-proxy"
+	DefaultClientSecret = "secret"
+)
+
+// Options configures Start. The zero value is a working provider with
+// DefaultUsers on 127.0.0.1 (a free port) and a client that has no
+// registered redirect URIs.
+type Options struct {
+	// Addr is the listen address; "" means 127.0.0.1:0. It must be a
+	// loopback address (see RequireLoopback). A fixed address lets a caller
+	// start the provider late (or again after Stop) where a relying party
+	// already expects it.
+	Addr string
+
+	// ClientID and ClientSecret of the one registered confidential web
+	// client (client_secret_basic and client_secret_post both work).
+	// Defaults: DefaultClientID, DefaultClientSecret.
+	ClientID, ClientSecret string
+
+	// RedirectURIs must contain, exactly, every redirect_uri the relying
+	// party sends; PostLogoutRedirectURIs every post_logout_redirect_uri.
+	RedirectURIs, PostLogoutRedirectURIs []string
+
+	// Users defaults to DefaultUsers().
+	Users []User
+
+	// NoEndSession removes end_session_endpoint from discovery and makes
+	// the endpoint answer 404, as a provider that does not implement
+	// RP-initiated logout would (it is optional in the spec).
+	NoEndSession bool
+
+	// ClaimsOnlyInUserinfo makes the provider follow OIDC Core 5.4
+	// strictly: when an access token is issued, email, profile and extra
+	// claims are only in the userinfo response, and the ID token carries
+	// just sub.
+	ClaimsOnlyInUserinfo bool
+
+	// AccessTokenLifetime is announced as expires_in and enforced at the
+	// userinfo and introspection endpoints. 0 keeps the example storage's 5
+	// minutes, which is also the maximum: the storage rejects its tokens
+	// after that whatever we announce, so Start refuses more.
+	AccessTokenLifetime time.Duration
+
+	// IDTokenLifetime sets the ID token's exp; 0 keeps the example's 1 hour.
+	IDTokenLifetime time.Duration
+
+	// Logger receives the development-only warning and serving errors;
+	// nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Provider is a running development OpenID provider.
+type Provider struct {
+	// Issuer is the provider's http://127.0.0.1:PORT URL, exactly as in its
+	// discovery document and the iss claim; it has no trailing slash.
+	Issuer string
+	// Addr is the host:port it listens on, for starting it again after Stop.
+	Addr string
+	// ClientID and ClientSecret of the registered client.
+	ClientID, ClientSecret string
+	// Users are the accounts it serves, after defaults were applied.
+	Users []User
+
+	srv      *http.Server
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// Paths the provider serves besides the protocol endpoints.
+const (
+	// LoginPath is the login page: GET shows it (with ?authRequestID=…),
+	// a form POST of id, username and password completes it.
+	LoginPath = "/login/username"
+	// LoggedOutPath is where end_session lands without a post-logout URI.
+	LoggedOutPath = "/logged-out"
+	// endSessionPath is where the provider serves RP-initiated logout.
+	endSessionPath = "/end_session"
+)
+
+// Start listens on opts.Addr and serves the provider in the background
+// until Stop. It fails on a non-loopback address, an address in use,
+// invalid users or an AccessTokenLifetime over the storage's maximum.
+func Start(opts Options) (*Provider, error) {
+	if opts.ClientID == "" {
+		opts.ClientID = DefaultClientID
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = DefaultClientSecret
+	}
+	if len(opts.Users) == 0 {
+		opts.Users = DefaultUsers()
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := RequireLoopback(opts.Addr); err != nil {
+		return nil, fmt.Errorf("development OpenID provider: %w", err)
+	}
+	if opts.AccessTokenLifetime > exampleAccessTokenLifetime {
+		return nil, fmt.Errorf("development OpenID provider: AccessTokenLifetime %s exceeds the example storage's fixed %s",
+			opts.AccessTokenLifetime, exampleAccessTokenLifetime)
+	}
+	users, err := newUserStore(opts.Users)
+	if err != nil {
+		return nil, fmt.Errorf("development OpenID provider: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("development OpenID provider: listen on %s: %w", opts.Addr, err)
+	}
+	issuer := "http://" + ln.Addr().String()
+	handler, err := newHandler(issuer, newClaimsStorage(users, opts), opts)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("development OpenID provider: %w", err)
+	}
+
+	p := &Provider{
+		Issuer:       issuer,
+		Addr:         ln.Addr().String(),
+		ClientID:     opts.ClientID,
+		ClientSecret: opts.ClientSecret,
+		Users:        opts.Users,
+		srv:          &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second},
+		done:         make(chan struct{}),
+	}
+	log.Warn("DEVELOPMENT-ONLY OpenID provider started: plain-text demo passwords, in-memory state, never use it in production",
+		"issuer", issuer)
+	go func() {
+		defer close(p.done)
+		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("development OpenID provider stopped serving", "issuer", issuer, "err", err)
+		}
+	}()
+	return p, nil
+}
+
+// Stop closes the listener and every open connection, so the provider looks
+// down to its clients. It is idempotent and safe to call from any goroutine.
+func (p *Provider) Stop() {
+	p.stopOnce.Do(func() {
+		_ = p.srv.Close() // Close only reports listener errors, which change nothing here.
+		<-p.done
+	})
+}
+
+// DiscoveryURL is the provider's discovery document URL.
+func (p *Provider) DiscoveryURL() string {
+	return p.Issuer + oidc.DiscoveryEndpoint
+}
+
+// RequireLoopback returns an error unless addr (host:port) names a loopback
+// interface: localhost or a 127.0.0.0/8 or ::1 address. An empty host
+// (":4180") listens on every interface and is refused too.
+func RequireLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	if host == "" {
+		return fmt.Errorf("listen address %q listens on every interface; development servers must stay on loopback, e.g. 127.0.0.1%s", addr, addr)
+	}
+	return fmt.Errorf("listen address %q is not loopback; development servers must stay on this machine (use 127.0.0.1, ::1 or localhost)", addr)
+}
+
+// newHandler assembles what exampleop.SetupServer does, minus the device
+// flow and its process-wide logger, with our own login page and a random
+// token encryption key instead of the example's fixed one.
+func newHandler(issuer string, storage *claimsStorage, opts Options) (http.Handler, error) {
+	var cryptoKey [32]byte
+	if _, err := rand.Read(cryptoKey[:]); err != nil {
+		return nil, fmt.Errorf("token encryption key: %w", err)
+	}
+	provider, err := op.NewProvider(&op.Config{
+		CryptoKey:                cryptoKey,
+		DefaultLogoutRedirectURI: LoggedOutPath,
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		SupportedUILocales:       []language.Tag{language.English},
+	}, storage, op.StaticIssuer(issuer), op.WithAllowInsecure())
+	if err != nil {
+		return nil, fmt.Errorf("create provider: %w", err)
+	}
+	login := &loginPage{
+		users:    opts.Users,
+		check:    storage.CheckUsernamePassword,
+		callback: op.AuthCallbackURL(provider),
+	}
+	interceptor := op.NewIssuerInterceptor(provider.IssuerFromRequest)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+LoginPath, login.show)
+	mux.Handle("POST "+LoginPath, interceptor.HandlerFunc(login.submit))
+	mux.HandleFunc("GET "+LoggedOutPath, loggedOut)
+	mux.Handle("/", provider)
+	if opts.NoEndSession {
+		return withoutEndSession(mux), nil
+	}
+	return mux, nil
+}
+
+// withoutEndSession hides the provider's end_session endpoint: the library
+// offers no option to leave it out (a nil endpoint fails validation), so the
+// discovery document is edited on its way out.
+func withoutEndSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case endSessionPath:
+			http.NotFound(w, r)
+		case oidc.DiscoveryEndpoint:
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			body, err := dropEndSession(rec.Result())
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.Header().Del("Content-Length")
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(body) // the client went away; nothing to do
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// dropEndSession removes end_session_endpoint from a discovery response.
+func dropEndSession(resp *http.Response) ([]byte, error) {
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read discovery document: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return body, nil
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, fmt.Errorf("decode discovery document: %w", err)
+	}
+	delete(doc, "end_session_endpoint")
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(doc); err != nil {
+		return nil, fmt.Errorf("encode discovery document: %w", err)
+	}
+	return buf.Bytes(), nil
+}
