@@ -55,9 +55,13 @@ func NewMinter(cfg config.Token, ks *keys.Set, mapper *claims.Mapper, enrich Enr
 	mt := &Minter{cfg: cfg, keys: ks, mapper: mapper, enrich: enrich, log: log, m: m, now: time.Now}
 	if enrich != nil {
 		// A context key's source is the answer's key of the same name unless
-		// its rule names a path.
+		// its rule names a path. Keys an lwicontexts rule sets are skipped:
+		// that rule wins, so the answer's value could never be used.
 		rules := make(map[string]config.ContextRule, len(cfg.ContextKeys))
 		for k, r := range cfg.ContextKeys {
+			if _, taken := cfg.LWIContexts[k]; taken {
+				continue
+			}
 			if r.Claim == "" {
 				r.Claim = k
 			}
