@@ -22,7 +22,7 @@ func TestContextEnrichment(t *testing.T) {
 		"msdyn_cartvalue": {Type: "number"},
 		"loyalty_tier":    {},
 		"vip_flag":        {Type: "boolean"},
-		"region":          {},                                  // also an lwicontexts rule: that one wins
+		"region":          {},                                 // also an lwicontexts rule: that one wins
 		"country":         {Claim: "account.address.country"}, // a path into the answer
 	}
 	cases := []struct {

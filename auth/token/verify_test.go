@@ -96,26 +96,42 @@ func TestVerifyExplainsEachFailure(t *testing.T) {
 			other := strings.Split(forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { c["sub"] = "someone-else" })), ".")
 			return good[0] + "." + other[1] + "." + good[2]
 		}, nil, []string{"the signature does not verify"}},
-		{"1024-bit key", func() string { return forge(t, jwt.SigningMethodRS256, rsa1024, map[string]any{"kid": "small"}, goodClaims()) },
+		{"1024-bit key", func() string {
+			return forge(t, jwt.SigningMethodRS256, rsa1024, map[string]any{"kid": "small"}, goodClaims())
+		},
 			[]keys.PublicKey{{Kid: "small", Key: &rsa1024.PublicKey}}, []string{"key small has 1024 bits: Omnichannel needs an RSA key of at least 2048"}},
 		{"key past its published expiry", func() string { return forge(t, jwt.SigningMethodRS256, k0, kid0, goodClaims()) },
 			[]keys.PublicKey{{Kid: "k0", Key: &k0.PublicKey, Expiry: testNow.Add(-time.Second)}}, []string{"key k0 expired at"}},
-		{"sub missing", func() string { return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { delete(c, "sub") })) }, nil,
+		{"sub missing", func() string {
+			return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { delete(c, "sub") }))
+		}, nil,
 			[]string{"the sub claim is missing: Omnichannel requires it"}},
-		{"sub a number", func() string { return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { c["sub"] = 42 })) }, nil,
+		{"sub a number", func() string {
+			return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { c["sub"] = 42 }))
+		}, nil,
 			[]string{"the sub claim must be a string, not a number"}},
-		{"iss missing", func() string { return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { delete(c, "iss") })) }, nil,
+		{"iss missing", func() string {
+			return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { delete(c, "iss") }))
+		}, nil,
 			[]string{"the iss claim is missing"}},
-		{"iss empty", func() string { return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { c["iss"] = "" })) }, nil,
+		{"iss empty", func() string {
+			return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { c["iss"] = "" }))
+		}, nil,
 			[]string{"the iss claim is empty"}},
-		{"iat missing", func() string { return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { delete(c, "iat") })) }, nil,
+		{"iat missing", func() string {
+			return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { delete(c, "iat") }))
+		}, nil,
 			[]string{"the iat claim is missing: Omnichannel requires it (seconds since 1970)"}},
-		{"exp missing", func() string { return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { delete(c, "exp") })) }, nil,
+		{"exp missing", func() string {
+			return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { delete(c, "exp") }))
+		}, nil,
 			[]string{"the exp claim is missing"}},
 		{"exp a string", func() string {
 			return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { c["exp"] = fmt.Sprint(now + 600) }))
 		}, nil, []string{"the exp claim must be a number of seconds since 1970, not a string"}},
-		{"expired", func() string { return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { c["exp"] = now })) }, nil,
+		{"expired", func() string {
+			return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { c["exp"] = now }))
+		}, nil,
 			[]string{"the token expired at 2025-03-01T12:00:00Z (now is 2025-03-01T12:00:00Z)", "exp (2025-03-01T12:00:00Z) is not after iat"}},
 		{"iat in the future", func() string {
 			return forge(t, jwt.SigningMethodRS256, k0, kid0, with(func(c jwt.MapClaims) { c["iat"], c["nbf"], c["exp"] = now+3600, now+3600, now+4000 }))
