@@ -79,16 +79,20 @@ func contentCoding(h http.Header) coding {
 }
 
 // outputPreference orders codings by how cheaply the injector produces them
-// at a good ratio; ties in the client's q-values go to the earlier one.
-var outputPreference = [...]coding{codingZstd, codingGzip, codingBr, codingDeflate}
+// at a good ratio (BenchmarkEncodings); ties in the client's q-values go to
+// the earlier one.
+var outputPreference = [...]coding{codingZstd, codingBr, codingGzip, codingDeflate}
 
 // negotiate picks the coding for the injected response from the client's
 // Accept-Encoding (RFC 9110 §12.5.3). The upstream's own coding wins when the
 // client accepts it, because that is what the upstream chose for this client;
 // identity stays identity unless the client refuses it.
-func negotiate(acceptEncoding []string, upstream coding) coding {
+//
+// compress is set when PrepareRequest asked the upstream for identity on the
+// client's behalf: then identity is only the last resort.
+func negotiate(acceptEncoding []string, upstream coding, compress bool) coding {
 	q := parseAcceptEncoding(acceptEncoding)
-	if q.accepts(upstream) {
+	if q.accepts(upstream) && !(compress && upstream == identity) {
 		return upstream
 	}
 	best, bestQ := identity, 0.0

@@ -348,12 +348,14 @@ func TestNegotiateTable(t *testing.T) {
 		{nil, identity, identity},
 		{[]string{"gzip", "br"}, codingBr, codingBr},
 		{[]string{"GZIP;Q=0.5"}, codingZstd, codingGzip},
+		{[]string{"gzip, br, zstd"}, codingUnknown, codingZstd},
+		{[]string{"gzip, br"}, codingUnknown, codingBr},
 		{[]string{"gzip;q=bogus, deflate"}, codingBr, codingDeflate},
 		{[]string{"gzip;q=2"}, codingBr, identity},
 		{[]string{"compress, gzip;q=0"}, codingGzip, identity},
 	}
 	for _, tc := range tests {
-		if got := negotiate(tc.accept, tc.upstream); got != tc.want {
+		if got := negotiate(tc.accept, tc.upstream, false); got != tc.want {
 			t.Errorf("negotiate(%q, %s) = %s, want %s", tc.accept, tc.upstream.name(), got.name(), tc.want.name())
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -158,6 +159,97 @@ func TestInsertionPointIsATokenBoundary(t *testing.T) {
 		_, out := run(t, inj, response{body: []byte(page)})
 		if !strings.HasSuffix(string(out), testTag+"</head>") {
 			t.Errorf("%q → %q", page, out)
+		}
+	}
+}
+
+func TestPrepareRequest(t *testing.T) {
+	tests := []struct {
+		name     string
+		method   string
+		header   http.Header
+		path     string
+		wantSent string // Accept-Encoding toward the upstream
+	}{
+		{"navigation asks upstream for identity", "GET", http.Header{"Sec-Fetch-Dest": {"document"}, "Accept-Encoding": {"gzip, br"}}, "/", "identity"},
+		{"old browser: Accept text/html", "GET", http.Header{"Accept": {"text/html,*/*"}, "Accept-Encoding": {"gzip"}}, "/", "identity"},
+		{"iframe", "POST", http.Header{"Sec-Fetch-Dest": {"iframe"}, "Accept-Encoding": {"zstd"}}, "/", "identity"},
+		{"image keeps compression", "GET", http.Header{"Sec-Fetch-Dest": {"image"}, "Accept": {"text/html"}, "Accept-Encoding": {"gzip"}}, "/", "gzip"},
+		{"script keeps compression", "GET", http.Header{"Sec-Fetch-Dest": {"script"}, "Accept-Encoding": {"gzip"}}, "/", "gzip"},
+		{"no Accept-Encoding", "GET", http.Header{"Sec-Fetch-Dest": {"document"}}, "/", ""},
+		{"HEAD", "HEAD", http.Header{"Sec-Fetch-Dest": {"document"}, "Accept-Encoding": {"gzip"}}, "/", "gzip"},
+		{"Range", "GET", http.Header{"Sec-Fetch-Dest": {"document"}, "Range": {"bytes=0-1"}, "Accept-Encoding": {"gzip"}}, "/", "gzip"},
+		{"excluded path", "GET", http.Header{"Sec-Fetch-Dest": {"document"}, "Accept-Encoding": {"gzip"}}, "/admin/x", "gzip"},
+		{"only codings we cannot produce", "GET", http.Header{"Sec-Fetch-Dest": {"document"}, "Accept-Encoding": {"compress"}}, "/", "compress"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			inj, _ := testInjector(t, func(o *Options) { o.ExcludePaths = []string{"/admin/"} })
+			r := httptest.NewRequest(tc.method, tc.path, nil)
+			r.Header = tc.header
+			inj.PrepareRequest(r)
+			if got := r.Header.Get("Accept-Encoding"); got != tc.wantSent {
+				t.Errorf("Accept-Encoding sent = %q, want %q", got, tc.wantSent)
+			}
+		})
+	}
+}
+
+// TestPrepareRequestThroughReverseProxy: the client accepts compression, the
+// upstream is asked for identity, the client still gets a compressed page.
+func TestPrepareRequestThroughReverseProxy(t *testing.T) {
+	page := "<html><head></head><body>" + strings.Repeat("<p>hi</p>", 1000) + "</body></html>"
+	var mu sync.Mutex
+	var sawAE []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sawAE = append(sawAE, r.Header.Get("Accept-Encoding"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, page)
+	}))
+	defer upstream.Close()
+	target, _ := url.Parse(upstream.URL)
+	inj, _ := testInjector(t, nil)
+	proxy := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			inj.PrepareRequest(pr.Out)
+		},
+		ModifyResponse: inj.ModifyResponse,
+	})
+	defer proxy.Close()
+	for _, tc := range []struct{ accept, want string }{
+		{"gzip, deflate, br, zstd", "zstd"},
+		{"gzip, deflate, br", "br"},
+		{"gzip", "gzip"},
+		{"deflate", "deflate"},
+	} {
+		req, _ := http.NewRequest("GET", proxy.URL, nil)
+		req.Header.Set("Sec-Fetch-Dest", "document")
+		req.Header.Set("Accept-Encoding", tc.accept)
+		resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("Content-Encoding"); got != tc.want {
+			t.Errorf("Accept-Encoding %q: Content-Encoding = %q, want %q", tc.accept, got, tc.want)
+			continue
+		}
+		if got := string(decode(t, tc.want, body)); got != strings.Replace(page, "</head>", testTag+"</head>", 1) {
+			t.Errorf("%s body differs: %q", tc.want, trunc([]byte(got)))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sawAE) != 4 {
+		t.Errorf("upstream saw %d requests, want 4", len(sawAE))
+	}
+	for _, ae := range sawAE {
+		if ae != "identity" {
+			t.Errorf("upstream was asked for %q, want identity", ae)
 		}
 	}
 }
