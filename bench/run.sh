@@ -66,14 +66,16 @@ taskset -c "$CLIENT_CPU" true 2>/dev/null || die "cannot pin to CPU $CLIENT_CPU 
 # --- temp dir, process bookkeeping, cleanup --------------------------------
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lcw-bench.XXXXXX")
-pids=()
+pids=()        # servers, all on the server CPU
+client_pid=""  # the running wrk, if any
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	local pid
+	[[ -z $client_pid ]] || kill -TERM "$client_pid" 2>/dev/null || true
 	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do
+	for pid in $client_pid "${pids[@]}"; do
 		# Give each process a moment to exit cleanly, then insist.
 		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
 		kill -KILL "$pid" 2>/dev/null || true
@@ -92,6 +94,18 @@ start() {
 	shift
 	taskset -c "$SERVER_CPU" "$@" >"$tmp/$name.log" 2>&1 &
 	pids+=($!)
+}
+
+# client ARGS... runs wrk with ARGS on the client CPU. It runs as a
+# background job that the script waits for, so Ctrl-C is handled at once
+# instead of after wrk's full duration.
+client() {
+	taskset -c "$CLIENT_CPU" timeout 120 wrk "$@" &
+	client_pid=$!
+	local rc=0
+	wait "$client_pid" || rc=$?
+	client_pid=""
+	return "$rc"
 }
 
 # free_port VAR sets VAR to a loopback TCP port nobody listens on and that
@@ -326,10 +340,10 @@ measure() {
 		return 0
 	fi
 	log "round $round/$ROUNDS $name $body: warm-up $WARMUP, then $DURATION with $CONNS connections"
-	taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${hdr[@]}" "$url" >/dev/null
+	client -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${hdr[@]}" "$url" >/dev/null
 	local f="$out/wrk/$name-$body.round$round.txt" before after
 	before=$(cpu_sample)
-	taskset -c "$CLIENT_CPU" timeout 120 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 5s --latency "${hdr[@]}" "$url" >"$f"
+	client -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 5s --latency "${hdr[@]}" "$url" >"$f"
 	after=$(cpu_sample)
 	local rps non2xx sock
 	rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$f")
