@@ -37,6 +37,11 @@ const (
 	maxAADStack = 128
 )
 
+// strictB64 rejects non-canonical encodings (non-zero unused bits in the
+// last character), so each sealed value has exactly one cookie string and a
+// changed character is always a changed value.
+var strictB64 = base64.RawURLEncoding.Strict()
+
 // MaxValueLen is the longest sealed value Open considers (in base64
 // characters). Anything longer is rejected before any decoding, so a hostile
 // request cannot make the proxy allocate without bound.
@@ -114,7 +119,7 @@ func (c *Codec) open(name, value string) ([]byte, time.Time, error) {
 	// clears its output, which would destroy the ciphertext for the next key.
 	dlen := base64.RawURLEncoding.DecodedLen(len(value))
 	buf := make([]byte, 2*dlen)
-	n, err := base64.RawURLEncoding.Decode(buf[:dlen], []byte(value))
+	n, err := strictB64.Decode(buf[:dlen], []byte(value))
 	if err != nil || n < overhead || buf[0] != formatV1 {
 		return nil, time.Time{}, ErrInvalid
 	}

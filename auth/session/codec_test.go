@@ -28,6 +28,8 @@ func newCodec(t testing.TB, keys ...[]byte) *Codec {
 	return c
 }
 
+const b64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func TestNewCodecRejectsBadKeys(t *testing.T) {
@@ -58,7 +60,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		if strings.Trim(v, b64Alphabet) != "" {
 			t.Fatalf("sealed value %q has characters outside unpadded URL-safe base64", v)
 		}
 		got, err := c.Open("_lcw", v, t0)
@@ -154,6 +156,27 @@ func TestCodecOpenRejects(t *testing.T) {
 				t.Fatalf("error %v does not match ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// TestCodecEveryCharacterCounts changes each character of a sealed value in
+// turn: none may still open, not even one that only touches the unused bits
+// of the last base64 character.
+func TestCodecEveryCharacterCounts(t *testing.T) {
+	c := newCodec(t, newKey(t))
+	for _, n := range []int{0, 1, 2} { // every length mod 3 of the sealed bytes
+		good, _ := c.Seal("_lcw", bytes.Repeat([]byte("a"), n), t0.Add(time.Hour))
+		for i := range good {
+			for _, r := range []byte(b64Alphabet) {
+				if good[i] == r {
+					continue
+				}
+				v := good[:i] + string(r) + good[i+1:]
+				if _, err := c.Open("_lcw", v, t0); !errors.Is(err, ErrInvalid) {
+					t.Fatalf("len %d, character %d set to %q: Open = %v, want ErrInvalid", n, i, r, err)
+				}
+			}
+		}
 	}
 }
 
