@@ -21,6 +21,9 @@ const usage = `lcw-auth-proxy — authenticated Omnichannel live chat in front o
 Usage:
   lcw-auth-proxy serve --config FILE         run the proxy (a bare --config FILE also serves)
   lcw-auth-proxy check-config --config FILE  validate and print the effective configuration, secrets redacted
+  lcw-auth-proxy keygen --out DIR [--bits 2048]               write a new RSA signing key pair
+  lcw-auth-proxy token --config FILE --claims FILE [--decode]  mint a chat token offline from sample claims
+  lcw-auth-proxy verify --key URL|FILE TOKEN|-                 check a token the way Omnichannel does
   lcw-auth-proxy version                     print the version
   lcw-auth-proxy help                        show this help
 
@@ -52,6 +55,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args, getenv, stderr)
 	case "check-config":
 		return checkConfig(args, getenv, stdout)
+	case "keygen":
+		return keygenCmd(ctx, args, getenv, stdout, stderr)
+	case "token":
+		return tokenCmd(ctx, args, getenv, stdout, stderr)
+	case "verify":
+		return verifyCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lcw-auth-proxy", buildVersion())
 		return nil
