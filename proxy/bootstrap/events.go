@@ -1,0 +1,80 @@
+package bootstrap
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+)
+
+// maxEventBody bounds a client event; {"code":8} is ten bytes.
+const maxEventBody = 1 << 10
+
+// knownCodes are the widget's documented lcw:error codes. Anything else is
+// counted as "other" so a client cannot create metric labels at will.
+var knownCodes = map[int]string{1: "1", 2: "2", 3: "3", 4: "4", 7: "7", 8: "8"}
+
+// ClientEventsHandler serves POST {prefix}/client-events: the script
+// reports the widget's lcw:error codes as {"code": N}, as JSON or, from
+// navigator.sendBeacon, as text/plain. Same-origin only; answers 204.
+func (b *Bootstrap) ClientEventsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if !b.sameOrigin(r) {
+			http.Error(w, "cross-site request refused", http.StatusForbidden)
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || (mt != "application/json" && mt != "text/plain") {
+				http.Error(w, "send application/json or text/plain", http.StatusUnsupportedMediaType)
+				return
+			}
+		}
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBody))
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				http.Error(w, "event too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, "read event", http.StatusBadRequest)
+			return
+		}
+		var ev struct {
+			Code *float64 `json:"code"`
+		}
+		if err := json.Unmarshal(raw, &ev); err != nil || ev.Code == nil {
+			http.Error(w, `want {"code": N}`, http.StatusBadRequest)
+			return
+		}
+		label := "other"
+		if c := *ev.Code; c >= 0 && c <= 100 && c == float64(int(c)) {
+			if l, ok := knownCodes[int(c)]; ok {
+				label = l
+			}
+		}
+		if b.opt.Metrics != nil {
+			b.opt.Metrics.ClientEvents.WithLabelValues(label).Inc()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// sameOrigin applies the token endpoint's rule: a request is refused when
+// the browser says it is not same-origin (Sec-Fetch-Site) or names another
+// Origin. Requests without either header (old browsers, curl) pass; they
+// cannot carry a victim's ambient authority across sites anyway.
+func (b *Bootstrap) sameOrigin(r *http.Request) bool {
+	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" {
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != b.opt.PublicOrigin {
+		return false
+	}
+	return true
+}
