@@ -385,6 +385,10 @@ target() {
 	local key="$1|$2" what=$3 r note
 	r=$(ratio "${rps_of[$key]:-}" "${rps_of[nginx|$2]:-}")
 	note=${note_of[$key]:-}
+	local n1=${noise_of[$key]:-0} n2=${noise_of[nginx|$2]:-0}
+	if ((n1 > 10 || n2 > 10)); then
+		note+="${note:+; }UNRELIABLE: noise $n1% on this row, $n2% on nginx's"
+	fi
 	if [[ $r == - ]]; then
 		printf '  %-58s not measured%s\n' "$what" "${note:+ ($note)}"
 	else
