@@ -16,7 +16,7 @@ import (
 
 // forge signs arbitrary headers and claims, as a misconfigured or hostile
 // issuer would.
-func forge(t *testing.T, method jwt.SigningMethod, key any, header map[string]any, c jwt.MapClaims) string {
+func forge(t testing.TB, method jwt.SigningMethod, key any, header map[string]any, c jwt.MapClaims) string {
 	t.Helper()
 	tk := jwt.NewWithClaims(method, c)
 	for k, v := range header {
@@ -288,4 +288,26 @@ func TestParseKeyDocument(t *testing.T) {
 	if pub[0].Expiry.Unix() != 1608495423 {
 		t.Fatalf("expiry %v", pub[0].Expiry)
 	}
+}
+
+// FuzzVerify feeds Verify arbitrary tokens: it must never panic, and it must
+// never accept a token that golang-jwt's own RS256 parser rejects.
+func FuzzVerify(f *testing.F) {
+	k := testKey(f, 0)
+	good := forge(f, jwt.SigningMethodRS256, k, map[string]any{"kid": "k0"}, goodClaims())
+	f.Add(good)
+	f.Add("a.b.c")
+	f.Add(strings.Replace(good, ".", "..", 1))
+	pub := []keys.PublicKey{{Kid: "k0", Key: &k.PublicKey}}
+	f.Fuzz(func(t *testing.T, tok string) {
+		rep, err := Verify(tok, pub, testNow)
+		if err != nil || !rep.OK() {
+			return
+		}
+		_, perr := jwt.Parse(strings.TrimSpace(tok), func(*jwt.Token) (any, error) { return &k.PublicKey, nil },
+			jwt.WithValidMethods([]string{"RS256"}), jwt.WithTimeFunc(func() time.Time { return testNow }))
+		if perr != nil {
+			t.Fatalf("Verify accepted a token golang-jwt rejects: %v", perr)
+		}
+	})
 }
