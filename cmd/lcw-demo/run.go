@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/app"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/devidp"
+)
+
+const usage = `lcw-demo — try lcw-auth-proxy in a browser with nothing to set up
+
+Usage:
+  go run ./cmd/lcw-demo [flags]
+
+Starts, on this machine only: a development OpenID provider with demo users,
+a small demo website, a simulated Omnichannel chat widget, and lcw-auth-proxy
+in front of the site. Open the printed URL, sign in, click "Chat with us".
+
+Flags:
+  --listen ADDR          where the proxy listens (default 127.0.0.1:4180; loopback only)
+  --state DIR            keep the signing key, cookie secret and config.yaml in DIR
+                         (default: a temporary directory removed on exit)
+  --upstream URL         put the proxy in front of your own site instead of the demo site
+  --widget-app-id ID     use your real Omnichannel widget instead of the simulated one:
+  --widget-org-id ID       the data-app-id, data-org-id, data-org-url and src values
+  --widget-org-url URL     of the widget's embed code (src defaults to the prod CDN)
+  --widget-src URL
+`
+
+// defaultWidgetSrc is Omnichannel's loader on its production CDN; regional
+// orgs pass their own with --widget-src.
+const defaultWidgetSrc = "https://oc-cdn-ocprod.azureedge.net/livechatwidget/scripts/LiveChatBootstrapper.js"
+
+// simulatedOrgID and simulatedAppID fill the widget tag's required
+// attributes when the simulated widget is used; it ignores them.
+const (
+	simulatedAppID = "00000000-0000-0000-0000-00000000a991"
+	simulatedOrgID = "00000000-0000-0000-0000-000000000e9d"
+)
+
+// readyTimeout bounds the wait for the proxy's readiness before the URL is
+// printed; everything is local, so it is ready in well under a second.
+const readyTimeout = 20 * time.Second
+
+// usageError marks mistakes in the command line (exit code 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// options are the parsed command line.
+type options struct {
+	listen, state, upstream string
+	widget                  config.Widget // empty Src: the simulated widget
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("lcw-demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:4180", "")
+	fs.StringVar(&o.state, "state", "", "")
+	fs.StringVar(&o.upstream, "upstream", "", "")
+	fs.StringVar(&o.widget.Src, "widget-src", "", "")
+	fs.StringVar(&o.widget.AppID, "widget-app-id", "", "")
+	fs.StringVar(&o.widget.OrgID, "widget-org-id", "", "")
+	fs.StringVar(&o.widget.OrgURL, "widget-org-url", "", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, usageError{usage}
+		}
+		return o, usageError{fmt.Sprintf("%v (see --help)", err)}
+	}
+	if fs.NArg() > 0 {
+		return o, usageError{fmt.Sprintf("unexpected argument %q (see --help)", fs.Arg(0))}
+	}
+	if err := devidp.RequireLoopback(o.listen); err != nil {
+		return o, usageError{fmt.Sprintf("--listen: %v; the demo runs a development identity provider and must not be reachable from other machines", err)}
+	}
+	if o.upstream != "" {
+		if u, err := url.Parse(o.upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return o, usageError{fmt.Sprintf("--upstream %q must be an absolute http(s) URL, e.g. http://127.0.0.1:8080", o.upstream)}
+		}
+	}
+	w := o.widget
+	if w.Src != "" || w.AppID != "" || w.OrgID != "" || w.OrgURL != "" {
+		var missing []string
+		for name, v := range map[string]string{"--widget-app-id": w.AppID, "--widget-org-id": w.OrgID, "--widget-org-url": w.OrgURL} {
+			if v == "" {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			return o, usageError{fmt.Sprintf("a real widget needs --widget-app-id, --widget-org-id and --widget-org-url from its embed code; missing %s", strings.Join(slices.Sorted(slices.Values(missing)), ", "))}
+		}
+		if o.widget.Src == "" {
+			o.widget.Src = defaultWidgetSrc
+		}
+	}
+	return o, nil
+}
+
+// run is the whole program, callable in-process by tests. It serves until
+// ctx is done.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	_ = getenv // the demo needs no environment; LCW_* settings are deliberately not read
+	o, err := parseFlags(args)
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) && ue.msg == usage {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	dir, cleanup, err := stateDir(o.state)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	keyFile, err := ensureSigningKey(dir)
+	if err != nil {
+		return err
+	}
+	secretFile, err := ensureCookieSecret(dir)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	servers := &serverGroup{errc: make(chan error, 4)}
+	defer servers.close()
+
+	proxyLn, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another demo running? choose another port with --listen)", o.listen, err)
+	}
+	defer proxyLn.Close() // for early returns; the proxy's server closes it otherwise
+	public := "http://" + proxyLn.Addr().String()
+
+	simulated := o.widget.Src == ""
+	upstream := o.upstream
+	if upstream == "" {
+		upstream, err = servers.start("demo site", newSite(prefix, simulated, log).Handler())
+		if err != nil {
+			return err
+		}
+	}
+	widget := o.widget
+	if simulated {
+		cdn, err := servers.start("simulated widget host", widgetHost())
+		if err != nil {
+			return err
+		}
+		widget = config.Widget{Src: cdn + widgetLoaderPath, AppID: simulatedAppID, OrgID: simulatedOrgID, OrgURL: cdn}
+	}
+
+	idp, err := devidp.Start(devidp.Options{
+		RedirectURIs:           []string{public + prefix + "/callback"},
+		PostLogoutRedirectURIs: []string{public + "/"},
+		Logger:                 log,
+	})
+	if err != nil {
+		return err
+	}
+	defer idp.Stop()
+
+	cfg, cfgPath, err := writeConfig(dir, demoConfig{
+		Listen: proxyLn.Addr().String(), PublicURL: public, Upstream: upstream,
+		Issuer: idp.Issuer, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret,
+		SecretFile: secretFile, KeyFile: keyFile, Widget: widget, Simulated: simulated,
+	})
+	if err != nil {
+		return err
+	}
+	a, err := app.New(cfg, app.NewLogger(cfg.Log, stderr))
+	if err != nil {
+		return fmt.Errorf("start the proxy: %w", err)
+	}
+	a.Start(ctx)
+	proxySrv := servers.serve("proxy", proxyLn, a.Handler(), cfg)
+
+	if err := waitReady(ctx, public+prefix+"/readyz"); err != nil {
+		log.Warn("the proxy is not ready yet; the page may show errors for a moment", "err", err)
+	}
+	printWelcome(stdout, welcome{
+		URL: public + "/", Issuer: idp.Issuer, Users: idp.Users, Upstream: upstream, BuiltInSite: o.upstream == "",
+		Widget: widget, Simulated: simulated, PublicKeyURL: public + prefix + "/public-key.pem",
+		StateDir: dir, Config: cfgPath, KeptState: o.state != "",
+	})
+
+	select {
+	case <-ctx.Done():
+	case err = <-servers.errc:
+	}
+	shutCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer stop()
+	if serr := proxySrv.Shutdown(shutCtx); serr != nil {
+		err = errors.Join(err, fmt.Errorf("shut down the proxy: %w", serr))
+	}
+	return err
+}
+
+// serverGroup runs the demo's loopback servers and closes them together.
+type serverGroup struct {
+	servers []*http.Server
+	errc    chan error
+}
+
+// start serves h on a free loopback port and returns its base URL.
+func (g *serverGroup) start(name string, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("listen for the %s: %w", name, err)
+	}
+	g.serve(name, ln, h, nil)
+	return "http://" + ln.Addr().String(), nil
+}
+
+// serve runs h on ln in the background; cfg, when given, supplies the
+// proxy's server limits.
+func (g *serverGroup) serve(name string, ln net.Listener, h http.Handler, cfg *config.Config) *http.Server {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if cfg != nil {
+		srv.ReadHeaderTimeout = cfg.Server.ReadHeaderTimeout.D()
+		srv.IdleTimeout = cfg.Server.IdleTimeout.D()
+		srv.MaxHeaderBytes = cfg.Server.MaxHeaderBytes
+	}
+	g.servers = append(g.servers, srv)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case g.errc <- fmt.Errorf("serve the %s: %w", name, err):
+			default:
+			}
+		}
+	}()
+	return srv
+}
+
+func (g *serverGroup) close() {
+	for _, s := range g.servers {
+		_ = s.Close() // shutting down; a listener error changes nothing
+	}
+}
+
+// waitReady polls the proxy's readiness endpoint until it answers 200.
+func waitReady(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return fmt.Errorf("readiness request: %w", err)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s answered %s", url, resp.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-tick.C:
+		}
+	}
+}
