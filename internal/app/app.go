@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,8 +13,11 @@ import (
 	"net/http/httputil"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/access"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/login"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy"
@@ -36,6 +40,7 @@ type App struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	rp      *login.RP
+	keys    *keys.Set
 	handler http.Handler
 }
 
@@ -48,6 +53,11 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set up sign-in: %w", err)
 	}
+	ks, err := keys.Load(cfg.Token.SigningKeys, keys.Options{Grace: cfg.Token.RetiredKeyGrace.D(), Logger: log, Metrics: m})
+	if err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	minter := token.NewMinter(cfg.Token, ks, claims.NewMapper(cfg.Token.LWIContexts), token.EnricherFromConfig(cfg.Token), m, log)
 	policy := access.NewPolicy(cfg.Access, cfg.Prefix)
 	// signedIn is the user as everything downstream of the access check sees
 	// them: a session that also passes the authorization rules.
@@ -57,6 +67,15 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 			return nil, false
 		}
 		return s, true
+	}
+	// Chat tokens take claims from the verified session only; nothing the
+	// browser sends reaches them.
+	who := func(r *http.Request) (token.Identity, bool) {
+		s, ok := signedIn(r)
+		if !ok {
+			return token.Identity{}, false
+		}
+		return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry}, true
 	}
 	identity := access.IdentityHeaders(cfg.Headers)
 	rev, err := proxy.NewReverseProxy(cfg, log, proxy.ReverseProxyOptions{
@@ -73,22 +92,35 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("build reverse proxy: %w", err)
 	}
 	h := proxy.NewHandler(proxy.Deps{
-		Config:      cfg,
-		Logger:      log,
-		Login:       rp.LoginHandler(),
-		Callback:    rp.CallbackHandler(),
-		Logout:      rp.LogoutHandler(),
-		WithSession: rp.WithSession,
+		Config:       cfg,
+		Logger:       log,
+		Login:        rp.LoginHandler(),
+		Callback:     rp.CallbackHandler(),
+		Logout:       rp.LogoutHandler(),
+		Token:        token.TokenHandler(minter, who, cfg.Public.String()),
+		Session:      token.SessionHandler(minter, who),
+		PublicKeyPEM: token.PublicKeyPEMHandler(ks),
+		PublicKeys:   token.PublicKeysHandler(ks),
+		JWKS:         token.JWKSHandler(ks),
+		WithSession:  rp.WithSession,
 		Protect: func(next http.Handler) http.Handler {
 			return policy.Protect(func(r *http.Request) (*session.Session, bool) { return login.FromContext(r.Context()) }, log, next)
 		},
 		Upstream: rev,
 		Ready: []proxy.Check{
 			{Name: "oidc_discovery", Check: rp.Ready},
+			{Name: "signing_keys", Check: func() error {
+				if _, k := ks.Signer(); k == nil {
+					return errors.New("no signing key loaded")
+				}
+				return nil
+			}},
+			// The upstream is part of the validated config; the proxy does
+			// not probe it, so a slow upstream never takes the pod out.
 			{Name: "upstream_configured", Check: func() error { return nil }},
 		},
 	})
-	return &App{cfg: cfg, log: log, metrics: m, rp: rp, handler: h}, nil
+	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h}, nil
 }
 
 // Handler is the proxy's whole handler tree (for tests and the demo).
@@ -98,6 +130,7 @@ func (a *App) Handler() http.Handler { return a.handler }
 // also starts; tests that serve Handler themselves call it.
 func (a *App) Start(ctx context.Context) {
 	a.rp.Start(ctx)
+	go a.keys.Run(ctx, a.cfg.Token.KeyCheckInterval.D())
 }
 
 // Run serves until ctx is done and then shuts down gracefully.
