@@ -36,6 +36,7 @@ type body struct {
 	chunk      *[]byte
 
 	scanned   bool
+	consumed  int    // upstream (decoded) bytes the look-ahead read
 	appendTag []byte // emitted at EOF when no insertion point was found
 	done      bool
 	err       error
@@ -164,6 +165,7 @@ func (b *body) scan() {
 	res := findInsertion(rec, b.inj.opt.Prefix)
 	*la = rec.buf
 	data := rec.buf
+	b.consumed = len(data)
 
 	w := b.sink()
 	write := func(p []byte) {
@@ -296,7 +298,8 @@ func findInsertion(r io.Reader, prefix string) insertion {
 			return res
 		}
 		start := off
-		off += len(z.Raw())
+		raw := z.Raw()
+		off += len(raw)
 		switch tt {
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, hasAttr := z.TagName()
@@ -324,7 +327,8 @@ func findInsertion(r io.Reader, prefix string) insertion {
 					}
 				}
 			case "meta":
-				if template == 0 && hasAttr {
+				// Most pages carry many <meta> tags and no policy among them.
+				if template == 0 && hasAttr && rawContainsFold(raw, "http-equiv") {
 					if m, ok := readMetaCSP(z); ok {
 						m.start, m.end, m.selfClose = start, off, tt == html.SelfClosingTagToken
 						res.metas = append(res.metas, m)
@@ -360,6 +364,16 @@ func readMetaCSP(z *html.Tokenizer) (metaCSP, bool) {
 		m.attrs = append(m.attrs, html.Attribute{Key: string(k), Val: string(v)})
 	}
 	return m, isCSP
+}
+
+// rawContainsFold reports whether b contains the lower-case ASCII word.
+func rawContainsFold(b []byte, word string) bool {
+	for i := 0; i+len(word) <= len(b); i++ {
+		if bytes.EqualFold(b[i:i+len(word)], []byte(word)) {
+			return true
+		}
+	}
+	return false
 }
 
 // pending is the output queue between the scanner/compressor and Read.

@@ -9,10 +9,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -156,8 +159,23 @@ func (i *Injector) ModifyResponse(resp *http.Response) error {
 	}
 	out := negotiate(accept, in, compress)
 	b := &body{inj: i, upstream: resp.Body, in: in, out: out, pend: i.pendings.get()}
+	upstreamLength := resp.ContentLength
 	i.rewriteHeaders(resp, b)
 	resp.Body = b
+	// The look-ahead runs now, before the headers go out: the first body
+	// bytes wait for it anyway, an upstream or decoding failure this early
+	// can still become a clean 502, and the final length becomes known.
+	b.scan()
+	if b.done && !errors.Is(b.err, io.EOF) {
+		return fmt.Errorf("inject into %s: %w", resp.Request.URL.Path, b.err)
+	}
+	if in == identity && out == identity && upstreamLength >= 0 {
+		// A known length lets ReverseProxy skip its per-write flush and
+		// chunked framing, as it would for the page passed through.
+		n := upstreamLength - int64(b.consumed) + int64(b.pend.len()) + int64(len(b.appendTag))
+		resp.ContentLength = n
+		resp.Header.Set("Content-Length", strconv.FormatInt(n, 10))
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -111,6 +112,9 @@ func run(t testing.TB, inj *Injector, r response) (*http.Response, []byte) {
 	if err := resp.Body.Close(); err != nil {
 		t.Fatalf("close body: %v", err)
 	}
+	if resp.ContentLength >= 0 && resp.ContentLength != int64(len(out)) {
+		t.Fatalf("Content-Length %d for a %d-byte body", resp.ContentLength, len(out))
+	}
 	return resp, out
 }
 
@@ -164,7 +168,11 @@ func TestPlacement(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			inj, m := testInjector(t, nil)
-			_, out := run(t, inj, response{body: []byte(tc.in)})
+			h := http.Header{"Content-Type": {"text/html"}}
+			if tc.in != "" { // an empty chunked body still gets the tags; Content-Length: 0 is skipped
+				h.Set("Content-Length", strconv.Itoa(len(tc.in)))
+			}
+			_, out := run(t, inj, response{header: h, body: []byte(tc.in)})
 			if string(out) != tc.want {
 				t.Errorf("got  %q\nwant %q", trunc(out), trunc([]byte(tc.want)))
 			}
@@ -382,8 +390,12 @@ func TestHeaders(t *testing.T) {
 			tc.in.Set("Content-Type", "text/html")
 			tc.in.Set("Content-Digest", "sha-256=:x:")
 			resp, out := run(t, inj, response{header: tc.in, body: []byte("<head></head>")})
-			if resp.ContentLength != -1 || resp.Header.Get("Content-Length") != "" {
-				t.Errorf("Content-Length left: %d %q", resp.ContentLength, resp.Header.Get("Content-Length"))
+			wantLen, wantHdr := int64(-1), ""
+			if tc.in.Get("Content-Length") != "" {
+				wantLen, wantHdr = int64(len(out)), strconv.Itoa(len(out))
+			}
+			if resp.ContentLength != wantLen || resp.Header.Get("Content-Length") != wantHdr {
+				t.Errorf("Content-Length = %d %q, want %d %q", resp.ContentLength, resp.Header.Get("Content-Length"), wantLen, wantHdr)
 			}
 			if got := resp.Header.Get("Etag"); got != tc.wantETag {
 				t.Errorf("ETag = %q, want %q", got, tc.wantETag)
@@ -494,21 +506,40 @@ func (f *failingReader) Read(p []byte) (int, error) {
 }
 
 func TestUpstreamErrorSurfaces(t *testing.T) {
-	for _, page := range []string{"<head>", "<head></head>" + strings.Repeat("x", 100<<10)} {
-		inj, _ := testInjector(t, nil)
-		resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/html"}},
-			Body: io.NopCloser(&failingReader{after: []byte(page)}), ContentLength: -1,
-			Request: &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Header: http.Header{}}}
-		if err := inj.ModifyResponse(resp); err != nil {
-			t.Fatal(err)
-		}
-		out, err := io.ReadAll(resp.Body)
-		if err == nil {
-			t.Errorf("a truncated upstream body must end in an error, got clean EOF after %d bytes", len(out))
-		}
-		if !bytes.HasPrefix(out, []byte("<head>")) {
-			t.Errorf("bytes before the error were lost: %q", trunc(out))
-		}
+	tests := []struct {
+		name           string
+		page           string
+		wantModifyErr  bool // failed inside the look-ahead: ReverseProxy answers 502
+		wantBodyPrefix string
+	}{
+		{"during look-ahead", "<head>", true, ""},
+		{"after look-ahead", "<head></head>" + strings.Repeat("x", 100<<10), false, "<head>" + testTag + "</head>xxx"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			inj, _ := testInjector(t, nil)
+			resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/html"}},
+				Body: io.NopCloser(&failingReader{after: []byte(tc.page)}), ContentLength: -1,
+				Request: &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Header: http.Header{}}}
+			err := inj.ModifyResponse(resp)
+			defer resp.Body.Close()
+			if tc.wantModifyErr {
+				if err == nil {
+					t.Fatal("ModifyResponse hid an upstream error it saw")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := io.ReadAll(resp.Body)
+			if err == nil {
+				t.Errorf("a truncated upstream body must end in an error, got clean EOF after %d bytes", len(out))
+			}
+			if !bytes.HasPrefix(out, []byte(tc.wantBodyPrefix)) {
+				t.Errorf("bytes before the error were lost: %q", trunc(out))
+			}
+		})
 	}
 }
 
@@ -517,11 +548,8 @@ func TestCorruptEncodingIsAnError(t *testing.T) {
 	h := http.Header{"Content-Type": {"text/html"}, "Content-Encoding": {"gzip"}}
 	resp := &http.Response{StatusCode: 200, Header: h, Body: io.NopCloser(strings.NewReader("not gzip at all")),
 		ContentLength: -1, Request: &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Header: http.Header{"Accept-Encoding": {"gzip"}}}}
-	if err := inj.ModifyResponse(resp); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadAll(resp.Body); err == nil {
-		t.Error("corrupt gzip read without error")
+	if err := inj.ModifyResponse(resp); err == nil {
+		t.Error("corrupt gzip accepted")
 	}
 	_ = resp.Body.Close()
 }

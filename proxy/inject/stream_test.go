@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -123,7 +124,11 @@ func FuzzInject(f *testing.F) {
 		for i, s := range splits {
 			sizes[i] = int(s)
 		}
-		_, out := run(t, inj, response{body: page, chunks: sizes})
+		h := http.Header{"Content-Type": {"text/html"}}
+		if len(splits)%2 == 0 {
+			h.Set("Content-Length", strconv.Itoa(len(page))) // run checks the recomputed length
+		}
+		_, out := run(t, inj, response{header: h, body: page, chunks: sizes})
 		if bytes.Equal(out, page) {
 			return // left alone (already carries the tag, or UTF-16)
 		}
