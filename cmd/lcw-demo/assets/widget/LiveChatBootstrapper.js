@@ -56,7 +56,7 @@
     'box-shadow:0 6px 18px rgba(0,0,0,.25);cursor:pointer}',
     '.lcwdemo-button:hover{background:#115ea3}',
     '.lcwdemo-button small{font-weight:400;opacity:.85}',
-    '.lcwdemo-panel{position:fixed;right:24px;bottom:84px;z-index:2147483000;width:460px;max-width:calc(100vw - 48px);max-height:calc(100vh - 110px);',
+    '.lcwdemo-panel{position:fixed;right:24px;bottom:84px;z-index:2147483000;width:460px;max-width:calc(100vw - 48px);max-height:calc(100vh - 170px);',
     'overflow:auto;background:#fff;color:#1f2933;border:1px solid #d0d7de;border-radius:12px;box-shadow:0 12px 32px rgba(0,0,0,.28);',
     'font:13px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;text-align:left}',
     '.lcwdemo-panel[hidden]{display:none}',
@@ -100,10 +100,26 @@
     return e;
   }
 
+  // chatIcon draws a speech bubble; SVG built through the DOM needs no
+  // emoji font and no inline markup.
+  function chatIcon() {
+    var ns = 'http://www.w3.org/2000/svg';
+    var svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('width', '18');
+    svg.setAttribute('height', '18');
+    svg.setAttribute('aria-hidden', 'true');
+    var path = document.createElementNS(ns, 'path');
+    path.setAttribute('fill', 'currentColor');
+    path.setAttribute('d', 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z');
+    svg.appendChild(path);
+    return svg;
+  }
+
   function buildUI() {
     addStyles();
     var button = el('button', { id: 'lcw-demo-chat-button', class: 'lcwdemo-button', type: 'button' }, [
-      el('span', { text: '\uD83D\uDCAC Chat with us' }), el('small', { text: '(simulated)' })
+      chatIcon(), el('span', { text: 'Chat with us' }), el('small', { text: '(simulated)' })
     ]);
     var close = el('button', { class: 'lcwdemo-x', type: 'button', 'aria-label': 'Close', text: '\u00D7' });
     var status = el('p', { id: 'lcw-demo-status', class: 'lcwdemo-status lcwdemo-wait', text: 'Waiting for a chat to start\u2026' });
@@ -285,7 +301,7 @@
       setStatus('wait', 'Token received; verifying its signature with ' + cfg.publicKeyUrl + '\u2026');
       return verify(tok).then(function (ok) {
         if (ok) {
-          setStatus('ok', '\u2714 Signature verified with ' + cfg.publicKeyUrl + ' (RS256, kid ' + tok.header.kid + ')');
+          setStatus('ok', '\u2714 Signature verified with ' + cfg.publicKeyUrl + ' (RS256)');
         } else {
           setStatus('bad', '\u2718 Signature INVALID for the key at ' + cfg.publicKeyUrl + ': Omnichannel would refuse this token (lcw:error 4)');
           raise(4, 'signature invalid');
