@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -216,5 +219,45 @@ func TestTemporaryStateIsRemovedOnExit(t *testing.T) {
 	}
 	if _, err := os.Stat(m[1]); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporary state dir %s still there after exit (stat: %v)", m[1], err)
+	}
+}
+
+func TestUpstreamFlagFrontsYourOwnSite(t *testing.T) {
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<!doctype html><html><head><title>mine</title></head><body>my own site at %s</body></html>", r.URL.Path)
+	}))
+	t.Cleanup(site.Close)
+	d := startDemo(t, "--upstream", site.URL)
+	if out := d.Stdout.String(); !strings.Contains(out, "your site at "+site.URL) {
+		t.Errorf("welcome text does not name the upstream:\n%s", out)
+	}
+	resp, body := get(t, http.DefaultClient, d.URL+"/shop/")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "my own site at /shop/") {
+		t.Errorf("GET /shop/ through the demo: %d %q, want the upstream's page", resp.StatusCode, body)
+	}
+}
+
+func TestRealWidgetFlagsReplaceTheSimulatedWidget(t *testing.T) {
+	dir := t.TempDir()
+	d := startDemo(t, "--state", dir,
+		"--widget-app-id", "11111111-2222-3333-4444-555555555555",
+		"--widget-org-id", "66666666-7777-8888-9999-000000000000",
+		"--widget-org-url", "https://org.omnichannelengagementhub.com")
+	out := d.Stdout.String()
+	if !strings.Contains(out, "your Omnichannel widget") || strings.Contains(out, "SIMULATED") {
+		t.Errorf("welcome text does not describe the real widget:\n%s", out)
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"src: " + defaultWidgetSrc, "app_id: 11111111-2222-3333-4444-555555555555", "org_url: https://org.omnichannelengagementhub.com"} {
+		if !strings.Contains(string(cfg), want) {
+			t.Errorf("config.yaml lacks %q:\n%s", want, cfg)
+		}
+	}
+	if strings.Contains(string(cfg), "data-demo-") {
+		t.Errorf("config.yaml carries the simulated widget's attributes:\n%s", cfg)
 	}
 }
