@@ -21,6 +21,8 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/bootstrap"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
 )
 
 // NewLogger builds the structured logger the config asks for.
@@ -78,26 +80,57 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry}, true
 	}
 	identity := access.IdentityHeaders(cfg.Headers)
-	rev, err := proxy.NewReverseProxy(cfg, log, proxy.ReverseProxyOptions{
+	origin := cfg.Public.String()
+	var (
+		boot *bootstrap.Bootstrap
+		inj  *inject.Injector
+	)
+	if cfg.Inject.Enabled {
+		boot = bootstrap.New(bootstrap.Options{
+			Prefix:            cfg.Prefix,
+			ClientFunction:    cfg.Inject.ClientFunction,
+			OnUnauthenticated: cfg.Inject.OnUnauthenticated,
+			PublicOrigin:      origin,
+			Metrics:           m,
+		})
+		inj = inject.New(inject.Options{
+			Prefix:           cfg.Prefix,
+			BootstrapVersion: boot.Version(),
+			Widget:           cfg.Inject.Widget,
+			AllowWidgetCSP:   cfg.Inject.CSP.AllowWidget,
+			PublicOrigin:     origin,
+			ExcludePaths:     cfg.Inject.ExcludePaths,
+			SignedInOnly:     cfg.Inject.SignedInOnly,
+			Metrics:          m,
+			Logger:           log,
+		})
+	}
+	opts := proxy.ReverseProxyOptions{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			if identity == nil {
-				return
+			if identity != nil {
+				if s, ok := signedIn(pr.In); ok {
+					identity(pr.Out, s)
+				}
 			}
-			if s, ok := signedIn(pr.In); ok {
-				identity(pr.Out, s)
+			if inj != nil {
+				inj.PrepareRequest(pr.Out)
 			}
 		},
-	})
+	}
+	if inj != nil {
+		opts.ModifyResponse = inj.ModifyResponse
+	}
+	rev, err := proxy.NewReverseProxy(cfg, log, opts)
 	if err != nil {
 		return nil, fmt.Errorf("build reverse proxy: %w", err)
 	}
-	h := proxy.NewHandler(proxy.Deps{
+	deps := proxy.Deps{
 		Config:       cfg,
 		Logger:       log,
 		Login:        rp.LoginHandler(),
 		Callback:     rp.CallbackHandler(),
 		Logout:       rp.LogoutHandler(),
-		Token:        token.TokenHandler(minter, who, cfg.Public.String()),
+		Token:        token.TokenHandler(minter, who, origin),
 		Session:      token.SessionHandler(minter, who),
 		PublicKeyPEM: token.PublicKeyPEMHandler(ks),
 		PublicKeys:   token.PublicKeysHandler(ks),
@@ -106,7 +139,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		Protect: func(next http.Handler) http.Handler {
 			return policy.Protect(func(r *http.Request) (*session.Session, bool) { return login.FromContext(r.Context()) }, log, next)
 		},
-		Upstream: rev,
+		Upstream: markSignedIn(signedIn, rev),
 		Ready: []proxy.Check{
 			{Name: "oidc_discovery", Check: rp.Ready},
 			{Name: "signing_keys", Check: func() error {
@@ -119,8 +152,23 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 			// not probe it, so a slow upstream never takes the pod out.
 			{Name: "upstream_configured", Check: func() error { return nil }},
 		},
-	})
+	}
+	if boot != nil {
+		deps.Bootstrap, deps.ClientEvents = boot.ScriptHandler(), boot.ClientEventsHandler()
+	}
+	h := proxy.NewHandler(deps)
 	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h}, nil
+}
+
+// markSignedIn tells the injector whether the visitor is signed in (for
+// inject.signed_in_only).
+func markSignedIn(signedIn func(*http.Request) (*session.Session, bool), next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := signedIn(r); ok {
+			r = r.WithContext(inject.WithSignedIn(r.Context(), true))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Handler is the proxy's whole handler tree (for tests and the demo).
