@@ -262,7 +262,7 @@ mkdir -p "$out/wrk"
 rm -f "$out"/wrk/*.txt
 order=()             # row keys "NAME|BODY" in table order
 declare -A rps_of    # best req/s of a row over the rounds
-declare -A p50_of p99_of noise_of errs_of note_of
+declare -A p50_of p99_of noise_of errs_of note_of rounds_of
 
 # to_ms VALUE prints a wrk latency (e.g. 512.00us, 1.20ms, 1.01s) in ms.
 to_ms() {
@@ -272,30 +272,46 @@ to_ms() {
 		printf "%.2f", n }'
 }
 
-# cpu_sample prints "BUSY STEAL TOTAL OURS" in clock ticks: the server CPU's
-# counters from /proc/stat and the CPU time of every process this script
-# started (nginx's worker included). Between two samples, BUSY - OURS + STEAL
-# is time the server CPU gave to somebody else: the run's noise.
+# cpu_counters CPU prints "BUSY STEAL TOTAL" for one CPU from /proc/stat, in
+# clock ticks.
+cpu_counters() {
+	local user nice system idle iowait irq softirq steal
+	read -r _ user nice system idle iowait irq softirq steal _ < <(grep "^cpu$1 " /proc/stat)
+	echo "$((user + nice + system)) $steal $((user + nice + system + idle + iowait + irq + softirq + steal))"
+}
+
+# cpu_sample prints two triples of cpu_counters (server CPU, client CPU),
+# then the CPU time so far of the servers this script started (nginx's worker
+# included), then that of this shell's reaped children, which between two
+# samples is the wrk run. Between two samples, BUSY - OURS + STEAL of a CPU is
+# time it gave to somebody else: the run's noise.
 cpu_sample() {
-	local user nice system idle iowait irq softirq steal ours=0 pid
-	read -r _ user nice system idle iowait irq softirq steal _ < <(grep "^cpu$SERVER_CPU " /proc/stat)
+	local ours=0 pid
 	local all=("${pids[@]}")
 	for pid in "${pids[@]}"; do
 		mapfile -t -O "${#all[@]}" all < <(pgrep -P "$pid" 2>/dev/null || true)
 	done
 	for pid in "${all[@]}"; do
-		# Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
-		ours=$((ours + $(awk '{ s = $0; sub(/.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+		ours=$((ours + $(proc_ticks "$pid" 12 13)))
 	done
-	echo "$((user + nice + system)) $steal $((user + nice + system + idle + iowait + irq + softirq + steal)) $ours"
+	echo "$(cpu_counters "$SERVER_CPU") $(cpu_counters "$CLIENT_CPU") $ours $(proc_ticks $$ 14 15)"
 }
 
-# noise_pct BEFORE AFTER prints the share of the server CPU that went to
-# other processes (or the hypervisor) between two cpu_samples.
+# proc_ticks PID I J sums fields I and J of /proc/PID/stat, counted after the
+# ")" that ends the command name (12, 13: utime, stime; 14, 15: the same for
+# reaped children). A process that is gone counts 0.
+proc_ticks() {
+	awk -v i="$2" -v j="$3" '{ s = $0; sub(/.*\) /, "", s); split(s, f, " "); print f[i] + f[j] }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# noise_pct BEFORE AFTER prints "SERVER/CLIENT": the share of each CPU that
+# went to other processes (or the hypervisor) between two cpu_samples.
 noise_pct() {
 	local b=($1) a=($2)
-	awk -v busy=$((a[0] - b[0])) -v steal=$((a[1] - b[1])) -v total=$((a[2] - b[2])) -v ours=$((a[3] - b[3])) \
-		'BEGIN { f = busy - ours; if (f < 0) f = 0; printf "%.0f", (total > 0 ? 100 * (f + steal) / total : 0) }'
+	awk -v sb=$((a[0] - b[0])) -v ss=$((a[1] - b[1])) -v st=$((a[2] - b[2])) -v so=$((a[6] - b[6])) \
+		-v cb=$((a[3] - b[3])) -v cs=$((a[4] - b[4])) -v ct=$((a[5] - b[5])) -v co=$((a[7] - b[7])) '
+		function pct(busy, steal, total, ours,   f) { f = busy - ours; if (f < 0) f = 0; return (total > 0 ? 100 * (f + steal) / total : 0) }
+		BEGIN { printf "%.0f/%.0f", pct(sb, ss, st, so), pct(cb, cs, ct, co) }'
 }
 
 # check KEY URL EXPECT [HEADER] makes sure a row measures what it claims:
@@ -345,8 +361,11 @@ measure() {
 	before=$(cpu_sample)
 	client -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 5s --latency "${hdr[@]}" "$url" >"$f"
 	after=$(cpu_sample)
-	local rps non2xx sock
+	local rps non2xx sock noise
+	noise=$(noise_pct "$before" "$after")
+	echo "noise% (share of server CPU $SERVER_CPU / client CPU $CLIENT_CPU taken by others during this run): $noise" >>"$f"
 	rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$f")
+	rounds_of[$key]+="${rounds_of[$key]:+/}${rps:-?}"
 	non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$f")
 	sock=$(awk -F'[ ,]+' '/Socket errors:/ { print $5 + $7 + $9 + $11 }' "$f")
 	errs_of[$key]=$((${errs_of[$key]:-0} + ${non2xx:-0} + ${sock:-0}))
@@ -354,7 +373,7 @@ measure() {
 		rps_of[$key]=$rps
 		p50_of[$key]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$f")")
 		p99_of[$key]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$f")")
-		noise_of[$key]=$(noise_pct "$before" "$after")
+		noise_of[$key]=$noise
 	fi
 }
 
@@ -376,6 +395,11 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- report ----------------------------------------------------------------
 
+noisiest() { # noisiest S/C prints the larger of the two noise figures
+	local s=${1%/*} c=${1#*/}
+	echo $((s > c ? s : c))
+}
+
 ratio() { # ratio A B prints A/B with two decimals, or - when either is missing
 	if [[ -z $1 || $1 == - || -z $2 || $2 == - || $2 == 0 ]]; then echo -; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; fi
 }
@@ -385,8 +409,8 @@ target() {
 	local key="$1|$2" what=$3 r note
 	r=$(ratio "${rps_of[$key]:-}" "${rps_of[nginx|$2]:-}")
 	note=${note_of[$key]:-}
-	local n1=${noise_of[$key]:-0} n2=${noise_of[nginx|$2]:-0}
-	if ((n1 > 10 || n2 > 10)); then
+	local n1=${noise_of[$key]:-0/0} n2=${noise_of[nginx|$2]:-0/0}
+	if (($(noisiest "$n1") > 10 || $(noisiest "$n2") > 10)); then
 		note+="${note:+; }UNRELIABLE: noise $n1% on this row, $n2% on nginx's"
 	fi
 	if [[ $r == - ]]; then
@@ -394,6 +418,16 @@ target() {
 	else
 		printf '  %-58s %s x nginx  %s%s\n' "$what" "$r" "$(awk -v r="$r" 'BEGIN { print ((r >= 0.5) ? "meets >= 0.5" : "BELOW 0.5") }')" "${note:+ ($note)}"
 	fi
+}
+
+# row_note KEY is the note column: the row's note and, with several
+# rounds, every round's req/s (a collapsed round points at a stall).
+row_note() {
+	local note=${note_of[$1]:-}
+	if ((ROUNDS > 1)) && [[ -n ${rounds_of[$1]:-} ]]; then
+		note+="${note:+; }rounds ${rounds_of[$1]}"
+	fi
+	echo "$note"
 }
 
 report() {
@@ -406,18 +440,18 @@ report() {
 	awk -v l="${load_before%% *}" 'BEGIN { if (l + 0 > 0.3) print "NOISY: the machine was busy before the run (1-min load " l "); see the noise% column, compare ratios rather than absolute numbers, and rerun on a quiet machine" }'
 	[[ -z $LABEL ]] || echo "note: $LABEL"
 	echo
-	local fmt='%-20s %-5s %9s %8s %8s %8s %8s %6s %6s  %s\n'
-	printf "$fmt" scenario body 'req/s' 'p50 ms' 'p99 ms' 'x direct' 'x nginx' errors noise% note
+	local fmt='%-20s %-5s %9s %8s %8s %8s %8s %6s %7s  %s\n'
+	printf "$fmt" scenario body 'req/s' 'p50 ms' 'p99 ms' 'x direct' 'x nginx' errors 'noise%' note
 	local key name body rps
 	for key in "${order[@]}"; do
 		IFS='|' read -r name body <<<"$key"
 		rps=${rps_of[$key]:--}
 		printf "$fmt" "$name" "$body" "$rps" "${p50_of[$key]:--}" "${p99_of[$key]:--}" \
 			"$(ratio "$rps" "${rps_of[direct|$body]:-}")" "$(ratio "$rps" "${rps_of[nginx|$body]:-}")" \
-			"${errs_of[$key]:--}" "${noise_of[$key]:--}" "${note_of[$key]:-}"
+			"${errs_of[$key]:--}" "${noise_of[$key]:--}" "$(row_note "$key")"
 	done
 	echo
-	echo "noise% = share of CPU $SERVER_CPU taken by other processes or the hypervisor during the kept run (0 on an idle machine)"
+	echo "noise% = share of server CPU $SERVER_CPU / client CPU $CLIENT_CPU taken by other processes or the hypervisor during the kept run (0/0 on an idle machine)"
 	echo
 	echo "DESIGN.md targets:"
 	if ((signed_in)); then
