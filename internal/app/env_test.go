@@ -140,7 +140,7 @@ log:
 `, ln.Addr(), public, e.Upstream.URL, issuer, testenv.DefaultClientID, testenv.DefaultClientSecret,
 		base64.StdEncoding.EncodeToString(secret), e.KeyFile)
 	path := filepath.Join(dir, "config.yaml")
-	extra := strings.NewReplacer("{secret}", base64.StdEncoding.EncodeToString(secret), "{issuer}", issuer).Replace(o.Extra)
+	extra := strings.NewReplacer("{secret}", base64.StdEncoding.EncodeToString(secret), "{issuer}", issuer, "{public}", public).Replace(o.Extra)
 	if err := os.WriteFile(path, []byte(replaceSections(base, extra)), 0o600); err != nil {
 		t.Fatal(err)
 	}
