@@ -4,7 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"path"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
 // record is what the access log learns about one request as it passes
@@ -54,11 +61,65 @@ func (w *loggingWriter) Flush() {
 
 func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// accessLog writes one line per request: method, path, status, bytes,
-// duration and upstream duration. Query strings, cookies and headers are
-// never logged: they may carry codes, tokens or personal data.
-func accessLog(log *slog.Logger, enabled bool, next http.Handler) http.Handler {
-	if !enabled {
+// routeNames are the proxy's own endpoints as metric labels; anything else
+// under the prefix is "own_other" so label cardinality stays fixed.
+var routeNames = []string{"login", "callback", "logout", "token", "session", "public-key.pem", "public-keys",
+	"jwks.json", "bootstrap.js", "client-events", "healthz", "readyz"}
+
+// requestMetrics holds the request counters resolved once per route and
+// status class, so the hot path does no label hashing.
+type requestMetrics struct {
+	prefix   string
+	counters map[string]*[6]prometheus.Counter
+	duration map[string]prometheus.Observer
+}
+
+func newRequestMetrics(m *metrics.Metrics, prefix string) *requestMetrics {
+	if m == nil {
+		return nil
+	}
+	rm := &requestMetrics{prefix: prefix, counters: map[string]*[6]prometheus.Counter{}, duration: map[string]prometheus.Observer{}}
+	for _, route := range append(routeNames, "own_other", "upstream") {
+		var cs [6]prometheus.Counter
+		for class := 1; class <= 5; class++ {
+			cs[class] = m.Requests.WithLabelValues(route, strconv.Itoa(class)+"xx")
+		}
+		cs[0] = m.Requests.WithLabelValues(route, "other")
+		rm.counters[route] = &cs
+		rm.duration[route] = m.RequestDuration.WithLabelValues(route)
+	}
+	return rm
+}
+
+func (rm *requestMetrics) route(p string) string {
+	if !underPrefix(p, rm.prefix) {
+		return "upstream"
+	}
+	rest := strings.TrimPrefix(path.Clean(p), rm.prefix+"/")
+	for _, r := range routeNames {
+		if rest == r {
+			return r
+		}
+	}
+	return "own_other"
+}
+
+func (rm *requestMetrics) observe(p string, status int, d time.Duration) {
+	route := rm.route(p)
+	class := status / 100
+	if class < 1 || class > 5 {
+		class = 0
+	}
+	rm.counters[route][class].Inc()
+	rm.duration[route].Observe(d.Seconds())
+}
+
+// observe counts every request in metrics and, when enabled, writes one
+// access-log line: method, path, status, bytes, duration and upstream
+// duration. Query strings, cookies and headers are never logged: they may
+// carry codes, tokens or personal data.
+func observe(log *slog.Logger, rm *requestMetrics, logEnabled bool, next http.Handler) http.Handler {
+	if !logEnabled && rm == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -74,12 +135,19 @@ func accessLog(log *slog.Logger, enabled bool, next http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 		}
+		elapsed := time.Since(start)
+		if rm != nil {
+			rm.observe(r.URL.Path, status, elapsed)
+		}
+		if !logEnabled {
+			return
+		}
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", status),
 			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", elapsed),
 			slog.Duration("upstream_duration", rec.upstream),
 		)
 	})

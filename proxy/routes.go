@@ -7,13 +7,15 @@ import (
 	"strings"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
 // Deps are the handler tree's dependencies. A nil handler leaves its route
 // unregistered (404).
 type Deps struct {
-	Config *config.Config
-	Logger *slog.Logger
+	Config  *config.Config
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics // request counters; nil disables them
 
 	// Sign-in (auth/login).
 	Login, Callback, Logout http.Handler
@@ -67,7 +69,7 @@ func NewHandler(d Deps) http.Handler {
 	own.Handle(p+"/", http.NotFoundHandler()) // the prefix never reaches the upstream
 
 	upstream := withSession(orIdentity(d.Protect)(d.Upstream))
-	return accessLog(d.Logger, d.Config.Log.AccessLog, splitByPrefix(p, own, upstream))
+	return observe(d.Logger, newRequestMetrics(d.Metrics, p), d.Config.Log.AccessLog, splitByPrefix(p, own, upstream))
 }
 
 func orIdentity(mw func(http.Handler) http.Handler) func(http.Handler) http.Handler {

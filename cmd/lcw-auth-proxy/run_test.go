@@ -467,3 +467,55 @@ func TestAccessLogLine(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsEndpoint(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	defer up.Close()
+	path := baseConfig(t, up.URL, "")
+	text, _ := os.ReadFile(path)
+	// metrics_listen must differ from listen, which is 127.0.0.1:0 too:
+	// use another loopback address.
+	_ = os.WriteFile(path, []byte(string(text)+"metrics_listen: 127.0.0.2:0\n"), 0o600)
+	p := startProxy(t, path, nil)
+	for _, u := range []string{"/shop", "/_lcw/healthz", "/_lcw/nope"} {
+		resp := get(t, http.DefaultClient, p.URL+u, nil)
+		resp.Body.Close()
+	}
+	var metricsAddr string
+	for _, l := range p.Logs.lines("listening") {
+		if l["listener"] == "metrics" {
+			metricsAddr = l["addr"].(string)
+		}
+	}
+	if metricsAddr == "" {
+		t.Fatalf("no metrics listener; logs:\n%s", p.Logs)
+	}
+	resp := get(t, http.DefaultClient, "http://"+metricsAddr+"/metrics", nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`lcw_http_requests_total{code="2xx",route="upstream"} 1`,
+		`lcw_http_requests_total{code="2xx",route="healthz"} 1`,
+		`lcw_http_requests_total{code="4xx",route="own_other"} 1`,
+		`lcw_http_request_duration_seconds_count{route="upstream"} 1`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(string(b), "lcw_http"))
+		}
+	}
+	// The metrics are not served on the proxy's own listener.
+	if r := get(t, http.DefaultClient, p.URL+"/metrics", nil); r.StatusCode == 200 && strings.Contains(func() string { b, _ := io.ReadAll(r.Body); return string(b) }(), "lcw_http_requests_total") {
+		t.Errorf("metrics leaked on the proxy listener")
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

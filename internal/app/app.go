@@ -127,6 +127,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	deps := proxy.Deps{
 		Config:       cfg,
 		Logger:       log,
+		Metrics:      m,
 		Login:        rp.LoginHandler(),
 		Callback:     rp.CallbackHandler(),
 		Logout:       rp.LogoutHandler(),
