@@ -93,13 +93,9 @@ func splitByPrefix(prefix string, own, upstream http.Handler) http.Handler {
 }
 
 func underPrefix(p, prefix string) bool {
-	if !strings.HasPrefix(p, prefix) {
-		// The cheap test fails for nearly all traffic; only unclean paths
-		// need the second look.
-		if !strings.Contains(p, "/.") && !strings.Contains(p, "//") {
-			return false
-		}
+	// Only unclean paths need cleaning; nearly all traffic skips it.
+	if strings.Contains(p, "/.") || strings.Contains(p, "//") {
 		p = path.Clean(p)
 	}
-	return p == prefix || strings.HasPrefix(p, prefix+"/")
+	return strings.HasPrefix(p, prefix) && (len(p) == len(prefix) || p[len(prefix)] == '/')
 }

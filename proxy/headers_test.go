@@ -1,0 +1,87 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+)
+
+func testStripper() *headerStripper {
+	cfg := config.Default()
+	cfg.Headers.Strip = []string{"X-Legacy-Auth"}
+	return newHeaderStripper(&cfg)
+}
+
+func TestStripCookies(t *testing.T) {
+	s := testStripper()
+	tests := []struct{ in, want string }{
+		{"site=1", "site=1"},
+		{"_lcw=abc", ""},
+		{"_lcw=abc; site=1", "site=1"},
+		{"site=1; _lcw_1=x; other=2", "site=1; other=2"},
+		{"_lcw_flow_abc=1;_lcw_2=2;  keep=me", "keep=me"},
+		{"_lcwx=1", "_lcwx=1"}, // another cookie that merely starts alike
+		{"x_lcw=1", "x_lcw=1"},
+		{"; ;_lcw=1;;", ""},
+		{"=nameless; _lcw=1", "=nameless"},
+	}
+	for _, tt := range tests {
+		if got := s.stripCookies(tt.in); got != tt.want {
+			t.Errorf("stripCookies(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestCleanStripsIdentityHeaderVariants(t *testing.T) {
+	s := testStripper()
+	h := http.Header{}
+	for _, k := range []string{"X-Forwarded-User", "x-forwarded-user", "X_FORWARDED_EMAIL", "x_Forwarded-Groups",
+		"X-Forwarded-Preferred_Username", "X-Legacy-Auth", "x_legacy_auth", "Remote-User"} {
+		h[k] = []string{"forged"}
+	}
+	h["X-Forwarded-Userx"] = []string{"kept"}
+	h["Cookie"] = []string{"_lcw=1"}
+	s.clean(h)
+	if len(h) != 1 || h.Get("X-Forwarded-Userx") != "kept" {
+		t.Fatalf("after clean: %v", h)
+	}
+}
+
+func TestUnderPrefix(t *testing.T) {
+	tests := map[string]bool{
+		"/_lcw": true, "/_lcw/": true, "/_lcw/token": true, "/x/../_lcw/token": true, "//_lcw/token": true,
+		"/_lcwx": false, "/_lcw_/token": false, "/shop": false, "/shop/_lcw": false, "/_lcw/../shop": false,
+	}
+	for p, want := range tests {
+		if got := underPrefix(p, "/_lcw"); got != want {
+			t.Errorf("underPrefix(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+// FuzzStripCookies: whatever the Cookie header, none of the proxy's cookies
+// survive, every other well-formed cookie does, and nothing panics.
+func FuzzStripCookies(f *testing.F) {
+	for _, seed := range []string{"_lcw=1; a=b", "a=b;_lcw_3=x", ";;;", "_lcw", "a=\"b;c\"; _lcw=1"} {
+		f.Add(seed)
+	}
+	s := testStripper()
+	f.Fuzz(func(t *testing.T, in string) {
+		out := s.stripCookies(in)
+		for _, part := range strings.Split(out, ";") {
+			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if s.ours(name) {
+				t.Fatalf("stripCookies(%q) kept %q", in, name)
+			}
+		}
+		for _, part := range strings.Split(in, ";") {
+			part = strings.TrimSpace(part)
+			name, _, _ := strings.Cut(part, "=")
+			if part != "" && !s.ours(name) && !strings.Contains(out, part) {
+				t.Fatalf("stripCookies(%q) lost %q: %q", in, part, out)
+			}
+		}
+	})
+}
