@@ -126,21 +126,30 @@ func TestAnonymousVisitorsBrowseButGetNoToken(t *testing.T) {
 	tests := []struct {
 		path       string
 		wantStatus int
-		wantBody   string
+		wantBody   []string
+		wantCSP    string // a part of the Content-Security-Policy that must arrive
 	}{
-		{path: "/", wantStatus: 200, wantBody: "Anonymous visitor"},
-		{path: "/compressed.html", wantStatus: 200, wantBody: "A gzip-compressed page"},
-		{path: "/strict-csp.html", wantStatus: 200, wantBody: "strict Content-Security-Policy"},
-		{path: "/public/", wantStatus: 200, wantBody: "A public page"},
-		{path: "/static/site.css", wantStatus: 200, wantBody: "header.site"},
+		{path: "/", wantStatus: 200, wantBody: []string{"Anonymous visitor", prefix + "/bootstrap.js", `id="Microsoft_Omnichannel_LCWidget"`, widgetLoaderPath}},
+		{path: "/compressed.html", wantStatus: 200, wantBody: []string{"A gzip-compressed page", prefix + "/bootstrap.js", widgetLoaderPath}},
+		{path: "/strict-csp.html", wantStatus: 200, wantBody: []string{"strict Content-Security-Policy", widgetLoaderPath}, wantCSP: "'nonce-"},
+		{path: "/public/", wantStatus: 200, wantBody: []string{"A public page"}},
+		{path: "/static/site.css", wantStatus: 200, wantBody: []string{"header.site"}},
 		{path: prefix + "/token", wantStatus: 401},
-		{path: prefix + "/public-key.pem", wantStatus: 200, wantBody: "-----BEGIN PUBLIC KEY-----"},
+		{path: prefix + "/public-key.pem", wantStatus: 200, wantBody: []string{"-----BEGIN PUBLIC KEY-----"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			resp, body := get(t, c, d.URL+tt.path)
-			if resp.StatusCode != tt.wantStatus || !strings.Contains(body, tt.wantBody) {
-				t.Errorf("status %d, body %.300q; want %d containing %q", resp.StatusCode, body, tt.wantStatus, tt.wantBody)
+			if resp.StatusCode != tt.wantStatus {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			for _, want := range tt.wantBody {
+				if !strings.Contains(body, want) {
+					t.Errorf("body lacks %q: %.400q", want, body)
+				}
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, tt.wantCSP) {
+				t.Errorf("Content-Security-Policy %q lacks %q", csp, tt.wantCSP)
 			}
 		})
 	}
