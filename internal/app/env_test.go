@@ -84,7 +84,7 @@ func echoUpstream() http.Handler {
 	})
 }
 
-func startEnv(t *testing.T, o envOptions) *env {
+func startEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -172,7 +172,7 @@ log:
 	return e
 }
 
-func (e *env) waitReady(t *testing.T) {
+func (e *env) waitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -208,7 +208,7 @@ func replaceSections(base, extra string) string {
 
 // login signs user in through the proxy with a fresh cookie-jar client and
 // returns the client and the final response.
-func (e *env) login(t *testing.T, username, password, rd string) (*http.Client, *http.Response) {
+func (e *env) login(t testing.TB, username, password, rd string) (*http.Client, *http.Response) {
 	t.Helper()
 	c := testenv.NewBrowserClient(t)
 	resp := testenv.Login(t, c, e.URL+"/_lcw/login?rd="+rd, username, password)
