@@ -53,4 +53,3 @@ func BenchmarkSignedInSmall(b *testing.B) {
 func startEnvB(b *testing.B, h http.Handler) *env {
 	return startEnv(b, envOptions{Upstream: h, Extra: "log:\n  access_log: false\n  level: warn\n"})
 }
-
