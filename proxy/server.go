@@ -16,6 +16,9 @@ type Listener struct {
 	Name    string // "proxy", "metrics"
 	Addr    string
 	Handler http.Handler
+	// Ln, when set, is an already open listener used instead of Addr (the
+	// demo opens its port first to learn the address).
+	Ln net.Listener
 }
 
 // Serve runs every listener until ctx is done, then shuts them down
@@ -24,7 +27,10 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listeners 
 	servers := make([]*http.Server, 0, len(listeners))
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {
-		ln, err := net.Listen("tcp", l.Addr)
+		ln, err := l.Ln, error(nil)
+		if ln == nil {
+			ln, err = net.Listen("tcp", l.Addr)
+		}
 		if err != nil {
 			for _, s := range servers {
 				_ = s.Close()

@@ -191,8 +191,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("start the proxy: %w", err)
 	}
-	a.Start(ctx)
-	proxySrv := servers.serve("proxy", proxyLn, a.Handler(), cfg)
+	// The proxy runs exactly as lcw-auth-proxy serve runs it, on the port
+	// opened above.
+	proxyDone := make(chan error, 1)
+	go func() { proxyDone <- a.RunOn(ctx, proxyLn) }()
 
 	if err := waitReady(ctx, public+prefix+"/readyz"); err != nil {
 		log.Warn("the proxy is not ready yet; the page may show errors for a moment", "err", err)
@@ -206,11 +208,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	select {
 	case <-ctx.Done():
 	case err = <-servers.errc:
+	case err = <-proxyDone:
+		return err
 	}
-	shutCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer stop()
-	if serr := proxySrv.Shutdown(shutCtx); serr != nil {
-		err = errors.Join(err, fmt.Errorf("shut down the proxy: %w", serr))
+	cancel() // graceful shutdown of the proxy (shutdown_timeout)
+	if perr := <-proxyDone; perr != nil {
+		err = errors.Join(err, fmt.Errorf("shut down the proxy: %w", perr))
 	}
 	return err
 }
@@ -227,19 +230,13 @@ func (g *serverGroup) start(name string, h http.Handler) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("listen for the %s: %w", name, err)
 	}
-	g.serve(name, ln, h, nil)
+	g.serve(name, ln, h)
 	return "http://" + ln.Addr().String(), nil
 }
 
-// serve runs h on ln in the background; cfg, when given, supplies the
-// proxy's server limits.
-func (g *serverGroup) serve(name string, ln net.Listener, h http.Handler, cfg *config.Config) *http.Server {
+// serve runs h on ln in the background.
+func (g *serverGroup) serve(name string, ln net.Listener, h http.Handler) *http.Server {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	if cfg != nil {
-		srv.ReadHeaderTimeout = cfg.Server.ReadHeaderTimeout.D()
-		srv.IdleTimeout = cfg.Server.IdleTimeout.D()
-		srv.MaxHeaderBytes = cfg.Server.MaxHeaderBytes
-	}
 	g.servers = append(g.servers, srv)
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 
@@ -182,10 +183,15 @@ func (a *App) Start(ctx context.Context) {
 	go a.keys.Run(ctx, a.cfg.Token.KeyCheckInterval.D())
 }
 
-// Run serves until ctx is done and then shuts down gracefully.
-func (a *App) Run(ctx context.Context) error {
+// Run serves on the configured addresses until ctx is done and then shuts
+// down gracefully.
+func (a *App) Run(ctx context.Context) error { return a.RunOn(ctx, nil) }
+
+// RunOn is Run with the proxy's listener already open (nil: listen on
+// cfg.Listen).
+func (a *App) RunOn(ctx context.Context, ln net.Listener) error {
 	a.Start(ctx)
-	ls := []proxy.Listener{{Name: "proxy", Addr: a.cfg.Listen, Handler: a.handler}}
+	ls := []proxy.Listener{{Name: "proxy", Addr: a.cfg.Listen, Handler: a.handler, Ln: ln}}
 	if a.cfg.MetricsListen != "" {
 		ls = append(ls, proxy.Listener{Name: "metrics", Addr: a.cfg.MetricsListen, Handler: a.metricsHandler()})
 	}
