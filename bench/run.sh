@@ -50,6 +50,7 @@ command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx-lig
 command -v curl >/dev/null || need_pkgs+=(curl)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v taskset >/dev/null || need_pkgs+=(util-linux)
+command -v pgrep >/dev/null || need_pkgs+=(procps)
 if ((${#need_pkgs[@]})); then
 	log "installing ${need_pkgs[*]}"
 	sudo=()
