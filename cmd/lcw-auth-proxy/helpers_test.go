@@ -4,44 +4,25 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-)
 
-// testKeyPEM is one RSA key shared by the package's tests: generating
-// 2048-bit keys is slow under -race.
-var testKeyPEM = sync.OnceValue(func() []byte {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		panic(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-})
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
+)
 
 // baseConfig returns a valid configuration for upstream with everything the
 // proxy needs on disk in a temp dir; extra YAML is appended verbatim.
 func baseConfig(t *testing.T, upstream string, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "signing.pem")
-	if err := os.WriteFile(keyFile, testKeyPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := testenv.SigningKeyFile(t)
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
@@ -70,23 +51,8 @@ shutdown_timeout: 5s
 	return path
 }
 
-// lockedBuffer is a log sink that tests can read while the proxy writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer is the proxy's log, readable while the proxy writes.
+type lockedBuffer struct{ testenv.LogBuffer }
 
 // lines returns the JSON log lines whose msg is msg.
 func (b *lockedBuffer) lines(msg string) []map[string]any {

@@ -16,31 +16,14 @@ import (
 	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the demo's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // demo is one in-process run of the demo.
 type demo struct {
 	URL    string // the proxy's URL, no trailing slash
-	Stdout *syncBuffer
-	Stderr *syncBuffer
+	Stdout *testenv.LogBuffer
+	Stderr *testenv.LogBuffer
 	stop   func() error
 }
 
@@ -51,7 +34,7 @@ var openLine = regexp.MustCompile(`Open (http://127\.0\.0\.1:\d+)/`)
 // returns run's result.
 func launchDemo(t *testing.T, args ...string) *demo {
 	t.Helper()
-	d := &demo{Stdout: &syncBuffer{}, Stderr: &syncBuffer{}}
+	d := &demo{Stdout: &testenv.LogBuffer{}, Stderr: &testenv.LogBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -1,13 +1,9 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -16,22 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
-
-var testKeyPEM = sync.OnceValue(func() []byte {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	der, _ := x509.MarshalPKCS8PrivateKey(k)
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-})
 
 // envOptions shape one end-to-end environment.
 type envOptions struct {
@@ -50,26 +36,9 @@ type env struct {
 	URL      string // the proxy's public URL
 	App      *App
 	Config   *config.Config
-	Logs     *syncBuffer
+	Logs     *testenv.LogBuffer
 	KeyFile  string
 	cancel   context.CancelFunc
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // echoUpstream answers with what it received, so tests can see what the
@@ -93,7 +62,7 @@ func startEnv(t testing.TB, o envOptions) *env {
 	public := "http://" + ln.Addr().String()
 	o.OP.RedirectURIs = append(o.OP.RedirectURIs, public+"/_lcw/callback")
 	o.OP.PostLogoutRedirectURIs = append(o.OP.PostLogoutRedirectURIs, public+"/")
-	e := &env{URL: public, Logs: &syncBuffer{}, OPOpts: o.OP}
+	e := &env{URL: public, Logs: &testenv.LogBuffer{}, OPOpts: o.OP}
 	issuer := "http://" + o.OP.Addr
 	if !o.NoOP {
 		e.OP = testenv.StartOP(t, o.OP)
@@ -106,10 +75,7 @@ func startEnv(t testing.TB, o envOptions) *env {
 	t.Cleanup(e.Upstream.Close)
 
 	dir := t.TempDir()
-	e.KeyFile = filepath.Join(dir, "signing.pem")
-	if err := os.WriteFile(e.KeyFile, testKeyPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e.KeyFile = testenv.SigningKeyFile(t)
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	base := fmt.Sprintf(`listen: %s

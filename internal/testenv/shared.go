@@ -1,0 +1,62 @@
+package testenv
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// signingKeyPEM is one RSA-2048 key shared by a test binary: generating
+// keys is slow under -race, and tests only need a valid one.
+var signingKeyPEM = sync.OnceValues(func() ([]byte, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+})
+
+// SigningKeyFile writes the test binary's RSA-2048 signing key (PKCS#8 PEM)
+// into a temp dir of t and returns its path.
+func SigningKeyFile(t testing.TB) string {
+	t.Helper()
+	pemBytes, err := signingKeyPEM()
+	if err != nil {
+		t.Fatalf("testenv.SigningKeyFile: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "signing.pem")
+	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+		t.Fatalf("testenv.SigningKeyFile: %v", err)
+	}
+	return path
+}
+
+// LogBuffer collects what a server under test logs; it is safe to write from
+// the server's goroutines while the test reads it.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
