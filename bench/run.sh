@@ -143,6 +143,7 @@ wait_http() {
 log "building (go build) into $tmp"
 go build -o "$tmp/upstream" ./bench/upstream
 go build -o "$tmp/lcw-auth-proxy" ./cmd/lcw-auth-proxy
+go build -o "$tmp/reverseproxy" ./bench/reverseproxy
 signed_in=0
 signed_in_why=""
 if [[ -d auth/session && -f bench/sessioncookie/main.go ]]; then
@@ -164,6 +165,7 @@ secret=$(openssl rand -base64 32)
 
 free_port up_port
 free_port nginx_port
+free_port rp_port
 free_port oidc_port # nothing listens here: the proxy starts anyway and retries discovery
 upstream="http://127.0.0.1:$up_port"
 
@@ -244,10 +246,11 @@ wait_http "$upstream/small"
 "$NGINX" -t -q -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" ||
 	die "nginx rejected its config: $(cat "$tmp/nginx/error.log")"
 start nginx "$NGINX" -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf"
+start reverseproxy "$tmp/reverseproxy" -listen "127.0.0.1:$rp_port" -upstream "$upstream"
 start lcw-anon "$tmp/lcw-auth-proxy" --config "$tmp/lcw-anon.yaml"
 start lcw-anon-log "$tmp/lcw-auth-proxy" --config "$tmp/lcw-anon-log.yaml"
 start lcw-signed "$tmp/lcw-auth-proxy" --config "$tmp/lcw-signed.yaml"
-for port in "$nginx_port" "$anon_port" "$anonlog_port" "$signed_port"; do
+for port in "$nginx_port" "$rp_port" "$anon_port" "$anonlog_port" "$signed_port"; do
 	wait_http "http://127.0.0.1:$port/small"
 done
 
@@ -385,6 +388,7 @@ for round in $(seq "$ROUNDS"); do
 		case $body in small) expect=100 ;; page) expect=51200 ;; esac
 		measure direct "$body" "$upstream/$body" "$expect"
 		measure nginx "$body" "http://127.0.0.1:$nginx_port/$body" "$expect"
+		measure go-reverseproxy "$body" "http://127.0.0.1:$rp_port/$body" "$expect"
 		measure lcw-anon "$body" "http://127.0.0.1:$anon_port/$body" "$expect"
 		measure lcw-anon+accesslog "$body" "http://127.0.0.1:$anonlog_port/$body" "$expect"
 		if ((signed_in)); then

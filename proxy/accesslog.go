@@ -124,9 +124,18 @@ func observe(log *slog.Logger, rm *requestMetrics, logEnabled bool, next http.Ha
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &record{}
-		lw := &loggingWriter{ResponseWriter: w, rec: rec}
-		next.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
+		// One allocation for both; the context value (a request clone) is
+		// only worth it when the log wants the upstream's timing.
+		st := &struct {
+			rec record
+			lw  loggingWriter
+		}{}
+		rec := &st.rec
+		st.lw = loggingWriter{ResponseWriter: w, rec: rec}
+		if logEnabled {
+			r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
+		}
+		next.ServeHTTP(&st.lw, r)
 		status := rec.status
 		if status == 0 {
 			if rec.clientGone {

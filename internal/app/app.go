@@ -141,7 +141,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		Protect: func(next http.Handler) http.Handler {
 			return policy.Protect(func(r *http.Request) (*session.Session, bool) { return login.FromContext(r.Context()) }, log, next)
 		},
-		Upstream: markSignedIn(signedIn, rev),
+		Upstream: rev,
 		Ready: []proxy.Check{
 			{Name: "oidc_discovery", Check: rp.Ready},
 			{Name: "signing_keys", Check: func() error {
@@ -154,6 +154,9 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 			// not probe it, so a slow upstream never takes the pod out.
 			{Name: "upstream_configured", Check: func() error { return nil }},
 		},
+	}
+	if cfg.Inject.Enabled && cfg.Inject.SignedInOnly {
+		deps.Upstream = markSignedIn(signedIn, rev)
 	}
 	if boot != nil {
 		deps.Bootstrap, deps.ClientEvents = boot.ScriptHandler(), boot.ClientEventsHandler()
