@@ -1,0 +1,98 @@
+package login
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
+)
+
+// newRP builds a relying party whose provider was never discovered, as
+// while the IdP is down; the end-to-end tests in internal/app cover the
+// flows against a real provider.
+func newRP(t *testing.T) *RP {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k.pem")
+	_ = os.WriteFile(key, []byte("unused"), 0o600)
+	yaml := `public_url: https://shop.example.com
+upstream: {url: "http://127.0.0.1:8080"}
+oidc: {issuer: "http://127.0.0.1:1", client_id: c}
+session: {secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+token: {issuer: shop.example.com, signing_keys: [{file: ` + key + `}]}
+`
+	path := filepath.Join(dir, "c.yaml")
+	_ = os.WriteFile(path, []byte(yaml), 0o600)
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rp
+}
+
+func TestWithoutProvider(t *testing.T) {
+	rp := newRP(t)
+	if rp.Ready() == nil {
+		t.Fatal("ready before discovery")
+	}
+	tests := []struct {
+		name    string
+		h       http.Handler
+		target  string
+		cookie  string
+		status  int
+		body    string
+		setsFor string // a cookie name the response must expire
+	}{
+		{"login says the IdP is unreachable", rp.LoginHandler(), "/_lcw/login?rd=/x", "", http.StatusServiceUnavailable, "identity provider cannot be reached", ""},
+		{"callback without state", rp.CallbackHandler(), "/_lcw/callback?code=abc", "", http.StatusBadRequest, "try again", ""},
+		{"callback without flow cookie", rp.CallbackHandler(), "/_lcw/callback?code=abc&state=0123456789abcdefXYZ", "", http.StatusBadRequest, "started in another browser", "_lcw_flow_0123456789abcdef"},
+		{"callback with a forged flow cookie", rp.CallbackHandler(), "/_lcw/callback?code=abc&state=0123456789abcdefXYZ", "_lcw_flow_0123456789abcdef=forged", http.StatusBadRequest, "try again", "_lcw_flow_0123456789abcdef"},
+		{"callback with a provider error shows only the code", rp.CallbackHandler(), "/_lcw/callback?error=access_denied%3Cb%3E&error_description=%3Cscript%3E", "", http.StatusForbidden, "(access_deniedb)", ""},
+		{"logout without provider stays local", rp.LogoutHandler(), "/_lcw/logout", "_lcw=x; _lcw_1=y; _lcw_flow_abc=z", http.StatusFound, "", "_lcw_flow_abc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "https://shop.example.com"+tt.target, nil)
+			if tt.cookie != "" {
+				r.Header.Set("Cookie", tt.cookie)
+			}
+			w := httptest.NewRecorder()
+			tt.h.ServeHTTP(w, r)
+			if w.Code != tt.status || !strings.Contains(w.Body.String(), tt.body) {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+			if strings.Contains(w.Body.String(), "<script>") {
+				t.Errorf("provider text reflected: %s", w.Body)
+			}
+			if tt.setsFor != "" && !strings.Contains(strings.Join(w.Header().Values("Set-Cookie"), "\n"), tt.setsFor+"=; Path=/_lcw; Max-Age=0") {
+				t.Errorf("%s not expired: %v", tt.setsFor, w.Header().Values("Set-Cookie"))
+			}
+		})
+	}
+}
+
+func TestSanitizeCode(t *testing.T) {
+	for in, want := range map[string]string{
+		"access_denied":              "access_denied",
+		"<script>alert(1)</script>":  "scriptalert1script",
+		"login_required\r\nX: y":     "login_requiredXy",
+		strings.Repeat("a", 200):     strings.Repeat("a", 64),
+		"interaction-required\u202e": "interaction-required",
+	} {
+		if got := sanitizeCode(in); got != want {
+			t.Errorf("sanitizeCode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
