@@ -82,18 +82,17 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	identity := access.IdentityHeaders(cfg.Headers)
 	origin := cfg.Public.String()
-	var (
-		boot *bootstrap.Bootstrap
-		inj  *inject.Injector
-	)
+	// bootstrap.js is served even with injection off, for sites that add
+	// the script tag themselves.
+	boot := bootstrap.New(bootstrap.Options{
+		Prefix:            cfg.Prefix,
+		ClientFunction:    cfg.Inject.ClientFunction,
+		OnUnauthenticated: cfg.Inject.OnUnauthenticated,
+		PublicOrigin:      origin,
+		Metrics:           m,
+	})
+	var inj *inject.Injector
 	if cfg.Inject.Enabled {
-		boot = bootstrap.New(bootstrap.Options{
-			Prefix:            cfg.Prefix,
-			ClientFunction:    cfg.Inject.ClientFunction,
-			OnUnauthenticated: cfg.Inject.OnUnauthenticated,
-			PublicOrigin:      origin,
-			Metrics:           m,
-		})
 		inj = inject.New(inject.Options{
 			Prefix:           cfg.Prefix,
 			BootstrapVersion: boot.Version(),
@@ -141,7 +140,9 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		Protect: func(next http.Handler) http.Handler {
 			return policy.Protect(func(r *http.Request) (*session.Session, bool) { return login.FromContext(r.Context()) }, log, next)
 		},
-		Upstream: rev,
+		Bootstrap:    boot.ScriptHandler(),
+		ClientEvents: boot.ClientEventsHandler(),
+		Upstream:     rev,
 		Ready: []proxy.Check{
 			{Name: "oidc_discovery", Check: rp.Ready},
 			{Name: "signing_keys", Check: func() error {
@@ -157,9 +158,6 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	if cfg.Inject.Enabled && cfg.Inject.SignedInOnly {
 		deps.Upstream = markSignedIn(signedIn, rev)
-	}
-	if boot != nil {
-		deps.Bootstrap, deps.ClientEvents = boot.ScriptHandler(), boot.ClientEventsHandler()
 	}
 	h := proxy.NewHandler(deps)
 	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h}, nil
