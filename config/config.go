@@ -147,17 +147,17 @@ type SigningKey struct {
 // Claim or Value is the source; Equals, Contains, Matches and OneOf turn the
 // claim into a boolean (or into Then/Else when given); Map translates values.
 type ContextRule struct {
-	Claim    string         `yaml:"claim"`
-	Value    any            `yaml:"value"`
-	Equals   any            `yaml:"equals"`
-	Contains any            `yaml:"contains"`
-	Matches  string         `yaml:"matches"`
-	OneOf    []any          `yaml:"one_of"`
-	Then     any            `yaml:"then"`
-	Else     any            `yaml:"else"`
-	Map      map[string]any `yaml:"map"`
-	Type     string         `yaml:"type"` // string (default), number, boolean
-	Default  any            `yaml:"default"`
+	Claim    string         `yaml:"claim,omitempty"`
+	Value    any            `yaml:"value,omitempty"`
+	Equals   any            `yaml:"equals,omitempty"`
+	Contains any            `yaml:"contains,omitempty"`
+	Matches  string         `yaml:"matches,omitempty"`
+	OneOf    []any          `yaml:"one_of,omitempty"`
+	Then     any            `yaml:"then,omitempty"`
+	Else     any            `yaml:"else,omitempty"`
+	Map      map[string]any `yaml:"map,omitempty"`
+	Type     string         `yaml:"type,omitempty"` // string (default), number, boolean
+	Default  any            `yaml:"default,omitempty"`
 
 	Regexp *regexp.Regexp `yaml:"-"`
 }

@@ -19,13 +19,13 @@ var version = ""
 const usage = `lcw-auth-proxy — authenticated Omnichannel live chat in front of any website
 
 Usage:
-  lcw-auth-proxy serve --config FILE         run the proxy (a bare --config FILE also serves)
-  lcw-auth-proxy check-config --config FILE  validate and print the effective configuration, secrets redacted
-  lcw-auth-proxy keygen --out DIR [--bits 2048]               write a new RSA signing key pair
+  lcw-auth-proxy serve --config FILE                           run the proxy (a bare --config FILE also serves)
+  lcw-auth-proxy check-config --config FILE                    validate and print the effective configuration, secrets redacted
+  lcw-auth-proxy keygen --out DIR [--bits 2048]                write a new RSA signing key pair
   lcw-auth-proxy token --config FILE --claims FILE [--decode]  mint a chat token offline from sample claims
   lcw-auth-proxy verify --key URL|FILE TOKEN|-                 check a token the way Omnichannel does
-  lcw-auth-proxy version                     print the version
-  lcw-auth-proxy help                        show this help
+  lcw-auth-proxy version                                       print the version
+  lcw-auth-proxy help                                          show this help
 
 Every configuration key can also be set from the environment as LCW_ + the
 upper-case key path, e.g. LCW_UPSTREAM_URL or LCW_OIDC_CLIENT_SECRET.
