@@ -138,6 +138,12 @@ func (e *callbackError) Error() string { return fmt.Sprintf("%s: %v", e.reason, 
 func (rp *RP) CallbackHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		if r.Method != http.MethodGet {
+			// A HEAD from a link checker must not spend the login flow.
+			w.Header().Set("Allow", http.MethodGet)
+			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+			return
+		}
 		sess, rd, err := rp.callback(w, r)
 		if err != nil {
 			var ce *callbackError

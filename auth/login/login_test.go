@@ -83,6 +83,17 @@ func TestWithoutProvider(t *testing.T) {
 	}
 }
 
+func TestCallbackIgnoresHEAD(t *testing.T) {
+	rp := newRP(t)
+	r := httptest.NewRequest("HEAD", "https://shop.example.com/_lcw/callback?code=a&state=0123456789abcdefX", nil)
+	r.Header.Set("Cookie", "_lcw_flow_0123456789abcdef=sealed")
+	w := httptest.NewRecorder()
+	rp.CallbackHandler().ServeHTTP(w, r)
+	if w.Code != http.StatusMethodNotAllowed || len(w.Header().Values("Set-Cookie")) != 0 {
+		t.Fatalf("HEAD callback: %d, cookies %v", w.Code, w.Header().Values("Set-Cookie"))
+	}
+}
+
 func TestSanitizeCode(t *testing.T) {
 	for in, want := range map[string]string{
 		"access_denied":              "access_denied",
