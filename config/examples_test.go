@@ -397,6 +397,9 @@ func TestKubernetesBase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.Load(%s): %v", cfgFile, err)
 	}
+	if cfg.OIDC.Issuer == "" || cfg.Token.Issuer == "" || len(cfg.Token.LWIContexts) == 0 {
+		t.Errorf("%s: issuer %q, token issuer %q, %d lwicontexts: want all set", cfgFile, cfg.OIDC.Issuer, cfg.Token.Issuer, len(cfg.Token.LWIContexts))
+	}
 	raw := rawConfig(t, cfgFile)
 	assertSecretPaths(t, raw)
 	assertRegistrationDocumented(t, cfgFile, cfg)
