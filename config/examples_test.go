@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -680,4 +681,53 @@ func (k kustomization) generatedConfigMap(t *testing.T) string {
 	}
 	t.Fatal("kustomization.yaml: no configMapGenerator takes config.yaml")
 	return ""
+}
+
+// TestKustomizeBuild renders the base with kubectl's built-in kustomize when
+// kubectl is installed: the generated ConfigMap must be the one the pod
+// mounts, and the Secret example must stay out of the output.
+func TestKustomizeBuild(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl is not installed; TestKubernetesBase still checks the manifests")
+	}
+	out, err := exec.Command(kubectl, "kustomize", kubernetesDir).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("kubectl kustomize %s: %v\n%s", kubernetesDir, err, ee.Stderr)
+		}
+		t.Fatalf("kubectl kustomize %s: %v", kubernetesDir, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	var configMaps []string
+	var mounted []string
+	for {
+		var d k8sDoc
+		if err := dec.Decode(&d); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("rendered output is not YAML: %v", err)
+		}
+		switch d.Kind {
+		case "ConfigMap":
+			configMaps = append(configMaps, d.Metadata.Name)
+		case "Secret":
+			t.Errorf("the rendered base contains Secret %s: secrets must be created outside git", d.Metadata.Name)
+		case "Deployment":
+			var spec podTemplate
+			decodeSpec(t, d, &spec)
+			for _, v := range spec.Template.Spec.Volumes {
+				if v.ConfigMap != nil {
+					mounted = append(mounted, v.ConfigMap.Name)
+				}
+			}
+		}
+	}
+	if len(configMaps) != 1 || !strings.HasPrefix(configMaps[0], "lcw-auth-proxy-config-") {
+		t.Fatalf("rendered ConfigMaps %v, want one lcw-auth-proxy-config-<hash>", configMaps)
+	}
+	if !slices.Equal(mounted, configMaps) {
+		t.Errorf("the Deployment mounts ConfigMaps %v, want the generated %v", mounted, configMaps)
+	}
 }
