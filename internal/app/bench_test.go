@@ -16,16 +16,7 @@ import (
 // upstream, over real loopback connections. bench/run.sh measures the same
 // with wrk and nginx side by side.
 func BenchmarkSignedInSmall(b *testing.B) {
-	small := strings.Repeat("x", 100)
-	e := startEnvB(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, small)
-	}))
-	c, _ := e.login(b, testenv.VIPUsername, testenv.VIPPassword, "/")
-	ck, err := e.cookie(c, "_lcw")
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, ck := signedInSmall(b)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	run := func(b *testing.B, url string) {
 		req, _ := http.NewRequest("GET", url, nil)
@@ -51,8 +42,23 @@ func BenchmarkSignedInSmall(b *testing.B) {
 	b.Run("proxy", func(b *testing.B) { run(b, e.URL+"/small") })
 }
 
-func startEnvB(b *testing.B, h http.Handler) *env {
-	return startEnv(b, envOptions{Upstream: h, Extra: "log:\n  access_log: false\n  level: warn\n"})
+// signedInSmall starts the proxy in front of an upstream of 100-byte
+// responses and returns it with a VIP's session cookie.
+func signedInSmall(b *testing.B) (*env, *http.Cookie) {
+	small := strings.Repeat("x", 100)
+	e := startEnv(b, envOptions{
+		Upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, small)
+		}),
+		Extra: "log:\n  access_log: false\n  level: warn\n",
+	})
+	c, _ := e.login(b, testenv.VIPUsername, testenv.VIPPassword, "/")
+	ck, err := e.cookie(c, "_lcw")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e, ck
 }
 
 // BenchmarkHandlerSignedIn runs the proxy's handler tree in-process (no
@@ -60,16 +66,7 @@ func startEnvB(b *testing.B, h http.Handler) *env {
 // proxy itself allocates per request: session check, access policy, header
 // hygiene, the reverse proxy and its upstream round trip.
 func BenchmarkHandlerSignedIn(b *testing.B) {
-	small := strings.Repeat("x", 100)
-	e := startEnvB(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, small)
-	}))
-	c, _ := e.login(b, testenv.VIPUsername, testenv.VIPPassword, "/")
-	ck, err := e.cookie(c, "_lcw")
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, ck := signedInSmall(b)
 	h := e.App.Handler()
 	b.ReportAllocs()
 	b.ResetTimer()
