@@ -49,6 +49,10 @@ type Server struct {
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	IdleTimeout       Duration `yaml:"idle_timeout"`
 	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
+	// TLSCertFile and TLSKeyFile, when set, make the proxy terminate TLS
+	// itself (HTTP/2 included); the files are re-read when they change.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
 // Upstream is the site the proxy fronts.

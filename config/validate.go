@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -132,6 +133,15 @@ func (s *Server) validate(p *problems) {
 	}
 	if s.MaxHeaderBytes < 4096 {
 		p.add("server.max_header_bytes", "%d is too small: use at least 4096 (default 65536)", s.MaxHeaderBytes)
+	}
+	switch {
+	case s.TLSCertFile == "" && s.TLSKeyFile == "":
+	case s.TLSCertFile == "" || s.TLSKeyFile == "":
+		p.add("server.tls_cert_file", "and server.tls_key_file go together: set both to terminate TLS, or neither")
+	default:
+		if _, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile); err != nil {
+			p.add("server.tls_cert_file", "cannot load the certificate %s with key %s: %v", s.TLSCertFile, s.TLSKeyFile, err)
+		}
 	}
 }
 

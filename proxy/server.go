@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,8 @@ type Listener struct {
 	// Ln, when set, is an already open listener used instead of Addr (the
 	// demo opens its port first to learn the address).
 	Ln net.Listener
+	// TLS, when set, serves HTTPS (and HTTP/2) with server.tls_cert_file.
+	TLS bool
 }
 
 // Serve runs every listener until ctx is done, then shuts them down
@@ -26,16 +29,19 @@ type Listener struct {
 func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listeners ...Listener) error {
 	servers := make([]*http.Server, 0, len(listeners))
 	errc := make(chan error, len(listeners))
+	abort := func(err error) error {
+		for _, s := range servers {
+			_ = s.Close()
+		}
+		return err
+	}
 	for _, l := range listeners {
 		ln, err := l.Ln, error(nil)
 		if ln == nil {
 			ln, err = net.Listen("tcp", l.Addr)
 		}
 		if err != nil {
-			for _, s := range servers {
-				_ = s.Close()
-			}
-			return fmt.Errorf("listen %s on %s: %w", l.Name, l.Addr, err)
+			return abort(fmt.Errorf("listen %s on %s: %w", l.Name, l.Addr, err))
 		}
 		srv := &http.Server{
 			Handler:           l.Handler,
@@ -45,10 +51,25 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listeners 
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		}
+		if l.TLS {
+			certs, err := newCertReloader(cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile, log)
+			if err != nil {
+				_ = ln.Close()
+				return abort(err)
+			}
+			srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}
+		}
 		servers = append(servers, srv)
-		log.Info("listening", slog.String("listener", l.Name), slog.String("addr", ln.Addr().String()))
+		log.Info("listening", slog.String("listener", l.Name), slog.String("addr", ln.Addr().String()), slog.Bool("tls", l.TLS))
+		useTLS := l.TLS
 		go func() {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if useTLS {
+				err = srv.ServeTLS(ln, "", "") // with TLSConfig's certificate; adds HTTP/2
+			} else {
+				err = srv.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("serve %s: %w", l.Name, err)
 			}
 		}()

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -518,4 +521,60 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+func TestTLSListener(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "over tls") }))
+	defer up.Close()
+	// A self-signed certificate for 127.0.0.1, as cert-manager would mount.
+	srvTLS := httptest.NewTLSServer(http.NotFoundHandler())
+	cert := srvTLS.TLS.Certificates[0]
+	srvTLS.Close()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	writePEM(t, certFile, "CERTIFICATE", cert.Certificate[0])
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
+
+	path := baseConfig(t, up.URL, "")
+	text, _ := os.ReadFile(path)
+	_ = os.WriteFile(path, []byte(string(text)+"server:\n  tls_cert_file: "+certFile+"\n  tls_key_file: "+keyFile+"\n"), 0o600)
+	p := startProxy(t, path, nil)
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	resp, err := client.Get(strings.Replace(p.URL, "http://", "https://", 1) + "/page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "over tls" || resp.ProtoMajor != 2 {
+		t.Fatalf("got %q over HTTP/%d", b, resp.ProtoMajor)
+	}
+
+	// Half a TLS configuration, or files that do not load, stop start-up.
+	for _, extra := range []string{
+		"server:\n  tls_cert_file: " + certFile + "\n",
+		"server:\n  tls_cert_file: " + keyFile + "\n  tls_key_file: " + keyFile + "\n",
+	} {
+		bad := baseConfig(t, up.URL, "")
+		text, _ := os.ReadFile(bad)
+		_ = os.WriteFile(bad, []byte(string(text)+extra), 0o600)
+		err := run(context.Background(), []string{"check-config", "--config", bad}, func(string) string { return "" }, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "server.tls_cert_file") {
+			t.Errorf("config %q: %v", extra, err)
+		}
+	}
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

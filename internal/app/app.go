@@ -192,7 +192,7 @@ func (a *App) Run(ctx context.Context) error { return a.RunOn(ctx, nil) }
 // cfg.Listen).
 func (a *App) RunOn(ctx context.Context, ln net.Listener) error {
 	a.Start(ctx)
-	ls := []proxy.Listener{{Name: "proxy", Addr: a.cfg.Listen, Handler: a.handler, Ln: ln}}
+	ls := []proxy.Listener{{Name: "proxy", Addr: a.cfg.Listen, Handler: a.handler, Ln: ln, TLS: a.cfg.Server.TLSCertFile != ""}}
 	if a.cfg.MetricsListen != "" {
 		ls = append(ls, proxy.Listener{Name: "metrics", Addr: a.cfg.MetricsListen, Handler: a.metricsHandler()})
 	}
