@@ -18,7 +18,7 @@ import (
 )
 
 // baseConfig returns a valid configuration for upstream with everything the
-// proxy needs on disk in a temp dir; extra YAML is appended verbatim.
+// proxy needs on disk in a temp dir; sections in extra replace the base's.
 func baseConfig(t *testing.T, upstream string, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -40,12 +40,11 @@ token:
   signing_keys:
     - file: %s
 shutdown_timeout: 5s
+access:
+  mode: optional
 `, upstream, base64.StdEncoding.EncodeToString(secret), keyFile)
-	if !strings.Contains(extra, "access:") {
-		cfg += "access:\n  mode: optional\n"
-	}
 	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, []byte(cfg+extra), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(testenv.ReplaceSections(cfg, extra)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
 func TestCommands(t *testing.T) {
@@ -99,12 +101,12 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			text := strings.Replace(tt.yaml, "{base}", string(goodText), 1)
-			// Later keys override earlier ones in our YAML only when they do
-			// not repeat a mapping key; repeated top-level keys are a YAML
-			// error of their own, so strip the base's copy of the section.
+			text := tt.yaml
+			if rest, ok := strings.CutPrefix(tt.yaml, "{base}"); ok {
+				text = testenv.ReplaceSections(string(goodText), rest)
+			}
 			path := filepath.Join(t.TempDir(), "c.yaml")
-			if err := os.WriteFile(path, []byte(dedupeSections(text)), 0o600); err != nil {
+			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			err := run(context.Background(), []string{"check-config", "--config", path}, func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
@@ -118,33 +120,6 @@ func TestConfigErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-// dedupeSections keeps the last occurrence of each top-level section so a
-// test can override a section of the base config.
-func dedupeSections(text string) string {
-	type block struct{ key, body string }
-	var blocks []block
-	for _, line := range strings.SplitAfter(text, "\n") {
-		if line != "" && line[0] != ' ' && line[0] != '-' && strings.Contains(line, ":") {
-			blocks = append(blocks, block{key: strings.SplitN(line, ":", 2)[0]})
-		}
-		if len(blocks) == 0 {
-			blocks = append(blocks, block{})
-		}
-		blocks[len(blocks)-1].body += line
-	}
-	last := map[string]int{}
-	for i, b := range blocks {
-		last[b.key] = i
-	}
-	var out strings.Builder
-	for i, b := range blocks {
-		if last[b.key] == i {
-			out.WriteString(b.body)
-		}
-	}
-	return out.String()
 }
 
 func TestHealthAndPrefixNeverForwarded(t *testing.T) {
@@ -254,12 +229,7 @@ func TestHeaderHygiene(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := baseConfig(t, up.URL, "")
-			if tt.extra != "" {
-				text, _ := os.ReadFile(path)
-				_ = os.WriteFile(path, []byte(dedupeSections(string(text)+tt.extra)), 0o600)
-			}
-			p := startProxy(t, path, nil)
+			p := startProxy(t, baseConfig(t, up.URL, tt.extra), nil)
 			req, _ := http.NewRequest(http.MethodGet, p.URL+"/page?q=1", nil)
 			for k, vs := range tt.header {
 				req.Header[k] = vs // raw keys: keep the attacker's spelling
@@ -364,12 +334,7 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := baseConfig(t, tt.upstream, "")
-			if tt.extra != "" {
-				text, _ := os.ReadFile(path)
-				_ = os.WriteFile(path, []byte(dedupeSections(string(text)+tt.extra)), 0o600)
-			}
-			p := startProxy(t, path, nil)
+			p := startProxy(t, baseConfig(t, tt.upstream, tt.extra), nil)
 			for _, accept := range []string{"text/html", "application/json"} {
 				resp := get(t, http.DefaultClient, p.URL+"/x", map[string]string{"Accept": accept})
 				body, _ := io.ReadAll(resp.Body)
@@ -474,12 +439,9 @@ func TestAccessLogLine(t *testing.T) {
 func TestMetricsEndpoint(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
 	defer up.Close()
-	path := baseConfig(t, up.URL, "")
-	text, _ := os.ReadFile(path)
 	// metrics_listen must differ from listen, which is 127.0.0.1:0 too:
 	// use another loopback address.
-	_ = os.WriteFile(path, []byte(string(text)+"metrics_listen: 127.0.0.2:0\n"), 0o600)
-	p := startProxy(t, path, nil)
+	p := startProxy(t, baseConfig(t, up.URL, "metrics_listen: 127.0.0.2:0\n"), nil)
 	for _, u := range []string{"/shop", "/_lcw/healthz", "/_lcw/nope"} {
 		resp := get(t, http.DefaultClient, p.URL+u, nil)
 		resp.Body.Close()
@@ -539,10 +501,7 @@ func TestTLSListener(t *testing.T) {
 	}
 	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
 
-	path := baseConfig(t, up.URL, "")
-	text, _ := os.ReadFile(path)
-	_ = os.WriteFile(path, []byte(string(text)+"server:\n  tls_cert_file: "+certFile+"\n  tls_key_file: "+keyFile+"\n"), 0o600)
-	p := startProxy(t, path, nil)
+	p := startProxy(t, baseConfig(t, up.URL, "server:\n  tls_cert_file: "+certFile+"\n  tls_key_file: "+keyFile+"\n"), nil)
 	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
@@ -562,9 +521,7 @@ func TestTLSListener(t *testing.T) {
 		"server:\n  tls_cert_file: " + certFile + "\n",
 		"server:\n  tls_cert_file: " + keyFile + "\n  tls_key_file: " + keyFile + "\n",
 	} {
-		bad := baseConfig(t, up.URL, "")
-		text, _ := os.ReadFile(bad)
-		_ = os.WriteFile(bad, []byte(string(text)+extra), 0o600)
+		bad := baseConfig(t, up.URL, extra)
 		err := run(context.Background(), []string{"check-config", "--config", bad}, func(string) string { return "" }, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "server.tls_cert_file") {
 			t.Errorf("config %q: %v", extra, err)

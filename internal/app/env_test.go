@@ -107,7 +107,7 @@ log:
 		base64.StdEncoding.EncodeToString(secret), e.KeyFile)
 	path := filepath.Join(dir, "config.yaml")
 	extra := strings.NewReplacer("{secret}", base64.StdEncoding.EncodeToString(secret), "{issuer}", issuer, "{public}", public).Replace(o.Extra)
-	if err := os.WriteFile(path, []byte(replaceSections(base, extra)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(testenv.ReplaceSections(base, extra)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(path, func(string) string { return "" })
@@ -148,28 +148,6 @@ func (e *env) waitReady(t testing.TB) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("proxy not ready: %v", e.App.rp.Ready())
-}
-
-// replaceSections appends extra to base, dropping the base's copy of every
-// top-level key that extra sets.
-func replaceSections(base, extra string) string {
-	keys := map[string]bool{}
-	for _, l := range strings.Split(extra, "\n") {
-		if l != "" && l[0] != ' ' && l[0] != '-' && strings.Contains(l, ":") {
-			keys[strings.SplitN(l, ":", 2)[0]] = true
-		}
-	}
-	var out strings.Builder
-	skip := false
-	for _, l := range strings.SplitAfter(base, "\n") {
-		if l != "" && l[0] != ' ' && l[0] != '-' {
-			skip = keys[strings.SplitN(l, ":", 2)[0]]
-		}
-		if !skip {
-			out.WriteString(l)
-		}
-	}
-	return out.String() + extra
 }
 
 // login signs user in through the proxy with a fresh cookie-jar client and

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -59,4 +60,27 @@ func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// ReplaceSections appends the YAML extra to the YAML base, dropping the
+// base's copy of every top-level key that extra sets, so a test can override
+// whole sections of a base configuration (repeating a key is a YAML error).
+func ReplaceSections(base, extra string) string {
+	keys := map[string]bool{}
+	for _, l := range strings.Split(extra, "\n") {
+		if l != "" && l[0] != ' ' && l[0] != '-' && strings.Contains(l, ":") {
+			keys[strings.SplitN(l, ":", 2)[0]] = true
+		}
+	}
+	var out strings.Builder
+	skip := false
+	for _, l := range strings.SplitAfter(base, "\n") {
+		if l != "" && l[0] != ' ' && l[0] != '-' {
+			skip = keys[strings.SplitN(l, ":", 2)[0]]
+		}
+		if !skip {
+			out.WriteString(l)
+		}
+	}
+	return out.String() + extra
 }
