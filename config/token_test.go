@@ -168,10 +168,7 @@ func TestTokenValidateReportsEachProblem(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := validToken(t)
 			tc.mutate(&tok)
-			want := tc.want
-			if strings.Contains(want, "%s") {
-				want = strings.Replace(want, "%s", tok.SigningKeys[0].File, 1)
-			}
+			want := strings.Replace(tc.want, "%s", tok.SigningKeys[0].File, 1)
 			var p problems
 			tok.validate(&p)
 			for _, line := range p {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -319,9 +318,4 @@ func sanitizeCode(s string) string {
 		s = s[:64]
 	}
 	return s
-}
-
-// loginURL is where a browser is sent to sign in before reaching rd.
-func (rp *RP) loginURL(rd string) string {
-	return rp.cfg.Prefix + "/login?rd=" + url.QueryEscape(rd)
 }

@@ -58,15 +58,14 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 }
 
 type response struct {
-	status  int
-	header  http.Header
-	reqHdr  http.Header
-	method  string
-	path    string
-	ctx     context.Context
-	body    []byte
-	chunks  []int
-	noChunk bool
+	status int
+	header http.Header
+	reqHdr http.Header
+	method string
+	path   string
+	ctx    context.Context
+	body   []byte
+	chunks []int
 }
 
 // run passes r through the injector and returns the response with its body
