@@ -168,7 +168,10 @@ func TestTokenValidateReportsEachProblem(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := validToken(t)
 			tc.mutate(&tok)
-			want := strings.Replace(tc.want, "%s", tok.SigningKeys[0].File, 1)
+			want := tc.want
+			if strings.Contains(want, "%s") { // cases without keys have no %s
+				want = strings.Replace(want, "%s", tok.SigningKeys[0].File, 1)
+			}
 			var p problems
 			tok.validate(&p)
 			for _, line := range p {
