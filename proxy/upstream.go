@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -19,11 +20,41 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
 )
 
+// maxResponseHeaderBytes is http.Transport's default limit, kept for the
+// direct path.
+const maxResponseHeaderBytes = 10 << 20
+
 // newTransport returns the upstream transport, tuned for a sidecar: a large
 // idle pool to one host, no transparent compression (the injector decides
-// what to do with encodings) and bounded waits.
-func newTransport(u config.Upstream) (*http.Transport, error) {
+// what to do with encodings) and bounded waits. Plain-http requests without
+// a body take the direct path; the rest the standard Transport.
+func newTransport(upstream *url.URL, u config.Upstream) (http.RoundTripper, error) {
 	dialer := &net.Dialer{Timeout: u.DialTimeout.D(), KeepAlive: 30 * time.Second}
+	std, err := newStdTransport(dialer, u)
+	if err != nil || upstream.Scheme != "http" || !canPeek {
+		return std, err
+	}
+	return &directTransport{
+		host:           upstream.Host,
+		addr:           dialAddr(upstream),
+		dial:           dialer.DialContext,
+		next:           std,
+		headerTimeout:  u.Timeout.D(),
+		idleTimeout:    u.IdleConnTimeout.D(),
+		maxIdle:        u.MaxIdleConnsPerHost,
+		maxHeaderBytes: maxResponseHeaderBytes,
+	}, nil
+}
+
+func dialAddr(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+func newStdTransport(dialer *net.Dialer, u config.Upstream) (*http.Transport, error) {
 	t := &http.Transport{
 		Proxy:                 nil, // a sidecar talks to its upstream directly, never via HTTP_PROXY
 		DialContext:           dialer.DialContext,
@@ -91,7 +122,7 @@ type ReverseProxyOptions struct {
 // NewReverseProxy builds the httputil.ReverseProxy toward cfg.Upstream with
 // header hygiene applied in Rewrite.
 func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOptions) (*httputil.ReverseProxy, error) {
-	tr, err := newTransport(cfg.Upstream)
+	tr, err := newTransport(cfg.UpstreamURL, cfg.Upstream)
 	if err != nil {
 		return nil, err
 	}
