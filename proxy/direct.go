@@ -50,10 +50,10 @@ type directTransport struct {
 }
 
 type directConn struct {
-	conn    net.Conn
-	lr      *limitReader
-	br      *bufio.Reader
-	bw      *bufio.Writer
+	conn   net.Conn
+	lr     *limitReader
+	br     *bufio.Reader
+	bw     *bufio.Writer
 	idleAt time.Time
 	reused bool
 }
