@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -90,6 +92,17 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := validHeader(req.Header); err != nil {
 		return nil, err
 	}
+	// req.Write does not check the method (http.Transport does, before
+	// writing): a method with CR/LF or spaces would smuggle a request.
+	if req.Method != "" && !validMethod(req.Method) {
+		return nil, fmt.Errorf("invalid method %q", req.Method)
+	}
+	// As http.Transport: a request whose context is already done is not
+	// sent. Otherwise it would go out on a pooled connection while the
+	// AfterFunc races to close it, and could even come back "successful".
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		c, err := t.conn(req.Context(), attempt > 0)
 		if err != nil {
@@ -99,7 +112,11 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			return resp, nil
 		}
-		if attempt == 0 && c.reused && c.lr.read == 0 && replayable(req) && req.Context().Err() == nil {
+		// A header timeout is not a closed idle connection: the upstream got
+		// the request and is slow. Retrying would send it twice and double
+		// the configured timeout (http.Transport does not retry it either).
+		if attempt == 0 && c.reused && c.lr.read == 0 && replayable(req) && req.Context().Err() == nil &&
+			!errors.Is(err, os.ErrDeadlineExceeded) {
 			continue // the upstream had closed the idle connection as we wrote to it
 		}
 		return nil, err
@@ -110,6 +127,11 @@ func (t *directTransport) eligible(req *http.Request) bool {
 	return req.URL.Scheme == "http" && req.URL.Host == t.host &&
 		(req.Body == nil || req.Body == http.NoBody) &&
 		req.Header.Get("Upgrade") == "" && req.Method != http.MethodConnect
+}
+
+// validMethod is http.Transport's check: a method is a non-empty token.
+func validMethod(m string) bool {
+	return len(m) > 0 && strings.IndexFunc(m, func(r rune) bool { return !httpguts.IsTokenRune(r) }) == -1
 }
 
 func validHeader(h http.Header) error {
@@ -203,11 +225,18 @@ type directBody struct {
 	stop  func() bool
 	reuse bool
 	done  bool
+	err   error // returned by every Read once done
 }
+
+// errReadOnClosedBody is http.Transport's error for the same misuse.
+var errReadOnClosedBody = errors.New("http: read on closed response body")
 
 func (b *directBody) Read(p []byte) (int, error) {
 	if b.done {
-		return 0, io.EOF
+		// Sticky, as http.Transport's body: a cut body must not read as a
+		// clean io.EOF to a caller that asks again (bufio.Reader forgets
+		// an error once it has returned it).
+		return 0, b.err
 	}
 	n, err := b.body.Read(p)
 	if err == io.EOF {
@@ -218,12 +247,16 @@ func (b *directBody) Read(p []byte) (int, error) {
 			err = ctxErr // the read failed because the request was cancelled
 		}
 	}
+	if err != nil {
+		b.err = err
+	}
 	return n, err
 }
 
 func (b *directBody) Close() error {
 	if !b.done {
 		b.finish(false)
+		b.err = errReadOnClosedBody
 	}
 	return nil
 }
