@@ -83,7 +83,10 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-const max1xxResponses = 5 // as http.Transport: more is a misbehaving upstream
+// max1xxResponses bounds informational responses before the final one.
+// http.Transport leaves the count to whoever sets Got1xxResponse, and
+// ReverseProxy sets no limit; more than this is a misbehaving upstream.
+const max1xxResponses = 5
 
 func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.eligible(req) {
@@ -216,7 +219,9 @@ func (t *directTransport) roundTrip(req *http.Request, c *directConn) (*http.Res
 
 // directBody returns the connection to the pool once the response was read
 // to its end, and closes it when the reader gives up early: draining an
-// unread body could mean reading gigabytes nobody wants.
+// unread body could mean reading gigabytes nobody wants. Read and Close are
+// not called concurrently: ReverseProxy and the injector do both from the
+// handler goroutine, and cancellation goes through the context.
 type directBody struct {
 	t     *directTransport
 	c     *directConn
