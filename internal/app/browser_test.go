@@ -59,6 +59,13 @@ func browserSite() http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, page("", "<p id=content>chat page</p>"))
 	})
+	mux.HandleFunc("/own-widget", func(w http.ResponseWriter, r *http.Request) {
+		// The site embeds the widget itself, at the end of a body longer
+		// than the injector's look-ahead.
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, page("", "<p id=content>own widget</p>"+strings.Repeat("<p>filler</p>", 8000)+
+			`<script id="Microsoft_Omnichannel_LCWidget" src="/public/widget.js"></script>`))
+	})
 	mux.HandleFunc("/early", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, page(earlySDK, "<p id=content>early page</p>"))
@@ -134,6 +141,25 @@ inject:
 		waitJS(t, ctx, "window.__lcw && window.__lcw.providers.length > 0")
 		if got := evalJS[string](t, ctx, callProvider); got != "" {
 			t.Fatalf("signed-out provider gave %q", got)
+		}
+	})
+
+	t.Run("the widget loader is on every page once, ours at the end of <body>", func(t *testing.T) {
+		for path, wantOurs := range map[string]bool{"/chat": true, "/own-widget": false} {
+			if _, err := chromedp.RunResponse(ctx, chromedp.Navigate(e.URL+path)); err != nil {
+				t.Fatal(err)
+			}
+			waitJS(t, ctx, "window.__lcw && window.__lcw.providers.length > 0")
+			got := evalJS[string](t, ctx, `(function () {
+				var all = document.querySelectorAll("#Microsoft_Omnichannel_LCWidget");
+				return all.length + " " + (document.body.lastElementChild === all[0]) + " " + all[0].getAttribute("data-app-id"); })()`)
+			want := "1 true null"
+			if wantOurs {
+				want = "1 true 00000000-0000-0000-0000-000000000001"
+			}
+			if got != want {
+				t.Errorf("%s: widget loaders, last in body, app id = %q, want %q", path, got, want)
+			}
 		}
 	})
 

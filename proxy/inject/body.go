@@ -38,6 +38,13 @@ type body struct {
 	scanned   bool
 	consumed  int    // upstream (decoded) bytes the look-ahead read
 	appendTag []byte // emitted at EOF when no insertion point was found
+	// widgetTag is the widget loader, emitted after the last byte unless
+	// the page turns out to carry the widget's id somewhere: a site that
+	// embeds the widget at the end of <body> must not get a second one.
+	// The HTML parser puts a script after </html> at the end of <body>.
+	widgetTag []byte
+	tail      [len(widgetID) - 1]byte // the stream's last bytes, for an id split across reads
+	tailN     int
 	done      bool
 	err       error
 	closed    bool
@@ -58,6 +65,7 @@ func (b *body) Read(p []byte) (int, error) {
 		}
 		if b.enc == nil {
 			n, err := b.src.Read(p)
+			b.watch(p[:n])
 			if err != nil {
 				b.finish(err)
 			}
@@ -70,6 +78,7 @@ func (b *body) Read(p []byte) (int, error) {
 			b.chunk = b.inj.chunks.get()
 		}
 		n, err := b.src.Read(*b.chunk)
+		b.watch((*b.chunk)[:n])
 		if n > 0 {
 			if _, werr := b.enc.Write((*b.chunk)[:n]); werr != nil {
 				b.fail(fmt.Errorf("re-encode %s: %w", b.out.name(), werr))
@@ -102,10 +111,12 @@ func (b *body) finish(err error) {
 		b.fail(fmt.Errorf("read upstream body: %w", err))
 		return
 	}
-	if b.appendTag != nil {
-		_, _ = b.sink().Write(b.appendTag) // writes into memory cannot fail but for a closed encoder
-		b.appendTag = nil
+	for _, tag := range [][]byte{b.appendTag, b.widgetTag} {
+		if tag != nil {
+			_, _ = b.sink().Write(tag) // writes into memory cannot fail but for a closed encoder
+		}
 	}
+	b.appendTag, b.widgetTag = nil, nil
 	if b.enc != nil {
 		if cerr := b.enc.Close(); cerr != nil {
 			b.fail(fmt.Errorf("close %s: %w", b.out.name(), cerr))
@@ -191,7 +202,11 @@ func (b *body) scan() {
 		if b.csp || len(res.metas) > 0 {
 			nonce = b.nonceValue()
 		}
-		tag := b.inj.tags.render(nonce, !res.widget)
+		tag := b.inj.tags.render(nonce)
+		if !bytes.Contains(data, widgetIDBytes) {
+			b.widgetTag = b.inj.tags.widget(nonce)
+			b.watch(data)
+		}
 		end := res.at
 		if end < 0 {
 			end = len(data)
@@ -223,6 +238,29 @@ func (b *body) scan() {
 		if err := b.enc.Flush(); err != nil {
 			b.fail(fmt.Errorf("flush %s: %w", b.out.name(), err))
 		}
+	}
+}
+
+var widgetIDBytes = []byte(widgetID)
+
+// watch drops the pending widget tag once the page shows the widget's id,
+// also when the id is split across two reads.
+func (b *body) watch(p []byte) {
+	if b.widgetTag == nil || len(p) == 0 {
+		return
+	}
+	k := len(b.tail)
+	var seam [2 * len(widgetID)]byte
+	j := copy(seam[:], b.tail[:b.tailN])
+	j += copy(seam[j:], p[:min(len(p), k)])
+	if bytes.Contains(seam[:j], widgetIDBytes) || bytes.Contains(p, widgetIDBytes) {
+		b.widgetTag = nil
+		return
+	}
+	if len(p) >= k {
+		b.tailN = copy(b.tail[:], p[len(p)-k:])
+	} else {
+		b.tailN = copy(b.tail[:], seam[max(0, j-k):j])
 	}
 }
 
@@ -279,7 +317,6 @@ type metaCSP struct {
 type insertion struct {
 	at      int  // byte offset for the tags, -1 for "append at the end"
 	already bool // the page already loads our bootstrap
-	widget  bool // the page already carries the widget loader
 	metas   []metaCSP
 }
 
@@ -318,11 +355,8 @@ func findInsertion(r io.Reader, prefix string) insertion {
 					for more := true; more; {
 						var k, v []byte
 						k, v, more = z.TagAttr()
-						switch {
-						case string(k) == "src" && bytes.Contains(v, []byte(bootstrapPath)):
+						if string(k) == "src" && bytes.Contains(v, []byte(bootstrapPath)) {
 							res.already = true
-						case string(k) == "id" && string(v) == widgetID:
-							res.widget = true
 						}
 					}
 				}

@@ -33,7 +33,8 @@ type Options struct {
 	Prefix string
 	// BootstrapVersion is bootstrap.js's content hash, for cache busting.
 	BootstrapVersion string
-	// Widget, when Src is set, adds Omnichannel's widget loader tag.
+	// Widget, when Src is set, adds Omnichannel's widget loader tag after
+	// the page's last byte, unless the page carries the widget's id.
 	Widget config.Widget
 	// AllowWidgetCSP also opens a page's CSP to the widget's script and
 	// connection hosts (inject.csp.allow_widget).

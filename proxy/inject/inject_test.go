@@ -189,6 +189,8 @@ func trunc(b []byte) string {
 	return string(b)
 }
 
+func tailOf(b []byte) string { return string(b[max(0, len(b)-300):]) }
+
 func TestWidgetTag(t *testing.T) {
 	w := config.Widget{
 		Src:   "https://oc-cdn-ocprod.azureedge.net/livechatwidget/scripts/LiveChatBootstrapper.js",
@@ -198,19 +200,47 @@ func TestWidgetTag(t *testing.T) {
 	widgetTag := `<script id="Microsoft_Omnichannel_LCWidget" src="https://oc-cdn-ocprod.azureedge.net/livechatwidget/scripts/LiveChatBootstrapper.js"` +
 		` data-app-id="a&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;" data-lcw-version="prod" data-org-id="org"` +
 		` data-org-url="https://x.omnichannelengagementhub.com/?a=1&amp;b=2" data-color-override="#fff" data-z="&#39;"></script>`
-	tests := []struct{ name, in, want string }{
-		{"both tags", "<head></head>", "<head>" + testTag + widgetTag + "</head>"},
-		{"widget already on the page", `<head><script id="Microsoft_Omnichannel_LCWidget" src="x"></script></head>`,
-			`<head><script id="Microsoft_Omnichannel_LCWidget" src="x"></script>` + testTag + `</head>`},
+	// A site that embeds the widget itself, far down the page: past the
+	// look-ahead.
+	longBody := "<body>" + strings.Repeat("<p>filler</p>", 10000)
+	siteWidget := `<script id="Microsoft_Omnichannel_LCWidget" src="x"></script></body></html>`
+	tests := []struct {
+		name, in, want string
+		chunks         []int
+	}{
+		{"both tags", "<head></head>", "<head>" + testTag + "</head>" + widgetTag, nil},
+		{"widget after the document", "<html><head></head><body><p>x</p></body></html>\n",
+			"<html><head>" + testTag + "</head><body><p>x</p></body></html>\n" + widgetTag, nil},
+		{"widget already in the head", `<head><script id="Microsoft_Omnichannel_LCWidget" src="x"></script></head>`,
+			`<head><script id="Microsoft_Omnichannel_LCWidget" src="x"></script>` + testTag + `</head>`, nil},
+		{"widget at the end of a long body", "<head></head>" + longBody + siteWidget,
+			"<head>" + testTag + "</head>" + longBody + siteWidget, nil},
+		{"id one byte at a time", "<head></head><p>" + siteWidget,
+			"<head>" + testTag + "</head><p>" + siteWidget, []int{13, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			inj, _ := testInjector(t, func(o *Options) { o.Widget = w })
-			_, out := run(t, inj, response{body: []byte(tc.in)})
+			_, out := run(t, inj, response{body: []byte(tc.in), chunks: tc.chunks})
 			if string(out) != tc.want {
-				t.Errorf("got  %s\nwant %s", out, tc.want)
+				t.Errorf("got  %.300s … %.300s\nwant %.300s … %.300s", out, tailOf(out), tc.want, tailOf([]byte(tc.want)))
 			}
 		})
+	}
+}
+
+// The id the page carries may arrive cut across any two reads of the
+// upstream body, in reads shorter or longer than the id itself.
+func TestWidgetIDAcrossReads(t *testing.T) {
+	inj, _ := testInjector(t, func(o *Options) { o.Widget = config.Widget{Src: "https://cdn.example/w.js"} })
+	page := "<head></head><body>" + strings.Repeat("<p>filler</p>", 6000) +
+		`<script id="Microsoft_Omnichannel_LCWidget" src="x"></script></body></html>`
+	want := "<head>" + testTag + "</head>" + page[len("<head></head>"):]
+	for size := 1; size <= 64; size++ {
+		_, out := run(t, inj, response{body: []byte(page), chunks: []int{size}})
+		if string(out) != want {
+			t.Errorf("reads of %d bytes: the widget was added although the page has it: …%s", size, tailOf(out))
+		}
 	}
 }
 

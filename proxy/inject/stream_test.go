@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // TestFirstBytesBeforeUpstreamFinishes proves streaming: the upstream sends
@@ -257,4 +259,47 @@ func TestPrepareRequestThroughReverseProxy(t *testing.T) {
 			t.Errorf("upstream was asked for %q, want identity", ae)
 		}
 	}
+}
+
+// endsWithOurs reports whether out ends with our widget tag (with or
+// without a nonce).
+func endsWithOurs(out, ours []byte) bool {
+	i := bytes.LastIndex(out, ours)
+	return i >= 0 && bytes.HasSuffix(out, []byte("></script>")) && bytes.Count(out[i+1:], []byte("<")) == 1
+}
+
+// FuzzWidget: with a widget configured, the page ends up with exactly one
+// widget loader, whether it brought its own (anywhere, cut across any reads)
+// or gets ours after its last byte.
+func FuzzWidget(f *testing.F) {
+	for _, s := range []string{
+		"<html><head></head><body></body></html>",
+		`<head></head><body><script id="Microsoft_Omnichannel_LCWidget" src="x"></script>`,
+		`<head><script id="Microsoft_Omnichannel_LCWidget"></script></head>`,
+		"<p>Microsoft_Omnichannel_LCWidge",
+		"",
+	} {
+		f.Add([]byte(s), []byte{3, 1, 7})
+	}
+	inj := New(Options{Prefix: "/_lcw", BootstrapVersion: "abc", Logger: slog.New(slog.DiscardHandler),
+		Widget: config.Widget{Src: "https://cdn.example/w.js"}})
+	id := []byte("Microsoft_Omnichannel_LCWidget")
+	ours := []byte(`<script id="Microsoft_Omnichannel_LCWidget" src="https://cdn.example/w.js"`)
+	f.Fuzz(func(t *testing.T, page, splits []byte) {
+		if bytes.Contains(page, []byte("bootstrap.js")) || bytes.HasPrefix(page, []byte{0xFE, 0xFF}) || bytes.HasPrefix(page, []byte{0xFF, 0xFE}) {
+			t.Skip("pages the injector leaves alone")
+		}
+		sizes := make([]int, len(splits))
+		for i, s := range splits {
+			sizes[i] = int(s)
+		}
+		_, out := run(t, inj, response{body: page, chunks: sizes})
+		n, m := bytes.Count(page, id), bytes.Count(out, id)
+		switch {
+		case n > 0 && m != n:
+			t.Fatalf("the page has the widget %d times, the output %d times:\n in %q\nout %q", n, m, page, out)
+		case n == 0 && (m != 1 || !endsWithOurs(out, ours)):
+			t.Fatalf("want our widget once, at the end:\n in %q\nout %q", page, out)
+		}
+	})
 }

@@ -55,21 +55,26 @@ func newTags(prefix, version string, w config.Widget) tags {
 	return t
 }
 
-// render returns the markup to insert. widget is false when the page already
-// carries the widget loader; nonce is empty when no policy asks for one.
-func (t tags) render(nonce string, widget bool) []byte {
-	n := ""
+// render returns the bootstrap tag; nonce is empty when no policy asks for one.
+func (t tags) render(nonce string) []byte {
+	return t.open(t.bootstrapOpen, nonce)
+}
+
+// widget returns the widget loader tag, or nil when none is configured.
+func (t tags) widget(nonce string) []byte {
+	if t.widgetOpen == "" {
+		return nil
+	}
+	return t.open(t.widgetOpen, nonce)
+}
+
+func (t tags) open(open, nonce string) []byte {
+	out := make([]byte, 0, len(open)+len(nonce)+20)
+	out = append(out, open...)
 	if nonce != "" {
-		n = ` nonce="` + nonce + `"`
+		out = append(out, ` nonce="`...)
+		out = append(out, nonce...)
+		out = append(out, '"')
 	}
-	out := make([]byte, 0, len(t.bootstrapOpen)+len(t.widgetOpen)+80)
-	out = append(out, t.bootstrapOpen...)
-	out = append(out, n...)
-	out = append(out, "></script>"...)
-	if widget && t.widgetOpen != "" {
-		out = append(out, t.widgetOpen...)
-		out = append(out, n...)
-		out = append(out, "></script>"...)
-	}
-	return out
+	return append(out, "></script>"...)
 }
