@@ -170,9 +170,10 @@ func (i *Injector) ModifyResponse(resp *http.Response) error {
 	if b.done && !errors.Is(b.err, io.EOF) {
 		return fmt.Errorf("inject into %s: %w", resp.Request.URL.Path, b.err)
 	}
-	if in == identity && out == identity && upstreamLength >= 0 {
+	if in == identity && out == identity && upstreamLength >= 0 && b.widgetTag == nil {
 		// A known length lets ReverseProxy skip its per-write flush and
-		// chunked framing, as it would for the page passed through.
+		// chunked framing, as it would for the page passed through. A
+		// pending widget tag makes the length unknown until the last byte.
 		n := upstreamLength - int64(b.consumed) + int64(b.pend.len()) + int64(len(b.appendTag))
 		resp.ContentLength = n
 		resp.Header.Set("Content-Length", strconv.FormatInt(n, 10))

@@ -221,9 +221,16 @@ func TestWidgetTag(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			inj, _ := testInjector(t, func(o *Options) { o.Widget = w })
-			_, out := run(t, inj, response{body: []byte(tc.in), chunks: tc.chunks})
-			if string(out) != tc.want {
-				t.Errorf("got  %.300s … %.300s\nwant %.300s … %.300s", out, tailOf(out), tc.want, tailOf([]byte(tc.want)))
+			// With and without the upstream's Content-Length: run checks
+			// that a length the injector announces is the length it sends.
+			for _, h := range []http.Header{
+				{"Content-Type": {"text/html"}},
+				{"Content-Type": {"text/html"}, "Content-Length": {strconv.Itoa(len(tc.in))}},
+			} {
+				_, out := run(t, inj, response{header: h, body: []byte(tc.in), chunks: tc.chunks})
+				if string(out) != tc.want {
+					t.Errorf("got  %.300s … %.300s\nwant %.300s … %.300s", out, tailOf(out), tc.want, tailOf([]byte(tc.want)))
+				}
 			}
 		})
 	}

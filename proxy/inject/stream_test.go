@@ -293,7 +293,11 @@ func FuzzWidget(f *testing.F) {
 		for i, s := range splits {
 			sizes[i] = int(s)
 		}
-		_, out := run(t, inj, response{body: page, chunks: sizes})
+		h := http.Header{"Content-Type": {"text/html"}}
+		if len(splits)%2 == 0 {
+			h.Set("Content-Length", strconv.Itoa(len(page))) // run checks the announced length
+		}
+		_, out := run(t, inj, response{header: h, body: page, chunks: sizes})
 		n, m := bytes.Count(page, id), bytes.Count(out, id)
 		switch {
 		case n > 0 && m != n:
