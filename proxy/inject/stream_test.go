@@ -295,6 +295,9 @@ func FuzzWidget(f *testing.F) {
 		}
 		h := http.Header{"Content-Type": {"text/html"}}
 		if len(splits)%2 == 0 {
+			if len(page) == 0 {
+				t.Skip("an empty body is passed through, not a page")
+			}
 			h.Set("Content-Length", strconv.Itoa(len(page))) // run checks the announced length
 		}
 		_, out := run(t, inj, response{header: h, body: page, chunks: sizes})
