@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,8 +48,9 @@ type directTransport struct {
 	maxIdle        int
 	maxHeaderBytes int64
 
-	mu   sync.Mutex
-	idle []*directConn // LIFO: the most recently used connection is the warmest
+	mu     sync.Mutex
+	idle   []*directConn // LIFO: the most recently used connection is the warmest
+	reaper *time.Timer   // set while idle is not empty
 }
 
 type directConn struct {
@@ -326,7 +328,33 @@ func (t *directTransport) put(c *directConn) {
 		return
 	}
 	t.idle = append(t.idle, c)
+	if t.reaper == nil && t.idleTimeout > 0 {
+		t.reaper = time.AfterFunc(t.idleTimeout, t.reap)
+	}
 	t.mu.Unlock()
+}
+
+// reap closes connections idle longer than idleTimeout, so a quiet proxy
+// does not hold sockets the upstream has long closed. It runs only while
+// the pool is not empty.
+func (t *directTransport) reap() {
+	cutoff := time.Now().Add(-t.idleTimeout)
+	t.mu.Lock()
+	n := 0 // the pool is in idleAt order: put appends, get takes the newest
+	for n < len(t.idle) && t.idle[n].idleAt.Before(cutoff) {
+		n++
+	}
+	expired := slices.Clone(t.idle[:n])
+	t.idle = slices.Delete(t.idle, 0, n)
+	if len(t.idle) > 0 {
+		t.reaper.Reset(t.idle[0].idleAt.Sub(cutoff))
+	} else {
+		t.reaper = nil
+	}
+	t.mu.Unlock()
+	for _, c := range expired {
+		c.conn.Close()
+	}
 }
 
 // CloseIdleConnections closes the pooled connections (on shutdown, in
@@ -335,6 +363,10 @@ func (t *directTransport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = nil
+	if t.reaper != nil {
+		t.reaper.Stop()
+		t.reaper = nil
+	}
 	t.mu.Unlock()
 	for _, c := range idle {
 		c.conn.Close()

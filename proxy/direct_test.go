@@ -747,6 +747,30 @@ func TestDirectIdleTimeout(t *testing.T) {
 	waitFor(t, "the expired connection to close", func() bool { return cc.closed.Load() == 1 })
 }
 
+// A quiet proxy closes its idle connections once they expire, without a
+// request coming to find them.
+func TestDirectIdleReaped(t *testing.T) {
+	srv, cc := newCountedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	tr := newDirect(t, mustURL(t, srv.URL), nil)
+	tr.idleTimeout = 50 * time.Millisecond
+	for range 3 {
+		if _, _, err := do(t, tr, "GET", srv.URL, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the idle connection to be reaped", func() bool { return cc.closed.Load() == 1 })
+	tr.mu.Lock()
+	idle, reaper := len(tr.idle), tr.reaper
+	tr.mu.Unlock()
+	if idle != 0 || reaper != nil {
+		t.Fatalf("after reaping: %d idle, reaper %v", idle, reaper)
+	}
+	// The pool works on after a reap.
+	if _, body, err := do(t, tr, "GET", srv.URL, nil); err != nil || body != "ok" {
+		t.Fatalf("after reaping: %q, %v", body, err)
+	}
+}
+
 // ---------------------------------------------------------------------------
 // 4. Retry on a reused connection
 
