@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // benchPage is HTML of about size bytes with a realistic head.
@@ -59,6 +61,12 @@ func BenchmarkThroughput1MiB(b *testing.B) {
 	b.Run("passthrough", func(b *testing.B) { runBench(b, nil, h, "", page) })
 	b.Run("injected", func(b *testing.B) {
 		inj, _ := testInjector(b, nil)
+		runBench(b, inj, h, "", page)
+	})
+	b.Run("injected+widget", func(b *testing.B) {
+		// The widget tag waits for the last byte, so every chunk is
+		// searched for a widget the page may carry.
+		inj, _ := testInjector(b, func(o *Options) { o.Widget = config.Widget{Src: "https://cdn.example/w.js"} })
 		runBench(b, inj, h, "", page)
 	})
 	b.Run("injected-csp", func(b *testing.B) {
