@@ -111,12 +111,17 @@ client() {
 
 # free_port VAR sets VAR to a loopback TCP port nobody listens on and that
 # this run has not handed out yet. (It assigns rather than prints because a
-# $(...) subshell would lose the record of ports already taken.)
+# $(...) subshell would lose the record of ports already taken.) It stays
+# below the kernel's ephemeral range, where an outgoing connection made in the
+# meantime (the proxies' upstream pools, anything else on the machine) could
+# take the port before our server binds it.
 taken=" "
+read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_lo=32768
+((eph_lo > 11000)) || eph_lo=32768
 free_port() {
 	local p
 	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (eph_lo - 10000)))
 		[[ $taken == *" $p "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			taken+="$p "
