@@ -58,7 +58,7 @@ func TestContextEnrichment(t *testing.T) {
 		{name: "500", status: 500, answer: `{"msdyn_cartvalue":1}`, result: "error"},
 		{name: "not JSON", status: 200, answer: `<html>`, result: "error"},
 		{name: "JSON array", status: 200, answer: `[1]`, result: "error"},
-		{name: "timeout", status: 200, answer: `{"msdyn_cartvalue":1}`, delay: 2 * time.Second, result: "error"},
+		{name: "timeout", status: 200, answer: `{"msdyn_cartvalue":1}`, delay: 30 * time.Second, result: "error"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,7 +87,12 @@ func TestContextEnrichment(t *testing.T) {
 
 			f := newFixture(t, func(c *config.Token) {
 				c.ContextURL = upstream.URL
-				c.ContextTimeout = config.Duration(100 * time.Millisecond)
+				// Generous unless the case is about the timeout: a loaded CI
+				// machine under -race can take well over 100 ms for a round trip.
+				c.ContextTimeout = config.Duration(10 * time.Second)
+				if tc.delay > 0 {
+					c.ContextTimeout = config.Duration(100 * time.Millisecond)
+				}
 				c.ContextKeys = contextKeys
 			}, nil)
 			f.minter = NewMinter(f.cfg, f.keys, nil, EnricherFromConfig(f.cfg), f.metrics, nil)
