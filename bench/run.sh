@@ -90,12 +90,26 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # start NAME CMD... runs CMD pinned to the server CPU, output to $tmp/NAME.log.
+declare -A pid_of
 start() {
 	local name=$1
 	shift
 	taskset -c "$SERVER_CPU" "$@" >"$tmp/$name.log" 2>&1 &
 	pids+=($!)
+	pid_of[$name]=$! # taskset execs the command: same pid
 }
+
+# cpu_ticks PID prints the user+system CPU ticks of PID and its children
+# (nginx's worker does nginx's work).
+cpu_ticks() {
+	local p total=0 t
+	for p in "$1" $(awk -v ppid="$1" '$4 == ppid { print $1 }' /proc/[0-9]*/stat 2>/dev/null); do
+		t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) || continue
+		total=$((total + ${t:-0}))
+	done
+	echo "$total"
+}
+clk_tck=$(getconf CLK_TCK)
 
 # client ARGS... runs wrk with ARGS on the client CPU. It runs as a
 # background job that the script waits for, so Ctrl-C is handled at once
@@ -355,6 +369,11 @@ check() {
 # measure NAME BODY URL EXPECT [HEADER] checks the row (first round only),
 # then warms up and runs wrk once, keeping the round with the best req/s:
 # noise only ever takes throughput away.
+# server_of maps a row to the process whose CPU it costs: the middle box,
+# or the upstream itself for the direct row.
+declare -A server_of=([direct]=upstream [nginx]=nginx [go-reverseproxy]=reverseproxy
+	[lcw-anon]=lcw-anon [lcw-anon+accesslog]=lcw-anon-log [lcw-signed-in]=lcw-signed)
+declare -A cpu_of
 measure() {
 	local name=$1 body=$2 url=$3 expect=$4 header=${5:-} key="$1|$2" hdr=()
 	[[ -n $header ]] && hdr=(-H "$header")
@@ -366,9 +385,11 @@ measure() {
 	fi
 	log "round $round/$ROUNDS $name $body: warm-up $WARMUP, then $DURATION with $CONNS connections"
 	client -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${hdr[@]}" "$url" >/dev/null
-	local f="$out/wrk/$name-$body.round$round.txt" before after
+	local f="$out/wrk/$name-$body.round$round.txt" before after ticks0 ticks1 server=${server_of[$name]}
 	before=$(cpu_sample)
+	ticks0=$(cpu_ticks "${pid_of[$server]}")
 	client -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 5s --latency "${hdr[@]}" "$url" >"$f"
+	ticks1=$(cpu_ticks "${pid_of[$server]}")
 	after=$(cpu_sample)
 	local rps non2xx sock noise
 	noise=$(noise_pct "$before" "$after")
@@ -383,6 +404,7 @@ measure() {
 		p50_of[$key]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$f")")
 		p99_of[$key]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$f")")
 		noise_of[$key]=$noise
+		cpu_of[$key]=$(awk -v t=$((ticks1 - ticks0)) -v hz="$clk_tck" '/ requests in / { if ($1 > 0) printf "%.0f", t / hz * 1e6 / $1 }' "$f")
 	fi
 }
 
@@ -450,17 +472,18 @@ report() {
 	awk -v l="${load_before%% *}" 'BEGIN { if (l + 0 > 0.3) print "NOISY: the machine was busy before the run (1-min load " l "); see the noise% column, compare ratios rather than absolute numbers, and rerun on a quiet machine" }'
 	[[ -z $LABEL ]] || echo "note: $LABEL"
 	echo
-	local fmt='%-20s %-5s %9s %8s %8s %8s %8s %6s %7s  %s\n'
-	printf "$fmt" scenario body 'req/s' 'p50 ms' 'p99 ms' 'x direct' 'x nginx' errors 'noise%' note
+	local fmt='%-20s %-5s %9s %8s %8s %8s %8s %7s %6s %7s  %s\n'
+	printf "$fmt" scenario body 'req/s' 'p50 ms' 'p99 ms' 'x direct' 'x nginx' 'cpu us' errors 'noise%' note
 	local key name body rps
 	for key in "${order[@]}"; do
 		IFS='|' read -r name body <<<"$key"
 		rps=${rps_of[$key]:--}
 		printf "$fmt" "$name" "$body" "$rps" "${p50_of[$key]:--}" "${p99_of[$key]:--}" \
 			"$(ratio "$rps" "${rps_of[direct|$body]:-}")" "$(ratio "$rps" "${rps_of[nginx|$body]:-}")" \
-			"${errs_of[$key]:--}" "${noise_of[$key]:--}" "$(row_note "$key")"
+			"${cpu_of[$key]:--}" "${errs_of[$key]:--}" "${noise_of[$key]:--}" "$(row_note "$key")"
 	done
 	echo
+	echo "cpu us = CPU time per request of the row's own process (the middle box; the upstream for direct), from /proc over the kept run; steadier than req/s on a shared machine"
 	echo "noise% = share of server CPU $SERVER_CPU / client CPU $CLIENT_CPU taken by other processes or the hypervisor during the kept run (0/0 on an idle machine)"
 	echo
 	echo "DESIGN.md targets:"
