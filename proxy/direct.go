@@ -60,6 +60,11 @@ type directConn struct {
 	bw     *bufio.Writer
 	idleAt time.Time
 	reused bool
+
+	// raw and peek check the idle socket without allocating per request.
+	raw    syscall.RawConn
+	peek   func(fd uintptr) bool
+	peeked bool // what peek found: open, nothing to read
 }
 
 // limitReader bounds what the response header may take, like
@@ -285,7 +290,7 @@ func (t *directTransport) conn(ctx context.Context, fresh bool) (*directConn, er
 		if c == nil {
 			break
 		}
-		if t.idleTimeout > 0 && time.Since(c.idleAt) > t.idleTimeout || !idleConnAlive(c.conn) {
+		if t.idleTimeout > 0 && time.Since(c.idleAt) > t.idleTimeout || !c.alive() {
 			c.conn.Close()
 			continue
 		}
@@ -298,12 +303,20 @@ func (t *directTransport) conn(ctx context.Context, fresh bool) (*directConn, er
 		return nil, fmt.Errorf("dial upstream: %w", err)
 	}
 	lr := &limitReader{r: nc}
-	return &directConn{
+	c := &directConn{
 		conn: nc,
 		lr:   lr,
 		br:   bufio.NewReaderSize(lr, 8<<10),
 		bw:   bufio.NewWriterSize(nc, 4<<10),
-	}, nil
+	}
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn() // nil on error: the connection is then never reused
+	}
+	c.peek = func(fd uintptr) bool {
+		c.peeked = peekEmpty(fd)
+		return true // never wait for readiness
+	}
+	return c, nil
 }
 
 func (t *directTransport) get() *directConn {
@@ -376,22 +389,13 @@ func (t *directTransport) CloseIdleConnections() {
 	}
 }
 
-// idleConnAlive reports whether an idle connection may carry a request:
-// the upstream has neither closed it nor sent anything unasked. It peeks
+// alive reports whether an idle connection may carry a request: the
+// upstream has neither closed it nor sent anything unasked. It peeks
 // without blocking, one syscall.
-func idleConnAlive(nc net.Conn) bool {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
+func (c *directConn) alive() bool {
+	if c.raw == nil || c.br.Buffered() > 0 {
 		return false
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	alive := false
-	err = raw.Read(func(fd uintptr) bool {
-		alive = peekEmpty(fd)
-		return true
-	})
-	return err == nil && alive
+	c.peeked = false
+	return c.raw.Read(c.peek) == nil && c.peeked
 }

@@ -707,7 +707,7 @@ func TestDirectStaleIdleConnections(t *testing.T) {
 	// on the pooled socket, as it is almost at once on loopback.
 	waitFor(t, "the upstream's close to reach the pooled connection", func() bool {
 		idle := tr.idleConns()
-		return len(idle) == 1 && !idleConnAlive(idle[0].conn)
+		return len(idle) == 1 && !idle[0].alive()
 	})
 	status, body, err := do(t, tr, "POST", srv.url.String()+"/post", nil)
 	if err != nil || status != 200 || body != "/post" {
@@ -946,7 +946,7 @@ func TestDirectDesync(t *testing.T) {
 					// on loopback) rather than on a sleep.
 					waitFor(t, "the extra bytes to arrive", func() bool {
 						idle := tr.idleConns()
-						return len(idle) == 1 && !idleConnAlive(idle[0].conn)
+						return len(idle) == 1 && !idle[0].alive()
 					})
 				} else {
 					<-written
@@ -1348,7 +1348,7 @@ func TestDirectPoolCap(t *testing.T) {
 	}
 	waitFor(t, "the connections beyond the cap to close", func() bool { return cc.closed.Load() == n-2 })
 	for _, c := range tr.idleConns() {
-		if !idleConnAlive(c.conn) {
+		if !c.alive() {
 			t.Fatal("a pooled connection is dead")
 		}
 	}
@@ -1637,7 +1637,7 @@ func TestDirectConcurrent(t *testing.T) {
 		t.Fatalf("idle = %d > maxIdle %d", n, tr.maxIdle)
 	}
 	for _, c := range tr.idleConns() {
-		if !idleConnAlive(c.conn) {
+		if !c.alive() {
 			t.Fatal("a pooled connection has unread bytes or is closed")
 		}
 	}
