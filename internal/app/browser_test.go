@@ -163,6 +163,22 @@ inject:
 		}
 	})
 
+	t.Run("HTML fetched by a script is not injected", func(t *testing.T) {
+		// htmx, Turbo frames and jQuery .load swap fetched HTML into a page
+		// that already has our tags, and some run the scripts they swap in.
+		if _, err := chromedp.RunResponse(ctx, chromedp.Navigate(e.URL+"/chat")); err != nil {
+			t.Fatal(err)
+		}
+		got := evalJS[string](t, ctx, `fetch("/chat").then(function (r) { return r.text(); }).then(function (t) {
+			return (t.indexOf("bootstrap.js") >= 0) + " " + (t.indexOf("Microsoft_Omnichannel_LCWidget") >= 0) + " " + (t.indexOf("chat page") >= 0); })`)
+		if got != "false false true" {
+			t.Errorf("fetched page: has bootstrap, has widget, is the page = %s, want false false true", got)
+		}
+		if n := evalJS[int](t, ctx, `document.querySelectorAll("script[src*='bootstrap.js']").length`); n != 1 {
+			t.Errorf("the navigated page has %d bootstrap tags, want 1", n)
+		}
+	})
+
 	final := testenv.BrowserLogin(t, ctx, e.URL+"/_lcw/login?rd=/chat", testenv.VIPUsername, testenv.VIPPassword)
 	if !strings.HasSuffix(final, "/chat") {
 		t.Fatalf("login ended at %s", final)

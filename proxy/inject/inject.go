@@ -140,6 +140,16 @@ func navigation(h http.Header) bool {
 	return false
 }
 
+// fetched reports whether a request comes from a script rather than a page
+// load. Without Sec-Fetch-Dest (old browsers, non-browser clients) only the
+// classic XHR marker counts, so such clients still get injected pages.
+func fetched(h http.Header) bool {
+	if h.Get("Sec-Fetch-Dest") != "" {
+		return !navigation(h)
+	}
+	return strings.EqualFold(h.Get("X-Requested-With"), "XMLHttpRequest")
+}
+
 // ModifyResponse is an httputil.ReverseProxy ModifyResponse hook. Responses
 // that qualify get a streaming body that carries the tags; all others pass
 // through byte-identical.
@@ -199,6 +209,11 @@ func (i *Injector) skipReason(resp *http.Response) string {
 		return "empty"
 	case req.Header.Get("Range") != "":
 		return "range"
+	case fetched(req.Header):
+		// An HTML fragment for fetch/XHR (htmx, Turbo frames, jQuery .load)
+		// is swapped into a page that already has our tags; libraries that
+		// run the scripts they swap in would load the widget again.
+		return "not_document"
 	case hasToken(resp.Header.Values("Connection"), "upgrade") || resp.Header.Get("Upgrade") != "":
 		return "upgrade"
 	case hasToken(resp.Header.Values("Cache-Control"), "no-transform"):

@@ -475,6 +475,9 @@ func TestSkipped(t *testing.T) {
 		{"101 upgrade", nil, response{status: 101, header: html("Connection", "Upgrade", "Upgrade", "websocket")}, "skipped_status"},
 		{"upgrade header on 200", nil, response{header: html("Connection", "keep-alive, Upgrade")}, "skipped_upgrade"},
 		{"range request", nil, response{reqHdr: http.Header{"Range": {"bytes=0-"}}}, "skipped_range"},
+		{"fetch of a fragment", nil, response{reqHdr: http.Header{"Sec-Fetch-Dest": {"empty"}, "Hx-Request": {"true"}}}, "skipped_not_document"},
+		{"script destination", nil, response{reqHdr: http.Header{"Sec-Fetch-Dest": {"script"}}}, "skipped_not_document"},
+		{"XHR from a browser without Sec-Fetch", nil, response{reqHdr: http.Header{"X-Requested-With": {"XMLHttpRequest"}}}, "skipped_not_document"},
 		{"attachment", nil, response{header: html("Content-Disposition", `attachment; filename="a.html"`)}, "skipped_attachment"},
 		{"no-transform", nil, response{header: html("Cache-Control", "public, No-Transform")}, "skipped_no_transform"},
 		{"json", nil, response{header: http.Header{"Content-Type": {"application/json"}}}, "skipped_not_html"},
@@ -507,6 +510,23 @@ func TestSkipped(t *testing.T) {
 				t.Errorf("injections{result=%q} = %v, want 1", tc.result, got)
 			}
 		})
+	}
+}
+
+// Page loads are injected whatever frame they load in, and so are clients
+// that say nothing about where the response goes.
+func TestDocumentsInjected(t *testing.T) {
+	inj, _ := testInjector(t, nil)
+	for _, h := range []http.Header{
+		{"Sec-Fetch-Dest": {"document"}, "Sec-Fetch-Mode": {"navigate"}},
+		{"Sec-Fetch-Dest": {"iframe"}},
+		{"Accept": {"text/html"}},
+		{},
+	} {
+		_, out := run(t, inj, response{reqHdr: h, body: []byte("<head></head>")})
+		if !bytes.Contains(out, []byte(testTag)) {
+			t.Errorf("request with %v not injected: %s", h, out)
+		}
 	}
 }
 
