@@ -57,8 +57,11 @@ type Server struct {
 
 // Upstream is the site the proxy fronts.
 type Upstream struct {
-	URL                 string   `yaml:"url"`
-	PreserveHost        bool     `yaml:"preserve_host"`
+	URL          string `yaml:"url"`
+	PreserveHost bool   `yaml:"preserve_host"`
+	// RewriteRedirects maps Location/Refresh URLs that point at the
+	// upstream's own address to public_url (nginx's proxy_redirect default).
+	RewriteRedirects    bool     `yaml:"rewrite_redirects"`
 	Timeout             Duration `yaml:"timeout"` // until response headers arrive; exceeded = 504
 	DialTimeout         Duration `yaml:"dial_timeout"`
 	MaxIdleConnsPerHost int      `yaml:"max_idle_conns_per_host"`

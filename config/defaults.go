@@ -16,6 +16,7 @@ func Default() Config {
 			MaxHeaderBytes:    64 << 10,
 		},
 		Upstream: Upstream{
+			RewriteRedirects:    true,
 			Timeout:             Duration(60 * time.Second),
 			DialTimeout:         Duration(5 * time.Second),
 			MaxIdleConnsPerHost: 256,

@@ -138,6 +138,17 @@ func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOpti
 	target := cfg.UpstreamURL
 	trusted := cfg.TrustedProxyNets
 	preserveHost := cfg.Upstream.PreserveHost
+	modify := opts.ModifyResponse
+	if cfg.Upstream.RewriteRedirects && cfg.Public != nil {
+		rw := newRedirectRewriter(target, cfg.Public)
+		modify = func(resp *http.Response) error {
+			rw.rewrite(resp.Header)
+			if opts.ModifyResponse != nil {
+				return opts.ModifyResponse(resp)
+			}
+			return nil
+		}
+	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -153,7 +164,7 @@ func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOpti
 		Transport:      timedTransport{next: tr},
 		FlushInterval:  0, // ReverseProxy already flushes at once for SSE and unknown-length bodies
 		BufferPool:     newBufferPool(),
-		ModifyResponse: opts.ModifyResponse,
+		ModifyResponse: modify,
 		ErrorHandler:   upstreamErrorHandler(log),
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}, nil

@@ -535,3 +535,36 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 		t.Fatal(err)
 	}
 }
+
+func TestRedirectsToTheUpstreamAreMapped(t *testing.T) {
+	// Like an app that builds absolute URLs from the Host it sees.
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://"+r.Host+"/next?x=1", http.StatusFound)
+	}))
+	defer up.Close()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	tests := []struct {
+		name, extra string
+		want        func(proxyURL string) string
+	}{
+		{"mapped to public_url by default", "",
+			func(string) string { return "http://127.0.0.1:4180/next?x=1" }},
+		{"left alone when turned off", "upstream:\n  url: " + up.URL + "\n  rewrite_redirects: false\n",
+			func(string) string { return up.URL + "/next?x=1" }},
+		{"preserve_host: the app already answers with the incoming host", "upstream:\n  url: " + up.URL + "\n  preserve_host: true\n",
+			func(p string) string { return p + "/next?x=1" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startProxy(t, baseConfig(t, up.URL, tc.extra), nil)
+			resp := get(t, noFollow, p.URL+"/old", nil)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusFound {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if got, want := resp.Header.Get("Location"), tc.want(p.URL); got != want {
+				t.Errorf("Location = %q, want %q", got, want)
+			}
+		})
+	}
+}
