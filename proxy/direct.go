@@ -25,8 +25,8 @@ import (
 // upstream, no request body, no protocol upgrade — on the calling goroutine:
 // it writes the request and reads the response itself on a pooled connection.
 // http.Transport hands every request to two goroutines per connection and
-// back through channels; on a sidecar pinned to one core those handoffs cost
-// about a third of the proxy's CPU for small responses. Everything else
+// back through channels; on a sidecar pinned to one core, doing without
+// them cut the proxy's CPU per small response by 14–24 %. Everything else
 // (request bodies, websockets, TLS, HTTP/2) goes to next, the standard
 // Transport, which handles 100-continue and full-duplex bodies that this
 // sequential loop cannot.
