@@ -128,16 +128,16 @@ func TestHealthAndPrefixNeverForwarded(t *testing.T) {
 	defer up.Close()
 	p := startProxy(t, baseConfig(t, up.URL, ""), nil)
 	c := &http.Client{}
-	if r := get(t, c, p.URL+"/_lcw/healthz", nil); r.StatusCode != 200 {
+	if r := testenv.Do(t, c, http.MethodGet, p.URL+"/_lcw/healthz", nil); r.StatusCode != 200 {
 		t.Fatalf("healthz %d", r.StatusCode)
 	}
-	r := get(t, c, p.URL+"/_lcw/readyz", nil)
+	r := testenv.Do(t, c, http.MethodGet, p.URL+"/_lcw/readyz", nil)
 	body, _ := io.ReadAll(r.Body)
 	if !strings.Contains(string(body), `"checks"`) {
 		t.Fatalf("readyz body %s", body)
 	}
 	for _, path := range []string{"/_lcw/nothing-here", "/_lcw", "/x/../_lcw/secret", "/%5Flcw/secret"} {
-		if r := get(t, c, p.URL+path, nil); r.StatusCode != http.StatusNotFound {
+		if r := testenv.Do(t, c, http.MethodGet, p.URL+path, nil); r.StatusCode != http.StatusNotFound {
 			t.Errorf("%s: status %d, want 404 from the proxy", path, r.StatusCode)
 		}
 	}
@@ -261,7 +261,7 @@ func TestServerSentEventsFlushImmediately(t *testing.T) {
 	defer up.Close()
 	defer close(release)
 	p := startProxy(t, baseConfig(t, up.URL, ""), nil)
-	resp := get(t, http.DefaultClient, p.URL+"/events", nil)
+	resp := testenv.Do(t, http.DefaultClient, http.MethodGet, p.URL+"/events", nil)
 	defer resp.Body.Close()
 	buf := make([]byte, 64)
 	done := make(chan string, 1)
@@ -336,7 +336,7 @@ func TestUpstreamFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := startProxy(t, baseConfig(t, tt.upstream, tt.extra), nil)
 			for _, accept := range []string{"text/html", "application/json"} {
-				resp := get(t, http.DefaultClient, p.URL+"/x", map[string]string{"Accept": accept})
+				resp := testenv.Do(t, http.DefaultClient, http.MethodGet, p.URL+"/x", map[string]string{"Accept": accept})
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != tt.status {
@@ -406,7 +406,7 @@ func TestAccessLogLine(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello") }))
 	defer up.Close()
 	p := startProxy(t, baseConfig(t, up.URL, ""), nil)
-	resp := get(t, http.DefaultClient, p.URL+"/page?code=SECRETCODE", map[string]string{"Cookie": "_lcw=SECRETCOOKIE", "Authorization": "Bearer SECRETBEARER"})
+	resp := testenv.Do(t, http.DefaultClient, http.MethodGet, p.URL+"/page?code=SECRETCODE", map[string]string{"Cookie": "_lcw=SECRETCOOKIE", "Authorization": "Bearer SECRETBEARER"})
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	var line map[string]any
@@ -443,7 +443,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	// use another loopback address.
 	p := startProxy(t, baseConfig(t, up.URL, "metrics_listen: 127.0.0.2:0\n"), nil)
 	for _, u := range []string{"/shop", "/_lcw/healthz", "/_lcw/nope"} {
-		resp := get(t, http.DefaultClient, p.URL+u, nil)
+		resp := testenv.Do(t, http.DefaultClient, http.MethodGet, p.URL+u, nil)
 		resp.Body.Close()
 	}
 	var metricsAddr string
@@ -455,7 +455,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if metricsAddr == "" {
 		t.Fatalf("no metrics listener; logs:\n%s", p.Logs)
 	}
-	resp := get(t, http.DefaultClient, "http://"+metricsAddr+"/metrics", nil)
+	resp := testenv.Do(t, http.DefaultClient, http.MethodGet, "http://"+metricsAddr+"/metrics", nil)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
@@ -470,7 +470,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 	// The metrics are not served on the proxy's own listener.
-	if r := get(t, http.DefaultClient, p.URL+"/metrics", nil); r.StatusCode == 200 && strings.Contains(func() string { b, _ := io.ReadAll(r.Body); return string(b) }(), "lcw_http_requests_total") {
+	if r := testenv.Do(t, http.DefaultClient, http.MethodGet, p.URL+"/metrics", nil); r.StatusCode == 200 && strings.Contains(func() string { b, _ := io.ReadAll(r.Body); return string(b) }(), "lcw_http_requests_total") {
 		t.Errorf("metrics leaked on the proxy listener")
 	}
 }
@@ -557,7 +557,7 @@ func TestRedirectsToTheUpstreamAreMapped(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startProxy(t, baseConfig(t, up.URL, tc.extra), nil)
-			resp := get(t, noFollow, p.URL+"/old", nil)
+			resp := testenv.Do(t, noFollow, http.MethodGet, p.URL+"/old", nil)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusFound {
 				t.Fatalf("status %d", resp.StatusCode)

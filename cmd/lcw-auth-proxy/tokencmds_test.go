@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
 // runCmd runs the program in-process and returns its output.
@@ -41,12 +42,7 @@ token:
   subject_claim: sub
   signing_keys:
     - file: %s
-  lwicontexts:
-    customer_email: { claim: email }
-    customer_name:  { claim: name }
-    msdyn_isvip:    { claim: email, equals: vip@example.com, type: boolean }
-    region:         { value: EU }
-`, base64.StdEncoding.EncodeToString(secret), keyFile)
+%s`, base64.StdEncoding.EncodeToString(secret), keyFile, testenv.LWIContexts)
 	path := filepath.Join(dir, "lcw.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

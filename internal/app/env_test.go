@@ -96,15 +96,10 @@ token:
   issuer: shop.example.com
   signing_keys:
     - file: %s
-  lwicontexts:
-    customer_email: { claim: email }
-    customer_name:  { claim: name }
-    msdyn_isvip:    { claim: email, equals: vip@example.com, type: boolean }
-    region:         { value: EU }
-log:
+%slog:
   level: debug
 `, ln.Addr(), public, e.Upstream.URL, issuer, testenv.DefaultClientID, testenv.DefaultClientSecret,
-		base64.StdEncoding.EncodeToString(secret), e.KeyFile)
+		base64.StdEncoding.EncodeToString(secret), e.KeyFile, testenv.LWIContexts)
 	path := filepath.Join(dir, "config.yaml")
 	extra := strings.NewReplacer("{secret}", base64.StdEncoding.EncodeToString(secret), "{issuer}", issuer, "{public}", public).Replace(o.Extra)
 	if err := os.WriteFile(path, []byte(testenv.ReplaceSections(base, extra)), 0o600); err != nil {

@@ -27,22 +27,6 @@ func body(t *testing.T, r *http.Response) string {
 	return string(b)
 }
 
-func do(t *testing.T, c *http.Client, method, u string, hdr map[string]string) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest(method, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp
-}
-
 var navigate = map[string]string{"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
 
 func TestLoginThenProxiedPage(t *testing.T) {
@@ -50,7 +34,7 @@ func TestLoginThenProxiedPage(t *testing.T) {
 	c := testenv.NewBrowserClient(t)
 	// An anonymous navigation is sent to the login with the page as rd; the
 	// whole chain ends on the page itself.
-	first := do(t, noRedirect(c), "GET", e.URL+"/shop/cart?item=1", navigate)
+	first := testenv.Do(t, noRedirect(c), "GET", e.URL+"/shop/cart?item=1", navigate)
 	if first.StatusCode != http.StatusFound || first.Header.Get("Location") != "/_lcw/login?rd="+url.QueryEscape("/shop/cart?item=1") {
 		t.Fatalf("anonymous navigation: %d Location %q", first.StatusCode, first.Header.Get("Location"))
 	}
@@ -71,7 +55,7 @@ func TestLoginThenProxiedPage(t *testing.T) {
 		t.Fatalf("no session cookie: %v", err)
 	}
 	// Forged identity headers from a signed-in browser are replaced.
-	spoof := body(t, do(t, c, "GET", e.URL+"/x", map[string]string{"X-Forwarded-Email": "admin@evil.com", "X_Forwarded_User": "admin"}))
+	spoof := body(t, testenv.Do(t, c, "GET", e.URL+"/x", map[string]string{"X-Forwarded-Email": "admin@evil.com", "X_Forwarded_User": "admin"}))
 	if strings.Contains(spoof, "evil") || strings.Contains(spoof, "admin") || !strings.Contains(spoof, "X-Forwarded-Email: vip@example.com") {
 		t.Errorf("spoofed headers reached the upstream:\n%s", spoof)
 	}
@@ -83,7 +67,7 @@ func TestLoginThenProxiedPage(t *testing.T) {
 func TestSessionCookieAttributes(t *testing.T) {
 	e := startEnv(t, envOptions{})
 	c := testenv.NewBrowserClient(t)
-	start := do(t, noRedirect(c), "GET", e.URL+"/_lcw/login?rd=/", nil)
+	start := testenv.Do(t, noRedirect(c), "GET", e.URL+"/_lcw/login?rd=/", nil)
 	var flow *http.Cookie
 	for _, ck := range start.Cookies() {
 		if strings.HasPrefix(ck.Name, "_lcw_flow_") {
@@ -176,7 +160,7 @@ func TestBadSessionCookiesAreAnonymous(t *testing.T) {
 	}
 	for name, val := range tests {
 		t.Run(name, func(t *testing.T) {
-			resp := do(t, noRedirect(&http.Client{}), "GET", e.URL+"/page", map[string]string{"Cookie": "_lcw=" + val, "Accept": "text/html"})
+			resp := testenv.Do(t, noRedirect(&http.Client{}), "GET", e.URL+"/page", map[string]string{"Cookie": "_lcw=" + val, "Accept": "text/html"})
 			body(t, resp)
 			if resp.StatusCode != http.StatusFound {
 				t.Fatalf("status %d, want the anonymous redirect", resp.StatusCode)
@@ -184,7 +168,7 @@ func TestBadSessionCookiesAreAnonymous(t *testing.T) {
 		})
 	}
 	// The real cookie still works.
-	if resp := do(t, noRedirect(&http.Client{}), "GET", e.URL+"/page", map[string]string{"Cookie": "_lcw=" + v}); resp.StatusCode != 200 {
+	if resp := testenv.Do(t, noRedirect(&http.Client{}), "GET", e.URL+"/page", map[string]string{"Cookie": "_lcw=" + v}); resp.StatusCode != 200 {
 		t.Fatalf("valid cookie: %d", resp.StatusCode)
 	}
 }
@@ -206,24 +190,24 @@ func TestCallbackStateAttacks(t *testing.T) {
 	}
 	// Replaying the same callback (same code, same state) fails: the flow
 	// cookie is spent.
-	resp := do(t, noRedirect(c), "GET", callback, nil)
+	resp := testenv.Do(t, noRedirect(c), "GET", callback, nil)
 	if b := body(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(b, "try again") {
 		t.Fatalf("replayed callback: %d %s", resp.StatusCode, b)
 	}
 	// A callback whose state belongs to no flow of this browser fails, even
 	// if the attacker's browser has a valid flow of its own.
 	attacker := testenv.NewBrowserClient(t)
-	do(t, noRedirect(attacker), "GET", e.URL+"/_lcw/login?rd=/", nil)
+	testenv.Do(t, noRedirect(attacker), "GET", e.URL+"/_lcw/login?rd=/", nil)
 	u, _ := url.Parse(callback)
 	q := u.Query()
 	q.Set("state", "forged-state-value-000000000000000")
 	u.RawQuery = q.Encode()
-	resp = do(t, noRedirect(attacker), "GET", u.String(), nil)
+	resp = testenv.Do(t, noRedirect(attacker), "GET", u.String(), nil)
 	if body(t, resp); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("forged state: %d", resp.StatusCode)
 	}
 	// Errors from the IdP are shown by code only.
-	resp = do(t, noRedirect(c), "GET", e.URL+"/_lcw/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C/script%3E&state=x", nil)
+	resp = testenv.Do(t, noRedirect(c), "GET", e.URL+"/_lcw/callback?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C/script%3E&state=x", nil)
 	if b := body(t, resp); resp.StatusCode != http.StatusForbidden || strings.Contains(b, "<script>alert") || !strings.Contains(b, "access_denied") {
 		t.Fatalf("idp error: %d %s", resp.StatusCode, b)
 	}
@@ -238,8 +222,8 @@ func TestParallelLoginsInTwoTabs(t *testing.T) {
 	e := startEnv(t, envOptions{})
 	c := testenv.NewBrowserClient(t)
 	// Tab 1 and tab 2 both start a login; tab 2 finishes first, then tab 1.
-	tab1 := do(t, noRedirect(c), "GET", e.URL+"/_lcw/login?rd=/one", nil)
-	tab2 := do(t, noRedirect(c), "GET", e.URL+"/_lcw/login?rd=/two", nil)
+	tab1 := testenv.Do(t, noRedirect(c), "GET", e.URL+"/_lcw/login?rd=/one", nil)
+	tab2 := testenv.Do(t, noRedirect(c), "GET", e.URL+"/_lcw/login?rd=/two", nil)
 	for i, start := range []*http.Response{tab2, tab1} {
 		resp := testenv.Login(t, c, start.Header.Get("Location"), testenv.VIPUsername, testenv.VIPPassword)
 		want := []string{"/two", "/one"}[i]
@@ -253,7 +237,7 @@ func TestFlowCookiesDoNotPileUp(t *testing.T) {
 	e := startEnv(t, envOptions{})
 	c := testenv.NewBrowserClient(t)
 	for i := 0; i < 12; i++ {
-		body(t, do(t, noRedirect(c), "GET", e.URL+"/_lcw/login?rd=/", nil))
+		body(t, testenv.Do(t, noRedirect(c), "GET", e.URL+"/_lcw/login?rd=/", nil))
 	}
 	u, _ := url.Parse(e.URL + "/_lcw/callback")
 	n := 0
@@ -306,7 +290,7 @@ func TestRefreshOncePerSession(t *testing.T) {
 		t.Fatalf("refreshes = %v, want exactly 1", n)
 	}
 	// The browser got the refreshed cookie and keeps working with it.
-	if resp := do(t, c, "GET", e.URL+"/after-refresh", nil); resp.StatusCode != 200 {
+	if resp := testenv.Do(t, c, "GET", e.URL+"/after-refresh", nil); resp.StatusCode != 200 {
 		t.Fatalf("after refresh: %d", resp.StatusCode)
 	}
 	nw, _ := e.cookie(c, "_lcw")
@@ -326,7 +310,7 @@ func TestRefreshInvalidGrantEndsSession(t *testing.T) {
 	e.OPOpts.Addr = addr
 	testenv.StartOP(t, e.OPOpts)
 	time.Sleep(1200 * time.Millisecond)
-	resp := do(t, noRedirect(c), "GET", e.URL+"/page", navigate)
+	resp := testenv.Do(t, noRedirect(c), "GET", e.URL+"/page", navigate)
 	if body(t, resp); resp.StatusCode != http.StatusFound {
 		t.Fatalf("status %d, want a new login", resp.StatusCode)
 	}
@@ -339,7 +323,7 @@ func TestLogout(t *testing.T) {
 	t.Run("with end_session_endpoint", func(t *testing.T) {
 		e := startEnv(t, envOptions{})
 		c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
-		resp := do(t, noRedirect(c), "GET", e.URL+"/_lcw/logout", nil)
+		resp := testenv.Do(t, noRedirect(c), "GET", e.URL+"/_lcw/logout", nil)
 		loc, _ := url.Parse(resp.Header.Get("Location"))
 		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc.String(), e.OP.Issuer) || loc.Query().Get("id_token_hint") == "" || loc.Query().Get("post_logout_redirect_uri") != e.URL+"/" {
 			t.Fatalf("logout redirect %d %s", resp.StatusCode, loc)
@@ -360,11 +344,11 @@ func TestLogout(t *testing.T) {
 	t.Run("provider without end_session_endpoint", func(t *testing.T) {
 		e := startEnv(t, envOptions{OP: testenv.OPOptions{NoEndSession: true}})
 		c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
-		resp := do(t, noRedirect(c), "POST", e.URL+"/_lcw/logout", nil)
+		resp := testenv.Do(t, noRedirect(c), "POST", e.URL+"/_lcw/logout", nil)
 		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/" {
 			t.Fatalf("logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
-		if r := do(t, noRedirect(c), "GET", e.URL+"/page", navigate); r.StatusCode != http.StatusFound {
+		if r := testenv.Do(t, noRedirect(c), "GET", e.URL+"/page", navigate); r.StatusCode != http.StatusFound {
 			t.Fatalf("still signed in after logout: %d", r.StatusCode)
 		}
 	})
@@ -398,13 +382,13 @@ func TestIdPDownAtStart(t *testing.T) {
 	addr := freeAddr(t)
 	e := startEnv(t, envOptions{NoOP: true, OP: testenv.OPOptions{Addr: addr}})
 	c := noRedirect(&http.Client{})
-	if r := do(t, c, "GET", e.URL+"/_lcw/readyz", nil); r.StatusCode != http.StatusServiceUnavailable {
+	if r := testenv.Do(t, c, "GET", e.URL+"/_lcw/readyz", nil); r.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with the IdP down: %d", r.StatusCode)
 	}
-	if r := do(t, c, "GET", e.URL+"/public/info", nil); r.StatusCode != 200 {
+	if r := testenv.Do(t, c, "GET", e.URL+"/public/info", nil); r.StatusCode != 200 {
 		t.Fatalf("public path with the IdP down: %d", r.StatusCode)
 	}
-	r := do(t, c, "GET", e.URL+"/_lcw/login?rd=/", nil)
+	r := testenv.Do(t, c, "GET", e.URL+"/_lcw/login?rd=/", nil)
 	if b := body(t, r); r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(b, "identity provider cannot be reached") {
 		t.Fatalf("login with the IdP down: %d %s", r.StatusCode, b)
 	}

@@ -17,7 +17,7 @@ import (
 // from the public key URL, RS256 only.
 func verifyWithPublishedKey(t *testing.T, e *env, tok string) jwt.MapClaims {
 	t.Helper()
-	resp := do(t, &http.Client{}, "GET", e.URL+"/_lcw/public-key.pem", nil)
+	resp := testenv.Do(t, &http.Client{}, "GET", e.URL+"/_lcw/public-key.pem", nil)
 	pemText := body(t, resp)
 	pub, err := jwt.ParseRSAPublicKeyFromPEM([]byte(pemText))
 	if err != nil {
@@ -53,7 +53,7 @@ func TestLoginToChatToken(t *testing.T) {
 			c, _ := e.login(t, tt.user, tt.pass, "/")
 			// Nothing the browser sends can change the token: not the query,
 			// not identity headers.
-			resp := do(t, c, "GET", e.URL+"/_lcw/token?sub=admin&lwicontexts=%7B%7D&msdyn_isvip=true", map[string]string{
+			resp := testenv.Do(t, c, "GET", e.URL+"/_lcw/token?sub=admin&lwicontexts=%7B%7D&msdyn_isvip=true", map[string]string{
 				"Sec-Fetch-Site": "same-origin", "X-Forwarded-Email": "vip@example.com", "X-Forwarded-User": "admin",
 			})
 			tok := body(t, resp)
@@ -85,7 +85,7 @@ func TestLoginToChatToken(t *testing.T) {
 				t.Errorf("iat %v nbf %v exp %v", iat, nbf, exp)
 			}
 			// JSON form for clients that ask for it; a fresh token each call.
-			resp = do(t, c, "GET", e.URL+"/_lcw/token", map[string]string{"Accept": "application/json", "Sec-Fetch-Site": "same-origin"})
+			resp = testenv.Do(t, c, "GET", e.URL+"/_lcw/token", map[string]string{"Accept": "application/json", "Sec-Fetch-Site": "same-origin"})
 			var js struct {
 				Token     string `json:"token"`
 				ExpiresAt int64  `json:"expires_at"`
@@ -98,11 +98,11 @@ func TestLoginToChatToken(t *testing.T) {
 			for _, hdr := range []map[string]string{
 				{"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}, {"Origin": "https://evil.example"}, {"Origin": "null"},
 			} {
-				if r := do(t, c, "GET", e.URL+"/_lcw/token", hdr); r.StatusCode != http.StatusForbidden {
+				if r := testenv.Do(t, c, "GET", e.URL+"/_lcw/token", hdr); r.StatusCode != http.StatusForbidden {
 					t.Errorf("cross-site %v: %d", hdr, r.StatusCode)
 				}
 			}
-			if r := do(t, c, "POST", e.URL+"/_lcw/token", sameOrigin); r.StatusCode != http.StatusMethodNotAllowed {
+			if r := testenv.Do(t, c, "POST", e.URL+"/_lcw/token", sameOrigin); r.StatusCode != http.StatusMethodNotAllowed {
 				t.Errorf("POST token: %d", r.StatusCode)
 			}
 			// The session endpoint shows what the next token carries.
@@ -110,21 +110,21 @@ func TestLoginToChatToken(t *testing.T) {
 				Subject     string         `json:"subject"`
 				LWIContexts map[string]any `json:"lwicontexts"`
 			}
-			r := do(t, c, "GET", e.URL+"/_lcw/session", nil)
+			r := testenv.Do(t, c, "GET", e.URL+"/_lcw/session", nil)
 			if err := json.Unmarshal([]byte(body(t, r)), &sess); err != nil || sess.Subject != tt.sub || sess.LWIContexts["customer_email"] != tt.contexts["customer_email"] {
 				t.Errorf("session endpoint: %v %+v", err, sess)
 			}
 		})
 	}
 	t.Run("no session", func(t *testing.T) {
-		r := do(t, &http.Client{}, "GET", e.URL+"/_lcw/token", sameOrigin)
+		r := testenv.Do(t, &http.Client{}, "GET", e.URL+"/_lcw/token", sameOrigin)
 		if b := body(t, r); r.StatusCode != http.StatusUnauthorized || strings.Contains(b, "eyJ") {
 			t.Fatalf("anonymous token: %d %s", r.StatusCode, b)
 		}
 	})
 	t.Run("key documents need no login", func(t *testing.T) {
 		for _, p := range []string{"/_lcw/public-key.pem", "/_lcw/public-keys", "/_lcw/jwks.json"} {
-			if r := do(t, &http.Client{}, "GET", e.URL+p, nil); r.StatusCode != 200 {
+			if r := testenv.Do(t, &http.Client{}, "GET", e.URL+p, nil); r.StatusCode != 200 {
 				t.Errorf("%s: %d", p, r.StatusCode)
 			}
 		}
@@ -134,7 +134,7 @@ func TestLoginToChatToken(t *testing.T) {
 func TestUnauthorizedUserGetsNoToken(t *testing.T) {
 	e := startEnv(t, envOptions{Extra: "access:\n  mode: optional\n  required_groups: [staff]\n"})
 	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
-	if r := do(t, c, "GET", e.URL+"/_lcw/token", map[string]string{"Sec-Fetch-Site": "same-origin"}); r.StatusCode != http.StatusUnauthorized {
+	if r := testenv.Do(t, c, "GET", e.URL+"/_lcw/token", map[string]string{"Sec-Fetch-Site": "same-origin"}); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("token for a user outside required_groups: %d", r.StatusCode)
 	}
 }

@@ -32,6 +32,24 @@ func NewBrowserClient(t testing.TB) *http.Client {
 	return &http.Client{Jar: jar, Transport: tr, Timeout: 30 * time.Second}
 }
 
+// Do sends a bodiless request with the given headers through c and fails
+// the test when it cannot be sent. The caller closes the body.
+func Do(t testing.TB, c *http.Client, method, url string, hdr map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 // Login completes the OP's real login form with client, which must follow
 // redirects and keep cookies (see NewBrowserClient). start is the URL that
 // begins the flow, such as the proxy's /_lcw/login?rd=/x: Login follows its

@@ -21,3 +21,13 @@ const (
 // plain user with no extra claims and an unverified email (for "claim
 // missing" cases). Each call returns fresh values, so callers may modify them.
 func DefaultUsers() []User { return devidp.DefaultUsers() }
+
+// LWIContexts is the token.lwicontexts section that maps DefaultUsers'
+// claims: the VIP gets msdyn_isvip true, everyone region EU. It is indented
+// to sit under `token:` in a test config.
+const LWIContexts = `  lwicontexts:
+    customer_email: { claim: email }
+    customer_name:  { claim: name }
+    msdyn_isvip:    { claim: email, equals: vip@example.com, type: boolean }
+    region:         { value: EU }
+`
