@@ -238,6 +238,26 @@ func (t *directTransport) idleConns() []*directConn {
 	return append([]*directConn(nil), t.idle...)
 }
 
+// waitPooledClosed waits until the one pooled connection fails the
+// pre-reuse check (the upstream's close or extra bytes reached it).
+func waitPooledClosed(t *testing.T, tr *directTransport, what string) {
+	t.Helper()
+	waitFor(t, what, func() bool {
+		idle := tr.idleConns()
+		return len(idle) == 1 && !idle[0].alive()
+	})
+}
+
+// mustEcho GETs path from an upstream that echoes the path and fails unless
+// the answer is its own.
+func mustEcho(t *testing.T, rt http.RoundTripper, base, path string) {
+	t.Helper()
+	status, body, err := do(t, rt, "GET", base+path, nil)
+	if err != nil || status != 200 || body != path {
+		t.Fatalf("GET %s: %d %q %v, want 200 %q", path, status, body, err, path)
+	}
+}
+
 // do sends a bodiless request through rt and returns status and body.
 func do(t *testing.T, rt http.RoundTripper, method, rawURL string, h http.Header) (int, string, error) {
 	t.Helper()
@@ -630,11 +650,7 @@ func TestDirectReusesOneConnection(t *testing.T) {
 	defer tr.CloseIdleConnections()
 
 	for i := range 50 {
-		path := fmt.Sprintf("/r%d", i)
-		status, body, err := do(t, tr, "GET", srv.URL+path, nil)
-		if err != nil || status != 200 || body != path {
-			t.Fatalf("request %d: %d %q %v", i, status, body, err)
-		}
+		mustEcho(t, tr, srv.URL, fmt.Sprintf("/r%d", i))
 	}
 	if n := cc.newConns.Load(); n != 1 {
 		t.Fatalf("upstream saw %d connections for 50 sequential GETs, want 1", n)
@@ -692,11 +708,7 @@ func TestDirectStaleIdleConnections(t *testing.T) {
 	})
 	tr := newDirect(t, srv.url, nil)
 	for i := range 20 {
-		path := fmt.Sprintf("/r%d", i)
-		status, body, err := do(t, tr, "GET", srv.url.String()+path, nil)
-		if err != nil || status != 200 || body != path {
-			t.Fatalf("GET %d: %d %q %v", i, status, body, err)
-		}
+		mustEcho(t, tr, srv.url.String(), fmt.Sprintf("/r%d", i))
 	}
 	if n := srv.accepted.Load(); n != 20 {
 		t.Fatalf("accepted %d connections, want 20", n)
@@ -705,10 +717,7 @@ func TestDirectStaleIdleConnections(t *testing.T) {
 	// A POST is never retried, so it only succeeds if the closed idle
 	// connection is detected before use. Wait until the close is visible
 	// on the pooled socket, as it is almost at once on loopback.
-	waitFor(t, "the upstream's close to reach the pooled connection", func() bool {
-		idle := tr.idleConns()
-		return len(idle) == 1 && !idle[0].alive()
-	})
+	waitPooledClosed(t, tr, "the upstream's close to reach the pooled connection")
 	status, body, err := do(t, tr, "POST", srv.url.String()+"/post", nil)
 	if err != nil || status != 200 || body != "/post" {
 		t.Fatalf("POST after the upstream closed the idle connection: %d %q %v", status, body, err)
@@ -760,9 +769,9 @@ func TestDirectIdleReaped(t *testing.T) {
 	}
 	waitFor(t, "the idle connection to be reaped", func() bool { return cc.closed.Load() == 1 })
 	tr.mu.Lock()
-	idle, reaper := len(tr.idle), tr.reaper
+	reaper := tr.reaper
 	tr.mu.Unlock()
-	if idle != 0 || reaper != nil {
+	if idle := tr.idleLen(); idle != 0 || reaper != nil {
 		t.Fatalf("after reaping: %d idle, reaper %v", idle, reaper)
 	}
 	// The pool works on after a reap.
@@ -944,10 +953,7 @@ func TestDirectDesync(t *testing.T) {
 					<-written
 					// Sync on the bytes being on the pooled socket (at once
 					// on loopback) rather than on a sleep.
-					waitFor(t, "the extra bytes to arrive", func() bool {
-						idle := tr.idleConns()
-						return len(idle) == 1 && !idle[0].alive()
-					})
+					waitPooledClosed(t, tr, "the extra bytes to arrive")
 				} else {
 					<-written
 					if tr.idleLen() != 0 {
@@ -955,11 +961,7 @@ func TestDirectDesync(t *testing.T) {
 					}
 				}
 				for i := range 3 {
-					path := fmt.Sprintf("/next%d", i)
-					status, body, err := do(t, tr, "GET", srv.url.String()+path, nil)
-					if err != nil || status != 200 || body != path {
-						t.Fatalf("request after the desync attempt: %d %q %v, want 200 %q", status, body, err, path)
-					}
+					mustEcho(t, tr, srv.url.String(), fmt.Sprintf("/next%d", i)) // after the desync attempt
 				}
 				if n := srv.accepted.Load(); n != 2 {
 					t.Fatalf("accepted %d connections, want 2 (the tainted one never reused)", n)
