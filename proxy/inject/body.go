@@ -203,10 +203,8 @@ func (b *body) scan() {
 			nonce = b.nonceValue()
 		}
 		tag := b.inj.tags.render(nonce)
-		if !bytes.Contains(data, widgetIDBytes) {
-			b.widgetTag = b.inj.tags.widget(nonce)
-			b.watch(data)
-		}
+		b.widgetTag = b.inj.tags.widget(nonce)
+		b.watch(data) // drops it again when the look-ahead shows the widget
 		end := res.at
 		if end < 0 {
 			end = len(data)
