@@ -94,7 +94,8 @@ type Session struct {
 	CookieName          string   `yaml:"cookie_name"`
 	CookieDomain        string   `yaml:"cookie_domain"`
 	CookiePath          string   `yaml:"cookie_path"`
-	// CookieSecure defaults to true when public_url is https.
+	// CookieSecure defaults to true when public_url is https; Secure holds
+	// the decision.
 	CookieSecure *bool `yaml:"cookie_secure"`
 	// RefreshInterval, when set, refreshes the session's tokens at the
 	// provider this often (with a refresh token); otherwise they are
@@ -103,6 +104,8 @@ type Session struct {
 
 	// Keys holds the decoded secrets, current first.
 	Keys [][]byte `yaml:"-"`
+	// Secure says whether cookies carry the Secure attribute.
+	Secure bool `yaml:"-"`
 }
 
 // Access decides who may reach the upstream.
@@ -113,6 +116,9 @@ type Access struct {
 	RequiredGroups      []string            `yaml:"required_groups"`
 	GroupsClaim         string              `yaml:"groups_claim"`
 	RequiredClaims      map[string][]string `yaml:"required_claims"`
+
+	// EmailDomains are AllowedEmailDomains in lower case without "@".
+	EmailDomains []string `yaml:"-"`
 }
 
 // Headers controls identity headers toward the upstream.
@@ -166,6 +172,7 @@ type ContextRule struct {
 	Type     string         `yaml:"type,omitempty"` // string (default), number, boolean
 	Default  any            `yaml:"default,omitempty"`
 
+	// Regexp is Matches, compiled.
 	Regexp *regexp.Regexp `yaml:"-"`
 }
 

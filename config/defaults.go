@@ -26,6 +26,9 @@ func Default() Config {
 			Scopes:           []string{"openid", "profile", "email"},
 			ClockSkew:        Duration(30 * time.Second),
 			DiscoveryTimeout: Duration(10 * time.Second),
+			// Where the browser lands after logout (and, with RP-initiated
+			// logout, what is registered as the post-logout redirect URI).
+			PostLogoutRedirectPath: "/",
 		},
 		Session: Session{
 			Lifetime:   Duration(12 * time.Hour),

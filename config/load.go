@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"regexp"
@@ -50,7 +51,7 @@ func decodeYAML(data []byte, cfg *Config, lines map[int]string) error {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, errEOF) || err.Error() == "EOF" {
+		if errors.Is(err, io.EOF) {
 			return nil // empty file: defaults
 		}
 		return fmt.Errorf("YAML syntax: %w", trimYAMLPrefix(err))
@@ -72,8 +73,6 @@ func decodeYAML(data []byte, cfg *Config, lines map[int]string) error {
 	}
 	return nil
 }
-
-var errEOF = errors.New("EOF")
 
 func trimYAMLPrefix(err error) error {
 	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))

@@ -2,22 +2,24 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// Omnichannel's documented limits for the lwicontexts claim.
+// Omnichannel's documented limits for the lwicontexts claim, in characters
+// where they are lengths. The mapper, the verifier and validation use these.
 const (
-	maxContextKeys     = 100
-	maxContextKeyName  = 100
-	maxContextValueLen = 4000
+	MaxContextKeys     = 100
+	MaxContextKeyName  = 100
+	MaxContextValueLen = 4000
 )
 
 // Context value types a rule may declare.
@@ -30,6 +32,28 @@ const (
 // jsonNumberRE is the JSON number grammar; numeric strings outside it (hex,
 // "Inf", "1_000") would not survive as a JSON number in lwicontexts.
 var jsonNumberRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// provision compiles every rule's matches pattern, in a stable order.
+func (t *Token) provision(p *problems) {
+	for _, section := range []struct {
+		name  string
+		rules map[string]ContextRule
+	}{{"token.lwicontexts", t.LWIContexts}, {"token.context_keys", t.ContextKeys}} {
+		for _, name := range slices.Sorted(maps.Keys(section.rules)) {
+			r := section.rules[name]
+			if r.Matches == "" {
+				continue
+			}
+			re, err := regexp.Compile(r.Matches)
+			if err != nil {
+				p.add(section.name+"."+name+".matches", "%q is not a valid regular expression (Go RE2 syntax): %v", r.Matches, err)
+				continue
+			}
+			r.Regexp = re
+			section.rules[name] = r
+		}
+	}
+}
 
 // validate checks the token section once, at load time: everything the
 // signer, the key set and the claims mapper rely on without checking again.
@@ -58,8 +82,8 @@ func (t *Token) validate(p *problems) {
 
 	validateRules(p, "token.lwicontexts", t.LWIContexts, false)
 	validateRules(p, "token.context_keys", t.ContextKeys, true)
-	if n := countKeys(t.LWIContexts, t.ContextKeys); n > maxContextKeys {
-		p.add("token.lwicontexts", "%d context keys (lwicontexts and context_keys together) are too many: Omnichannel accepts at most %d; remove some", n, maxContextKeys)
+	if n := countKeys(t.LWIContexts, t.ContextKeys); n > MaxContextKeys {
+		p.add("token.lwicontexts", "%d context keys (lwicontexts and context_keys together) are too many: Omnichannel accepts at most %d; remove some", n, MaxContextKeys)
 	}
 
 	if t.ContextURL != "" {
@@ -121,26 +145,20 @@ func countKeys(a, b map[string]ContextRule) int {
 	return n
 }
 
-// validateRules checks every rule of one rule map and fills Regexp. For
+// validateRules checks every rule of one rule map. For
 // context_keys (fromAnswer) the source is the key of the context_url answer,
 // so claim is an optional path into that answer and value is not allowed.
 func validateRules(p *problems, section string, rules map[string]ContextRule, fromAnswer bool) {
-	if len(rules) > maxContextKeys {
-		p.add(section, "has %d keys: Omnichannel accepts at most %d; remove some", len(rules), maxContextKeys)
+	if len(rules) > MaxContextKeys {
+		p.add(section, "has %d keys: Omnichannel accepts at most %d; remove some", len(rules), MaxContextKeys)
 	}
-	names := make([]string, 0, len(rules))
-	for name := range rules {
-		names = append(names, name)
-	}
-	sort.Strings(names) // one run reports in a stable order
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(rules)) { // one run reports in a stable order
 		r := rules[name]
 		key := section + "." + name
-		if name == "" || utf8.RuneCountInString(name) > maxContextKeyName {
-			p.add(key, "context key names must be 1 to %d characters (Omnichannel's limit); rename it to the context variable's name", maxContextKeyName)
+		if name == "" || utf8.RuneCountInString(name) > MaxContextKeyName {
+			p.add(key, "context key names must be 1 to %d characters (Omnichannel's limit); rename it to the context variable's name", MaxContextKeyName)
 		}
 		r.validate(p, key, fromAnswer)
-		rules[name] = r
 	}
 }
 
@@ -167,8 +185,8 @@ func (r *ContextRule) validate(p *problems, key string, fromAnswer bool) {
 	}
 	if hasValue && !fromAnswer {
 		if checkValue(p, key+".value", r.Value, typ) {
-			if s := fmt.Sprint(r.Value); utf8.RuneCountInString(s) > maxContextValueLen {
-				p.add(key+".value", "is %d characters long: Omnichannel accepts at most %d", utf8.RuneCountInString(s), maxContextValueLen)
+			if s := fmt.Sprint(r.Value); utf8.RuneCountInString(s) > MaxContextValueLen {
+				p.add(key+".value", "is %d characters long: Omnichannel accepts at most %d", utf8.RuneCountInString(s), MaxContextValueLen)
 			}
 		}
 	}
@@ -204,26 +222,13 @@ func (r *ContextRule) validate(p *problems, key string, fromAnswer bool) {
 	for i, v := range r.OneOf {
 		checkPrimitive(p, fmt.Sprintf("%s.one_of[%d]", key, i), v)
 	}
-	if r.Matches != "" {
-		re, err := regexp.Compile(r.Matches)
-		if err != nil {
-			p.add(key+".matches", "%q is not a valid regular expression (Go RE2 syntax): %v", r.Matches, err)
-		} else {
-			r.Regexp = re
-		}
-	}
 	if r.Then != nil {
 		checkValue(p, key+".then", r.Then, typ)
 	}
 	if r.Else != nil {
 		checkValue(p, key+".else", r.Else, typ)
 	}
-	mapKeys := make([]string, 0, len(r.Map))
-	for k := range r.Map {
-		mapKeys = append(mapKeys, k)
-	}
-	sort.Strings(mapKeys)
-	for _, k := range mapKeys {
+	for _, k := range slices.Sorted(maps.Keys(r.Map)) {
 		checkValue(p, key+".map."+k, r.Map[k], typ)
 	}
 	if r.Default != nil {

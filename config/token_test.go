@@ -68,11 +68,11 @@ func TestTokenValidateAcceptsValidSections(t *testing.T) {
 	}
 }
 
-func TestTokenValidateFillsRegexp(t *testing.T) {
+func TestTokenProvisionFillsRegexp(t *testing.T) {
 	tok := validToken(t)
 	tok.LWIContexts["staff"] = ContextRule{Claim: "email", Matches: `@example\.com$`}
 	var p problems
-	tok.validate(&p)
+	tok.provision(&p)
 	re := tok.LWIContexts["staff"].Regexp
 	if re == nil || !re.MatchString("a@example.com") {
 		t.Fatalf("Regexp not filled: %v", re)
@@ -173,6 +173,7 @@ func TestTokenValidateReportsEachProblem(t *testing.T) {
 				want = strings.Replace(want, "%s", tok.SigningKeys[0].File, 1)
 			}
 			var p problems
+			tok.provision(&p)
 			tok.validate(&p)
 			for _, line := range p {
 				if strings.Contains(line, want) {

@@ -4,11 +4,13 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,25 +29,23 @@ func (p problems) err() error {
 	return fmt.Errorf("invalid configuration:\n  %s", strings.Join(p, "\n  "))
 }
 
-// resolve validates the configuration, reads secret files and fills the
-// derived fields.
+// resolve provisions the derived values, then validates the whole
+// configuration. Problems come in a fixed order: provisioning (files,
+// URLs, secrets, patterns) first, then each section as Config lists them.
 func (c *Config) resolve() error {
 	var p problems
-	checkHostPort(&p, "listen", c.Listen, true)
-	if c.MetricsListen != "" {
-		checkHostPort(&p, "metrics_listen", c.MetricsListen, true)
-		if c.MetricsListen == c.Listen {
-			p.add("metrics_listen", "must differ from listen (%s): metrics are served on their own listener", c.Listen)
-		}
-	}
-	c.Public = checkPublicURL(&p, c.PublicURL)
+	c.provision(&p)
+	c.validate(&p)
+	return p.err()
+}
+
+// provision computes every derived field (yaml:"-") once: parsed URLs and
+// networks, secrets read from their files, decoded keys, compiled patterns,
+// normalized lists. Nothing downstream derives them again. Inputs that
+// cannot be parsed are reported here and leave the derived field empty.
+func (c *Config) provision(p *problems) {
 	c.Prefix = strings.TrimSuffix(c.Prefix, "/")
-	if !prefixRE.MatchString(c.Prefix) {
-		p.add("prefix", "%q must be a path like /_lcw (a leading slash, letters, digits, '_', '-', '.', '/')", c.Prefix)
-	}
-	if c.ShutdownTimeout <= 0 {
-		p.add("shutdown_timeout", "must be positive, e.g. 20s")
-	}
+	c.Public = parsePublicURL(p, c.PublicURL)
 	for i, s := range c.TrustedProxies {
 		pfx, err := parsePrefix(s)
 		if err != nil {
@@ -54,16 +54,37 @@ func (c *Config) resolve() error {
 		}
 		c.TrustedProxyNets = append(c.TrustedProxyNets, pfx)
 	}
-	c.Log.validate(&p)
-	c.Server.validate(&p)
-	c.UpstreamURL = c.Upstream.validate(&p)
-	c.OIDC.validate(&p)
-	c.Session.validate(&p, c.Public)
-	c.Access.validate(&p)
-	c.Headers.validate(&p)
-	c.Token.validate(&p)
-	c.Inject.validate(&p)
-	return p.err()
+	c.UpstreamURL = c.Upstream.parseURL(p)
+	c.OIDC.ClientSecret = readSecret(p, "oidc.client_secret", c.OIDC.ClientSecret, c.OIDC.ClientSecretFile)
+	c.Session.provision(p, c.Public)
+	c.Access.provision()
+	c.Token.provision(p)
+}
+
+// validate checks the provisioned configuration; it changes nothing.
+func (c *Config) validate(p *problems) {
+	checkHostPort(p, "listen", c.Listen, true)
+	if c.MetricsListen != "" {
+		checkHostPort(p, "metrics_listen", c.MetricsListen, true)
+		if c.MetricsListen == c.Listen {
+			p.add("metrics_listen", "must differ from listen (%s): metrics are served on their own listener", c.Listen)
+		}
+	}
+	if !prefixRE.MatchString(c.Prefix) {
+		p.add("prefix", "%q must be a path like /_lcw (a leading slash, letters, digits, '_', '-', '.', '/')", c.Prefix)
+	}
+	if c.ShutdownTimeout <= 0 {
+		p.add("shutdown_timeout", "must be positive, e.g. 20s")
+	}
+	c.Log.validate(p)
+	c.Server.validate(p)
+	c.Upstream.validate(p)
+	c.OIDC.validate(p)
+	c.Session.validate(p)
+	c.Access.validate(p)
+	c.Headers.validate(p)
+	c.Token.validate(p)
+	c.Inject.validate(p)
 }
 
 var (
@@ -85,7 +106,7 @@ func checkHostPort(p *problems, key, v string, required bool) {
 	}
 }
 
-func checkPublicURL(p *problems, v string) *url.URL {
+func parsePublicURL(p *problems, v string) *url.URL {
 	if v == "" {
 		p.add("public_url", "is required: the origin browsers use, e.g. https://shop.example.com")
 		return nil
@@ -145,7 +166,7 @@ func (s *Server) validate(p *problems) {
 	}
 }
 
-func (u *Upstream) validate(p *problems) *url.URL {
+func (u *Upstream) validate(p *problems) {
 	if u.Timeout <= 0 {
 		p.add("upstream.timeout", "must be positive, e.g. 60s")
 	}
@@ -163,6 +184,9 @@ func (u *Upstream) validate(p *problems) *url.URL {
 			p.add("upstream.ca_file", "cannot read %s: %v", u.CAFile, err)
 		}
 	}
+}
+
+func (u *Upstream) parseURL(p *problems) *url.URL {
 	if u.URL == "" {
 		p.add("upstream.url", "is required: the site to proxy, e.g. http://127.0.0.1:8080")
 		return nil
@@ -188,8 +212,7 @@ func (o *OIDC) validate(p *problems) {
 	if o.ClientID == "" {
 		p.add("oidc.client_id", "is required: the client ID registered for the proxy at the OpenID provider")
 	}
-	o.ClientSecret = readSecret(p, "oidc.client_secret", o.ClientSecret, o.ClientSecretFile)
-	if !contains(o.Scopes, "openid") {
+	if !slices.Contains(o.Scopes, "openid") {
 		p.add("oidc.scopes", "must include openid (got %v)", o.Scopes)
 	}
 	if o.ClockSkew < 0 || o.ClockSkew.D() > 5*time.Minute {
@@ -198,7 +221,7 @@ func (o *OIDC) validate(p *problems) {
 	if o.DiscoveryTimeout <= 0 {
 		p.add("oidc.discovery_timeout", "must be positive, e.g. 10s")
 	}
-	if o.PostLogoutRedirectPath != "" && !strings.HasPrefix(o.PostLogoutRedirectPath, "/") {
+	if !strings.HasPrefix(o.PostLogoutRedirectPath, "/") {
 		p.add("oidc.post_logout_redirect_path", "%q must be a path on this site starting with /", o.PostLogoutRedirectPath)
 	}
 }
@@ -225,14 +248,15 @@ func readSecret(p *problems, key, inline, file string) string {
 	return v
 }
 
-func (s *Session) validate(p *problems, public *url.URL) {
+// provision reads and decodes the session secrets (current first) and
+// decides whether cookies are Secure.
+func (s *Session) provision(p *problems, public *url.URL) {
 	secret := readSecret(p, "session.secret", s.Secret, s.SecretFile)
-	const fix = "32 random bytes in base64; generate one with: openssl rand -base64 32"
 	if secret == "" && s.SecretFile == "" {
-		p.add("session.secret", "is required (or session.secret_file): %s", fix)
+		p.add("session.secret", "is required (or session.secret_file): %s", secretFix)
 	} else if secret != "" {
 		if k, err := decodeKey(secret); err != nil {
-			p.add("session.secret", "%v: %s", err, fix)
+			p.add("session.secret", "%v: %s", err, secretFix)
 		} else {
 			s.Keys = append(s.Keys, k)
 		}
@@ -245,11 +269,21 @@ func (s *Session) validate(p *problems, public *url.URL) {
 	for i, old := range olds {
 		k, err := decodeKey(old)
 		if err != nil {
-			p.add(fmt.Sprintf("session.previous_secrets[%d]", i), "%v: %s", err, fix)
+			p.add(fmt.Sprintf("session.previous_secrets[%d]", i), "%v: %s", err, secretFix)
 			continue
 		}
 		s.Keys = append(s.Keys, k)
 	}
+	if s.CookieSecure != nil {
+		s.Secure = *s.CookieSecure
+	} else {
+		s.Secure = public != nil && public.Scheme == "https"
+	}
+}
+
+const secretFix = "32 random bytes in base64; generate one with: openssl rand -base64 32"
+
+func (s *Session) validate(p *problems) {
 	if s.Lifetime.D() < time.Minute {
 		p.add("session.lifetime", "must be at least 1m (default 12h)")
 	}
@@ -261,10 +295,6 @@ func (s *Session) validate(p *problems, public *url.URL) {
 	}
 	if !strings.HasPrefix(s.CookiePath, "/") {
 		p.add("session.cookie_path", "%q must start with /", s.CookiePath)
-	}
-	if s.CookieSecure == nil {
-		secure := public != nil && public.Scheme == "https"
-		s.CookieSecure = &secure
 	}
 }
 
@@ -278,6 +308,15 @@ func decodeKey(s string) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("is not base64")
+}
+
+// provision normalizes the allowed email domains for comparison with the
+// domain part of an email claim.
+func (a *Access) provision() {
+	a.EmailDomains = make([]string, len(a.AllowedEmailDomains))
+	for i, d := range a.AllowedEmailDomains {
+		a.EmailDomains[i] = strings.ToLower(strings.TrimPrefix(d, "@"))
+	}
 }
 
 func (a *Access) validate(p *problems) {
@@ -297,9 +336,9 @@ func (a *Access) validate(p *problems) {
 }
 
 func (h *Headers) validate(p *problems) {
-	for key, v := range map[string]string{"headers.user": h.User, "headers.email": h.Email, "headers.preferred_username": h.PreferredUsername, "headers.groups": h.Groups} {
-		if v != "" && !tokenRE.MatchString(v) {
-			p.add(key, "%q is not a valid header name", v)
+	for _, kv := range [][2]string{{"headers.user", h.User}, {"headers.email", h.Email}, {"headers.preferred_username", h.PreferredUsername}, {"headers.groups", h.Groups}} {
+		if kv[1] != "" && !tokenRE.MatchString(kv[1]) {
+			p.add(kv[0], "%q is not a valid header name", kv[1])
 		}
 	}
 	for i, v := range h.Strip {
@@ -325,31 +364,22 @@ func (i *Inject) validate(p *problems) {
 	if w.Src == "" && w.AppID == "" && w.OrgID == "" && w.OrgURL == "" {
 		return
 	}
-	for key, v := range map[string]string{"inject.widget.src": w.Src, "inject.widget.app_id": w.AppID, "inject.widget.org_id": w.OrgID, "inject.widget.org_url": w.OrgURL} {
-		if v == "" {
-			p.add(key, "is required once any widget setting is given (src, app_id, org_id and org_url come from the widget's embed code)")
+	for _, kv := range [][2]string{{"inject.widget.src", w.Src}, {"inject.widget.app_id", w.AppID}, {"inject.widget.org_id", w.OrgID}, {"inject.widget.org_url", w.OrgURL}} {
+		if kv[1] == "" {
+			p.add(kv[0], "is required once any widget setting is given (src, app_id, org_id and org_url come from the widget's embed code)")
 		}
 	}
-	for key, v := range map[string]string{"inject.widget.src": w.Src, "inject.widget.org_url": w.OrgURL} {
-		if v == "" {
+	for _, kv := range [][2]string{{"inject.widget.src", w.Src}, {"inject.widget.org_url", w.OrgURL}} {
+		if kv[1] == "" {
 			continue
 		}
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			p.add(key, "%q must be an absolute https URL", v)
+		if u, err := url.Parse(kv[1]); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			p.add(kv[0], "%q must be an absolute https URL", kv[1])
 		}
 	}
-	for name := range w.Attributes {
+	for _, name := range slices.Sorted(maps.Keys(w.Attributes)) {
 		if !strings.HasPrefix(name, "data-") || !tokenRE.MatchString(name) {
 			p.add("inject.widget.attributes."+name, "attribute names must start with data- (e.g. data-color-override)")
 		}
 	}
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }

@@ -1271,9 +1271,8 @@ func TestDirectHeaderTimeoutOnReusedConnectionIsNotRetried(t *testing.T) {
 func TestDirectHeaderTimeoutIs504(t *testing.T) {
 	srv := newRawServer(t, hangHandler)
 	cfg := config.Default()
-	cfg.UpstreamURL = srv.url
 	cfg.Upstream.Timeout = config.Duration(200 * time.Millisecond)
-	rp, err := NewReverseProxy(&cfg, quietLog, ReverseProxyOptions{})
+	rp, err := NewReverseProxy(UpstreamOptions{URL: srv.url, Upstream: cfg.Upstream, CookieName: cfg.Session.CookieName, Headers: cfg.Headers, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,13 +27,12 @@ type headerStripper struct {
 	cookiePrefix string
 }
 
-func newHeaderStripper(cfg *config.Config) *headerStripper {
+func newHeaderStripper(cookieName string, h config.Headers) *headerStripper {
 	s := &headerStripper{
 		names:        map[string]struct{}{},
-		cookieName:   cfg.Session.CookieName,
-		cookiePrefix: cfg.Session.CookieName + "_",
+		cookieName:   cookieName,
+		cookiePrefix: cookieName + "_",
 	}
-	h := cfg.Headers
 	for _, n := range append(append(identityHeaders, h.User, h.Email, h.PreferredUsername, h.Groups), h.Strip...) {
 		if n != "" {
 			s.names[normalizeHeaderName(n)] = struct{}{}

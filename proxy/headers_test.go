@@ -11,7 +11,7 @@ import (
 func testStripper() *headerStripper {
 	cfg := config.Default()
 	cfg.Headers.Strip = []string{"X-Legacy-Auth"}
-	return newHeaderStripper(&cfg)
+	return newHeaderStripper(cfg.Session.CookieName, cfg.Headers)
 }
 
 func TestStripCookies(t *testing.T) {

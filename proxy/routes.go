@@ -1,21 +1,26 @@
 package proxy
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
 	"path"
 	"strings"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/access"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
 )
 
 // Deps are the handler tree's dependencies. A nil handler leaves its route
 // unregistered (404).
 type Deps struct {
-	Config  *config.Config
-	Logger  *slog.Logger
-	Metrics *metrics.Metrics // request counters; nil disables them
+	Prefix    string
+	Logger    *slog.Logger
+	Metrics   *metrics.Metrics // request counters; nil disables them
+	AccessLog bool
 
 	// Sign-in (auth/login).
 	Login, Callback, Logout http.Handler
@@ -24,21 +29,34 @@ type Deps struct {
 	// Bootstrap script and its error reports (proxy/bootstrap).
 	Bootstrap, ClientEvents http.Handler
 
-	// WithSession loads the visitor's session into the request context.
-	WithSession func(http.Handler) http.Handler
-	// Protect applies the access policy to upstream traffic.
-	Protect func(http.Handler) http.Handler
-	// Upstream serves every request that is not the proxy's own.
-	Upstream http.Handler
+	// Identify loads the visitor's session and puts the access verdict in
+	// the request context (access.Policy.Identify).
+	Identify func(http.Handler) http.Handler
+	// Policy guards upstream traffic; it reads the verdict.
+	Policy *access.Policy
+	// IdentityHeaders sets the identity headers for an authorized visitor
+	// on the upstream request; nil when headers.pass is off.
+	IdentityHeaders func(out *http.Request, s *session.Session)
+	// Injector adds the bootstrap to pages; nil when inject.enabled is off.
+	Injector *inject.Injector
+	// Upstream is the reverse proxy's configuration; its hooks are set here.
+	Upstream UpstreamOptions
 	// Ready lists the readiness checks reported by {prefix}/readyz.
 	Ready []Check
 }
 
 // NewHandler builds the handler tree. Every endpoint the proxy serves itself
-// is listed here; everything outside the prefix goes to the upstream.
-func NewHandler(d Deps) http.Handler {
-	p := d.Config.Prefix
-	withSession := orIdentity(d.WithSession)
+// is listed here, and so is the chain every other request takes to the
+// upstream:
+//
+//	observe (access log, metrics)
+//	└ split by prefix ── own endpoints (token and session behind Identify)
+//	  └ Identify (session → verdict) → Protect (policy) → ReverseProxy
+//	                        Rewrite: hygiene, identity headers, injector's request
+//	                        ModifyResponse: redirects, injector
+func NewHandler(d Deps) (http.Handler, error) {
+	p := d.Prefix
+	identify := orIdentity(d.Identify)
 	own := http.NewServeMux()
 	handle := func(pattern string, h http.Handler) {
 		if h != nil {
@@ -54,10 +72,10 @@ func NewHandler(d Deps) http.Handler {
 	handle("POST "+p+"/logout", d.Logout)
 
 	if d.Token != nil {
-		handle(p+"/token", withSession(d.Token)) // the handler answers 405 for other methods
+		handle(p+"/token", identify(d.Token)) // the handler answers 405 for other methods
 	}
 	if d.Session != nil {
-		handle("GET "+p+"/session", withSession(d.Session))
+		handle("GET "+p+"/session", identify(d.Session))
 	}
 	handle("GET "+p+"/public-key.pem", d.PublicKeyPEM)
 	handle("GET "+p+"/public-keys", d.PublicKeys)
@@ -68,8 +86,30 @@ func NewHandler(d Deps) http.Handler {
 
 	own.Handle(p+"/", http.NotFoundHandler()) // the prefix never reaches the upstream
 
-	upstream := withSession(orIdentity(d.Protect)(d.Upstream))
-	return observe(d.Logger, newRequestMetrics(d.Metrics, p), d.Config.Log.AccessLog, splitByPrefix(p, own, upstream))
+	up := d.Upstream
+	up.Rewrite = func(pr *httputil.ProxyRequest) {
+		if d.IdentityHeaders != nil {
+			if s, ok := access.VisitorFrom(pr.In.Context()).User(); ok {
+				d.IdentityHeaders(pr.Out, s)
+			}
+		}
+		if d.Injector != nil {
+			d.Injector.PrepareRequest(pr.Out)
+		}
+	}
+	if d.Injector != nil {
+		up.ModifyResponse = d.Injector.ModifyResponse
+	}
+	rev, err := NewReverseProxy(up)
+	if err != nil {
+		return nil, fmt.Errorf("build reverse proxy: %w", err)
+	}
+	var upstream http.Handler = rev
+	if d.Policy != nil {
+		upstream = d.Policy.Protect(d.Logger, upstream)
+	}
+	upstream = identify(upstream)
+	return observe(d.Logger, newRequestMetrics(d.Metrics, p), d.AccessLog, splitByPrefix(p, own, upstream)), nil
 }
 
 func orIdentity(mw func(http.Handler) http.Handler) func(http.Handler) http.Handler {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
@@ -24,9 +25,18 @@ type Listener struct {
 	TLS bool
 }
 
+// ServeOptions are the listeners' limits and the shutdown grace.
+type ServeOptions struct {
+	// Server is the validated server section (timeouts, limits, TLS files).
+	Server          config.Server
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
 // Serve runs every listener until ctx is done, then shuts them down
-// gracefully: in-flight requests get up to shutdown_timeout to finish.
-func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listeners ...Listener) error {
+// gracefully: in-flight requests get up to o.ShutdownTimeout to finish.
+func Serve(ctx context.Context, o ServeOptions, listeners ...Listener) error {
+	log, cfg := o.Logger, o.Server
 	servers := make([]*http.Server, 0, len(listeners))
 	errc := make(chan error, len(listeners))
 	abort := func(err error) error {
@@ -45,14 +55,14 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listeners 
 		}
 		srv := &http.Server{
 			Handler:           l.Handler,
-			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
-			IdleTimeout:       cfg.Server.IdleTimeout.D(),
-			MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
+			IdleTimeout:       cfg.IdleTimeout.D(),
+			MaxHeaderBytes:    cfg.MaxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		}
 		if l.TLS {
-			certs, err := newCertReloader(cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile, log)
+			certs, err := newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, log)
 			if err != nil {
 				_ = ln.Close()
 				return abort(err)
@@ -79,8 +89,8 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listeners 
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
-	log.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout.D()))
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout.D())
+	log.Info("shutting down", slog.Duration("timeout", o.ShutdownTimeout))
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
 	defer cancel()
 	for _, s := range servers {
 		if err := s.Shutdown(shutCtx); err != nil {

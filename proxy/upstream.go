@@ -118,33 +118,47 @@ func (b *bufferPool) Put(v []byte) {
 	}
 }
 
-// ReverseProxyOptions are what the reverse proxy needs beyond the config.
-type ReverseProxyOptions struct {
-	// ModifyResponse, when set, runs on every upstream response (the injector).
-	ModifyResponse func(*http.Response) error
+// UpstreamOptions configure the reverse proxy toward the upstream.
+type UpstreamOptions struct {
+	// URL is the upstream's parsed address; Upstream its validated section
+	// (timeouts, pool, TLS, preserve_host, rewrite_redirects).
+	URL      *url.URL
+	Upstream config.Upstream
+	// Public is public_url: redirects to the upstream's own address map there.
+	Public *url.URL
+	// TrustedProxies may set X-Forwarded-* for the clients behind them.
+	TrustedProxies []netip.Prefix
+	// CookieName is the session cookie's name: it and NAME_* never reach
+	// the upstream.
+	CookieName string
+	// Headers names the identity headers stripped from every request.
+	Headers config.Headers
+	Logger  *slog.Logger
+
 	// Rewrite, when set, runs after the proxy's own rewriting (identity
 	// headers, the injector's request preparation).
 	Rewrite func(*httputil.ProxyRequest)
+	// ModifyResponse, when set, runs on every upstream response (the
+	// injector), after redirects were mapped.
+	ModifyResponse func(*http.Response) error
 }
 
-// NewReverseProxy builds the httputil.ReverseProxy toward cfg.Upstream with
+// NewReverseProxy builds the httputil.ReverseProxy toward o.URL with
 // header hygiene applied in Rewrite.
-func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOptions) (*httputil.ReverseProxy, error) {
-	tr, err := newTransport(cfg.UpstreamURL, cfg.Upstream)
+func NewReverseProxy(o UpstreamOptions) (*httputil.ReverseProxy, error) {
+	tr, err := newTransport(o.URL, o.Upstream)
 	if err != nil {
 		return nil, err
 	}
-	strip := newHeaderStripper(cfg)
-	target := cfg.UpstreamURL
-	trusted := cfg.TrustedProxyNets
-	preserveHost := cfg.Upstream.PreserveHost
-	modify := opts.ModifyResponse
-	if cfg.Upstream.RewriteRedirects && cfg.Public != nil {
-		rw := newRedirectRewriter(target, cfg.Public)
+	strip := newHeaderStripper(o.CookieName, o.Headers)
+	target, trusted, preserveHost := o.URL, o.TrustedProxies, o.Upstream.PreserveHost
+	modify := o.ModifyResponse
+	if o.Upstream.RewriteRedirects && o.Public != nil {
+		rw := newRedirectRewriter(target, o.Public)
 		modify = func(resp *http.Response) error {
 			rw.rewrite(resp.Header)
-			if opts.ModifyResponse != nil {
-				return opts.ModifyResponse(resp)
+			if o.ModifyResponse != nil {
+				return o.ModifyResponse(resp)
 			}
 			return nil
 		}
@@ -157,16 +171,16 @@ func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOpti
 			}
 			setForwarded(pr, trusted)
 			strip.clean(pr.Out.Header)
-			if opts.Rewrite != nil {
-				opts.Rewrite(pr)
+			if o.Rewrite != nil {
+				o.Rewrite(pr)
 			}
 		},
 		Transport:      timedTransport{next: tr},
 		FlushInterval:  0, // ReverseProxy already flushes at once for SSE and unknown-length bodies
 		BufferPool:     newBufferPool(),
 		ModifyResponse: modify,
-		ErrorHandler:   upstreamErrorHandler(log),
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandler:   upstreamErrorHandler(o.Logger),
+		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}, nil
 }
 
@@ -223,6 +237,6 @@ func upstreamErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Requ
 		log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", status), slog.String("error", err.Error()))
-		errorpage.Status(w, r, status)
+		errorpage.Status(w, errorpage.FormatFor(r), status)
 	}
 }

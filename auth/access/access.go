@@ -3,16 +3,19 @@
 package access
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
 
 // Policy is the access configuration compiled for request-time checks.
@@ -75,13 +78,13 @@ func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), sub)
 }
 
-// Authorize checks the optional rules against a signed-in user's claims. The
+// authorize checks the optional rules against a signed-in user's claims. The
 // error says which rule failed (for the log, not the user).
-func (p *Policy) Authorize(s *session.Session) error {
+func (p *Policy) authorize(s *session.Session) error {
 	if len(p.domains) > 0 {
 		email, _ := s.Claims["email"].(string)
 		_, domain, ok := strings.Cut(strings.ToLower(email), "@")
-		if !ok || !contains(p.domains, domain) {
+		if !ok || !slices.Contains(p.domains, domain) {
 			return fmt.Errorf("email domain of %q is not allowed", email)
 		}
 		if v, present := s.Claims["email_verified"]; present && v != true {
@@ -92,7 +95,7 @@ func (p *Policy) Authorize(s *session.Session) error {
 		have := stringsOf(s.Claims[p.groupsClaim])
 		ok := false
 		for _, g := range p.groups {
-			ok = ok || contains(have, g)
+			ok = ok || slices.Contains(have, g)
 		}
 		if !ok {
 			return fmt.Errorf("user is in none of the required groups %v", p.groups)
@@ -102,7 +105,7 @@ func (p *Policy) Authorize(s *session.Session) error {
 		have := stringsOf(s.Claims[claim])
 		ok := false
 		for _, a := range allowed {
-			ok = ok || contains(have, a)
+			ok = ok || slices.Contains(have, a)
 		}
 		if !ok {
 			return fmt.Errorf("claim %s has none of the required values %v", claim, allowed)
@@ -132,62 +135,86 @@ func stringsOf(v any) []string {
 	return nil
 }
 
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
+// Visitor is the access verdict on one request, decided once after the
+// session is loaded: who the visitor is and whether the rules let them in.
+// Everything downstream (access control, identity headers, injection, the
+// chat token) reads it; nothing decides it again.
+type Visitor struct {
+	// Session is the visitor's session; nil for an anonymous visitor.
+	Session *session.Session
+	// Refused says which authorization rule a signed-in visitor fails; nil
+	// when they pass (or are anonymous).
+	Refused error
+}
+
+// User returns the session of a signed-in visitor the rules let in. A
+// refused visitor is no user: in optional mode they continue anonymously,
+// with no identity headers and no chat token.
+func (v *Visitor) User() (*session.Session, bool) {
+	if v == nil || v.Session == nil || v.Refused != nil {
+		return nil, false
+	}
+	return v.Session, true
+}
+
+type visitorKey struct{}
+
+// VisitorFrom returns the verdict Identify put in ctx; nil (anonymous) when
+// the request did not pass through Identify.
+func VisitorFrom(ctx context.Context) *Visitor {
+	v, _ := ctx.Value(visitorKey{}).(*Visitor)
+	return v
+}
+
+// Authorized reports whether r's visitor is a signed-in user the rules let in.
+func Authorized(r *http.Request) bool {
+	_, ok := VisitorFrom(r.Context()).User()
+	return ok
+}
+
+// Identify loads the visitor's session with load (nil: anonymous) and puts
+// the verdict in the request context for everything downstream.
+func (p *Policy) Identify(load func(http.ResponseWriter, *http.Request) *session.Session) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			v := &Visitor{Session: load(w, r)}
+			if v.Session != nil {
+				v.Refused = p.authorize(v.Session)
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), visitorKey{}, v)))
+		})
+	}
+}
+
+// Protect lets a request reach next when the path is public, the access
+// mode is optional, or the visitor is an authorized user. A signed-in
+// visitor the rules refuse gets a 403 page, never a new login (which would
+// loop); in optional mode they continue as anonymous.
+func (p *Policy) Protect(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := VisitorFrom(r.Context())
+		if _, ok := v.User(); ok || !p.required || p.Public(r) {
+			next.ServeHTTP(w, r)
+			return
 		}
-	}
-	return false
+		if v != nil && v.Session != nil {
+			log.InfoContext(r.Context(), "signed-in user not authorized", slog.String("sub", v.Session.Subject), slog.String("reason", v.Refused.Error()))
+			errorpage.Status(w, errorpage.FormatFor(r), http.StatusForbidden)
+			return
+		}
+		p.deny(w, r)
+	})
 }
 
-// IsNavigation tells a browser loading a page (which gets a redirect to the
-// login) from scripts and API clients (which get a 401 they can handle).
-func IsNavigation(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
-		return mode == "navigate"
-	}
-	if r.Header.Get("X-Requested-With") != "" {
-		return false
-	}
-	return strings.Contains(r.Header.Get("Accept"), "text/html")
-}
-
-// Deny answers a visitor without a session on a protected path.
-func (p *Policy) Deny(w http.ResponseWriter, r *http.Request) {
+// deny answers a visitor without a session on a protected path: a page load
+// that can be replayed goes to the login and back; scripts and API clients
+// get a 401 in JSON they can act on.
+func (p *Policy) deny(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if IsNavigation(r) {
+	if request.IsPageLoad(r) && request.Replayable(r) {
 		http.Redirect(w, r, p.loginPath+"?rd="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
 		return
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="lcw-auth-proxy"`)
-	r.Header.Set("Accept", "application/json") // machines get the JSON form
-	errorpage.Status(w, r, http.StatusUnauthorized)
-}
-
-// Protect lets a request reach next when the path is public, the access
-// mode is optional, or the session (found by lookup) passes the rules. A
-// signed-in user who fails them gets a 403 page, never a new login (which
-// would loop); in optional mode such a user continues as anonymous.
-func (p *Policy) Protect(lookup func(*http.Request) (*session.Session, bool), log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if sess, ok := lookup(r); ok {
-			err := p.Authorize(sess)
-			if err == nil || !p.required || p.Public(r) {
-				next.ServeHTTP(w, r)
-				return
-			}
-			log.InfoContext(r.Context(), "signed-in user not authorized", slog.String("sub", sess.Subject), slog.String("reason", err.Error()))
-			errorpage.Status(w, r, http.StatusForbidden)
-			return
-		}
-		if !p.required || p.Public(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		p.Deny(w, r)
-	})
+	errorpage.Status(w, errorpage.JSON, http.StatusUnauthorized)
 }

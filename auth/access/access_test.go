@@ -1,6 +1,7 @@
 package access
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,7 +12,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
-func request(rawPath string, hdr map[string]string) *http.Request {
+func newRequest(rawPath string, hdr map[string]string) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, "http://shop.example.com"+rawPath, nil)
 	for k, v := range hdr {
 		r.Header.Set(k, v)
@@ -47,7 +48,7 @@ func TestPublicPaths(t *testing.T) {
 		{"/", false},
 	}
 	for _, tt := range tests {
-		r := request("/", nil)
+		r := newRequest("/", nil)
 		u, err := url.Parse(tt.path) // not ResolveReference: it would remove dot segments
 		if err != nil {
 			// Paths net/url refuses never reach the proxy as such.
@@ -86,38 +87,11 @@ func TestAuthorize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := NewPolicy(tt.access, "/_lcw").Authorize(sess(tt.claims))
+			err := NewPolicy(tt.access, "/_lcw").authorize(sess(tt.claims))
 			if (err == nil) != tt.ok {
 				t.Fatalf("Authorize = %v, want ok=%v", err, tt.ok)
 			}
 		})
-	}
-}
-
-func TestIsNavigation(t *testing.T) {
-	tests := []struct {
-		name   string
-		method string
-		hdr    map[string]string
-		want   bool
-	}{
-		{"fetch metadata navigate", "GET", map[string]string{"Sec-Fetch-Mode": "navigate", "Accept": "*/*"}, true},
-		{"fetch metadata cors", "GET", map[string]string{"Sec-Fetch-Mode": "cors", "Accept": "text/html"}, false},
-		{"fetch metadata no-cors", "GET", map[string]string{"Sec-Fetch-Mode": "no-cors"}, false},
-		{"old browser page load", "GET", map[string]string{"Accept": "text/html,application/xhtml+xml"}, true},
-		{"HEAD page load", "HEAD", map[string]string{"Accept": "text/html"}, true},
-		{"XMLHttpRequest", "GET", map[string]string{"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"}, false},
-		{"JSON client", "GET", map[string]string{"Accept": "application/json"}, false},
-		{"curl", "GET", map[string]string{"Accept": "*/*"}, false},
-		{"no headers", "GET", nil, false},
-		{"POST form", "POST", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}, false},
-	}
-	for _, tt := range tests {
-		r := request("/x", tt.hdr)
-		r.Method = tt.method
-		if got := IsNavigation(r); got != tt.want {
-			t.Errorf("%s: IsNavigation = %v, want %v", tt.name, got, tt.want)
-		}
 	}
 }
 
@@ -142,9 +116,9 @@ func TestProtect(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := NewPolicy(config.Access{Mode: tt.mode, PublicPaths: []string{"/public/"}, GroupsClaim: "groups"}, "/_lcw")
-			h := p.Protect(func(*http.Request) (*session.Session, bool) { return tt.sess, tt.sess != nil }, nil, next)
+			h := p.Identify(func(http.ResponseWriter, *http.Request) *session.Session { return tt.sess })(p.Protect(slog.New(slog.DiscardHandler), next))
 			w := httptest.NewRecorder()
-			h.ServeHTTP(w, request(tt.path, tt.hdr))
+			h.ServeHTTP(w, newRequest(tt.path, tt.hdr))
 			if w.Code != tt.status || w.Header().Get("Location") != tt.locates {
 				t.Fatalf("status %d Location %q, want %d %q", w.Code, w.Header().Get("Location"), tt.status, tt.locates)
 			}
@@ -156,7 +130,7 @@ func TestProtect(t *testing.T) {
 }
 
 func TestIdentityHeadersCannotSplit(t *testing.T) {
-	set := IdentityHeaders(config.Headers{Pass: true, User: "X-Forwarded-User", Email: "X-Forwarded-Email", Groups: "X-Forwarded-Groups"})
+	set := IdentityHeaders(config.Headers{Pass: true, User: "X-Forwarded-User", Email: "X-Forwarded-Email", Groups: "X-Forwarded-Groups"}, "groups")
 	out := httptest.NewRequest("GET", "http://up/", nil)
 	set(out, &session.Session{Subject: "u1\r\nX-Admin: yes", Claims: map[string]any{"email": "a@b\nc", "groups": []any{"a", "b\r"}}})
 	for k, vs := range out.Header {
@@ -169,7 +143,42 @@ func TestIdentityHeadersCannotSplit(t *testing.T) {
 	if out.Header.Get("X-Forwarded-User") != "u1X-Admin: yes" || out.Header.Get("X-Forwarded-Groups") != "a,b" {
 		t.Errorf("headers %v", out.Header)
 	}
-	if IdentityHeaders(config.Headers{Pass: false}) != nil {
+	if IdentityHeaders(config.Headers{Pass: false}, "groups") != nil {
 		t.Errorf("headers set although headers.pass is off")
+	}
+}
+
+// The groups header reads the claim the group rules read (access.groups_claim),
+// not a fixed "groups".
+func TestIdentityHeadersUseGroupsClaim(t *testing.T) {
+	set := IdentityHeaders(config.Headers{Pass: true, Groups: "X-Forwarded-Groups"}, "roles")
+	out := httptest.NewRequest("GET", "http://up/", nil)
+	set(out, &session.Session{Subject: "u1", Claims: map[string]any{"roles": []any{"agent", "vip"}, "groups": []any{"other"}}})
+	if got := out.Header.Get("X-Forwarded-Groups"); got != "agent,vip" {
+		t.Errorf("X-Forwarded-Groups = %q, want the roles claim agent,vip", got)
+	}
+}
+
+// A signed-in visitor the rules refuse is no user in optional mode: the
+// request passes, but as anonymous, so nothing downstream sees the session.
+func TestRefusedVisitorIsAnonymousInOptionalMode(t *testing.T) {
+	p := NewPolicy(config.Access{Mode: "optional", RequiredGroups: []string{"vip"}, GroupsClaim: "groups"}, "/_lcw")
+	refused := &session.Session{Subject: "u2", Claims: map[string]any{"groups": []any{"staff"}}}
+	var seen *Visitor
+	h := p.Identify(func(http.ResponseWriter, *http.Request) *session.Session { return refused })(
+		p.Protect(slog.New(slog.DiscardHandler), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			seen = VisitorFrom(r.Context())
+			w.WriteHeader(http.StatusTeapot)
+		})))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, newRequest("/shop", nil))
+	if w.Code != http.StatusTeapot {
+		t.Fatalf("status %d, want the request to pass", w.Code)
+	}
+	if seen == nil || seen.Refused == nil {
+		t.Fatalf("verdict %+v, want the refusal recorded", seen)
+	}
+	if s, ok := seen.User(); ok || s != nil {
+		t.Errorf("User() = %v, %v for a refused visitor", s, ok)
 	}
 }

@@ -10,8 +10,9 @@ import (
 
 // IdentityHeaders returns the function that sets the configured identity
 // headers on a request bound for the upstream, or nil when headers.pass is
-// off. Incoming copies were already stripped by the proxy.
-func IdentityHeaders(h config.Headers) func(out *http.Request, s *session.Session) {
+// off. Incoming copies were already stripped by the proxy. Groups come from
+// groupsClaim (access.groups_claim), the same claim the group rules read.
+func IdentityHeaders(h config.Headers, groupsClaim string) func(out *http.Request, s *session.Session) {
 	if !h.Pass {
 		return nil
 	}
@@ -26,7 +27,7 @@ func IdentityHeaders(h config.Headers) func(out *http.Request, s *session.Sessio
 		set(h.Email, email)
 		pu, _ := s.Claims["preferred_username"].(string)
 		set(h.PreferredUsername, pu)
-		set(h.Groups, strings.Join(stringsOf(s.Claims["groups"]), ","))
+		set(h.Groups, strings.Join(stringsOf(s.Claims[groupsClaim]), ","))
 	}
 }
 

@@ -31,9 +31,6 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
-// MaxValueLen is Omnichannel's limit for one lwicontexts value, in characters.
-const MaxValueLen = 4000
-
 // Reasons a key is left out. They are fixed phrases so that logs and metric
 // labels stay bounded and never carry a user's claim values.
 const (
@@ -69,18 +66,15 @@ type rule struct {
 	constErr string
 }
 
-// NewMapper prepares rules validated by config.Load. A rule whose matches
-// pattern was not compiled there is compiled here; if that fails, the key is
-// always left out with ReasonBadPattern.
+// NewMapper prepares rules provisioned by config.Load, which compiles each
+// matches pattern into Regexp. A rule whose pattern did not compile (only
+// possible for rules built by hand) is always left out with ReasonBadPattern.
 func NewMapper(rules map[string]config.ContextRule) *Mapper {
 	m := &Mapper{rules: make([]rule, 0, len(rules))}
 	for key, r := range rules {
 		cr := rule{key: key, cfg: r, typ: r.Type, re: r.Regexp}
 		if cr.typ == "" {
 			cr.typ = config.TypeString
-		}
-		if cr.re == nil && r.Matches != "" {
-			cr.re, _ = regexp.Compile(r.Matches)
 		}
 		cr.cond = r.Equals != nil || r.Contains != nil || r.Matches != "" || r.OneOf != nil
 		if r.Claim == "" && r.Value != nil {
@@ -364,7 +358,7 @@ func convert(v any, typ string) (any, string) {
 		if !config.IsJSONNumber(s) {
 			return nil, ReasonNotNumber
 		}
-		if len(s) > MaxValueLen {
+		if len(s) > config.MaxContextValueLen {
 			return nil, ReasonTooLong
 		}
 		return json.Number(s), ""
@@ -391,7 +385,7 @@ func convert(v any, typ string) (any, string) {
 		if reason != "" {
 			return nil, reason
 		}
-		if len(s) > MaxValueLen && utf8.RuneCountInString(s) > MaxValueLen {
+		if len(s) > config.MaxContextValueLen && utf8.RuneCountInString(s) > config.MaxContextValueLen {
 			return nil, ReasonTooLong
 		}
 		return s, ""

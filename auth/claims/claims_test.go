@@ -122,6 +122,9 @@ func TestMapRules(t *testing.T) {
 	claims := idClaims(t)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.rule.Matches != "" { // as config.Load provisions it
+				tc.rule.Regexp, _ = regexp.Compile(tc.rule.Matches)
+			}
 			m := NewMapper(map[string]config.ContextRule{"k": tc.rule})
 			values, problems := m.Map(claims)
 			got, present := values["k"]

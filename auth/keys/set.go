@@ -231,7 +231,7 @@ func (s *Set) Reload() error {
 }
 
 func (s *Set) failed(f config.SigningKey, err error) error {
-	s.opts.Logger.Error("signing key reload failed; the previous key stays in use", "file", f.File, "err", err)
+	s.opts.Logger.Error("signing key reload failed; the previous key stays in use", "file", f.File, "error", err)
 	s.count("error")
 	return err
 }

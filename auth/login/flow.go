@@ -38,7 +38,7 @@ func randomString() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (rp *RP) flowCookiePrefix() string { return rp.cfg.Session.CookieName + "_flow_" }
+func (rp *RP) flowCookiePrefix() string { return rp.opt.Session.CookieName + "_flow_" }
 
 // flowCookieName derives the cookie name from the state, which is random and
 // URL-safe; 16 characters keep names short and still unique per browser.
@@ -51,8 +51,8 @@ func (rp *RP) flowCookieName(state string) string {
 
 func (rp *RP) flowCookie(name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name: name, Value: value, Path: rp.cfg.Prefix, MaxAge: maxAge,
-		Secure: *rp.cfg.Session.CookieSecure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Name: name, Value: value, Path: rp.opt.Prefix, MaxAge: maxAge,
+		Secure: rp.opt.Session.Secure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	}
 }
 
@@ -64,7 +64,7 @@ func (rp *RP) LoginHandler() http.Handler {
 		if err != nil {
 			rp.log.WarnContext(r.Context(), "login while the OpenID provider is unavailable", slog.String("error", err.Error()))
 			rp.metrics.Logins.WithLabelValues("idp_unavailable").Inc()
-			errorpage.Write(w, r, http.StatusServiceUnavailable, "Sign-in is unavailable right now because the identity provider cannot be reached. Please try again in a moment.")
+			errorpage.Write(w, errorpage.FormatFor(r), http.StatusServiceUnavailable, "Sign-in is unavailable right now because the identity provider cannot be reached. Please try again in a moment.")
 			return
 		}
 		f := flow{
@@ -79,13 +79,13 @@ func (rp *RP) LoginHandler() http.Handler {
 		sealed, err := rp.codec.Seal(name, plain, f.Created.Add(flowLifetime))
 		if err != nil {
 			rp.log.ErrorContext(r.Context(), "seal login flow", slog.String("error", err.Error()))
-			errorpage.Status(w, r, http.StatusInternalServerError)
+			errorpage.Status(w, errorpage.FormatFor(r), http.StatusInternalServerError)
 			return
 		}
 		rp.expireOldFlows(w, r)
 		http.SetCookie(w, rp.flowCookie(name, sealed, int(flowLifetime/time.Second)))
 		opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}
-		for k, v := range rp.cfg.OIDC.AuthParams {
+		for k, v := range rp.opt.OIDC.AuthParams {
 			opts = append(opts, oauth2.SetAuthURLParam(k, v))
 		}
 		rp.metrics.Logins.WithLabelValues("started").Inc()
@@ -151,12 +151,12 @@ func (rp *RP) CallbackHandler() http.Handler {
 			}
 			rp.metrics.Logins.WithLabelValues(ce.reason).Inc()
 			rp.log.WarnContext(r.Context(), "login failed", slog.String("reason", ce.reason), slog.Any("error", ce.err))
-			errorpage.Write(w, r, ce.status, ce.msg)
+			errorpage.Write(w, errorpage.FormatFor(r), ce.status, ce.msg)
 			return
 		}
 		if err := rp.store.Save(w, r, sess); err != nil {
 			rp.log.ErrorContext(r.Context(), "save session", slog.String("error", err.Error()))
-			errorpage.Status(w, r, http.StatusInternalServerError)
+			errorpage.Status(w, errorpage.FormatFor(r), http.StatusInternalServerError)
 			return
 		}
 		rp.metrics.Logins.WithLabelValues("success").Inc()
@@ -214,7 +214,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) (*session.Session
 // session being refreshed, supplies what the response may omit.
 func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Token, nonce string, prev *session.Session) (*session.Session, error) {
 	now := time.Now()
-	sess := &session.Session{CreatedAt: now, Expiry: now.Add(rp.cfg.Session.Lifetime.D())}
+	sess := &session.Session{CreatedAt: now, Expiry: now.Add(rp.opt.Session.Lifetime.D())}
 	if prev != nil {
 		sess.CreatedAt, sess.Expiry = prev.CreatedAt, prev.Expiry
 		sess.Subject, sess.Claims, sess.IDToken = prev.Subject, prev.Claims, prev.IDToken
@@ -240,7 +240,7 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 	case prev == nil:
 		return nil, errors.New("token response carries no id_token (is the openid scope granted?)")
 	}
-	if rp.cfg.OIDC.Userinfo {
+	if rp.opt.OIDC.Userinfo {
 		if err := rp.mergeUserinfo(ctx, p, tok, sess); err != nil {
 			return nil, err
 		}
@@ -283,7 +283,7 @@ func (rp *RP) refreshAt(now time.Time, tok *oauth2.Token, sess *session.Session)
 	if sess.RefreshToken == "" {
 		return time.Time{}
 	}
-	if iv := rp.cfg.Session.RefreshInterval.D(); iv > 0 {
+	if iv := rp.opt.Session.RefreshInterval.D(); iv > 0 {
 		return now.Add(iv)
 	}
 	if !tok.Expiry.IsZero() {

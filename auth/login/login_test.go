@@ -34,7 +34,8 @@ token: {issuer: shop.example.com, signing_keys: [{file: ` + key + `}]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New())
+	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Prefix: cfg.Prefix, PublicOrigin: cfg.Public.String(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New()})
 	if err != nil {
 		t.Fatal(err)
 	}

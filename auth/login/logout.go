@@ -22,16 +22,13 @@ func (rp *RP) LogoutHandler() http.Handler {
 		}
 		rp.metrics.Logins.WithLabelValues("logout").Inc()
 		w.Header().Set("Cache-Control", "no-store")
-		after := rp.cfg.OIDC.PostLogoutRedirectPath
-		if after == "" {
-			after = "/"
-		}
+		after := rp.opt.OIDC.PostLogoutRedirectPath
 		target := after
 		if p, err := rp.disc.get(); err == nil && p.endSession != "" {
 			if u, err := url.Parse(p.endSession); err == nil {
 				q := u.Query()
-				q.Set("client_id", rp.cfg.OIDC.ClientID)
-				q.Set("post_logout_redirect_uri", rp.cfg.Public.String()+after)
+				q.Set("client_id", rp.opt.OIDC.ClientID)
+				q.Set("post_logout_redirect_uri", rp.opt.PublicOrigin+after)
 				if idToken != "" {
 					q.Set("id_token_hint", idToken)
 				}

@@ -51,11 +51,11 @@ func (rp *RP) discover(ctx context.Context) {
 		p, err := rp.tryDiscover(ctx)
 		if err == nil {
 			rp.disc.p.Store(p)
-			rp.log.Info("OpenID provider discovered", slog.String("issuer", rp.cfg.OIDC.Issuer), slog.Bool("end_session", p.endSession != ""))
+			rp.log.Info("OpenID provider discovered", slog.String("issuer", rp.opt.OIDC.Issuer), slog.Bool("end_session", p.endSession != ""))
 			return
 		}
 		rp.disc.lastErr.Store(&err)
-		rp.log.Warn("OpenID provider discovery failed; retrying", slog.String("issuer", rp.cfg.OIDC.Issuer), slog.String("error", err.Error()), slog.Duration("retry_in", backoff))
+		rp.log.Warn("OpenID provider discovery failed; retrying", slog.String("issuer", rp.opt.OIDC.Issuer), slog.String("error", err.Error()), slog.Duration("retry_in", backoff))
 		select {
 		case <-ctx.Done():
 			return
@@ -66,33 +66,33 @@ func (rp *RP) discover(ctx context.Context) {
 }
 
 func (rp *RP) tryDiscover(ctx context.Context) (*provider, error) {
-	ctx, cancel := context.WithTimeout(ctx, rp.cfg.OIDC.DiscoveryTimeout.D())
+	ctx, cancel := context.WithTimeout(ctx, rp.opt.OIDC.DiscoveryTimeout.D())
 	defer cancel()
-	op, err := oidc.NewProvider(rp.clientContext(ctx), rp.cfg.OIDC.Issuer)
+	op, err := oidc.NewProvider(rp.clientContext(ctx), rp.opt.OIDC.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("discover %s: %w", rp.cfg.OIDC.Issuer, err)
+		return nil, fmt.Errorf("discover %s: %w", rp.opt.OIDC.Issuer, err)
 	}
 	var extra struct {
 		EndSession string `json:"end_session_endpoint"`
 	}
 	if err := op.Claims(&extra); err != nil {
-		return nil, fmt.Errorf("read discovery document of %s: %w", rp.cfg.OIDC.Issuer, err)
+		return nil, fmt.Errorf("read discovery document of %s: %w", rp.opt.OIDC.Issuer, err)
 	}
-	skew := rp.cfg.OIDC.ClockSkew.D()
+	skew := rp.opt.OIDC.ClockSkew.D()
 	return &provider{
 		oidc: op,
 		verifier: op.Verifier(&oidc.Config{
-			ClientID: rp.cfg.OIDC.ClientID,
+			ClientID: rp.opt.OIDC.ClientID,
 			// go-oidc has no leeway option: reading the clock a little
 			// earlier accepts tokens that expired within the skew.
 			Now: func() time.Time { return time.Now().Add(-skew) },
 		}),
 		oauth2: oauth2.Config{
-			ClientID:     rp.cfg.OIDC.ClientID,
-			ClientSecret: rp.cfg.OIDC.ClientSecret,
+			ClientID:     rp.opt.OIDC.ClientID,
+			ClientSecret: rp.opt.OIDC.ClientSecret,
 			Endpoint:     op.Endpoint(),
 			RedirectURL:  rp.callbackURL,
-			Scopes:       rp.cfg.OIDC.Scopes,
+			Scopes:       rp.opt.OIDC.Scopes,
 		},
 		endSession: extra.EndSession,
 	}, nil

@@ -11,9 +11,23 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
+// Options are what the relying party needs from the configuration.
+type Options struct {
+	// OIDC is the validated oidc section (issuer, client, scopes, skew).
+	OIDC config.OIDC
+	// Session is the validated session section (keys, cookie, lifetime).
+	Session config.Session
+	// Prefix is the proxy's path prefix; the redirect URI is
+	// PublicOrigin + Prefix + "/callback".
+	Prefix       string
+	PublicOrigin string
+	Logger       *slog.Logger
+	Metrics      *metrics.Metrics
+}
+
 // RP is the proxy's OpenID Connect relying party.
 type RP struct {
-	cfg         *config.Config
+	opt         Options
 	log         *slog.Logger
 	metrics     *metrics.Metrics
 	http        *http.Client
@@ -25,26 +39,26 @@ type RP struct {
 }
 
 // New builds the relying party. Call Start to begin discovery.
-func New(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (*RP, error) {
-	codec, err := session.NewCodec(cfg.Session.Keys)
+func New(o Options) (*RP, error) {
+	codec, err := session.NewCodec(o.Session.Keys)
 	if err != nil {
 		return nil, err
 	}
 	store := session.NewStore(codec, session.CookieOptions{
-		Name:     cfg.Session.CookieName,
-		Domain:   cfg.Session.CookieDomain,
-		Path:     cfg.Session.CookiePath,
-		Secure:   *cfg.Session.CookieSecure,
-		Lifetime: cfg.Session.Lifetime.D(),
+		Name:     o.Session.CookieName,
+		Domain:   o.Session.CookieDomain,
+		Path:     o.Session.CookiePath,
+		Secure:   o.Session.Secure,
+		Lifetime: o.Session.Lifetime.D(),
 	})
 	rp := &RP{
-		cfg:         cfg,
-		log:         log,
-		metrics:     m,
+		opt:         o,
+		log:         o.Logger,
+		metrics:     o.Metrics,
 		http:        newHTTPClient(),
 		store:       store,
 		codec:       codec,
-		callbackURL: cfg.Public.String() + cfg.Prefix + "/callback",
+		callbackURL: o.PublicOrigin + o.Prefix + "/callback",
 	}
 	rp.refresher = newRefresher(rp)
 	return rp, nil

@@ -14,40 +14,24 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 )
 
-type sessionKey struct{}
-
-// FromContext returns the signed-in user's session that WithSession found.
-func FromContext(ctx context.Context) (*session.Session, bool) {
-	s, ok := ctx.Value(sessionKey{}).(*session.Session)
-	return s, ok && s != nil
-}
-
-// WithSession loads the session cookie (refreshing the tokens when due) and
-// puts the session in the request context. A missing, tampered or expired
-// cookie is an anonymous visitor, never an error; a bad cookie is cleared so
-// the browser stops sending it.
-func (rp *RP) WithSession(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, err := rp.store.Load(r)
-		switch {
-		case errors.Is(err, session.ErrNoSession):
-			next.ServeHTTP(w, r)
-			return
-		case err != nil:
-			rp.log.DebugContext(r.Context(), "ignoring invalid session cookie", slog.String("error", err.Error()))
-			rp.store.Clear(w, r)
-			next.ServeHTTP(w, r)
-			return
-		}
-		if !sess.RefreshAt.IsZero() && time.Now().After(sess.RefreshAt) && sess.RefreshToken != "" {
-			sess = rp.refresher.refresh(w, r, sess)
-			if sess == nil {
-				next.ServeHTTP(w, r)
-				return
-			}
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess)))
-	})
+// Session loads the request's session (refreshing the tokens when due,
+// which may set cookies on w). A missing, tampered or expired cookie is an
+// anonymous visitor (nil), never an error; a bad cookie is cleared so the
+// browser stops sending it.
+func (rp *RP) Session(w http.ResponseWriter, r *http.Request) *session.Session {
+	sess, err := rp.store.Load(r)
+	switch {
+	case errors.Is(err, session.ErrNoSession):
+		return nil
+	case err != nil:
+		rp.log.DebugContext(r.Context(), "ignoring invalid session cookie", slog.String("error", err.Error()))
+		rp.store.Clear(w, r)
+		return nil
+	}
+	if !sess.RefreshAt.IsZero() && time.Now().After(sess.RefreshAt) && sess.RefreshToken != "" {
+		return rp.refresher.refresh(w, r, sess)
+	}
+	return sess
 }
 
 // refresher refreshes each session once even when a page fires many

@@ -27,13 +27,14 @@ const (
 	maxStale = 63
 )
 
-// CookieOptions says how the session cookie is named and scoped.
+// CookieOptions says how the session cookie is named and scoped; config
+// provisions every field (session.cookie_*, session.lifetime).
 type CookieOptions struct {
-	Name     string        // cookie name and prefix of its chunks; default "_lcw"
+	Name     string        // cookie name and prefix of its chunks
 	Domain   string        // empty: host-only cookie
-	Path     string        // default "/"
+	Path     string        // where the browser sends it, usually "/"
 	Secure   bool          // send only over HTTPS
-	Lifetime time.Duration // session length when Save gets no Expiry; default 12h
+	Lifetime time.Duration // session length when Save gets no Expiry
 }
 
 // Store keeps sessions in cookies, with a Codec.
@@ -52,15 +53,6 @@ type Store struct {
 
 // NewStore returns a Store that seals with c and writes cookies as opts says.
 func NewStore(c *Codec, opts CookieOptions) *Store {
-	if opts.Name == "" {
-		opts.Name = "_lcw"
-	}
-	if opts.Path == "" {
-		opts.Path = "/"
-	}
-	if opts.Lifetime <= 0 {
-		opts.Lifetime = 12 * time.Hour
-	}
 	return &Store{codec: c, opts: opts, cache: newCache(defaultCacheBytes), now: time.Now}
 }
 

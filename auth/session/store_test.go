@@ -21,6 +21,16 @@ func newTestStore(t testing.TB, opts CookieOptions, keys ...[]byte) (*Store, *cl
 	if len(keys) == 0 {
 		keys = [][]byte{newKey(t)}
 	}
+	// The production values config provisions, unless the test sets its own.
+	if opts.Name == "" {
+		opts.Name = "_lcw"
+	}
+	if opts.Path == "" {
+		opts.Path = "/"
+	}
+	if opts.Lifetime == 0 {
+		opts.Lifetime = 12 * time.Hour
+	}
 	s := NewStore(newCodec(t, keys...), opts)
 	clk := &clock{now: t0}
 	s.now = clk.Now

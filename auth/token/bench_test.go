@@ -15,7 +15,7 @@ import (
 // with BenchmarkRawSignPKCS1v15; the goal is at least 0.9x its rate.
 func BenchmarkTokenEndpoint(b *testing.B) {
 	f := newFixture(b, nil, nil)
-	h := TokenHandler(f.minter, signedIn(userClaims()), "https://shop.example.com")
+	h := TokenHandler(f.minter, signedIn(userClaims()), HandlerOptions{PublicOrigin: "https://shop.example.com", Metrics: f.metrics})
 	req := httptest.NewRequest("GET", "https://shop.example.com/_lcw/token", nil)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	req.Header.Set("Origin", "https://shop.example.com")

@@ -95,7 +95,7 @@ func TestContextEnrichment(t *testing.T) {
 				}
 				c.ContextKeys = contextKeys
 			}, nil)
-			f.minter = NewMinter(f.cfg, f.keys, nil, EnricherFromConfig(f.cfg), f.metrics, nil)
+			f.minter = NewMinter(MinterOptions{Token: f.cfg, Keys: f.keys, Enricher: EnricherFromConfig(f.cfg), Metrics: f.metrics})
 			f.minter.now = func() time.Time { return testNow }
 
 			p, err := f.minter.Payload(context.Background(), userClaims())

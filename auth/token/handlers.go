@@ -6,14 +6,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"mime"
+	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Identity is what the session knows about the signed-in user.
@@ -32,34 +34,67 @@ type tokenResponse struct {
 	ExpiresAt int64  `json:"expires_at"`
 }
 
+// HandlerOptions are what the token and session endpoints need besides
+// the Minter and the visitor's identity.
+type HandlerOptions struct {
+	// PublicOrigin is public_url's origin: only its own pages get tokens.
+	PublicOrigin string
+	// Metrics and Logger may be nil.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+}
+
+// tokenCounters are resolved once, so the token path does no label lookups.
+type tokenCounters struct {
+	issued, unauthenticated, forbidden, failed, badMethod prometheus.Counter
+	signDuration                                          prometheus.Observer
+}
+
+func newTokenCounters(m *metrics.Metrics) tokenCounters {
+	if m == nil {
+		return tokenCounters{}
+	}
+	return tokenCounters{
+		issued:          m.Tokens.WithLabelValues("issued"),
+		unauthenticated: m.Tokens.WithLabelValues("unauthenticated"),
+		forbidden:       m.Tokens.WithLabelValues("forbidden"),
+		failed:          m.Tokens.WithLabelValues("error"),
+		badMethod:       m.Tokens.WithLabelValues("method_not_allowed"),
+		signDuration:    m.TokenSignDuration,
+	}
+}
+
 // TokenHandler serves a fresh chat token to the signed-in user: the raw JWT
 // (Content-Type: application/jwt) or, when the Accept header prefers
-// application/json, {"token", "expires_at"}. Only same-origin requests get
-// one: a request whose Sec-Fetch-Site is present and not same-origin, or
-// whose Origin is present and not publicOrigin, is refused with 403, before
-// the session is even looked at. No session is 401.
-func TokenHandler(m *Minter, who IdentityFunc, publicOrigin string) http.Handler {
-	origin := strings.TrimSuffix(publicOrigin, "/")
+// application/json, {"token", "expires_at"}. Only the page's own scripts
+// get one (request.SameOrigin), checked before the session is even looked
+// at: anything else is 403. No session is 401.
+func TokenHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
+	c := newTokenCounters(o.Metrics)
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h["Cache-Control"] = noStore
 		h["Vary"] = tokenVary
 		h["X-Content-Type-Options"] = nosniff
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			inc(m.badMethod)
+			inc(c.badMethod)
 			h["Allow"] = getHead
 			http.Error(w, "use GET", http.StatusMethodNotAllowed)
 			return
 		}
-		asJSON := prefersJSON(r.Header.Get("Accept"))
-		if crossSite(r, origin) {
-			inc(m.forbidden)
+		asJSON := request.WantsJSON(r, "application/jwt")
+		if !request.SameOrigin(r, o.PublicOrigin) {
+			inc(c.forbidden)
 			fail(w, asJSON, http.StatusForbidden, "cross-site requests cannot get a chat token")
 			return
 		}
 		id, ok := who(r)
 		if !ok {
-			inc(m.unauthenticated)
+			inc(c.unauthenticated)
 			fail(w, asJSON, http.StatusUnauthorized, "not signed in")
 			return
 		}
@@ -73,17 +108,17 @@ func TokenHandler(m *Minter, who IdentityFunc, publicOrigin string) http.Handler
 		}
 		start := time.Now()
 		tok, exp, err := m.Mint(r.Context(), id.Claims)
-		if m.m != nil {
-			m.m.TokenSignDuration.Observe(time.Since(start).Seconds())
+		if c.signDuration != nil {
+			c.signDuration.Observe(time.Since(start).Seconds())
 		}
 		if err != nil {
-			inc(m.failed)
-			m.log.ErrorContext(r.Context(), "chat token not issued", "err", err)
+			inc(c.failed)
+			log.ErrorContext(r.Context(), "chat token not issued", "error", err)
 			h.Del("Content-Type")
 			fail(w, asJSON, http.StatusInternalServerError, "the chat token could not be issued; see the proxy's log")
 			return
 		}
-		inc(m.issued)
+		inc(c.issued)
 		if asJSON {
 			body, _ := json.Marshal(tokenResponse{Token: tok, ExpiresAt: exp.Unix()})
 			h["Content-Length"] = []string{strconv.Itoa(len(body))}
@@ -105,48 +140,6 @@ var (
 	jwtType   = []string{"application/jwt"}
 )
 
-// crossSite reports whether the browser says the request comes from another
-// origin. Sec-Fetch-Site "none" (typed into the address bar) is refused
-// too: the token is only for the page's own script. A "null" Origin
-// (sandboxed frames, some redirects) never equals the public origin.
-func crossSite(r *http.Request, origin string) bool {
-	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" {
-		return true
-	}
-	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, origin) {
-		return true
-	}
-	return false
-}
-
-// prefersJSON reports whether the Accept header ranks application/json
-// above application/jwt (and above nothing: */* alone means the raw JWT).
-func prefersJSON(accept string) bool {
-	if accept == "" || !strings.Contains(accept, "json") {
-		return false
-	}
-	var qJSON, qJWT float64
-	for _, part := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		q := 1.0
-		if v, ok := params["q"]; ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
-		}
-		switch mt {
-		case "application/json":
-			qJSON = max(qJSON, q)
-		case "application/jwt":
-			qJWT = max(qJWT, q)
-		}
-	}
-	return qJSON > 0 && qJSON >= qJWT
-}
-
 // fail writes an error in the form the client asked for.
 func fail(w http.ResponseWriter, asJSON bool, code int, msg string) {
 	if asJSON {
@@ -164,7 +157,7 @@ func fail(w http.ResponseWriter, asJSON bool, code int, msg string) {
 // SessionHandler shows what the next token would carry, for debugging a
 // mapping: {"subject", "expires_at" (the session's), "lwicontexts" (as an
 // object), "problems"}. It calls context_url like a real token would.
-func SessionHandler(m *Minter, who IdentityFunc) http.Handler {
+func SessionHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h["Cache-Control"] = noStore
@@ -175,9 +168,8 @@ func SessionHandler(m *Minter, who IdentityFunc) http.Handler {
 			fail(w, true, http.StatusMethodNotAllowed, "use GET")
 			return
 		}
-		// Typed into the address bar is fine here (Sec-Fetch-Site: none);
-		// other sites are not.
-		if s := r.Header.Get("Sec-Fetch-Site"); s == "cross-site" || s == "same-site" {
+		// Typed into the address bar is fine here; other sites are not.
+		if request.From(r, o.PublicOrigin) == request.SiteCross {
 			fail(w, true, http.StatusForbidden, "cross-site requests cannot read the session")
 			return
 		}

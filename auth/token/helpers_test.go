@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
@@ -95,7 +94,7 @@ func newFixture(t testing.TB, mutate func(*config.Token), enrich Enricher) *fixt
 		t.Fatal(err)
 	}
 	f.keys = ks
-	f.minter = NewMinter(f.cfg, ks, claims.NewMapper(f.cfg.LWIContexts), enrich, f.metrics, nil)
+	f.minter = NewMinter(MinterOptions{Token: f.cfg, Keys: ks, Enricher: enrich, Metrics: f.metrics})
 	f.minter.now = func() time.Time { return f.now }
 	return f
 }

@@ -39,21 +39,30 @@ type Minter struct {
 	now     func() time.Time
 
 	// Counters resolved once, so the token path does no label lookups.
-	issued, unauthenticated, forbidden, failed, badMethod prometheus.Counter
-	enrichOK, enrichErr                                   prometheus.Counter
+	enrichOK, enrichErr prometheus.Counter
 }
 
-// NewMinter builds a Minter from a validated token config. enrich may be nil
-// (no context_url); m may be nil in tests; log may be nil.
-func NewMinter(cfg config.Token, ks *keys.Set, mapper *claims.Mapper, enrich Enricher, m *metrics.Metrics, log *slog.Logger) *Minter {
+// MinterOptions is what a Minter needs.
+type MinterOptions struct {
+	// Token is the validated token section: issuer, lifetimes, rules.
+	Token config.Token
+	Keys  *keys.Set
+	// Enricher calls token.context_url; nil when it is not configured.
+	Enricher Enricher
+	// Metrics and Logger may be nil (tests, CLI).
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+}
+
+// NewMinter builds a Minter.
+func NewMinter(o MinterOptions) *Minter {
+	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if mapper == nil {
-		mapper = claims.NewMapper(cfg.LWIContexts)
-	}
-	mt := &Minter{cfg: cfg, keys: ks, mapper: mapper, enrich: enrich, log: log, m: m, now: time.Now}
-	if enrich != nil {
+	cfg := o.Token
+	mt := &Minter{cfg: cfg, keys: o.Keys, mapper: claims.NewMapper(cfg.LWIContexts), enrich: o.Enricher, log: log, m: o.Metrics, now: time.Now}
+	if o.Enricher != nil {
 		// A context key's source is the answer's key of the same name unless
 		// its rule names a path. Keys an lwicontexts rule sets are skipped:
 		// that rule wins, so the answer's value could never be used.
@@ -69,14 +78,9 @@ func NewMinter(cfg config.Token, ks *keys.Set, mapper *claims.Mapper, enrich Enr
 		}
 		mt.context = claims.NewMapper(rules)
 	}
-	if m != nil {
-		mt.issued = m.Tokens.WithLabelValues("issued")
-		mt.unauthenticated = m.Tokens.WithLabelValues("unauthenticated")
-		mt.forbidden = m.Tokens.WithLabelValues("forbidden")
-		mt.failed = m.Tokens.WithLabelValues("error")
-		mt.badMethod = m.Tokens.WithLabelValues("method_not_allowed")
-		mt.enrichOK = m.ContextEnrichment.WithLabelValues("ok")
-		mt.enrichErr = m.ContextEnrichment.WithLabelValues("error")
+	if o.Metrics != nil {
+		mt.enrichOK = o.Metrics.ContextEnrichment.WithLabelValues("ok")
+		mt.enrichErr = o.Metrics.ContextEnrichment.WithLabelValues("error")
 	}
 	return mt
 }
@@ -127,7 +131,7 @@ func (m *Minter) Payload(ctx context.Context, idClaims map[string]any) (Payload,
 func (m *Minter) addEnrichment(ctx context.Context, sub string, idClaims, values map[string]any, problems []claims.Problem) []claims.Problem {
 	answer, err := m.enrich.Enrich(ctx, sub, idClaims)
 	if err != nil {
-		m.log.WarnContext(ctx, "context_url failed; the token is minted without its keys", "err", err)
+		m.log.WarnContext(ctx, "context_url failed; the token is minted without its keys", "error", err)
 		inc(m.enrichErr)
 		return problems
 	}

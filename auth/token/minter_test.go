@@ -27,11 +27,11 @@ func serve(t testing.TB, f *fixture, who IdentityFunc) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
-	mux.Handle("/_lcw/token", TokenHandler(f.minter, who, srv.URL))
+	mux.Handle("/_lcw/token", TokenHandler(f.minter, who, HandlerOptions{PublicOrigin: srv.URL, Metrics: f.metrics}))
 	mux.Handle("/_lcw/public-key.pem", PublicKeyPEMHandler(f.keys))
 	mux.Handle("/_lcw/public-keys", PublicKeysHandler(f.keys))
 	mux.Handle("/_lcw/jwks.json", JWKSHandler(f.keys))
-	mux.Handle("/_lcw/session", SessionHandler(f.minter, who))
+	mux.Handle("/_lcw/session", SessionHandler(f.minter, who, HandlerOptions{PublicOrigin: srv.URL}))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -359,7 +359,7 @@ func TestTokenEndpointRequests(t *testing.T) {
 				who = func(*http.Request) (Identity, bool) { return Identity{}, false }
 			}
 			const origin = "https://Shop.example.com:8443"
-			h := TokenHandler(m.minter, who, strings.ToLower(origin))
+			h := TokenHandler(m.minter, who, HandlerOptions{PublicOrigin: strings.ToLower(origin), Metrics: m.metrics})
 			req := httptest.NewRequest(tc.method, "https://shop.example.com:8443/_lcw/token", nil)
 			for k, v := range tc.header {
 				v = strings.ReplaceAll(v, "{origin}", strings.ToLower(origin))
@@ -414,7 +414,7 @@ func TestTokenEndpointResponseForms(t *testing.T) {
 		{"application/json;q=0", false},
 	}
 	f := newFixture(t, nil, nil)
-	h := TokenHandler(f.minter, signedIn(userClaims()), "https://shop.example.com")
+	h := TokenHandler(f.minter, signedIn(userClaims()), HandlerOptions{PublicOrigin: "https://shop.example.com", Metrics: f.metrics})
 	for _, tc := range cases {
 		t.Run(tc.accept, func(t *testing.T) {
 			req := httptest.NewRequest("GET", "/_lcw/token", nil)
@@ -559,7 +559,7 @@ func TestSessionHandler(t *testing.T) {
 		t.Fatalf("cross-site: %s", cross.Status)
 	}
 	anon := httptest.NewRecorder()
-	SessionHandler(f.minter, func(*http.Request) (Identity, bool) { return Identity{}, false }).ServeHTTP(anon, httptest.NewRequest("GET", "/_lcw/session", nil))
+	SessionHandler(f.minter, func(*http.Request) (Identity, bool) { return Identity{}, false }, HandlerOptions{}).ServeHTTP(anon, httptest.NewRequest("GET", "/_lcw/session", nil))
 	if anon.Code != http.StatusUnauthorized {
 		t.Fatalf("no session: %d", anon.Code)
 	}

@@ -11,14 +11,11 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
-// Omnichannel's limits for lwicontexts, checked by Verify.
 const (
-	maxContextKeys    = 100
-	maxContextKeyName = 100
 	// futureIatSlack tolerates clock differences before a token issued "in
 	// the future" is reported.
 	futureIatSlack = 5 * time.Minute
@@ -235,8 +232,8 @@ func (r *Report) checkContexts() {
 		return
 	}
 	r.LWIContexts = obj
-	if len(obj) > maxContextKeys {
-		r.fail("lwicontexts has %d keys: Omnichannel accepts at most %d", len(obj), maxContextKeys)
+	if len(obj) > config.MaxContextKeys {
+		r.fail("lwicontexts has %d keys: Omnichannel accepts at most %d", len(obj), config.MaxContextKeys)
 	}
 	names := make([]string, 0, len(obj))
 	for k := range obj {
@@ -244,13 +241,13 @@ func (r *Report) checkContexts() {
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		if n := utf8.RuneCountInString(k); n > maxContextKeyName || n == 0 {
-			r.fail("lwicontexts key %.40q… is %d characters: names must be 1 to %d", k, n, maxContextKeyName)
+		if n := utf8.RuneCountInString(k); n > config.MaxContextKeyName || n == 0 {
+			r.fail("lwicontexts key %.40q… is %d characters: names must be 1 to %d", k, n, config.MaxContextKeyName)
 		}
 		switch val := obj[k].(type) {
 		case string:
-			if n := utf8.RuneCountInString(val); n > claims.MaxValueLen {
-				r.fail("lwicontexts key %q holds %d characters: values are limited to %d", k, n, claims.MaxValueLen)
+			if n := utf8.RuneCountInString(val); n > config.MaxContextValueLen {
+				r.fail("lwicontexts key %q holds %d characters: values are limited to %d", k, n, config.MaxContextValueLen)
 			}
 		case float64, bool:
 		default:

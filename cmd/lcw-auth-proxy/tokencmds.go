@@ -15,7 +15,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
@@ -118,7 +117,7 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.Token.ContextURL != "" {
 		fmt.Fprintln(stderr, "note: token.context_url is not called offline; its keys are left out")
 	}
-	m := token.NewMinter(cfg.Token, ks, claims.NewMapper(cfg.Token.LWIContexts), nil, nil, nil)
+	m := token.NewMinter(token.MinterOptions{Token: cfg.Token, Keys: ks})
 	p, err := m.Payload(ctx, idClaims)
 	if err != nil {
 		return err

@@ -85,7 +85,7 @@ func (s *demoSite) page(name, title string, finish func(http.ResponseWriter, []b
 		}
 		var buf bytes.Buffer
 		if err := s.pages[name].ExecuteTemplate(&buf, "layout.html", data); err != nil {
-			s.log.Error("demo site: render page", "page", name, "err", err)
+			s.log.Error("demo site: render page", "page", name, "error", err)
 			http.Error(w, "cannot render the page", http.StatusInternalServerError)
 			return
 		}

@@ -11,13 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/access"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/login"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
@@ -49,10 +46,15 @@ type App struct {
 
 // New builds every part of the proxy. It fails only on problems waiting
 // cannot fix (bad keys, unreadable files); an unreachable IdP is retried in
-// the background once Run starts.
+// the background once Run starts. The request path itself is laid out in
+// proxy/routes.go.
 func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	m := metrics.New()
-	rp, err := login.New(cfg, log, m)
+	origin := cfg.Public.String()
+	rp, err := login.New(login.Options{
+		OIDC: cfg.OIDC, Session: cfg.Session, Prefix: cfg.Prefix, PublicOrigin: origin,
+		Logger: log, Metrics: m,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("set up sign-in: %w", err)
 	}
@@ -60,28 +62,10 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
-	minter := token.NewMinter(cfg.Token, ks, claims.NewMapper(cfg.Token.LWIContexts), token.EnricherFromConfig(cfg.Token), m, log)
+	minter := token.NewMinter(token.MinterOptions{
+		Token: cfg.Token, Keys: ks, Enricher: token.EnricherFromConfig(cfg.Token), Metrics: m, Logger: log,
+	})
 	policy := access.NewPolicy(cfg.Access, cfg.Prefix)
-	// signedIn is the user as everything downstream of the access check sees
-	// them: a session that also passes the authorization rules.
-	signedIn := func(r *http.Request) (*session.Session, bool) {
-		s, ok := login.FromContext(r.Context())
-		if !ok || policy.Authorize(s) != nil {
-			return nil, false
-		}
-		return s, true
-	}
-	// Chat tokens take claims from the verified session only; nothing the
-	// browser sends reaches them.
-	who := func(r *http.Request) (token.Identity, bool) {
-		s, ok := signedIn(r)
-		if !ok {
-			return token.Identity{}, false
-		}
-		return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry}, true
-	}
-	identity := access.IdentityHeaders(cfg.Headers)
-	origin := cfg.Public.String()
 	// bootstrap.js is served even with injection off, for sites that add
 	// the script tag themselves.
 	boot := bootstrap.New(bootstrap.Options{
@@ -93,56 +77,46 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	})
 	var inj *inject.Injector
 	if cfg.Inject.Enabled {
-		inj = inject.New(inject.Options{
+		opts := inject.Options{
 			Prefix:           cfg.Prefix,
 			BootstrapVersion: boot.Version(),
 			Widget:           cfg.Inject.Widget,
 			AllowWidgetCSP:   cfg.Inject.CSP.AllowWidget,
 			PublicOrigin:     origin,
 			ExcludePaths:     cfg.Inject.ExcludePaths,
-			SignedInOnly:     cfg.Inject.SignedInOnly,
 			Metrics:          m,
 			Logger:           log,
-		})
+		}
+		if cfg.Inject.SignedInOnly {
+			opts.SignedIn = access.Authorized
+		}
+		inj = inject.New(opts)
 	}
-	opts := proxy.ReverseProxyOptions{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			if identity != nil {
-				if s, ok := signedIn(pr.In); ok {
-					identity(pr.Out, s)
-				}
-			}
-			if inj != nil {
-				inj.PrepareRequest(pr.Out)
-			}
+	tokenOpts := token.HandlerOptions{PublicOrigin: origin, Metrics: m, Logger: log}
+	h, err := proxy.NewHandler(proxy.Deps{
+		Prefix:          cfg.Prefix,
+		Logger:          log,
+		Metrics:         m,
+		AccessLog:       cfg.Log.AccessLog,
+		Login:           rp.LoginHandler(),
+		Callback:        rp.CallbackHandler(),
+		Logout:          rp.LogoutHandler(),
+		Token:           token.TokenHandler(minter, identity, tokenOpts),
+		Session:         token.SessionHandler(minter, identity, tokenOpts),
+		PublicKeyPEM:    token.PublicKeyPEMHandler(ks),
+		PublicKeys:      token.PublicKeysHandler(ks),
+		JWKS:            token.JWKSHandler(ks),
+		Bootstrap:       boot.ScriptHandler(),
+		ClientEvents:    boot.ClientEventsHandler(),
+		Identify:        policy.Identify(rp.Session),
+		Policy:          policy,
+		IdentityHeaders: access.IdentityHeaders(cfg.Headers, cfg.Access.GroupsClaim),
+		Injector:        inj,
+		Upstream: proxy.UpstreamOptions{
+			URL: cfg.UpstreamURL, Upstream: cfg.Upstream, Public: cfg.Public,
+			TrustedProxies: cfg.TrustedProxyNets, CookieName: cfg.Session.CookieName,
+			Headers: cfg.Headers, Logger: log,
 		},
-	}
-	if inj != nil {
-		opts.ModifyResponse = inj.ModifyResponse
-	}
-	rev, err := proxy.NewReverseProxy(cfg, log, opts)
-	if err != nil {
-		return nil, fmt.Errorf("build reverse proxy: %w", err)
-	}
-	deps := proxy.Deps{
-		Config:       cfg,
-		Logger:       log,
-		Metrics:      m,
-		Login:        rp.LoginHandler(),
-		Callback:     rp.CallbackHandler(),
-		Logout:       rp.LogoutHandler(),
-		Token:        token.TokenHandler(minter, who, origin),
-		Session:      token.SessionHandler(minter, who),
-		PublicKeyPEM: token.PublicKeyPEMHandler(ks),
-		PublicKeys:   token.PublicKeysHandler(ks),
-		JWKS:         token.JWKSHandler(ks),
-		WithSession:  rp.WithSession,
-		Protect: func(next http.Handler) http.Handler {
-			return policy.Protect(func(r *http.Request) (*session.Session, bool) { return login.FromContext(r.Context()) }, log, next)
-		},
-		Bootstrap:    boot.ScriptHandler(),
-		ClientEvents: boot.ClientEventsHandler(),
-		Upstream:     rev,
 		Ready: []proxy.Check{
 			{Name: "oidc_discovery", Check: rp.Ready},
 			{Name: "signing_keys", Check: func() error {
@@ -151,27 +125,22 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 				}
 				return nil
 			}},
-			// The upstream is part of the validated config; the proxy does
-			// not probe it, so a slow upstream never takes the pod out.
-			{Name: "upstream_configured", Check: func() error { return nil }},
 		},
+	})
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Inject.Enabled && cfg.Inject.SignedInOnly {
-		deps.Upstream = markSignedIn(signedIn, rev)
-	}
-	h := proxy.NewHandler(deps)
 	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h}, nil
 }
 
-// markSignedIn tells the injector whether the visitor is signed in (for
-// inject.signed_in_only).
-func markSignedIn(signedIn func(*http.Request) (*session.Session, bool), next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := signedIn(r); ok {
-			r = r.WithContext(inject.WithSignedIn(r.Context(), true))
-		}
-		next.ServeHTTP(w, r)
-	})
+// identity is what the chat token may carry: the verified claims of an
+// authorized visitor, never anything the browser sent.
+func identity(r *http.Request) (token.Identity, bool) {
+	s, ok := access.VisitorFrom(r.Context()).User()
+	if !ok {
+		return token.Identity{}, false
+	}
+	return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry}, true
 }
 
 // Handler is the proxy's whole handler tree (for tests and the demo).
@@ -196,7 +165,7 @@ func (a *App) RunOn(ctx context.Context, ln net.Listener) error {
 	if a.cfg.MetricsListen != "" {
 		ls = append(ls, proxy.Listener{Name: "metrics", Addr: a.cfg.MetricsListen, Handler: a.metricsHandler()})
 	}
-	return proxy.Serve(ctx, a.cfg, a.log, ls...)
+	return proxy.Serve(ctx, proxy.ServeOptions{Server: a.cfg.Server, ShutdownTimeout: a.cfg.ShutdownTimeout.D(), Logger: a.log}, ls...)
 }
 
 func (a *App) metricsHandler() http.Handler {

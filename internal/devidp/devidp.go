@@ -169,7 +169,7 @@ func Start(opts Options) (*Provider, error) {
 	go func() {
 		defer close(p.done)
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("development OpenID provider stopped serving", "issuer", issuer, "err", err)
+			log.Error("development OpenID provider stopped serving", "issuer", issuer, "error", err)
 		}
 	}()
 	return p, nil

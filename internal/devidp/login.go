@@ -74,7 +74,7 @@ func (l *loginPage) render(w http.ResponseWriter, status int, v loginView) {
 	}
 	var buf bytes.Buffer
 	if err := loginTemplate.Execute(&buf, v); err != nil {
-		slog.Error("development OpenID provider: render login page", "err", err)
+		slog.Error("development OpenID provider: render login page", "error", err)
 		http.Error(w, "cannot render the login page", http.StatusInternalServerError)
 		return
 	}

@@ -6,13 +6,32 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	"strings"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
 
-// Status answers with a small page (or JSON for API clients) that
-// names the status and nothing about the upstream or the proxy's internals.
-func Status(w http.ResponseWriter, r *http.Request, status int) {
-	Write(w, r, status, statusMessage(status))
+// Format is the form of an error answer.
+type Format int
+
+const (
+	HTML Format = iota // a small page for people
+	JSON               // {"error", "status"} for scripts and API clients
+)
+
+// FormatFor is the form the client asked for: JSON when its Accept header
+// ranks application/json at least as high as text/html, a page otherwise.
+// Callers that know better (a 401 for a script) pass JSON themselves.
+func FormatFor(r *http.Request) Format {
+	if request.WantsJSON(r, "text/html") {
+		return JSON
+	}
+	return HTML
+}
+
+// Status answers with a small page (or JSON) that names the status and
+// nothing about the upstream or the proxy's internals.
+func Status(w http.ResponseWriter, f Format, status int) {
+	Write(w, f, status, statusMessage(status))
 }
 
 func statusMessage(status int) string {
@@ -31,13 +50,12 @@ func statusMessage(status int) string {
 	return http.StatusText(status)
 }
 
-// Write writes a user-facing error: JSON when the client prefers it,
-// otherwise a plain HTML page. msg is escaped.
-func Write(w http.ResponseWriter, r *http.Request, status int, msg string) {
+// Write writes a user-facing error in form f. msg is escaped.
+func Write(w http.ResponseWriter, f Format, status int, msg string) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if WantsJSON(r) {
+	if f == JSON {
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `{"error":%q,"status":%d}`+"\n", msg, status)
@@ -50,10 +68,4 @@ func Write(w http.ResponseWriter, r *http.Request, status int, msg string) {
 <style>body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;color:#222}</style></head>
 <body><h1>%d %s</h1><p>%s</p></body></html>
 `, status, html.EscapeString(http.StatusText(status)), status, html.EscapeString(http.StatusText(status)), html.EscapeString(msg))
-}
-
-// WantsJSON reports whether the client asked for JSON rather than a page.
-func WantsJSON(r *http.Request) bool {
-	accept := r.Header.Get("Accept")
-	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html")
 }

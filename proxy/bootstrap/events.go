@@ -6,6 +6,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
 
 // maxEventBody bounds a client event; {"code":8} is ten bytes.
@@ -25,7 +27,7 @@ func (b *Bootstrap) ClientEventsHandler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		if !b.sameOrigin(r) {
+		if !request.SameOrigin(r, b.opt.PublicOrigin) {
 			http.Error(w, "cross-site request refused", http.StatusForbidden)
 			return
 		}
@@ -63,18 +65,4 @@ func (b *Bootstrap) ClientEventsHandler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-}
-
-// sameOrigin applies the token endpoint's rule: a request is refused when
-// the browser says it is not same-origin (Sec-Fetch-Site) or names another
-// Origin. Requests without either header (old browsers, curl) pass; they
-// cannot carry a victim's ambient authority across sites anyway.
-func (b *Bootstrap) sameOrigin(r *http.Request) bool {
-	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" {
-		return false
-	}
-	if o := r.Header.Get("Origin"); o != "" && o != b.opt.PublicOrigin {
-		return false
-	}
-	return true
 }

@@ -128,7 +128,7 @@ func (b *body) finish(err error) {
 
 func (b *body) fail(err error) {
 	b.done, b.err = true, err
-	b.inj.log.Warn("inject: response body aborted", "err", err)
+	b.inj.log.Warn("inject: response body aborted", "error", err)
 }
 
 // Close implements io.Closer. It returns pooled resources and closes the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -14,6 +13,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
 
 // coding is a content coding the injector can decode and produce.
@@ -119,39 +120,21 @@ type acceptQ struct {
 
 func parseAcceptEncoding(vals []string) acceptQ {
 	a := acceptQ{absent: len(vals) == 0}
-	for _, v := range vals {
-		for part := range strings.SplitSeq(v, ",") {
-			name, params, _ := strings.Cut(part, ";")
-			name = strings.ToLower(strings.TrimSpace(name))
-			if name == "" {
+	for name, qv := range request.Weighted(vals) {
+		switch name {
+		case "*":
+			a.star, a.hasStar = qv, true
+		case "identity":
+			a.identity, a.hasIdent = qv, true
+		default:
+			c := parseCoding(name)
+			if c == codingUnknown {
 				continue
 			}
-			qv := 1.0
-			for p := range strings.SplitSeq(params, ";") {
-				k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
-				if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
-					f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-					if err != nil || f < 0 || f > 1 {
-						f = 0 // a malformed weight must not make a coding preferred
-					}
-					qv = f
-				}
+			if a.listed == nil {
+				a.listed = make(map[coding]float64, 4)
 			}
-			switch name {
-			case "*":
-				a.star, a.hasStar = qv, true
-			case "identity":
-				a.identity, a.hasIdent = qv, true
-			default:
-				c := parseCoding(name)
-				if c == codingUnknown {
-					continue
-				}
-				if a.listed == nil {
-					a.listed = make(map[coding]float64, 4)
-				}
-				a.listed[c] = qv
-			}
+			a.listed[c] = qv
 		}
 	}
 	return a

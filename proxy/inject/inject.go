@@ -23,6 +23,7 @@ import (
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
 
 // Options configure an Injector. The zero value of every field is a usable
@@ -44,8 +45,9 @@ type Options struct {
 	PublicOrigin string
 	// ExcludePaths are path prefixes never injected.
 	ExcludePaths []string
-	// SignedInOnly injects only into requests marked with WithSignedIn.
-	SignedInOnly bool
+	// SignedIn, when set, limits injection to the requests it accepts
+	// (inject.signed_in_only: the visitor is signed in and authorized).
+	SignedIn func(*http.Request) bool
 	// Metrics, when set, counts responses by result.
 	Metrics *metrics.Metrics
 	// Logger defaults to slog.Default().
@@ -87,19 +89,6 @@ func New(o Options) *Injector {
 	return i
 }
 
-type signedInKey struct{}
-
-// WithSignedIn marks a request's context as belonging to a signed-in user
-// (or not); the auth middleware calls it so SignedInOnly can be honoured.
-func WithSignedIn(ctx context.Context, signedIn bool) context.Context {
-	return context.WithValue(ctx, signedInKey{}, signedIn)
-}
-
-func signedIn(ctx context.Context) bool {
-	v, _ := ctx.Value(signedInKey{}).(bool)
-	return v
-}
-
 type clientAcceptKey struct{}
 
 // PrepareRequest is called from ReverseProxy.Rewrite with the outgoing
@@ -115,9 +104,9 @@ type clientAcceptKey struct{}
 // so the signature fits a Rewrite hook that only hands over pr.Out.
 func (i *Injector) PrepareRequest(out *http.Request) {
 	ae := out.Header.Values("Accept-Encoding")
-	if len(ae) == 0 || !navigation(out.Header) || out.Method == http.MethodHead ||
+	if len(ae) == 0 || !request.IsPageLoad(out) || out.Method == http.MethodHead ||
 		out.Header.Get("Range") != "" || i.excluded(out.URL.Path) ||
-		(i.opt.SignedInOnly && !signedIn(out.Context())) {
+		(i.opt.SignedIn != nil && !i.opt.SignedIn(out)) {
 		return
 	}
 	if negotiate(ae, identity, true) == identity {
@@ -126,28 +115,6 @@ func (i *Injector) PrepareRequest(out *http.Request) {
 	ctx := context.WithValue(out.Context(), clientAcceptKey{}, ae)
 	out.Header["Accept-Encoding"] = []string{"identity"}
 	*out = *out.WithContext(ctx)
-}
-
-// navigation reports whether a request is a page load: Sec-Fetch-Dest says
-// so, or, from browsers that do not send it, Accept asks for HTML.
-func navigation(h http.Header) bool {
-	switch h.Get("Sec-Fetch-Dest") {
-	case "document", "iframe", "frame":
-		return true
-	case "":
-		return strings.Contains(h.Get("Accept"), "text/html")
-	}
-	return false
-}
-
-// fetched reports whether a request comes from a script rather than a page
-// load. Without Sec-Fetch-Dest (old browsers, non-browser clients) only the
-// classic XHR marker counts, so such clients still get injected pages.
-func fetched(h http.Header) bool {
-	if h.Get("Sec-Fetch-Dest") != "" {
-		return !navigation(h)
-	}
-	return strings.EqualFold(h.Get("X-Requested-With"), "XMLHttpRequest")
 }
 
 // ModifyResponse is an httputil.ReverseProxy ModifyResponse hook. Responses
@@ -209,7 +176,7 @@ func (i *Injector) skipReason(resp *http.Response) string {
 		return "empty"
 	case req.Header.Get("Range") != "":
 		return "range"
-	case fetched(req.Header):
+	case request.IsScripted(req):
 		// An HTML fragment for fetch/XHR (htmx, Turbo frames, jQuery .load)
 		// is swapped into a page that already has our tags; libraries that
 		// run the scripts they swap in would load the widget again.
@@ -222,7 +189,7 @@ func (i *Injector) skipReason(resp *http.Response) string {
 		return "attachment"
 	case i.excluded(req.URL.Path):
 		return "excluded"
-	case i.opt.SignedInOnly && !signedIn(req.Context()):
+	case i.opt.SignedIn != nil && !i.opt.SignedIn(req):
 		return "signed_out"
 	}
 	return ""

@@ -461,7 +461,7 @@ func TestSkipped(t *testing.T) {
 		}
 		return h
 	}
-	signedOut := func(o *Options) { o.SignedInOnly = true }
+	signedOut := func(o *Options) { o.SignedIn = markedSignedIn }
 	tests := []struct {
 		name   string
 		mod    func(*Options)
@@ -489,7 +489,7 @@ func TestSkipped(t *testing.T) {
 		{"unknown encoding", nil, response{header: html("Content-Encoding", "compress")}, "skipped_encoding"},
 		{"stacked encodings", nil, response{header: html("Content-Encoding", "gzip, br")}, "skipped_encoding"},
 		{"signed-in only, anonymous", signedOut, response{}, "skipped_signed_out"},
-		{"signed-in only, marked signed out", signedOut, response{ctx: WithSignedIn(context.Background(), false)}, "skipped_signed_out"},
+		{"signed-in only, marked signed out", signedOut, response{ctx: context.WithValue(context.Background(), signedInKey{}, false)}, "skipped_signed_out"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -531,11 +531,20 @@ func TestDocumentsInjected(t *testing.T) {
 }
 
 func TestSignedInOnlyInjectsMarkedRequests(t *testing.T) {
-	inj, _ := testInjector(t, func(o *Options) { o.SignedInOnly = true })
-	_, out := run(t, inj, response{ctx: WithSignedIn(context.Background(), true), body: []byte("<head></head>")})
+	inj, _ := testInjector(t, func(o *Options) { o.SignedIn = markedSignedIn })
+	_, out := run(t, inj, response{ctx: context.WithValue(context.Background(), signedInKey{}, true), body: []byte("<head></head>")})
 	if !bytes.Contains(out, []byte(testTag)) {
 		t.Errorf("signed-in request not injected: %s", out)
 	}
+}
+
+// signedInKey marks a test request's visitor, standing in for the access
+// verdict the proxy's middleware puts in the context.
+type signedInKey struct{}
+
+func markedSignedIn(r *http.Request) bool {
+	v, _ := r.Context().Value(signedInKey{}).(bool)
+	return v
 }
 
 func equalHeader(a, b http.Header) bool {

@@ -1,0 +1,164 @@
+// Package request decides the facts about an incoming request that several
+// parts of the proxy act on: is it a page load, did a script fetch it, where
+// does it come from, does the client want JSON. Each fact has one rule, here;
+// nothing else reads Sec-Fetch-*, Origin or Accept to decide them.
+package request
+
+import (
+	"iter"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// IsPageLoad reports whether the browser is loading a document the user will
+// see: Sec-Fetch-Dest says so (a top-level document or a frame), or, from
+// browsers that send no Fetch metadata, the request asks for HTML and is not
+// marked as XHR. It does not look at the method: a POSTed form also loads a
+// page, but only GET and HEAD can be replayed (see Replayable).
+func IsPageLoad(r *http.Request) bool {
+	h := r.Header
+	switch h.Get("Sec-Fetch-Dest") {
+	case "document", "iframe", "frame":
+		return true
+	case "":
+	default:
+		return false
+	}
+	if mode := h.Get("Sec-Fetch-Mode"); mode != "" {
+		return mode == "navigate"
+	}
+	if isXHR(h) {
+		return false
+	}
+	return strings.Contains(h.Get("Accept"), "text/html")
+}
+
+// IsScripted reports whether a script fetched the request (fetch, XHR,
+// htmx, Turbo frames): what it gets back is swapped into a page that is
+// already loaded. Without Fetch metadata only the classic XHR marker counts,
+// so plain clients (curl, old browsers) are treated as page loads.
+func IsScripted(r *http.Request) bool {
+	h := r.Header
+	if h.Get("Sec-Fetch-Dest") != "" || h.Get("Sec-Fetch-Mode") != "" {
+		return !IsPageLoad(r)
+	}
+	return isXHR(h)
+}
+
+// isXHR matches only the value jQuery and friends send: Android WebViews
+// put the app's package name in X-Requested-With on every request,
+// navigations included.
+func isXHR(h http.Header) bool {
+	return strings.EqualFold(h.Get("X-Requested-With"), "XMLHttpRequest")
+}
+
+// Replayable reports whether a redirect (to the login and back) can repeat
+// the request: only GET and HEAD.
+func Replayable(r *http.Request) bool {
+	return r.Method == http.MethodGet || r.Method == http.MethodHead
+}
+
+// Site says where a request comes from, as the browser tells it.
+type Site int
+
+const (
+	// SiteUnknown: neither Sec-Fetch-Site nor Origin (old browsers, curl);
+	// such a request carries no victim's ambient authority across sites.
+	SiteUnknown Site = iota
+	// SiteSameOrigin: a script or page of the public origin.
+	SiteSameOrigin
+	// SiteUser: the user typed the URL or opened a bookmark
+	// (Sec-Fetch-Site: none).
+	SiteUser
+	// SiteCross: another origin, including same-site subdomains and the
+	// opaque "null" origin of sandboxed frames.
+	SiteCross
+)
+
+// From tells where r comes from relative to publicOrigin (scheme://host[:port],
+// as config provisions it). An Origin header naming another origin makes
+// any request cross-site, whatever Sec-Fetch-Site says.
+func From(r *http.Request, publicOrigin string) Site {
+	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, publicOrigin) {
+		return SiteCross
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin":
+		return SiteSameOrigin
+	case "none":
+		return SiteUser
+	case "":
+		if r.Header.Get("Origin") != "" {
+			return SiteSameOrigin
+		}
+		return SiteUnknown
+	}
+	return SiteCross
+}
+
+// SameOrigin reports whether a request may use endpoints meant for the
+// page's own scripts: it comes from the public origin, or from a client that
+// sends no Fetch metadata at all.
+func SameOrigin(r *http.Request, publicOrigin string) bool {
+	s := From(r, publicOrigin)
+	return s == SiteSameOrigin || s == SiteUnknown
+}
+
+// WantsJSON reports whether the client ranks application/json at least as
+// high as alt (e.g. "text/html" for error pages, "application/jwt" for the
+// token). Wildcards count for neither, so "*/*" alone is not a request for
+// JSON.
+func WantsJSON(r *http.Request, alt string) bool {
+	accept := r.Header.Values("Accept")
+	if len(accept) == 0 {
+		return false
+	}
+	var qJSON, qAlt float64
+	for name, q := range Weighted(accept) {
+		switch name {
+		case "application/json":
+			qJSON = max(qJSON, q)
+		case alt:
+			qAlt = max(qAlt, q)
+		}
+	}
+	return qJSON > 0 && qJSON >= qAlt
+}
+
+// Weighted yields each element of a comma-separated list header with
+// weights (Accept, Accept-Encoding), lower-cased without its parameters,
+// and its q-value. A missing q is 1; a malformed or out-of-range q is 0, so
+// it can never make an element preferred.
+func Weighted(values []string) iter.Seq2[string, float64] {
+	return func(yield func(string, float64) bool) {
+		for _, v := range values {
+			for part := range strings.SplitSeq(v, ",") {
+				name, params, _ := strings.Cut(part, ";")
+				name = strings.ToLower(strings.TrimSpace(name))
+				if name == "" {
+					continue
+				}
+				if !yield(name, quality(params)) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func quality(params string) float64 {
+	q := 1.0
+	for p := range strings.SplitSeq(params, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || !(f >= 0 && f <= 1) { // NaN too
+			f = 0
+		}
+		q = f
+	}
+	return q
+}

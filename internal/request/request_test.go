@@ -1,0 +1,148 @@
+package request
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func newRequest(method string, hdr map[string]string) *http.Request {
+	r := httptest.NewRequest(method, "https://shop.example.com/x", nil)
+	for k, v := range hdr {
+		r.Header.Set(k, v)
+	}
+	return r
+}
+
+func TestPageLoadAndScripted(t *testing.T) {
+	tests := []struct {
+		name     string
+		method   string
+		hdr      map[string]string
+		pageLoad bool
+		scripted bool
+	}{
+		{"top-level document", "GET", map[string]string{"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"}, true, false},
+		{"iframe", "GET", map[string]string{"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Mode": "navigate"}, true, false},
+		{"fetch() of HTML", "GET", map[string]string{"Sec-Fetch-Dest": "empty", "Sec-Fetch-Mode": "cors", "Accept": "text/html"}, false, true},
+		{"image", "GET", map[string]string{"Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors"}, false, true},
+		{"mode only, navigate", "GET", map[string]string{"Sec-Fetch-Mode": "navigate", "Accept": "*/*"}, true, false},
+		{"mode only, cors", "GET", map[string]string{"Sec-Fetch-Mode": "cors", "Accept": "text/html"}, false, true},
+		{"mode only, no-cors", "GET", map[string]string{"Sec-Fetch-Mode": "no-cors"}, false, true},
+		{"old browser page load", "GET", map[string]string{"Accept": "text/html,application/xhtml+xml"}, true, false},
+		{"old browser XHR", "GET", map[string]string{"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"}, false, true},
+		{"XHR marker in any case", "GET", map[string]string{"Accept": "text/html", "X-Requested-With": "xmlhttprequest"}, false, true},
+		// Android WebViews name the app in X-Requested-With on navigations.
+		{"Android WebView navigation", "GET", map[string]string{"Accept": "text/html", "X-Requested-With": "com.example.shop"}, true, false},
+		{"JSON client", "GET", map[string]string{"Accept": "application/json"}, false, false},
+		{"curl", "GET", map[string]string{"Accept": "*/*"}, false, false},
+		{"no headers", "GET", nil, false, false},
+		{"POSTed form", "POST", map[string]string{"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"}, true, false},
+	}
+	for _, tt := range tests {
+		r := newRequest(tt.method, tt.hdr)
+		if got := IsPageLoad(r); got != tt.pageLoad {
+			t.Errorf("%s: IsPageLoad = %v, want %v", tt.name, got, tt.pageLoad)
+		}
+		if got := IsScripted(r); got != tt.scripted {
+			t.Errorf("%s: IsScripted = %v, want %v", tt.name, got, tt.scripted)
+		}
+	}
+}
+
+func TestReplayable(t *testing.T) {
+	for method, want := range map[string]bool{"GET": true, "HEAD": true, "POST": false, "PUT": false, "DELETE": false} {
+		if got := Replayable(newRequest(method, nil)); got != want {
+			t.Errorf("Replayable(%s) = %v", method, got)
+		}
+	}
+}
+
+func TestFrom(t *testing.T) {
+	const origin = "https://shop.example.com"
+	tests := []struct {
+		name string
+		hdr  map[string]string
+		want Site
+	}{
+		{"same-origin fetch", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": origin}, SiteSameOrigin},
+		{"same-origin GET without Origin", map[string]string{"Sec-Fetch-Site": "same-origin"}, SiteSameOrigin},
+		{"typed into the address bar", map[string]string{"Sec-Fetch-Site": "none"}, SiteUser},
+		{"another site", map[string]string{"Sec-Fetch-Site": "cross-site"}, SiteCross},
+		{"a sibling subdomain", map[string]string{"Sec-Fetch-Site": "same-site"}, SiteCross},
+		{"foreign Origin, no Fetch metadata", map[string]string{"Origin": "https://evil.example"}, SiteCross},
+		{"foreign Origin although same-origin claimed", map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "https://evil.example"}, SiteCross},
+		{"null Origin (sandboxed frame)", map[string]string{"Origin": "null"}, SiteCross},
+		{"Origin in other letter case", map[string]string{"Origin": "HTTPS://Shop.Example.com"}, SiteSameOrigin},
+		{"Origin with another port", map[string]string{"Origin": origin + ":8443"}, SiteCross},
+		{"unknown Sec-Fetch-Site value", map[string]string{"Sec-Fetch-Site": "weird"}, SiteCross},
+		{"curl", nil, SiteUnknown},
+	}
+	for _, tt := range tests {
+		r := newRequest("GET", tt.hdr)
+		if got := From(r, origin); got != tt.want {
+			t.Errorf("%s: From = %v, want %v", tt.name, got, tt.want)
+		}
+		if got, want := SameOrigin(r, origin), tt.want == SiteSameOrigin || tt.want == SiteUnknown; got != want {
+			t.Errorf("%s: SameOrigin = %v, want %v", tt.name, got, want)
+		}
+	}
+}
+
+func TestWantsJSON(t *testing.T) {
+	tests := []struct {
+		accept string
+		alt    string
+		want   bool
+	}{
+		{"", "application/jwt", false},
+		{"*/*", "application/jwt", false},
+		{"application/json", "application/jwt", true},
+		{"application/jwt", "application/jwt", false},
+		{"application/json, application/jwt", "application/jwt", true},
+		{"application/json;q=0.5, application/jwt", "application/jwt", false},
+		{"application/jwt;q=0.1, application/json;q=0.9", "application/jwt", true},
+		{"application/json;q=0", "application/jwt", false},
+		{"application/json;q=abc", "application/jwt", false},
+		{"Application/JSON; charset=utf-8", "application/jwt", true},
+		{"text/html,application/xhtml+xml,*/*;q=0.8", "text/html", false},
+		{"application/json, text/plain, */*", "text/html", true},
+		{"application/json;q=0.9, text/html", "text/html", false},
+	}
+	for _, tt := range tests {
+		r := newRequest("GET", map[string]string{"Accept": tt.accept})
+		if tt.accept == "" {
+			r.Header.Del("Accept")
+		}
+		if got := WantsJSON(r, tt.alt); got != tt.want {
+			t.Errorf("WantsJSON(%q over %s) = %v, want %v", tt.accept, tt.alt, got, tt.want)
+		}
+	}
+}
+
+func TestWeighted(t *testing.T) {
+	got := map[string]float64{}
+	for name, q := range Weighted([]string{"gzip;q=0.5, BR", "zstd;q=2, deflate;Q=0.25, , identity;q=x, compress;q=NaN"}) {
+		got[name] = q
+	}
+	want := map[string]float64{"gzip": 0.5, "br": 1, "zstd": 0, "deflate": 0.25, "identity": 0, "compress": 0}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: q = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
+func FuzzWeighted(f *testing.F) {
+	f.Add("gzip;q=0.5, br;q=1.0, *;q=0")
+	f.Fuzz(func(t *testing.T, s string) {
+		for name, q := range Weighted([]string{s}) {
+			if name == "" || !(q >= 0 && q <= 1) {
+				t.Fatalf("element %q with q %v", name, q)
+			}
+		}
+	})
+}
