@@ -94,30 +94,27 @@ func TestNotSignedInAnswers(t *testing.T) {
 	c := noRedirect(&http.Client{})
 	tests := []struct {
 		name   string
+		method string
 		path   string
 		hdr    map[string]string
 		status int
 	}{
-		{"browser navigation redirects to login", "/page", navigate, http.StatusFound},
-		{"html accept without fetch metadata redirects", "/page", map[string]string{"Accept": "text/html"}, http.StatusFound},
-		{"fetch gets 401", "/api/x", map[string]string{"Sec-Fetch-Mode": "cors", "Accept": "*/*"}, http.StatusUnauthorized},
-		{"json client gets 401", "/api/x", map[string]string{"Accept": "application/json"}, http.StatusUnauthorized},
-		{"xhr gets 401", "/api/x", map[string]string{"X-Requested-With": "XMLHttpRequest", "Accept": "text/html"}, http.StatusUnauthorized},
-		{"POST navigation gets 401", "/form", map[string]string{"Accept": "text/html"}, http.StatusUnauthorized},
-		{"public path passes", "/public/logo.png", nil, http.StatusOK},
-		{"public file passes", "/favicon.ico", nil, http.StatusOK},
-		{"dot segments do not borrow a public prefix", "/public/../admin", nil, http.StatusUnauthorized},
-		{"path parameters do not borrow a public prefix", "/public/..;/admin", nil, http.StatusUnauthorized},
-		{"encoded slash does not borrow a public prefix", "/public%2F..%2Fadmin", nil, http.StatusUnauthorized},
-		{"prefix look-alike is not public", "/publicity", nil, http.StatusUnauthorized},
+		{"browser navigation redirects to login", "GET", "/page", navigate, http.StatusFound},
+		{"html accept without fetch metadata redirects", "GET", "/page", map[string]string{"Accept": "text/html"}, http.StatusFound},
+		{"fetch gets 401", "GET", "/api/x", map[string]string{"Sec-Fetch-Mode": "cors", "Accept": "*/*"}, http.StatusUnauthorized},
+		{"json client gets 401", "GET", "/api/x", map[string]string{"Accept": "application/json"}, http.StatusUnauthorized},
+		{"xhr gets 401", "GET", "/api/x", map[string]string{"X-Requested-With": "XMLHttpRequest", "Accept": "text/html"}, http.StatusUnauthorized},
+		{"POST navigation gets 401", "POST", "/form", map[string]string{"Accept": "text/html"}, http.StatusUnauthorized},
+		{"public path passes", "GET", "/public/logo.png", nil, http.StatusOK},
+		{"public file passes", "GET", "/favicon.ico", nil, http.StatusOK},
+		{"dot segments do not borrow a public prefix", "GET", "/public/../admin", nil, http.StatusUnauthorized},
+		{"path parameters do not borrow a public prefix", "GET", "/public/..;/admin", nil, http.StatusUnauthorized},
+		{"encoded slash does not borrow a public prefix", "GET", "/public%2F..%2Fadmin", nil, http.StatusUnauthorized},
+		{"prefix look-alike is not public", "GET", "/publicity", nil, http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			method := "GET"
-			if strings.HasPrefix(tt.name, "POST") {
-				method = "POST"
-			}
-			req, _ := http.NewRequest(method, e.URL+"/", nil)
+			req, _ := http.NewRequest(tt.method, e.URL+"/", nil)
 			req.URL.Opaque = tt.path // send the path exactly as written
 			for k, v := range tt.hdr {
 				req.Header.Set(k, v)

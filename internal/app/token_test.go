@@ -131,10 +131,21 @@ func TestLoginToChatToken(t *testing.T) {
 	})
 }
 
-func TestUnauthorizedUserGetsNoToken(t *testing.T) {
-	e := startEnv(t, envOptions{Extra: "access:\n  mode: optional\n  required_groups: [staff]\n"})
+// In optional mode a signed-in user the rules refuse browses as anonymous:
+// no chat token and no identity headers at the upstream.
+func TestUnauthorizedUserGetsNoTokenNorIdentity(t *testing.T) {
+	e := startEnv(t, envOptions{Extra: "access:\n  mode: optional\n  required_groups: [staff]\nheaders:\n  pass: true\n"})
 	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
 	if r := testenv.Do(t, c, "GET", e.URL+"/_lcw/token", map[string]string{"Sec-Fetch-Site": "same-origin"}); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("token for a user outside required_groups: %d", r.StatusCode)
+	}
+	got := body(t, testenv.Do(t, c, "GET", e.URL+"/page", navigate))
+	if !strings.Contains(got, "upstream saw GET /page") {
+		t.Fatalf("page not served: %s", got)
+	}
+	for _, h := range []string{"X-Forwarded-User: \n", "X-Forwarded-Email: \n", "X-Forwarded-Groups: \n"} {
+		if !strings.Contains(got, h) {
+			t.Errorf("identity of a refused user reached the upstream (want %q empty):\n%s", strings.TrimSpace(h), got)
+		}
 	}
 }
