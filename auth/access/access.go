@@ -159,6 +159,21 @@ func (v *Visitor) User() (*session.Session, bool) {
 
 type visitorKey struct{}
 
+// visitorContext carries the verdict: one allocation for the context and
+// the Visitor together (context.WithValue would need a second), on a path
+// every request takes.
+type visitorContext struct {
+	context.Context
+	v Visitor
+}
+
+func (c *visitorContext) Value(key any) any {
+	if key == (visitorKey{}) {
+		return &c.v
+	}
+	return c.Context.Value(key)
+}
+
 // VisitorFrom returns the verdict Identify put in ctx; nil (anonymous) when
 // the request did not pass through Identify.
 func VisitorFrom(ctx context.Context) *Visitor {
@@ -177,11 +192,11 @@ func Authorized(r *http.Request) bool {
 func (p *Policy) Identify(load func(http.ResponseWriter, *http.Request) *session.Session) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			v := &Visitor{Session: load(w, r)}
-			if v.Session != nil {
-				v.Refused = p.authorize(v.Session)
+			c := &visitorContext{Context: r.Context(), v: Visitor{Session: load(w, r)}}
+			if c.v.Session != nil {
+				c.v.Refused = p.authorize(c.v.Session)
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), visitorKey{}, v)))
+			next.ServeHTTP(w, r.WithContext(c))
 		})
 	}
 }
