@@ -13,10 +13,10 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/bufpool"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
 )
 
@@ -99,24 +99,12 @@ func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// bufferPool lends ReverseProxy its copy buffers so a busy proxy does not
-// allocate 32 KiB per response. It pools array pointers: putting a slice
-// back would allocate a new pointer to it each time.
-type bufferPool struct{ p sync.Pool }
-
+// copyBufferSize is ReverseProxy's own default copy buffer size.
 const copyBufferSize = 32 << 10
 
-func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
-}
-
-func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufferSize]byte)[:] }
-
-func (b *bufferPool) Put(v []byte) {
-	if cap(v) >= copyBufferSize {
-		b.p.Put((*[copyBufferSize]byte)(v[:copyBufferSize]))
-	}
-}
+// newBufferPool lends ReverseProxy its copy buffers so a busy proxy does
+// not allocate one per response.
+func newBufferPool() *bufpool.Pool { return bufpool.New(copyBufferSize) }
 
 // UpstreamOptions configure the reverse proxy toward the upstream.
 type UpstreamOptions struct {

@@ -7,17 +7,17 @@ package keys
 import (
 	"context"
 	"crypto/rsa"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/filewatch"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
@@ -52,13 +52,8 @@ type Set struct {
 	opts  Options
 	cur   atomic.Pointer[snapshot]
 
-	mu    sync.Mutex // serialises reloads
-	state []fileState
-}
-
-type fileState struct {
-	hash    [sha256.Size]byte // of the content currently in use
-	badHash [sha256.Size]byte // of content that failed to parse, reported once
+	mu    sync.Mutex                // serialises reloads
+	watch []*filewatch.Value[entry] // one per file, in config order
 }
 
 type entry struct {
@@ -85,40 +80,49 @@ func Load(files []config.SigningKey, opts Options) (*Set, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Set{files: files, opts: opts, state: make([]fileState, len(files))}
+	s := &Set{files: files, opts: opts}
 	snap := &snapshot{}
 	kids := map[string]string{}
-	for i, f := range files {
-		e, hash, err := readKey(f)
+	for _, f := range files {
+		w, err := filewatch.Load(keyParser(f), f.File)
+		if unreadable(err) {
+			return nil, fmt.Errorf("load signing key: %w", err)
+		}
 		if err != nil {
 			return nil, err
 		}
+		e := w.Get()
 		if other, dup := kids[e.kid]; dup {
 			return nil, fmt.Errorf("signing keys %s and %s have the same kid %q: list each key once and give each a different kid", other, f.File, e.kid)
 		}
 		kids[e.kid] = f.File
-		s.state[i].hash = hash
+		s.watch = append(s.watch, w)
 		snap.active = append(snap.active, e)
 	}
 	s.cur.Store(snap)
 	return s, nil
 }
 
-func readKey(f config.SigningKey) (entry, [sha256.Size]byte, error) {
-	data, err := os.ReadFile(f.File)
-	if err != nil {
-		return entry{}, [sha256.Size]byte{}, fmt.Errorf("load signing key: %w", err)
+// keyParser turns the content of f's file into its key and kid.
+func keyParser(f config.SigningKey) func(contents [][]byte) (entry, error) {
+	return func(contents [][]byte) (entry, error) {
+		key, err := ParsePrivateKey(contents[0])
+		if err != nil {
+			return entry{}, fmt.Errorf("load signing key %s: the file %w", f.File, err)
+		}
+		kid := f.Kid
+		if kid == "" {
+			kid = Thumbprint(&key.PublicKey)
+		}
+		return entry{kid: kid, key: key}, nil
 	}
-	hash := sha256.Sum256(data)
-	key, err := ParsePrivateKey(data)
-	if err != nil {
-		return entry{}, hash, fmt.Errorf("load signing key %s: the file %w", f.File, err)
-	}
-	kid := f.Kid
-	if kid == "" {
-		kid = Thumbprint(&key.PublicKey)
-	}
-	return entry{kid: kid, key: key}, hash, nil
+}
+
+// unreadable tells a file that could not be read from one whose content
+// is not a usable key: the messages differ.
+func unreadable(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe)
 }
 
 // Signer is the key new tokens are signed with: the first configured one.
@@ -179,25 +183,22 @@ func (s *Set) Reload() error {
 	var errs []error
 	changed := false
 	for i, f := range s.files {
-		data, err := os.ReadFile(f.File)
-		if err != nil {
+		fresh, err := s.watch[i].Check()
+		switch {
+		case unreadable(err):
 			errs = append(errs, s.failed(f, fmt.Errorf("read signing key %s: %w", f.File, err)))
 			continue
-		}
-		hash := sha256.Sum256(data)
-		if hash == s.state[i].hash || hash == s.state[i].badHash {
-			if hash == s.state[i].badHash {
-				errs = append(errs, fmt.Errorf("signing key %s is still invalid; the previous key stays in use", f.File))
-			}
-			continue
-		}
-		e, _, err := readKey(f)
-		if err != nil {
-			s.state[i].badHash = hash
+		case err != nil && fresh:
 			errs = append(errs, s.failed(f, err))
 			continue
+		case err != nil:
+			// Logged and counted when it was new; once is enough.
+			errs = append(errs, fmt.Errorf("signing key %s is still invalid; the previous key stays in use", f.File))
+			continue
+		case !fresh:
+			continue
 		}
-		s.state[i] = fileState{hash: hash}
+		e := s.watch[i].Get()
 		prev := next.active[i]
 		next.active[i] = e
 		changed = true

@@ -81,16 +81,47 @@ func buildVersion() string {
 	return "(devel)"
 }
 
-// configFlags parses the flags every config-reading command shares.
-func configFlags(name string, args []string, getenv func(string) string) (*config.Config, error) {
+// newFlagSet starts the flags of subcommand name. The flag package prints
+// nothing itself: its errors become usageErrors, which main prints once.
+func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	path := fs.String("config", getenv("LCW_CONFIG"), "configuration file (YAML)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, usageError{usage}
+	return fs
+}
+
+// parseError turns an error from fs.Parse into a usageError; -h and --help
+// ask for the usage text.
+func parseError(fs *flag.FlagSet, err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return usageError{usage}
+	}
+	return usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
+}
+
+// parseFlags parses fs from args, letting flags and positional arguments mix
+// (verify --key K TOKEN and verify TOKEN --key K both work).
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, parseError(fs, err)
 		}
-		return nil, usageError{fmt.Sprintf("%s: %v", name, err)}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// configFlags parses the flags every config-reading command shares.
+func configFlags(name string, args []string, getenv func(string) string) (*config.Config, error) {
+	fs := newFlagSet(name)
+	path := fs.String("config", getenv("LCW_CONFIG"), "configuration file (YAML)")
+	// Not parseFlags: these commands take no positional argument, so the
+	// first one is the mistake to report, whatever follows it.
+	if err := fs.Parse(args); err != nil {
+		return nil, parseError(fs, err)
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,29 +24,9 @@ const keyFetchTimeout = 10 * time.Second
 // maxKeyDocument bounds a downloaded or read key document.
 const maxKeyDocument = 1 << 20
 
-// parseFlags parses fs from args, letting flags and positional arguments mix
-// (verify --key K TOKEN and verify TOKEN --key K both work).
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, usageError{usage}
-			}
-			return nil, usageError{fmt.Sprintf("%s: %v", fs.Name(), err)}
-		}
-		if fs.NArg() == 0 {
-			return positional, nil
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
 // keygenCmd writes a new RSA signing key pair.
 func keygenCmd(_ context.Context, args []string, _ func(string) string, stdout, _ io.Writer) error {
-	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	fs := newFlagSet("keygen")
 	out := fs.String("out", "", "directory for the key pair (created 0700 if missing)")
 	bits := fs.Int("bits", 2048, "RSA key size: 2048, 3072 or 4096")
 	rest, err := parseFlags(fs, args)
@@ -86,7 +64,7 @@ Configure it with:
 // tokenCmd mints a token offline from a claims file with the configured keys
 // and rules, to try a mapping without signing in.
 func tokenCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs := newFlagSet("token")
 	path := fs.String("config", getenv("LCW_CONFIG"), "configuration file (YAML)")
 	claimsPath := fs.String("claims", "", "JSON file of identity claims (- for stdin)")
 	decode := fs.Bool("decode", false, "also print the decoded header and payload")
@@ -181,7 +159,7 @@ func printDecoded(w io.Writer, tok string) error {
 // verifyCmd checks a token the way Omnichannel does, against a public key
 // URL or file in any published format.
 func verifyCmd(ctx context.Context, args []string, _ func(string) string, stdout, _ io.Writer) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs := newFlagSet("verify")
 	keyRef := fs.String("key", "", "public key URL or file: PEM, Omnichannel's JSON array or a JWKS")
 	rest, err := parseFlags(fs, args)
 	if err != nil {

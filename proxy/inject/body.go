@@ -33,7 +33,7 @@ type body struct {
 	enc        encoder // nil for identity output
 	releaseEnc func()
 	pend       *pending
-	chunk      *[]byte
+	chunk      []byte
 
 	scanned   bool
 	consumed  int    // upstream (decoded) bytes the look-ahead read
@@ -75,12 +75,12 @@ func (b *body) Read(p []byte) (int, error) {
 			continue
 		}
 		if b.chunk == nil {
-			b.chunk = b.inj.chunks.get()
+			b.chunk = b.inj.chunks.Get()
 		}
-		n, err := b.src.Read(*b.chunk)
-		b.watch((*b.chunk)[:n])
+		n, err := b.src.Read(b.chunk)
+		b.watch(b.chunk[:n])
 		if n > 0 {
-			if _, werr := b.enc.Write((*b.chunk)[:n]); werr != nil {
+			if _, werr := b.enc.Write(b.chunk[:n]); werr != nil {
 				b.fail(fmt.Errorf("re-encode %s: %w", b.out.name(), werr))
 				continue
 			}
@@ -145,7 +145,7 @@ func (b *body) Close() error {
 		b.releaseEnc()
 	}
 	if b.chunk != nil {
-		b.inj.chunks.put(b.chunk)
+		b.inj.chunks.Put(b.chunk)
 	}
 	b.inj.pendings.put(b.pend)
 	b.pend = nil
@@ -170,12 +170,10 @@ func (b *body) scan() {
 		b.enc, b.releaseEnc = b.inj.codecs.encoder(b.out, b.pend)
 	}
 
-	la := b.inj.lookaheads.get()
-	defer b.inj.lookaheads.put(la)
-	rec := &recorder{src: b.src, buf: (*la)[:0], limit: lookahead}
+	rec := &recorder{src: b.src, buf: b.inj.lookaheads.Get()[:0], limit: lookahead}
 	res := findInsertion(rec, b.inj.opt.Prefix)
-	*la = rec.buf
 	data := rec.buf
+	defer b.inj.lookaheads.Put(data) // the recorder may have grown it
 	b.consumed = len(data)
 
 	w := b.sink()

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/bufpool"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
@@ -62,18 +63,20 @@ type Injector struct {
 	allow cspAllowance // without nonce; filled per response
 
 	codecs     codecs
-	chunks     bytePool
-	lookaheads bytePool
+	chunks     *bufpool.Pool
+	lookaheads *bufpool.Pool
 	pendings   pendingPool
 }
 
 // New returns an Injector for o.
 func New(o Options) *Injector {
-	i := &Injector{opt: o, log: o.Logger, tags: newTags(o.Prefix, o.BootstrapVersion, o.Widget)}
+	i := &Injector{
+		opt: o, log: o.Logger, tags: newTags(o.Prefix, o.BootstrapVersion, o.Widget),
+		chunks: bufpool.New(chunkSize), lookaheads: bufpool.New(lookahead),
+	}
 	if i.log == nil {
 		i.log = slog.Default()
 	}
-	i.chunks.size, i.lookaheads.size = chunkSize, lookahead
 	if o.PublicOrigin != "" {
 		origin := strings.TrimRight(o.PublicOrigin, "/")
 		i.allow.bootstrapSource = origin + o.Prefix + "/bootstrap.js"
@@ -321,28 +324,6 @@ func hasToken(vals []string, token string) bool {
 		}
 	}
 	return false
-}
-
-// bytePool lends fixed-size byte slices.
-type bytePool struct {
-	size int
-	p    sync.Pool
-}
-
-func (b *bytePool) get() *[]byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return v
-	}
-	s := make([]byte, b.size)
-	return &s
-}
-
-func (b *bytePool) put(v *[]byte) {
-	if cap(*v) > 2*b.size {
-		return // let an outgrown buffer go instead of pinning it
-	}
-	*v = (*v)[:b.size]
-	b.p.Put(v)
 }
 
 // pendingPool lends output queues.
