@@ -19,24 +19,50 @@ var identityHeaders = []string{
 	"X-Remote-User", "X-Lcw-Subject",
 }
 
-// headerStripper removes identity headers and the proxy's own cookies from
-// requests bound for the upstream.
+// routingHeaders say where a request came from or which path or host it
+// was for. Servers and frameworks honour them (IIS/ASP.NET X-Original-URL,
+// Rails and Django X-Forwarded-Host, Express trust proxy), so from a peer
+// that is not a trusted proxy they are removed before the proxy sets its
+// own: otherwise the upstream could serve /admin while the proxy checked
+// /public/x, or mail out links to the attacker's host.
+var routingHeaders = []string{
+	"X-Original-URL", "X-Rewrite-URL", "X-Original-URI", "X-Forwarded-Uri",
+	"X-Forwarded-Path", "X-Forwarded-Prefix", "X-Envoy-Original-Path",
+	"X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port",
+	"X-Forwarded-Server", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Url-Scheme",
+	"Front-End-Https", "X-Host", "X-Original-Host", "Forwarded",
+	"X-Forwarded-For", "X-Real-IP", "True-Client-IP", "X-Client-IP", "Client-IP",
+	"X-Cluster-Client-IP", "X-Original-Forwarded-For", "CF-Connecting-IP",
+	"Fastly-Client-IP", "X-ProxyUser-Ip",
+}
+
+// Kinds of stripped header.
+const (
+	identityHeader = 1 << iota // stripped always
+	routingHeader              // stripped unless the peer is a trusted proxy
+)
+
+// headerStripper removes identity headers, routing headers from untrusted
+// peers and the proxy's own cookies from requests bound for the upstream.
 type headerStripper struct {
-	names        map[string]struct{} // lower case, '-' for '_'
+	names        map[string]uint8 // lower case, '-' for '_'
 	cookieName   string
 	cookiePrefix string
 }
 
 func newHeaderStripper(cookieName string, h config.Headers) *headerStripper {
 	s := &headerStripper{
-		names:        map[string]struct{}{},
+		names:        map[string]uint8{},
 		cookieName:   cookieName,
 		cookiePrefix: cookieName + "_",
 	}
 	for _, n := range append(append(identityHeaders, h.User, h.Email, h.PreferredUsername, h.Groups), h.Strip...) {
 		if n != "" {
-			s.names[normalizeHeaderName(n)] = struct{}{}
+			s.names[normalizeHeaderName(n)] |= identityHeader
 		}
+	}
+	for _, n := range routingHeaders {
+		s.names[normalizeHeaderName(n)] |= routingHeader
 	}
 	return s
 }
@@ -47,11 +73,12 @@ func normalizeHeaderName(n string) string {
 	return strings.ReplaceAll(strings.ToLower(n), "_", "-")
 }
 
-func (s *headerStripper) isIdentity(name string) bool {
+// kind tells which kinds of stripped header name is (0: none), matching in
+// any letter case and with '_' for '-'.
+func (s *headerStripper) kind(name string) uint8 {
 	var buf [64]byte
 	if len(name) > len(buf) {
-		_, ok := s.names[normalizeHeaderName(name)]
-		return ok
+		return s.names[normalizeHeaderName(name)]
 	}
 	b := buf[:len(name)]
 	for i := 0; i < len(name); i++ {
@@ -64,13 +91,18 @@ func (s *headerStripper) isIdentity(name string) bool {
 		}
 		b[i] = c
 	}
-	_, ok := s.names[string(b)]
-	return ok
+	return s.names[string(b)]
 }
 
-func (s *headerStripper) clean(h http.Header) {
+// clean removes what must not reach the upstream; routing headers stay
+// only when the peer is a trusted proxy.
+func (s *headerStripper) clean(h http.Header, trustedPeer bool) {
+	drop := uint8(identityHeader | routingHeader)
+	if trustedPeer {
+		drop = identityHeader
+	}
 	for k := range h {
-		if s.isIdentity(k) {
+		if s.kind(k)&drop != 0 {
 			delete(h, k)
 		}
 	}

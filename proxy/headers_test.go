@@ -43,9 +43,32 @@ func TestCleanStripsIdentityHeaderVariants(t *testing.T) {
 	}
 	h["X-Forwarded-Userx"] = []string{"kept"}
 	h["Cookie"] = []string{"_lcw=1"}
-	s.clean(h)
+	s.clean(h, true) // identity headers go even from a trusted proxy
 	if len(h) != 1 || h.Get("X-Forwarded-Userx") != "kept" {
 		t.Fatalf("after clean: %v", h)
+	}
+}
+
+func TestCleanStripsRoutingHeadersFromUntrustedPeers(t *testing.T) {
+	s := testStripper()
+	forged := func() http.Header {
+		h := http.Header{"Accept": {"text/html"}}
+		for _, k := range []string{"X-Original-URL", "x-rewrite-url", "X_Original_URL", "X-Forwarded-Uri", "X-Forwarded-Prefix",
+			"X-Forwarded-Port", "X-Forwarded-Server", "X-Real-IP", "True-Client-IP", "X-Client-IP", "X-Original-Forwarded-For",
+			"Forwarded", "X_Forwarded_Host", "x_forwarded_proto", "X_Forwarded_For"} {
+			h[k] = []string{"/admin"}
+		}
+		return h
+	}
+	h := forged()
+	s.clean(h, false)
+	if len(h) != 1 || h.Get("Accept") != "text/html" {
+		t.Errorf("from an untrusted peer, after clean: %v", h)
+	}
+	h = forged()
+	s.clean(h, true)
+	if len(h) != 16 {
+		t.Errorf("from a trusted proxy the routing headers pass, after clean: %v", h)
 	}
 }
 

@@ -139,6 +139,7 @@ func NewReverseProxy(o UpstreamOptions) (*httputil.ReverseProxy, error) {
 		return nil, err
 	}
 	strip := newHeaderStripper(o.CookieName, o.Headers)
+	fwd := newForwardedValues(o.Public)
 	target, trusted, preserveHost := o.URL, o.TrustedProxies, o.Upstream.PreserveHost
 	modify := o.ModifyResponse
 	if o.Upstream.RewriteRedirects && o.Public != nil {
@@ -157,8 +158,9 @@ func NewReverseProxy(o UpstreamOptions) (*httputil.ReverseProxy, error) {
 			if preserveHost {
 				pr.Out.Host = pr.In.Host
 			}
-			setForwarded(pr, trusted)
-			strip.clean(pr.Out.Header)
+			trustedPeer := len(trusted) > 0 && peerTrusted(pr.In.RemoteAddr, trusted)
+			strip.clean(pr.Out.Header, trustedPeer)
+			setForwarded(pr, trustedPeer, fwd)
 			if o.Rewrite != nil {
 				o.Rewrite(pr)
 			}
@@ -172,11 +174,34 @@ func NewReverseProxy(o UpstreamOptions) (*httputil.ReverseProxy, error) {
 	}, nil
 }
 
-// setForwarded sets X-Forwarded-For/-Host/-Proto. Incoming values are kept
-// only when the direct peer is a trusted proxy; otherwise a client could claim
-// any address or scheme.
-func setForwarded(pr *httputil.ProxyRequest, trusted []netip.Prefix) {
-	if len(trusted) > 0 && peerTrusted(pr.In.RemoteAddr, trusted) {
+// forwardedValues are the X-Forwarded-* values for requests from untrusted
+// peers, computed once from public_url (shared, never modified).
+type forwardedValues struct {
+	host, proto, port []string
+}
+
+func newForwardedValues(public *url.URL) forwardedValues {
+	if public == nil {
+		return forwardedValues{}
+	}
+	port := public.Port()
+	if port == "" {
+		port = "80"
+		if public.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return forwardedValues{host: []string{public.Host}, proto: []string{public.Scheme}, port: []string{port}}
+}
+
+// setForwarded sets the forwarding headers. From a trusted proxy the
+// incoming chain is kept and extended. From anyone else nothing the client
+// sent survives (clean already removed the routing headers): the address is
+// the peer's and host, scheme and port are public_url's, so an upstream that
+// builds absolute links from them (password-reset mails) cannot be poisoned
+// through the Host header.
+func setForwarded(pr *httputil.ProxyRequest, trustedPeer bool, fwd forwardedValues) {
+	if trustedPeer {
 		if v := pr.In.Header["X-Forwarded-For"]; len(v) > 0 {
 			pr.Out.Header["X-Forwarded-For"] = append([]string(nil), v...)
 		}
@@ -190,6 +215,13 @@ func setForwarded(pr *httputil.ProxyRequest, trusted []netip.Prefix) {
 		return
 	}
 	pr.SetXForwarded()
+	h := pr.Out.Header
+	if fwd.host != nil {
+		h["X-Forwarded-Host"], h["X-Forwarded-Proto"], h["X-Forwarded-Port"] = fwd.host, fwd.proto, fwd.port
+	}
+	if ip := h["X-Forwarded-For"]; len(ip) == 1 {
+		h["X-Real-Ip"] = ip // the peer alone: SetXForwarded started a new chain
+	}
 }
 
 func peerTrusted(remoteAddr string, trusted []netip.Prefix) bool {

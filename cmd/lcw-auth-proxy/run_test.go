@@ -205,6 +205,36 @@ func TestHeaderHygiene(t *testing.T) {
 			},
 		},
 		{
+			name: "routing and address headers from an untrusted client replaced or stripped",
+			header: map[string][]string{
+				"Host": {"evil.example"}, "X-Original-URL": {"/admin"}, "X-Rewrite-URL": {"/admin"}, "X-Forwarded-Uri": {"/admin"},
+				"X-Forwarded-Prefix": {"/evil"}, "X-Forwarded-Port": {"1"}, "X-Forwarded-Server": {"evil"}, "X-Real-IP": {"6.6.6.6"},
+				"True-Client-IP": {"6.6.6.6"}, "X-Client-IP": {"6.6.6.6"}, "X-Original-Forwarded-For": {"6.6.6.6"},
+				"Forwarded": {"for=6.6.6.6;host=evil.example;proto=https"}, "X_Forwarded_Host": {"evil.example"},
+			},
+			check: func(t *testing.T, r *http.Request) {
+				for _, k := range []string{"X-Original-Url", "X-Rewrite-Url", "X-Forwarded-Uri", "X-Forwarded-Prefix", "X-Forwarded-Server",
+					"True-Client-Ip", "X-Client-Ip", "X-Original-Forwarded-For", "Forwarded", "X_Forwarded_Host"} {
+					if v, ok := r.Header[k]; ok {
+						t.Errorf("%s reached the upstream: %q", k, v)
+					}
+				}
+				// baseConfig's public_url is http://127.0.0.1:4180.
+				if v := r.Header.Get("X-Forwarded-Host"); v != "127.0.0.1:4180" {
+					t.Errorf("X-Forwarded-Host = %q, want public_url's host", v)
+				}
+				if v := r.Header.Get("X-Forwarded-Port"); v != "4180" {
+					t.Errorf("X-Forwarded-Port = %q, want public_url's port", v)
+				}
+				if v := r.Header.Get("X-Forwarded-Proto"); v != "http" {
+					t.Errorf("X-Forwarded-Proto = %q, want public_url's scheme", v)
+				}
+				if v := r.Header.Get("X-Real-Ip"); v != "127.0.0.1" {
+					t.Errorf("X-Real-IP = %q, want the peer", v)
+				}
+			},
+		},
+		{
 			name:   "trusted proxy chain kept",
 			extra:  "trusted_proxies: [127.0.0.0/8]\n",
 			header: map[string][]string{"X-Forwarded-For": {"203.0.113.7"}, "X-Forwarded-Proto": {"https"}},
@@ -232,6 +262,10 @@ func TestHeaderHygiene(t *testing.T) {
 			p := startProxy(t, baseConfig(t, up.URL, tt.extra), nil)
 			req, _ := http.NewRequest(http.MethodGet, p.URL+"/page?q=1", nil)
 			for k, vs := range tt.header {
+				if k == "Host" {
+					req.Host = vs[0]
+					continue
+				}
 				req.Header[k] = vs // raw keys: keep the attacker's spelling
 			}
 			resp, err := http.DefaultClient.Do(req)
