@@ -82,6 +82,10 @@ type OIDC struct {
 	AuthParams             map[string]string `yaml:"auth_params"`
 	PostLogoutRedirectPath string            `yaml:"post_logout_redirect_path"`
 	DiscoveryTimeout       Duration          `yaml:"discovery_timeout"`
+	// AllowUnverifiedEmail keeps an email claim that lacks email_verified:
+	// true, for IdPs that never send email_verified (and only verified
+	// addresses). Off, such an email is treated as absent everywhere.
+	AllowUnverifiedEmail bool `yaml:"allow_unverified_email"`
 }
 
 // Session configures the encrypted session cookie.

@@ -87,7 +87,7 @@ func (p *Policy) authorize(s *session.Session) error {
 		if !ok || !slices.Contains(p.domains, domain) {
 			return fmt.Errorf("email domain of %q is not allowed", email)
 		}
-		if v, present := s.Claims["email_verified"]; present && v != true {
+		if _, present := s.Claims["email_verified"]; present && !s.EmailVerified() {
 			return fmt.Errorf("email %q is not verified", email)
 		}
 	}

@@ -245,12 +245,33 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 			return nil, err
 		}
 	}
+	sess.Claims = rp.trustedClaims(sess)
 	sess.RefreshToken = tok.RefreshToken
 	if sess.RefreshToken == "" && prev != nil {
 		sess.RefreshToken = prev.RefreshToken // providers that do not rotate refresh tokens
 	}
 	sess.RefreshAt = rp.refreshAt(now, tok, sess)
 	return sess, nil
+}
+
+// trustedClaims drops an email the IdP has not verified (email_verified is
+// not true) unless oidc.allow_unverified_email says the IdP vouches for
+// every address: anyone who can register an address unverified at the IdP
+// must not reach identity headers, email rules or lwicontexts with it. The
+// session keeps only what may be trusted, so nothing downstream decides
+// this again. The claims map may be shared with other requests: it is not
+// modified.
+func (rp *RP) trustedClaims(sess *session.Session) map[string]any {
+	if _, has := sess.Claims["email"]; !has || rp.opt.OIDC.AllowUnverifiedEmail || sess.EmailVerified() {
+		return sess.Claims
+	}
+	out := make(map[string]any, len(sess.Claims))
+	for k, v := range sess.Claims {
+		if k != "email" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func (rp *RP) mergeUserinfo(ctx context.Context, p *provider, tok *oauth2.Token, sess *session.Session) error {

@@ -22,3 +22,16 @@ type Session struct {
 	Expiry       time.Time      `json:"exp"`         // absolute end of the session
 	CreatedAt    time.Time      `json:"iat"`
 }
+
+// EmailVerified reports whether the IdP says the email claim was verified:
+// the boolean the spec requires, or the string "true" that some IdPs
+// (Amazon Cognito, older ADFS) send instead.
+func (s *Session) EmailVerified() bool {
+	switch v := s.Claims["email_verified"].(type) {
+	case bool:
+		return v
+	case string:
+		return v == "true"
+	}
+	return false
+}

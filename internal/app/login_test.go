@@ -407,3 +407,46 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// An email the IdP has not verified is no email: the dev IdP's plain user
+// has email_verified false, and anyone who can register such an address
+// must not reach identity headers, email rules or lwicontexts with it.
+func TestUnverifiedEmailIsAbsent(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		extra  string
+		trusts bool
+	}{
+		{"default", "", false},
+		{"allow_unverified_email", "  allow_unverified_email: true\n", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := startEnv(t, envOptions{Extra: "headers:\n  pass: true\n" + oidcSection(tt.extra)})
+			c, resp := e.login(t, testenv.PlainUsername, testenv.PlainPassword, "/page")
+			page := body(t, resp)
+			if got := strings.Contains(page, "X-Forwarded-Email: plain@example.com"); got != tt.trusts {
+				t.Errorf("email header sent = %v, want %v:\n%s", got, tt.trusts, page)
+			}
+			sess := body(t, testenv.Do(t, c, "GET", e.URL+"/_lcw/session", nil))
+			if got := strings.Contains(sess, `"customer_email": "plain@example.com"`); got != tt.trusts {
+				t.Errorf("lwicontexts carries the email = %v, want %v:\n%s", got, tt.trusts, sess)
+			}
+		})
+	}
+	// An email domain rule cannot be met with an unverified address.
+	e := startEnv(t, envOptions{Extra: "access:\n  allowed_email_domains: [example.com]\n"})
+	_, resp := e.login(t, testenv.PlainUsername, testenv.PlainPassword, "/page")
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("allowed_email_domains with an unverified email: status %d, want 403", resp.StatusCode)
+	}
+}
+
+// oidcSection is the test env's oidc section with extra keys (sections in
+// envOptions.Extra replace the base's whole).
+func oidcSection(extra string) string {
+	if extra == "" {
+		return ""
+	}
+	return "oidc:\n  issuer: {issuer}\n  client_id: " + testenv.DefaultClientID + "\n  client_secret: " + testenv.DefaultClientSecret +
+		"\n  scopes: [openid, profile, email, offline_access]\n" + extra
+}
