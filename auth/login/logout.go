@@ -1,15 +1,27 @@
 package login
 
 import (
+	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
 
 // LogoutHandler clears every cookie of the proxy and, when the provider
 // advertises end_session_endpoint, continues with RP-initiated logout there.
+// Only the site's own pages log out at once (a link or form of the public
+// origin, or a client without Fetch metadata); any other site gets a page
+// asking the user to confirm, so a cross-site link or image cannot end
+// sessions.
 func (rp *RP) LogoutHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !request.SameOrigin(r, rp.opt.PublicOrigin) {
+			rp.confirmLogout(w)
+			return
+		}
 		var idToken string
 		if sess, err := rp.store.Load(r); err == nil {
 			idToken = sess.IDToken
@@ -38,4 +50,23 @@ func (rp *RP) LogoutHandler() http.Handler {
 		}
 		http.Redirect(w, r, target, http.StatusFound)
 	})
+}
+
+// confirmLogout answers a logout that did not come from the site itself
+// with a button that POSTs from the site's own origin. The page cannot be
+// framed, so the button cannot be clickjacked.
+func (rp *RP) confirmLogout(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, `<!doctype html><html><head><meta charset="utf-8"><title>Sign out?</title>
+<style>body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;color:#222}button{font-size:1em;padding:.5em 1.2em}</style></head>
+<body><h1>Sign out?</h1><p>Another site asked to sign you out of this one.</p>
+<form method="post" action="%s/logout"><button type="submit">Sign out</button></form>
+<p><a href="/">Stay signed in</a></p></body></html>
+`, html.EscapeString(rp.opt.Prefix))
 }

@@ -349,6 +349,51 @@ func TestLogout(t *testing.T) {
 			t.Fatalf("still signed in after logout: %d", r.StatusCode)
 		}
 	})
+	// Another site cannot end the session with a link, an image or an
+	// auto-submitted form: it gets a page whose button posts from our origin.
+	t.Run("cross-site asks to confirm", func(t *testing.T) {
+		e := startEnv(t, envOptions{OP: testenv.OPOptions{NoEndSession: true}})
+		c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+		for _, tt := range []struct {
+			method string
+			hdr    map[string]string
+		}{
+			{"GET", map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}},
+			{"GET", map[string]string{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Dest": "image"}},
+			{"GET", map[string]string{"Sec-Fetch-Site": "none"}},
+			{"POST", map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}},
+			{"POST", map[string]string{"Origin": "null"}},
+		} {
+			resp := testenv.Do(t, noRedirect(c), tt.method, e.URL+"/_lcw/logout", tt.hdr)
+			page := body(t, resp)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(page, `<form method="post" action="/_lcw/logout">`) ||
+				!strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+				t.Errorf("%s %v: %d, want the confirmation page:\n%s", tt.method, tt.hdr, resp.StatusCode, page)
+			}
+			if r := testenv.Do(t, noRedirect(c), "GET", e.URL+"/page", navigate); r.StatusCode != http.StatusOK {
+				t.Fatalf("%s %v ended the session: %d", tt.method, tt.hdr, r.StatusCode)
+			}
+		}
+		// The confirmation's button: a POST from our own origin.
+		resp := testenv.Do(t, noRedirect(c), "POST", e.URL+"/_lcw/logout", map[string]string{"Origin": e.URL, "Sec-Fetch-Site": "same-origin"})
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("confirmed logout: %d", resp.StatusCode)
+		}
+		if r := testenv.Do(t, noRedirect(c), "GET", e.URL+"/page", navigate); r.StatusCode != http.StatusFound {
+			t.Fatalf("still signed in after the confirmed logout: %d", r.StatusCode)
+		}
+	})
+	t.Run("link on the site logs out at once", func(t *testing.T) {
+		e := startEnv(t, envOptions{OP: testenv.OPOptions{NoEndSession: true}})
+		c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+		resp := testenv.Do(t, noRedirect(c), "GET", e.URL+"/_lcw/logout", map[string]string{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"})
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("logout link: %d", resp.StatusCode)
+		}
+		if r := testenv.Do(t, noRedirect(c), "GET", e.URL+"/page", navigate); r.StatusCode != http.StatusFound {
+			t.Fatalf("still signed in after logout: %d", r.StatusCode)
+		}
+	})
 }
 
 func TestClaimsOnlyInUserinfo(t *testing.T) {
