@@ -101,6 +101,10 @@ type Session struct {
 	// CookieSecure defaults to true when public_url is https; Secure holds
 	// the decision.
 	CookieSecure *bool `yaml:"cookie_secure"`
+	// CookieHostPrefix puts "__Host-" before the cookie names whenever the
+	// cookies allow it (Secure, no cookie_domain, cookie_path /): a sibling
+	// subdomain then cannot plant a session cookie of ours.
+	CookieHostPrefix bool `yaml:"cookie_host_prefix"`
 	// RefreshInterval, when set, refreshes the session's tokens at the
 	// provider this often (with a refresh token); otherwise they are
 	// refreshed when the access token expires.
@@ -110,6 +114,11 @@ type Session struct {
 	Keys [][]byte `yaml:"-"`
 	// Secure says whether cookies carry the Secure attribute.
 	Secure bool `yaml:"-"`
+	// Name is the session cookie's name as sent: CookieName, with
+	// "__Host-" in front when HostPrefix. Flow and chunk cookies start
+	// with it too.
+	Name       string `yaml:"-"`
+	HostPrefix bool   `yaml:"-"`
 }
 
 // Access decides who may reach the upstream.

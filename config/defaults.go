@@ -31,9 +31,10 @@ func Default() Config {
 			PostLogoutRedirectPath: "/",
 		},
 		Session: Session{
-			Lifetime:   Duration(12 * time.Hour),
-			CookieName: "_lcw",
-			CookiePath: "/",
+			Lifetime:         Duration(12 * time.Hour),
+			CookieName:       "_lcw",
+			CookiePath:       "/",
+			CookieHostPrefix: true,
 		},
 		Access: Access{Mode: "required", GroupsClaim: "groups"},
 		Headers: Headers{

@@ -279,7 +279,17 @@ func (s *Session) provision(p *problems, public *url.URL) {
 	} else {
 		s.Secure = public != nil && public.Scheme == "https"
 	}
+	s.Name = s.CookieName
+	if strings.HasPrefix(s.CookieName, hostPrefix) {
+		s.HostPrefix = true
+	} else if s.CookieHostPrefix && s.Secure && s.CookieDomain == "" && s.CookiePath == "/" {
+		s.Name, s.HostPrefix = hostPrefix+s.CookieName, true
+	}
 }
+
+// hostPrefix makes browsers accept a cookie only from this very host, over
+// HTTPS, for Path=/ (RFC 6265bis "__Host-" prefix).
+const hostPrefix = "__Host-"
 
 const secretFix = "32 random bytes in base64; generate one with: openssl rand -base64 32"
 
@@ -287,8 +297,11 @@ func (s *Session) validate(p *problems) {
 	if s.Lifetime.D() < time.Minute {
 		p.add("session.lifetime", "must be at least 1m (default 12h)")
 	}
-	if !cookieName.MatchString(s.CookieName) || strings.HasPrefix(s.CookieName, "__Host-") && s.CookieDomain != "" {
-		p.add("session.cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~; __Host- names need an empty cookie_domain)", s.CookieName)
+	if !cookieName.MatchString(s.CookieName) {
+		p.add("session.cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~)", s.CookieName)
+	}
+	if strings.HasPrefix(s.CookieName, hostPrefix) && (s.CookieDomain != "" || s.CookiePath != "/" || !s.Secure) {
+		p.add("session.cookie_name", "%q starts with __Host-, which browsers accept only with an empty cookie_domain, cookie_path / and Secure cookies (an https public_url); drop the prefix or those settings (session.cookie_host_prefix adds it whenever possible)", s.CookieName)
 	}
 	if s.RefreshInterval < 0 {
 		p.add("session.refresh_interval", "must not be negative (0 = refresh when the access token expires)")

@@ -51,6 +51,7 @@ type headerStripper struct {
 }
 
 func newHeaderStripper(cookieName string, h config.Headers) *headerStripper {
+	cookieName = unprefixed(cookieName)
 	s := &headerStripper{
 		names:        map[string]uint8{},
 		cookieName:   cookieName,
@@ -122,9 +123,19 @@ func (s *headerStripper) clean(h http.Header, trustedPeer bool) {
 }
 
 // ours reports whether a cookie name belongs to the proxy: the session
-// cookie, its chunks and the login flow cookies all share the configured name.
+// cookie, its chunks and the login flow cookies all share the configured
+// name, with or without the __Host- (or __Secure-) prefix, so cookies left
+// from before the prefix was turned on never reach the upstream either.
 func (s *headerStripper) ours(name string) bool {
+	name = unprefixed(name)
 	return name == s.cookieName || strings.HasPrefix(name, s.cookiePrefix)
+}
+
+func unprefixed(name string) string {
+	if strings.HasPrefix(name, "__Host-") {
+		return name[len("__Host-"):]
+	}
+	return strings.TrimPrefix(name, "__Secure-")
 }
 
 // stripCookies removes the proxy's cookies from one Cookie header value,

@@ -26,6 +26,8 @@ func TestStripCookies(t *testing.T) {
 		{"x_lcw=1", "x_lcw=1"},
 		{"; ;_lcw=1;;", ""},
 		{"=nameless; _lcw=1", "=nameless"},
+		{"__Host-_lcw=1; __Host-_lcw_1=2; __Host-_lcw_flow_x=3; __Secure-_lcw=4; a=b", "a=b"},
+		{"__Host-site=1", "__Host-site=1"},
 	}
 	for _, tt := range tests {
 		if got := s.stripCookies(tt.in); got != tt.want {

@@ -38,7 +38,7 @@ func randomString() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (rp *RP) flowCookiePrefix() string { return rp.opt.Session.CookieName + "_flow_" }
+func (rp *RP) flowCookiePrefix() string { return rp.opt.Session.Name + "_flow_" }
 
 // flowCookieName derives the cookie name from the state, which is random and
 // URL-safe; 16 characters keep names short and still unique per browser.
@@ -49,9 +49,20 @@ func (rp *RP) flowCookieName(state string) string {
 	return rp.flowCookiePrefix() + state
 }
 
+// flowCookiePath keeps flow cookies to the prefix, except under the __Host-
+// prefix, which browsers accept only for Path=/ (the protection against a
+// sibling subdomain planting its own flow, a login CSRF, is worth the few
+// hundred bytes they add to requests during a login).
+func (rp *RP) flowCookiePath() string {
+	if rp.opt.Session.HostPrefix {
+		return "/"
+	}
+	return rp.opt.Prefix
+}
+
 func (rp *RP) flowCookie(name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name: name, Value: value, Path: rp.opt.Prefix, MaxAge: maxAge,
+		Name: name, Value: value, Path: rp.flowCookiePath(), MaxAge: maxAge,
 		Secure: rp.opt.Session.Secure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	}
 }
@@ -65,6 +76,14 @@ func (rp *RP) LoginHandler() http.Handler {
 			rp.log.WarnContext(r.Context(), "login while the OpenID provider is unavailable", slog.String("error", err.Error()))
 			rp.metrics.Logins.WithLabelValues("idp_unavailable").Inc()
 			errorpage.Write(w, errorpage.FormatFor(r), http.StatusServiceUnavailable, "Sign-in is unavailable right now because the identity provider cannot be reached. Please try again in a moment.")
+			return
+		}
+		if rp.store.Twice(r) {
+			// A sign-in would not help: the planted cookie comes back with
+			// every request, and each would send the browser here again.
+			rp.log.WarnContext(r.Context(), "login refused: the browser sends the session cookie twice (planted by another site, or left by a changed cookie_domain/cookie_path)")
+			rp.metrics.Logins.WithLabelValues("duplicate_cookie").Inc()
+			errorpage.Write(w, errorpage.FormatFor(r), http.StatusBadRequest, "Your browser holds two sign-in cookies for this site, so it cannot sign you in safely. Please delete this site's cookies and try again.")
 			return
 		}
 		f := flow{

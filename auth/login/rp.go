@@ -45,7 +45,7 @@ func New(o Options) (*RP, error) {
 		return nil, err
 	}
 	store := session.NewStore(codec, session.CookieOptions{
-		Name:     o.Session.CookieName,
+		Name:     o.Session.Name,
 		Domain:   o.Session.CookieDomain,
 		Path:     o.Session.CookiePath,
 		Secure:   o.Session.Secure,

@@ -11,12 +11,15 @@ type jar struct {
 	first   string            // value of NAME ("<n>.<part>")
 	parts   [maxChunks]string // parts[i] is the value of NAME_i, i >= 1
 	present uint64            // bit k set: NAME_k present (1 <= k <= maxStale)
+	// twice: NAME or one of the chunks came more than once. A browser sends
+	// two cookies of one name when another site (a sibling subdomain, or
+	// a longer Path) planted its own: whose session it is cannot be told.
+	twice bool
 }
 
-// scan reads the session cookies from r's Cookie headers in one pass. When a
-// name repeats (a host-only and a domain cookie, say) the first wins, as in
-// net/http's Request.Cookie. The work is linear in the header, whose size
-// the HTTP server already bounds.
+// scan reads the session cookies from r's Cookie headers in one pass. A
+// name that repeats sets twice (and the first value is kept). The work is
+// linear in the header, whose size the HTTP server already bounds.
 func (s *Store) scan(r *http.Request) jar {
 	var j jar
 	name := s.opts.Name
@@ -35,6 +38,8 @@ func (s *Store) scan(r *http.Request) jar {
 			if len(k) == len(name) {
 				if j.first == "" {
 					j.first = v
+				} else {
+					j.twice = true
 				}
 				continue
 			}
@@ -42,7 +47,9 @@ func (s *Store) scan(r *http.Request) jar {
 			if !ok {
 				continue
 			}
-			if j.present&(1<<idx) == 0 && idx < maxChunks {
+			if j.present&(1<<idx) != 0 {
+				j.twice = true
+			} else if idx < maxChunks {
 				j.parts[idx] = v
 			}
 			j.present |= 1 << idx

@@ -13,6 +13,11 @@ import (
 // visitor.
 var ErrNoSession = errors.New("session: no session cookie")
 
+// ErrDuplicate means the request carries a session cookie (or a chunk) of
+// our name twice: someone else, such as a sibling subdomain, planted one,
+// and which is the visitor's own cannot be told. It wraps ErrInvalid.
+var ErrDuplicate = fmt.Errorf("%w: the session cookie came twice", ErrInvalid)
+
 // ErrTooLarge means a session does not fit in maxChunks cookies.
 var ErrTooLarge = errors.New("session: too large for the cookie chunks")
 
@@ -69,6 +74,9 @@ func (s *Store) Load(r *http.Request) (*Session, error) {
 	if j.first == "" {
 		return nil, ErrNoSession
 	}
+	if j.twice {
+		return nil, fmt.Errorf("load session cookie %s: %w", s.opts.Name, ErrDuplicate)
+	}
 	value, err := j.assemble()
 	if err != nil {
 		return nil, fmt.Errorf("load session cookie %s: %w", s.opts.Name, err)
@@ -86,6 +94,10 @@ func (s *Store) Load(r *http.Request) (*Session, error) {
 	cp := *sess
 	return &cp, nil
 }
+
+// Twice reports whether r carries the session cookie (or a chunk) more than
+// once, which Load refuses with ErrDuplicate.
+func (s *Store) Twice(r *http.Request) bool { return s.scan(r).twice }
 
 // decode authenticates value and parses the session it holds.
 func (s *Store) decode(value string, now time.Time) (*Session, error) {

@@ -374,16 +374,42 @@ func TestStoreLoadReturnsACopy(t *testing.T) {
 	}
 }
 
-func TestStoreDuplicateCookieFirstWins(t *testing.T) {
+// Cookie tossing: a sibling subdomain plants its own valid session cookie
+// (with a longer Path, so browsers send it first, or a parent Domain). Two
+// session cookies of our name are nobody's session.
+func TestStoreDuplicateCookieIsNoSession(t *testing.T) {
 	s, _ := newTestStore(t, CookieOptions{})
-	good := save(t, s, typicalSession())[0]
-	req := requestWithHeader("_lcw=" + good.Value + "; _lcw=1.garbage")
-	if _, err := s.Load(req); err != nil {
-		t.Fatalf("Load with a later duplicate: %v", err)
+	victim := save(t, s, typicalSession())[0]
+	other := typicalSession()
+	other.Subject = "attacker"
+	attacker := save(t, s, other)[0]
+	for _, header := range []string{
+		"_lcw=" + attacker.Value + "; _lcw=" + victim.Value,
+		"_lcw=" + victim.Value + "; _lcw=" + attacker.Value,
+		"_lcw=" + victim.Value + "; _lcw=" + victim.Value,
+		"_lcw=" + victim.Value + "; x=1; _lcw=1.garbage",
+	} {
+		req := requestWithHeader(header)
+		if sess, err := s.Load(req); !errors.Is(err, ErrDuplicate) || !errors.Is(err, ErrInvalid) || sess != nil {
+			t.Errorf("Load(%.60q…) = %v, %v; want ErrDuplicate", header, sess, err)
+		}
+		if !s.Twice(req) {
+			t.Errorf("Twice(%.60q…) = false", header)
+		}
 	}
-	req = requestWithHeader("_lcw=1.garbage; _lcw=" + good.Value)
-	if _, err := s.Load(req); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("Load with a bad first duplicate = %v, want ErrInvalid", err)
+	// A chunk planted twice is as ambiguous.
+	big := typicalSession()
+	big.Claims["blob"] = strings.Repeat("x", 5000)
+	cs := save(t, s, big)
+	if len(cs) < 2 {
+		t.Fatalf("want a chunked session, got %d cookies", len(cs))
+	}
+	header := "_lcw=" + cs[0].Value + "; _lcw_1=" + cs[1].Value + "; _lcw_1=" + cs[1].Value
+	if _, err := s.Load(requestWithHeader(header)); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("duplicate chunk: %v, want ErrDuplicate", err)
+	}
+	if _, err := s.Load(requestWithHeader("_lcw=" + victim.Value)); err != nil || s.Twice(requestWithHeader("_lcw=" + victim.Value)) {
+		t.Errorf("a single cookie: %v", err)
 	}
 }
 

@@ -147,7 +147,7 @@ func TestBrowserDemo(t *testing.T) {
 	t.Run("signed out and in again with the login page's one-click button, as a regular customer", func(t *testing.T) {
 		customer := chromedp.CSS(`section[data-username="` + devidp.CustomerUsername + `"] button`)
 		err := chromedp.Do(ctx,
-			chromedp.Navigate(d.URL+prefix+"/logout"),
+			chromedp.Click(chromedp.CSS(`a[href="`+prefix+`/logout"]`)), // the site's own link: same-origin
 			chromedp.WaitVisible(chromedp.ID("signin")),
 			chromedp.Navigate(d.URL+prefix+"/login?rd=/"),
 			chromedp.WaitVisible(chromedp.ID("username")),

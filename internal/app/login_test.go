@@ -495,3 +495,31 @@ func oidcSection(extra string) string {
 	return "oidc:\n  issuer: {issuer}\n  client_id: " + testenv.DefaultClientID + "\n  client_secret: " + testenv.DefaultClientSecret +
 		"\n  scopes: [openid, profile, email, offline_access]\n" + extra
 }
+
+// Cookie tossing: a sibling subdomain plants the attacker's own valid
+// session cookie next to the victim's. The request is nobody's: no chat
+// token for either contact, and no sign-in loop through the IdP.
+func TestPlantedSecondSessionCookie(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	victim, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	attacker, _ := e.login(t, testenv.CustomerUsername, testenv.CustomerPassword, "/")
+	v, err := e.cookie(victim, "_lcw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.cookie(attacker, "_lcw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := map[string]string{"Sec-Fetch-Site": "same-origin", "Cookie": "_lcw=" + a.Value + "; _lcw=" + v.Value}
+	if r := testenv.Do(t, &http.Client{}, "GET", e.URL+"/_lcw/token", both); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("token with two session cookies: %d, want 401", r.StatusCode)
+	}
+	if r := testenv.Do(t, &http.Client{}, "GET", e.URL+"/_lcw/token", map[string]string{"Sec-Fetch-Site": "same-origin", "Cookie": "_lcw=" + v.Value}); r.StatusCode != http.StatusOK {
+		t.Errorf("token with the victim's cookie alone: %d", r.StatusCode)
+	}
+	login := testenv.Do(t, noRedirect(&http.Client{}), "GET", e.URL+"/_lcw/login?rd=/", map[string]string{"Cookie": both["Cookie"]})
+	if login.StatusCode != http.StatusBadRequest || !strings.Contains(body(t, login), "two sign-in cookies") {
+		t.Errorf("login with two session cookies: %d %q, want a 400 page instead of a sign-in loop", login.StatusCode, login.Header.Get("Location"))
+	}
+}

@@ -1,0 +1,60 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func loadYAML(t *testing.T, yaml string) (*Config, error) {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(key, []byte("placeholder: read by auth/keys"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := `upstream: {url: "http://127.0.0.1:8080"}
+oidc: {issuer: "https://idp.example.com", client_id: c}
+token: {issuer: shop.example.com, signing_keys: [{file: ` + key + `}]}
+`
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte(base+yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return Load(path, nil)
+}
+
+// The session cookie takes the __Host- prefix whenever browsers allow it,
+// so a sibling subdomain cannot plant one of ours.
+func TestSessionCookieHostPrefix(t *testing.T) {
+	const secret = "session: {secret: \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\""
+	tests := []struct {
+		name, yaml string
+		want       string
+		host       bool
+	}{
+		{"https", "public_url: https://shop.example.com\n" + secret + "}\n", "__Host-_lcw", true},
+		{"http has no Secure cookies", "public_url: http://127.0.0.1:4180\n" + secret + "}\n", "_lcw", false},
+		{"cookie_domain", "public_url: https://shop.example.com\n" + secret + ", cookie_domain: example.com}\n", "_lcw", false},
+		{"cookie_path", "public_url: https://shop.example.com\n" + secret + ", cookie_path: /shop}\n", "_lcw", false},
+		{"cookie_secure false", "public_url: https://shop.example.com\n" + secret + ", cookie_secure: false}\n", "_lcw", false},
+		{"turned off", "public_url: https://shop.example.com\n" + secret + ", cookie_host_prefix: false}\n", "_lcw", false},
+		{"named with the prefix", "public_url: https://shop.example.com\n" + secret + ", cookie_name: __Host-chat}\n", "__Host-chat", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadYAML(t, tt.yaml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Session.Name != tt.want || cfg.Session.HostPrefix != tt.host {
+				t.Errorf("cookie %q (host prefix %v), want %q (%v)", cfg.Session.Name, cfg.Session.HostPrefix, tt.want, tt.host)
+			}
+		})
+	}
+	_, err := loadYAML(t, "public_url: https://shop.example.com\n"+secret+", cookie_name: __Host-chat, cookie_domain: example.com}\n")
+	if err == nil || !strings.Contains(err.Error(), "session.cookie_name") || !strings.Contains(err.Error(), "cookie_domain") {
+		t.Errorf("__Host- name with a domain: %v", err)
+	}
+}
