@@ -69,6 +69,39 @@ func TestCheckConfigRedactsSecrets(t *testing.T) {
 	}
 }
 
+// URL-valued keys are printed too; credentials in their user info are
+// secrets like any other, whether given in the file or the environment.
+func TestCheckConfigRedactsURLCredentials(t *testing.T) {
+	path := baseConfig(t, "http://proxy:upstream-pass-value@127.0.0.1:8080", fmt.Sprintf(`token:
+  issuer: shop.example.com
+  signing_keys:
+    - file: %s
+  context_url: https://crm:context-pass-value@crm.internal/ctx?a=1
+  context_keys:
+    msdyn_cartvalue: { type: number }
+`, testenv.SigningKeyFile(t)))
+	env := map[string]string{"LCW_OIDC_ISSUER": "http://issuer-token-value@127.0.0.1:1/unreachable"}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check-config", "--config", path}, func(k string) string { return env[k] }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, secret := range []string{"upstream-pass-value", "context-pass-value", "issuer-token-value"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("check-config printed the credential %q:\n%s", secret, s)
+		}
+	}
+	for _, want := range []string{
+		"url: http://proxy:REDACTED@127.0.0.1:8080\n",
+		"context_url: https://crm:REDACTED@crm.internal/ctx?a=1\n",
+		"issuer: http://REDACTED@127.0.0.1:1/unreachable\n", // a user name alone may be a token
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("check-config output lacks %q:\n%s", want, s)
+		}
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	good := baseConfig(t, "http://127.0.0.1:8080", "")
 	goodText, _ := os.ReadFile(good)
