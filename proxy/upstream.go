@@ -128,7 +128,8 @@ type ReverseProxyOptions struct {
 }
 
 // NewReverseProxy builds the httputil.ReverseProxy toward cfg.Upstream with
-// header hygiene applied in Rewrite.
+// header hygiene applied in Rewrite and, for the upstream's Set-Cookie
+// lines, in ModifyResponse.
 func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOptions) (*httputil.ReverseProxy, error) {
 	tr, err := newTransport(cfg.UpstreamURL, cfg.Upstream)
 	if err != nil {
@@ -138,16 +139,19 @@ func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOpti
 	target := cfg.UpstreamURL
 	trusted := cfg.TrustedProxyNets
 	preserveHost := cfg.Upstream.PreserveHost
-	modify := opts.ModifyResponse
+	var rw *redirectRewriter
 	if cfg.Upstream.RewriteRedirects && cfg.Public != nil {
-		rw := newRedirectRewriter(target, cfg.Public)
-		modify = func(resp *http.Response) error {
+		rw = newRedirectRewriter(target, cfg.Public)
+	}
+	modify := func(resp *http.Response) error {
+		strip.dropOwnSetCookies(resp.Header)
+		if rw != nil {
 			rw.rewrite(resp.Header)
-			if opts.ModifyResponse != nil {
-				return opts.ModifyResponse(resp)
-			}
-			return nil
 		}
+		if opts.ModifyResponse != nil {
+			return opts.ModifyResponse(resp)
+		}
+		return nil
 	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {

@@ -282,6 +282,36 @@ func TestHeaderHygiene(t *testing.T) {
 	}
 }
 
+// A compromised upstream must not fixate or wipe a visitor's session: its
+// Set-Cookie lines for the proxy's cookie names never reach the browser,
+// while the site's own cookies do.
+func TestUpstreamCannotSetProxyCookies(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, c := range []string{
+			"_lcw=attacker-session; Path=/; HttpOnly",
+			"_lcw_1=attacker-chunk",
+			"_lcw_flow_abc=attacker-flow; Path=/_lcw/callback",
+			"_lcw=; Max-Age=0",
+			"_lcw =spaced",
+			"=_lcw=nameless", // sent back by browsers as "_lcw=nameless"
+			"site=1; Path=/",
+		} {
+			w.Header().Add("Set-Cookie", c)
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	p := startProxy(t, baseConfig(t, up.URL, ""), nil)
+	resp, err := http.Get(p.URL + "/page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Values("Set-Cookie"); len(got) != 1 || got[0] != "site=1; Path=/" {
+		t.Errorf("client got Set-Cookie %q, want only the site's cookie", got)
+	}
+}
+
 func TestServerSentEventsFlushImmediately(t *testing.T) {
 	release := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
