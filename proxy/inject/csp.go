@@ -10,6 +10,63 @@ import (
 // policies, a policy is a semicolon-separated list of directives, and a
 // directive is a lower-cased name followed by whitespace-separated sources.
 
+// maxCSPPolicies and maxCSPBytes bound the policy text rewritten for one
+// response: the CSP header lines together, and the CSP <meta> tags together.
+// Past either limit the page passes through untouched (no tags, no nonce,
+// counted as skipped_csp_too_large), because the work and the sources we
+// add grow with every policy and the upstream decides how many there are:
+// one 8 MB header of tiny policies took the process from 25 MB to 1.39 GB,
+// and 1,000 <meta> policies grew a 65 KB page to 571 KB. Real sites send one
+// enforced policy, at times a report-only one beside it, and a few more at
+// most where several layers (app, CDN, WAF) add their own; the longest
+// real policies (large host allow-lists) stay well under 64 KiB, and nginx
+// in front of a site already refuses an upstream header section larger than
+// proxy_buffer_size (4 or 8 KiB by default). Within the limits the output
+// is at most about three times the input (default-src copied into
+// script-src and connect-src) plus our few sources per policy.
+const (
+	maxCSPPolicies = 16
+	maxCSPBytes    = 64 << 10
+)
+
+// cspWithinLimits reports whether the policy texts in lists (header values,
+// or the content of <meta> tags) are few and small enough to rewrite: at
+// most maxCSPPolicies non-empty policies in at most as many header lines or
+// tags, of at most maxCSPBytes in all.
+func cspWithinLimits(lists ...[]string) bool {
+	lines, size := 0, 0
+	for _, l := range lists {
+		lines += len(l)
+		for _, v := range l {
+			size += len(v)
+		}
+	}
+	if lines > maxCSPPolicies || size > maxCSPBytes {
+		return false
+	}
+	policies := 0
+	for _, l := range lists {
+		for _, v := range l {
+			for part := range strings.SplitSeq(v, ",") {
+				if len(parseCSP(part)) > 0 {
+					policies++
+				}
+			}
+		}
+	}
+	return policies <= maxCSPPolicies
+}
+
+// rewriteCSPList returns the header value or <meta> content v with every
+// policy in it opened for a. Callers check cspWithinLimits first.
+func rewriteCSPList(v string, a cspAllowance) string {
+	list := parseCSPList(v)
+	for j, p := range list {
+		list[j] = p.allow(a)
+	}
+	return formatCSPList(list)
+}
+
 // cspDirective is one directive of a policy.
 type cspDirective struct {
 	name    string
