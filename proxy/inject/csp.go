@@ -8,7 +8,8 @@ import (
 // allowed while every other restriction stays as the site wrote it.
 // Policies follow CSP Level 3: a header value is a comma-separated list of
 // policies, a policy is a semicolon-separated list of directives, and a
-// directive is a lower-cased name followed by whitespace-separated sources.
+// directive is a name, lower-cased, followed by sources separated by ASCII
+// whitespace.
 
 // maxCSPPolicies and maxCSPBytes bound the policy text rewritten for one
 // response: the CSP header lines together, and the CSP <meta> tags together.
@@ -92,13 +93,38 @@ func parseCSPList(v string) []cspPolicy {
 func parseCSP(s string) cspPolicy {
 	var p cspPolicy
 	for raw := range strings.SplitSeq(s, ";") {
-		fields := strings.Fields(raw)
+		fields := strings.FieldsFunc(raw, isASCIISpace)
 		if len(fields) == 0 {
 			continue
 		}
-		p = append(p, cspDirective{name: strings.ToLower(fields[0]), sources: fields[1:]})
+		p = append(p, cspDirective{name: asciiLower(fields[0]), sources: fields[1:]})
 	}
 	return p
+}
+
+// isASCIISpace is CSP's whitespace (WHATWG "ASCII whitespace"). Browsers
+// split at nothing else: with strings.Fields, "script-src\u00a0https://evil"
+// (an unknown directive to a browser) would become a script-src we enforce
+// in place of the site's default-src.
+func isASCIISpace(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\f' || r == '\r'
+}
+
+// asciiLower lower-cases A-Z only, as browsers do with directive names;
+// strings.ToLower would read "SCR\u0130PT-SRC" as script-src.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 // String serializes the policy in the canonical "a x y; b z" form.

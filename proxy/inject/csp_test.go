@@ -23,7 +23,13 @@ func TestParseAndFormatCSP(t *testing.T) {
 		{"", ""},
 		{"default-src 'self', script-src 'none'", "default-src 'self', script-src 'none'"},
 		{" , default-src a", "default-src a"},
-		{"script-src\t'self'\n", "script-src 'self'"},
+		{"script-src\t'self'\n\f\r", "script-src 'self'"},
+		// Browsers split and lower-case ASCII only: these names are no
+		// directive to them, and must stay that way.
+		{"script-src\u00a0https://evil", "script-src\u00a0https://evil"},
+		{"script-src\v'none'", "script-src\v'none'"},
+		{"SCR\u0130PT-SRC https://evil", "scr\u0130pt-src https://evil"},
+		{"script-src a\u2003b", "script-src a\u2003b"},
 	}
 	for _, tc := range tests {
 		if got := formatCSPList(parseCSPList(tc.in)); got != tc.want {
@@ -77,6 +83,10 @@ func TestCSPAllow(t *testing.T) {
 			"connect-src 'self'; script-src 'self' 'nonce-N'"},
 		{"only the first duplicate directive changes", "script-src 'self'; script-src 'none'", base,
 			"script-src 'self' 'nonce-N'; script-src 'none'"},
+		{"a name browsers ignore is not made a directive", "default-src 'self'; script-src\u00a0https://evil", base,
+			"default-src 'self' 'nonce-N'; script-src\u00a0https://evil"},
+		{"nor one lower-cased only outside ASCII", "default-src 'self'; SCR\u0130PT-SRC https://evil", base,
+			"default-src 'self' 'nonce-N'; scr\u0130pt-src https://evil"},
 		{"never adds unsafe-inline or unsafe-eval", "default-src 'self'; script-src 'self' 'unsafe-eval'", widget,
 			"default-src 'self'; script-src 'self' 'unsafe-eval' 'nonce-N' https://cdn.example; connect-src 'self' https://*.hub.example"},
 	}
