@@ -183,8 +183,10 @@ func (i *Injector) ModifyResponse(resp *http.Response) error {
 	}
 	if b.nonce != "" {
 		// Only now is it known whether our tags went in; a page left alone
-		// (already injected, too many <meta> policies) keeps its policy.
+		// (already injected, too many <meta> policies) keeps its policy
+		// and its caching.
 		i.rewriteCSPHeaders(resp.Header, b.nonce)
+		makePrivate(resp.Header)
 	}
 	if in == identity && out == identity && upstreamLength >= 0 && b.widgetTag == nil {
 		// A known length lets ReverseProxy skip its per-write flush and
