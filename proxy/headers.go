@@ -43,7 +43,8 @@ const (
 )
 
 // headerStripper removes identity headers, routing headers from untrusted
-// peers and the proxy's own cookies from requests bound for the upstream.
+// peers and the proxy's own cookies from requests bound for the upstream,
+// and the upstream's attempts to set the proxy's cookies from its responses.
 type headerStripper struct {
 	names        map[string]uint8 // lower case, '-' for '_'
 	cookieName   string
@@ -165,4 +166,51 @@ func (s *headerStripper) stripCookies(v string) string {
 		b.WriteString(part)
 	}
 	return b.String()
+}
+
+// dropOwnSetCookies removes the upstream's Set-Cookie lines for the proxy's
+// cookies: a compromised or confused upstream must not plant a session of
+// its choosing (fixation) or clear the visitor's (wiping).
+func (s *headerStripper) dropOwnSetCookies(h http.Header) {
+	lines, ok := h["Set-Cookie"]
+	if !ok {
+		return
+	}
+	kept := lines[:0]
+	for _, l := range lines {
+		if !s.setsOurs(l) {
+			kept = append(kept, l)
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Set-Cookie")
+	} else {
+		h["Set-Cookie"] = kept
+	}
+}
+
+// setsOurs reports whether the cookie a browser stores from a Set-Cookie
+// line comes back in a form our Cookie readers take for one of ours. They
+// trim with strings.TrimSpace, which strips Unicode spaces browsers keep in
+// a name, and a cookie with an empty name is sent back as its bare value,
+// so "=_lcw=x" returns as "_lcw=x".
+func (s *headerStripper) setsOurs(line string) bool {
+	name, value := setCookieName(line)
+	if name == "" {
+		name, _, _ = strings.Cut(value, "=")
+	}
+	return s.ours(strings.TrimSpace(name))
+}
+
+// setCookieName splits a Set-Cookie line the way browsers do (RFC 6265bis
+// §5.6): the name-value pair ends at the first ';' and splits at its first
+// '='; spaces and tabs around both are dropped; a pair without '=' is a
+// value with an empty name. Names are case-sensitive and kept as they are.
+func setCookieName(line string) (name, value string) {
+	pair, _, _ := strings.Cut(line, ";")
+	name, value, ok := strings.Cut(pair, "=")
+	if !ok {
+		return "", strings.Trim(pair, " \t")
+	}
+	return strings.Trim(name, " \t"), strings.Trim(value, " \t")
 }

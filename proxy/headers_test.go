@@ -110,3 +110,101 @@ func FuzzStripCookies(f *testing.F) {
 		}
 	})
 }
+
+func TestSetCookieName(t *testing.T) {
+	tests := []struct{ line, name, value string }{
+		{"a=b", "a", "b"},
+		{"a=b; Path=/; HttpOnly", "a", "b"},
+		{"  a = b ", "a", "b"},
+		{"\ta\t=\tb", "a", "b"},
+		{"a=b=c", "a", "b=c"},
+		{"A=b", "A", "b"},
+		{"=b", "", "b"},
+		{"b", "", "b"}, // no '=': a value with an empty name
+		{"b; a=c", "", "b"},
+		{";a=b", "", ""},
+		{"", "", ""},
+		{"a", "", "a"},
+		{"\u00a0a=b", "\u00a0a", "b"}, // browsers trim only spaces and tabs
+	}
+	for _, tt := range tests {
+		if name, value := setCookieName(tt.line); name != tt.name || value != tt.value {
+			t.Errorf("setCookieName(%q) = %q, %q; want %q, %q", tt.line, name, value, tt.name, tt.value)
+		}
+	}
+}
+
+func TestDropOwnSetCookies(t *testing.T) {
+	s := testStripper()
+	tests := []struct {
+		line string
+		ours bool
+	}{
+		{"_lcw=x; Path=/", true},
+		{"_lcw=; Max-Age=0", true},
+		{"_lcw_1=x", true},
+		{"_lcw_12=x", true},
+		{"_lcw_flow_abc=x; Path=/_lcw/callback", true},
+		{" _lcw=x", true},
+		{"\t_lcw =x", true},
+		{"\u00a0_lcw=x", true}, // our Cookie readers trim Unicode spaces
+		{"=_lcw=x", true},      // nameless: the browser sends back "_lcw=x"
+		{"= _lcw_1=x", true},
+		{"_lcw", true}, // nameless again: sent back as a bare "_lcw"
+		{"_LCW=x", false},
+		{"_lcwx=x", false},
+		{"x_lcw=x", false},
+		{"site=_lcw=x", false},
+		{"site=1; Path=/_lcw", false},
+		{"=nameless", false},
+		{"", false},
+		{";", false},
+	}
+	for _, tt := range tests {
+		h := http.Header{"Set-Cookie": {"keep=1", tt.line, "keep=2"}, "Other": {"_lcw=x"}}
+		s.dropOwnSetCookies(h)
+		want := []string{"keep=1", tt.line, "keep=2"}
+		if tt.ours {
+			want = []string{"keep=1", "keep=2"}
+		}
+		if got := h["Set-Cookie"]; strings.Join(got, "\n") != strings.Join(want, "\n") || h.Get("Other") != "_lcw=x" {
+			t.Errorf("Set-Cookie %q: after drop %q, want %q", tt.line, got, want)
+		}
+	}
+	h := http.Header{"Set-Cookie": {"_lcw=1", "_lcw_2=2"}}
+	s.dropOwnSetCookies(h)
+	if _, ok := h["Set-Cookie"]; ok {
+		t.Errorf("empty Set-Cookie left behind: %q", h)
+	}
+}
+
+// FuzzSetCookieName: whatever the upstream's Set-Cookie line, nothing
+// panics, and when the cookie a browser would store from it comes back in a
+// Cookie header that our readers (the request-side stripper, which scans
+// like the session store, and net/http's parser used by the login flow)
+// take for one of ours, the line is dropped.
+func FuzzSetCookieName(f *testing.F) {
+	for _, seed := range []string{"_lcw=1; Path=/", "=_lcw=x", " _lcw_1 = x", "_lcw", "a=b", "\u00a0_lcw=x", ";", ""} {
+		f.Add(seed)
+	}
+	s := testStripper()
+	f.Fuzz(func(t *testing.T, line string) {
+		name, value := setCookieName(line)
+		if strings.ContainsAny(name, ";=") || strings.Trim(name, " \t") != name || strings.Contains(value, ";") {
+			t.Fatalf("setCookieName(%q) = %q, %q", line, name, value)
+		}
+		sent := value // a browser sends a nameless cookie as its bare value
+		if name != "" {
+			sent = name + "=" + value
+		}
+		readAsOurs := s.stripCookies(sent) != sent
+		for _, c := range (&http.Request{Header: http.Header{"Cookie": {sent}}}).Cookies() {
+			readAsOurs = readAsOurs || s.ours(c.Name)
+		}
+		h := http.Header{"Set-Cookie": {line}}
+		s.dropOwnSetCookies(h)
+		if dropped := len(h["Set-Cookie"]) == 0; readAsOurs && !dropped {
+			t.Fatalf("Set-Cookie %q kept, but comes back as %q, one of ours", line, sent)
+		}
+	})
+}

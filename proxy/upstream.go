@@ -132,7 +132,8 @@ type UpstreamOptions struct {
 }
 
 // NewReverseProxy builds the httputil.ReverseProxy toward o.URL with
-// header hygiene applied in Rewrite.
+// header hygiene applied in Rewrite and, for the upstream's Set-Cookie
+// lines, in ModifyResponse.
 func NewReverseProxy(o UpstreamOptions) (*httputil.ReverseProxy, error) {
 	tr, err := newTransport(o.URL, o.Upstream)
 	if err != nil {
@@ -141,16 +142,19 @@ func NewReverseProxy(o UpstreamOptions) (*httputil.ReverseProxy, error) {
 	strip := newHeaderStripper(o.CookieName, o.Headers)
 	fwd := newForwardedValues(o.Public)
 	target, trusted, preserveHost := o.URL, o.TrustedProxies, o.Upstream.PreserveHost
-	modify := o.ModifyResponse
+	var rw *redirectRewriter
 	if o.Upstream.RewriteRedirects && o.Public != nil {
-		rw := newRedirectRewriter(target, o.Public)
-		modify = func(resp *http.Response) error {
+		rw = newRedirectRewriter(target, o.Public)
+	}
+	modify := func(resp *http.Response) error {
+		strip.dropOwnSetCookies(resp.Header)
+		if rw != nil {
 			rw.rewrite(resp.Header)
-			if o.ModifyResponse != nil {
-				return o.ModifyResponse(resp)
-			}
-			return nil
 		}
+		if o.ModifyResponse != nil {
+			return o.ModifyResponse(resp)
+		}
+		return nil
 	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {

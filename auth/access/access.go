@@ -48,14 +48,16 @@ func NewPolicy(a config.Access, prefix string) *Policy {
 
 // Public reports whether the request's path is configured as public. Paths
 // that a server could resolve differently from us (dot segments, encoded
-// slashes or backslashes, ';' path parameters) never count as public, so
-// "/public/..;/admin" cannot borrow a public prefix.
+// slashes or backslashes, ';' path parameters, escapes a second decoding
+// pass or a lenient UTF-8 decoder would turn into those) never count as
+// public, so "/public/..;/admin" or "/public/%252e%252e/admin" cannot borrow
+// a public prefix.
 func (p *Policy) Public(r *http.Request) bool {
 	if len(p.publicPaths) == 0 {
 		return false
 	}
 	raw := r.URL.EscapedPath()
-	if strings.ContainsAny(raw, ";\\") || containsFold(raw, "%2f") || containsFold(raw, "%5c") || containsFold(raw, "%2e") {
+	if strings.ContainsAny(raw, ";\\") || hasAmbiguousEscape(raw) {
 		return false
 	}
 	clean := path.Clean(r.URL.Path)
@@ -74,8 +76,49 @@ func (p *Policy) Public(r *http.Request) bool {
 	return false
 }
 
-func containsFold(s, sub string) bool {
-	return strings.Contains(strings.ToLower(s), sub)
+// hasAmbiguousEscape reports whether an escaped path holds a %XX that some
+// server on the way could read differently from the path we match:
+//   - '.', '/', '\': dot segments and separators invisible in our decoded path;
+//   - ';', '?', '#': path parameters or a cut path after one more decoding;
+//   - '%': an upstream that decodes twice turns %252e into '.';
+//   - any byte >= 0x80: overlong UTF-8 (%c0%ae) is '.' to lenient decoders,
+//     and best-fit or NFKC folding maps valid characters (U+FF0E) to '.' or
+//     '/'; telling safe non-ASCII from these is not worth the risk, so such
+//     paths need a login;
+//   - control bytes: C upstreams stop at %00.
+//
+// A malformed escape counts as ambiguous too.
+func hasAmbiguousEscape(raw string) bool {
+	for i := strings.IndexByte(raw, '%'); i >= 0; i = strings.IndexByte(raw, '%') {
+		if i+2 >= len(raw) {
+			return true
+		}
+		hi, ok1 := unhex(raw[i+1])
+		lo, ok2 := unhex(raw[i+2])
+		if !ok1 || !ok2 {
+			return true
+		}
+		switch b := hi<<4 | lo; {
+		case b < 0x20 || b >= 0x7f:
+			return true
+		case strings.IndexByte("./\\;?#%", b) >= 0:
+			return true
+		}
+		raw = raw[i+3:]
+	}
+	return false
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // authorize checks the optional rules against a signed-in user's claims. The

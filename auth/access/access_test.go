@@ -44,6 +44,22 @@ func TestPublicPaths(t *testing.T) {
 		{"/public/%2e%2e/admin", false},
 		{"/public/%5c..%5cadmin", false},
 		{"/public/\\..\\admin", false},
+		// An upstream that decodes twice, or decodes overlong UTF-8 leniently,
+		// or folds look-alike characters, would resolve these to /secret.
+		{"/public/%252e%252e/secret", false},
+		{"/public/%252E%252E%252Fsecret", false},
+		{"/public/%25", false},
+		{"/public/%c0%ae%c0%ae/secret", false},
+		{"/public/%C0%AE%C0%AE/secret", false},
+		{"/public/%e0%80%ae%e0%80%ae/secret", false},
+		{"/public/%c0%af..%c0%afsecret", false},
+		{"/public/%ef%bc%8e%ef%bc%8e/secret", false}, // U+FF0E FULLWIDTH FULL STOP, '.' after NFKC
+		{"/public/caf%C3%A9.png", false},             // valid UTF-8 too: when in doubt, not public
+		{"/public/..%3b/admin", false},
+		{"/public/..%3f/admin", false},
+		{"/public/..%00/secret", false}, // a C upstream stops at the NUL: /public/..
+		{"/public/a%20b.css", true},     // escapes of harmless ASCII stay public
+		{"/public/%41.css", true},
 		{"/admin", false},
 		{"/", false},
 	}

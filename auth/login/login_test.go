@@ -47,6 +47,8 @@ func TestWithoutProvider(t *testing.T) {
 	if rp.Ready() == nil {
 		t.Fatal("ready before discovery")
 	}
+	// An https public_url: every cookie is __Host- prefixed, flow cookies
+	// included (so they use Path=/).
 	tests := []struct {
 		name    string
 		h       http.Handler
@@ -58,10 +60,10 @@ func TestWithoutProvider(t *testing.T) {
 	}{
 		{"login says the IdP is unreachable", rp.LoginHandler(), "/_lcw/login?rd=/x", "", http.StatusServiceUnavailable, "identity provider cannot be reached", ""},
 		{"callback without state", rp.CallbackHandler(), "/_lcw/callback?code=abc", "", http.StatusBadRequest, "try again", ""},
-		{"callback without flow cookie", rp.CallbackHandler(), "/_lcw/callback?code=abc&state=0123456789abcdefXYZ", "", http.StatusBadRequest, "started in another browser", "_lcw_flow_0123456789abcdef"},
-		{"callback with a forged flow cookie", rp.CallbackHandler(), "/_lcw/callback?code=abc&state=0123456789abcdefXYZ", "_lcw_flow_0123456789abcdef=forged", http.StatusBadRequest, "try again", "_lcw_flow_0123456789abcdef"},
+		{"callback without flow cookie", rp.CallbackHandler(), "/_lcw/callback?code=abc&state=0123456789abcdefXYZ", "", http.StatusBadRequest, "started in another browser", "__Host-_lcw_flow_0123456789abcdef"},
+		{"callback with a forged flow cookie", rp.CallbackHandler(), "/_lcw/callback?code=abc&state=0123456789abcdefXYZ", "__Host-_lcw_flow_0123456789abcdef=forged", http.StatusBadRequest, "try again", "__Host-_lcw_flow_0123456789abcdef"},
 		{"callback with a provider error shows only the code", rp.CallbackHandler(), "/_lcw/callback?error=access_denied%3Cb%3E&error_description=%3Cscript%3E", "", http.StatusForbidden, "(access_deniedb)", ""},
-		{"logout without provider stays local", rp.LogoutHandler(), "/_lcw/logout", "_lcw=x; _lcw_1=y; _lcw_flow_abc=z", http.StatusFound, "", "_lcw_flow_abc"},
+		{"logout without provider stays local", rp.LogoutHandler(), "/_lcw/logout", "__Host-_lcw=x; __Host-_lcw_1=y; __Host-_lcw_flow_abc=z", http.StatusFound, "", "__Host-_lcw_flow_abc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,7 +79,7 @@ func TestWithoutProvider(t *testing.T) {
 			if strings.Contains(w.Body.String(), "<script>") {
 				t.Errorf("provider text reflected: %s", w.Body)
 			}
-			if tt.setsFor != "" && !strings.Contains(strings.Join(w.Header().Values("Set-Cookie"), "\n"), tt.setsFor+"=; Path=/_lcw; Max-Age=0") {
+			if tt.setsFor != "" && !strings.Contains(strings.Join(w.Header().Values("Set-Cookie"), "\n"), tt.setsFor+"=; Path=/; Max-Age=0") {
 				t.Errorf("%s not expired: %v", tt.setsFor, w.Header().Values("Set-Cookie"))
 			}
 		})
@@ -87,7 +89,7 @@ func TestWithoutProvider(t *testing.T) {
 func TestCallbackIgnoresHEAD(t *testing.T) {
 	rp := newRP(t)
 	r := httptest.NewRequest("HEAD", "https://shop.example.com/_lcw/callback?code=a&state=0123456789abcdefX", nil)
-	r.Header.Set("Cookie", "_lcw_flow_0123456789abcdef=sealed")
+	r.Header.Set("Cookie", "__Host-_lcw_flow_0123456789abcdef=sealed")
 	w := httptest.NewRecorder()
 	rp.CallbackHandler().ServeHTTP(w, r)
 	if w.Code != http.StatusMethodNotAllowed || len(w.Header().Values("Set-Cookie")) != 0 {

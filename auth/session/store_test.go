@@ -408,7 +408,7 @@ func TestStoreDuplicateCookieIsNoSession(t *testing.T) {
 	if _, err := s.Load(requestWithHeader(header)); !errors.Is(err, ErrDuplicate) {
 		t.Errorf("duplicate chunk: %v, want ErrDuplicate", err)
 	}
-	if _, err := s.Load(requestWithHeader("_lcw=" + victim.Value)); err != nil || s.Twice(requestWithHeader("_lcw=" + victim.Value)) {
+	if _, err := s.Load(requestWithHeader("_lcw=" + victim.Value)); err != nil || s.Twice(requestWithHeader("_lcw="+victim.Value)) {
 		t.Errorf("a single cookie: %v", err)
 	}
 }

@@ -69,6 +69,39 @@ func TestCheckConfigRedactsSecrets(t *testing.T) {
 	}
 }
 
+// URL-valued keys are printed too; credentials in their user info are
+// secrets like any other, whether given in the file or the environment.
+func TestCheckConfigRedactsURLCredentials(t *testing.T) {
+	path := baseConfig(t, "http://proxy:upstream-pass-value@127.0.0.1:8080", fmt.Sprintf(`token:
+  issuer: shop.example.com
+  signing_keys:
+    - file: %s
+  context_url: https://crm:context-pass-value@crm.internal/ctx?a=1
+  context_keys:
+    msdyn_cartvalue: { type: number }
+`, testenv.SigningKeyFile(t)))
+	env := map[string]string{"LCW_OIDC_ISSUER": "http://issuer-token-value@127.0.0.1:1/unreachable"}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"check-config", "--config", path}, func(k string) string { return env[k] }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, secret := range []string{"upstream-pass-value", "context-pass-value", "issuer-token-value"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("check-config printed the credential %q:\n%s", secret, s)
+		}
+	}
+	for _, want := range []string{
+		"url: http://proxy:REDACTED@127.0.0.1:8080\n",
+		"context_url: https://crm:REDACTED@crm.internal/ctx?a=1\n",
+		"issuer: http://REDACTED@127.0.0.1:1/unreachable\n", // a user name alone may be a token
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("check-config output lacks %q:\n%s", want, s)
+		}
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	good := baseConfig(t, "http://127.0.0.1:8080", "")
 	goodText, _ := os.ReadFile(good)
@@ -280,6 +313,36 @@ func TestHeaderHygiene(t *testing.T) {
 				t.Fatal("upstream saw no request")
 			}
 		})
+	}
+}
+
+// A compromised upstream must not fixate or wipe a visitor's session: its
+// Set-Cookie lines for the proxy's cookie names never reach the browser,
+// while the site's own cookies do.
+func TestUpstreamCannotSetProxyCookies(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, c := range []string{
+			"_lcw=attacker-session; Path=/; HttpOnly",
+			"_lcw_1=attacker-chunk",
+			"_lcw_flow_abc=attacker-flow; Path=/_lcw/callback",
+			"_lcw=; Max-Age=0",
+			"_lcw =spaced",
+			"=_lcw=nameless", // sent back by browsers as "_lcw=nameless"
+			"site=1; Path=/",
+		} {
+			w.Header().Add("Set-Cookie", c)
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	p := startProxy(t, baseConfig(t, up.URL, ""), nil)
+	resp, err := http.Get(p.URL + "/page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Values("Set-Cookie"); len(got) != 1 || got[0] != "site=1; Path=/" {
+		t.Errorf("client got Set-Cookie %q, want only the site's cookie", got)
 	}
 }
 

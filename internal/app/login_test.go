@@ -110,6 +110,8 @@ func TestNotSignedInAnswers(t *testing.T) {
 		{"dot segments do not borrow a public prefix", "GET", "/public/../admin", nil, http.StatusUnauthorized},
 		{"path parameters do not borrow a public prefix", "GET", "/public/..;/admin", nil, http.StatusUnauthorized},
 		{"encoded slash does not borrow a public prefix", "GET", "/public%2F..%2Fadmin", nil, http.StatusUnauthorized},
+		{"double-encoded dot segments do not borrow a public prefix", "GET", "/public/%252e%252e/secret", nil, http.StatusUnauthorized},
+		{"overlong UTF-8 dots do not borrow a public prefix", "GET", "/public/%c0%ae%c0%ae/secret", nil, http.StatusUnauthorized},
 		{"prefix look-alike is not public", "GET", "/publicity", nil, http.StatusUnauthorized},
 	}
 	for _, tt := range tests {

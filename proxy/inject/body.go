@@ -195,6 +195,9 @@ func (b *body) scan() {
 	case res.already:
 		result = "already"
 		write(data)
+	case !metasWithinLimits(res.metas):
+		result = "skipped_csp_too_large"
+		write(data)
 	default:
 		nonce := ""
 		if b.csp || len(res.metas) > 0 {
@@ -380,6 +383,23 @@ func findInsertion(r io.Reader, prefix string) insertion {
 			}
 		}
 	}
+}
+
+// metasWithinLimits holds the page's CSP <meta> tags to the limits of the
+// header lines: each tag is rewritten, and carries a policy of its own.
+func metasWithinLimits(metas []metaCSP) bool {
+	if len(metas) > maxCSPPolicies {
+		return false
+	}
+	var contents [maxCSPPolicies]string
+	for k, m := range metas {
+		for _, a := range m.attrs {
+			if a.Key == "content" {
+				contents[k] = a.Val
+			}
+		}
+	}
+	return cspWithinLimits(contents[:len(metas)])
 }
 
 func readMetaCSP(z *html.Tokenizer) (metaCSP, bool) {

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"net/http"
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
@@ -19,7 +23,13 @@ func TestParseAndFormatCSP(t *testing.T) {
 		{"", ""},
 		{"default-src 'self', script-src 'none'", "default-src 'self', script-src 'none'"},
 		{" , default-src a", "default-src a"},
-		{"script-src\t'self'\n", "script-src 'self'"},
+		{"script-src\t'self'\n\f\r", "script-src 'self'"},
+		// Browsers split and lower-case ASCII only: these names are no
+		// directive to them, and must stay that way.
+		{"script-src\u00a0https://evil", "script-src\u00a0https://evil"},
+		{"script-src\v'none'", "script-src\v'none'"},
+		{"SCR\u0130PT-SRC https://evil", "scr\u0130pt-src https://evil"},
+		{"script-src a\u2003b", "script-src a\u2003b"},
 	}
 	for _, tc := range tests {
 		if got := formatCSPList(parseCSPList(tc.in)); got != tc.want {
@@ -73,6 +83,10 @@ func TestCSPAllow(t *testing.T) {
 			"connect-src 'self'; script-src 'self' 'nonce-N'"},
 		{"only the first duplicate directive changes", "script-src 'self'; script-src 'none'", base,
 			"script-src 'self' 'nonce-N'; script-src 'none'"},
+		{"a name browsers ignore is not made a directive", "default-src 'self'; script-src\u00a0https://evil", base,
+			"default-src 'self' 'nonce-N'; script-src\u00a0https://evil"},
+		{"nor one lower-cased only outside ASCII", "default-src 'self'; SCR\u0130PT-SRC https://evil", base,
+			"default-src 'self' 'nonce-N'; scr\u0130pt-src https://evil"},
 		{"never adds unsafe-inline or unsafe-eval", "default-src 'self'; script-src 'self' 'unsafe-eval'", widget,
 			"default-src 'self'; script-src 'self' 'unsafe-eval' 'nonce-N' https://cdn.example; connect-src 'self' https://*.hub.example"},
 	}
@@ -160,4 +174,212 @@ func TestMetaCSPAfterInsertionPointIgnored(t *testing.T) {
 	if want := `<head>` + testTag + `</head><body><meta http-equiv="content-security-policy" content="script-src 'none'">`; string(out) != want {
 		t.Errorf("got %s", out)
 	}
+}
+
+// widgetOptions turn on everything that adds sources to a policy, so the
+// rewriter does the most work per policy it is handed.
+func widgetOptions(o *Options) {
+	o.Widget = config.Widget{Src: "https://cdn.example/lcw/LiveChatBootstrapper.js", AppID: "a", OrgID: "o", OrgURL: "https://o.example", LCWVersion: "prod"}
+	o.AllowWidgetCSP = true
+	o.PublicOrigin = "https://shop.example"
+}
+
+// Past the limits a page keeps every byte and every header as the upstream
+// sent them, and the skip is counted; up to them it is injected as usual.
+func TestCSPLimits(t *testing.T) {
+	policies := func(n int) string {
+		return strings.TrimSuffix(strings.Repeat("default-src 'self', ", n), ", ")
+	}
+	metas := func(n int) string {
+		return "<head>" + strings.Repeat(`<meta http-equiv="Content-Security-Policy" content="default-src 'self'">`, n) + "</head><body>"
+	}
+	csp := func(kv ...string) http.Header {
+		h := http.Header{"Content-Type": {"text/html"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			h.Add(kv[i], kv[i+1])
+		}
+		return h
+	}
+	hugePolicy := "script-src" + strings.Repeat(" https://a.example", 64<<10/18+1)
+	tests := []struct {
+		name   string
+		header http.Header
+		page   string
+		result string
+	}{
+		{"16 policies in one header", csp("Content-Security-Policy", policies(16)), "<head></head>", "injected"},
+		{"17 policies in one header", csp("Content-Security-Policy", policies(17)), "<head></head>", "skipped_csp_too_large"},
+		{"policies of both headers count together", csp("Content-Security-Policy", policies(9), "Content-Security-Policy-Report-Only", policies(8)), "<head></head>", "skipped_csp_too_large"},
+		{"policies of repeated header lines count together", csp("Content-Security-Policy", policies(10), "Content-Security-Policy", policies(7)), "<head></head>", "skipped_csp_too_large"},
+		{"empty policies are not counted", csp("Content-Security-Policy", policies(16)+strings.Repeat(", ", 40)), "<head></head>", "injected"},
+		{"17 header lines", csp(strings.Split(strings.Repeat("Content-Security-Policy\x00img-src *\x00", 17), "\x00")...), "<head></head>", "skipped_csp_too_large"},
+		{"a policy over 64 KiB", csp("Content-Security-Policy", hugePolicy), "<head></head>", "skipped_csp_too_large"},
+		{"16 meta policies", nil, metas(16), "injected"},
+		{"17 meta policies", nil, metas(17), "skipped_csp_too_large"},
+		{"1,000 meta policies", nil, metas(1000), "skipped_csp_too_large"},
+		{"meta policies separated by commas count one by one", nil,
+			`<head><meta http-equiv="content-security-policy" content="` + policies(17) + `"></head>`, "skipped_csp_too_large"},
+		{"header and meta limits are separate", csp("Content-Security-Policy", policies(16)), metas(16), "injected"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			inj, m := testInjector(t, widgetOptions)
+			if tc.header == nil {
+				tc.header = csp()
+			}
+			before := tc.header.Clone()
+			resp, out := run(t, inj, response{header: tc.header, body: []byte(tc.page)})
+			if got := testutil.ToFloat64(m.Injections.WithLabelValues(tc.result)); got != 1 {
+				t.Errorf("injections{result=%q} = %v, want 1", tc.result, got)
+			}
+			injected := bytes.Contains(out, []byte("/_lcw/bootstrap.js"))
+			if want := tc.result == "injected"; injected != want {
+				t.Fatalf("injected = %v, want %v: %.300s", injected, want, out)
+			}
+			if injected {
+				return
+			}
+			if string(out) != tc.page {
+				t.Errorf("page changed: %.300s", out)
+			}
+			for _, name := range []string{"Content-Security-Policy", "Content-Security-Policy-Report-Only"} {
+				if got, want := resp.Header.Values(name), before.Values(name); strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Errorf("%s changed: %.300q", name, got)
+				}
+			}
+		})
+	}
+}
+
+// Browsers read the first content attribute of a <meta> tag only, and the
+// tokenizer drops the repeats as they do: repeating the attribute cannot
+// multiply the work past the limits either.
+func TestMetaCSPRepeatedContentRewrittenOnce(t *testing.T) {
+	inj, m := testInjector(t, widgetOptions)
+	page := `<head><meta http-equiv="content-security-policy"` + strings.Repeat(` content="default-src 'self'"`, 1000) + `></head>`
+	_, out := run(t, inj, response{body: []byte(page)})
+	if n := testutil.ToFloat64(m.Injections.WithLabelValues("injected")); n != 1 {
+		t.Fatalf("not injected: %.300s", out)
+	}
+	if n := bytes.Count(out, []byte("nonce-")); n != 1 {
+		t.Errorf("%d content attributes opened, want the first only", n)
+	}
+	if grew := len(out) - len(page); grew > 2<<10 {
+		t.Errorf("page grew by %d bytes", grew)
+	}
+}
+
+// The amplification attack itself: a 1 MiB header of tiny policies (the
+// report was 8 MB, taking the process from 25 MB to 1.39 GB) costs no more
+// than passing the page through.
+func TestCSPAmplificationBounded(t *testing.T) {
+	inj, m := testInjector(t, widgetOptions)
+	attack := strings.Repeat("default-src a,", 1<<20/len("default-src a,"))
+	h := http.Header{"Content-Type": {"text/html"}, "Content-Security-Policy": {attack}}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	resp, out := run(t, inj, response{header: h, body: []byte("<head></head>")})
+	runtime.ReadMemStats(&after)
+	if got := resp.Header.Get("Content-Security-Policy"); got != attack {
+		t.Errorf("policy rewritten: %d bytes out of %d", len(got), len(attack))
+	}
+	if string(out) != "<head></head>" {
+		t.Errorf("page changed: %.300s", out)
+	}
+	if n := testutil.ToFloat64(m.Injections.WithLabelValues("skipped_csp_too_large")); n != 1 {
+		t.Errorf("skip not counted: %v", n)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("one response allocated %d KiB for a 1 MiB policy header", grew>>10)
+	}
+}
+
+// FuzzCSP: for any header value or <meta> content within the limits (past
+// them the page passes through, see TestCSPLimits), the rewriter never
+// panics, never removes a directive or a source (only a 'none' it replaces
+// with something), stays within three times the input plus a constant per
+// policy, and puts the nonce only in the directives that govern scripts,
+// where a policy that restricts scripts then admits ours.
+func FuzzCSP(f *testing.F) {
+	for _, s := range []string{
+		"default-src 'self'", "script-src 'none'; object-src 'none'", "script-src 'strict-dynamic' 'nonce-x'",
+		"script-src https://x 'unsafe-inline'", "default-src 'none', script-src 'self'", "connect-src 'none'",
+		"SCRIPT-SRC-ELEM a; script-src b; script-src c", " , ;; ,default-src *", "img-src 'nonce-N0nce'",
+		"script-src 'unsafe-inline' 'sha256-x'", "upgrade-insecure-requests", "",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	plain := cspAllowance{nonce: "N0nce"}
+	full := cspAllowance{nonce: "N0nce", bootstrapSource: "https://s.example/_lcw/bootstrap.js", ownConnect: "https://s.example/_lcw/",
+		scriptHosts: []string{"https://cdn.example"}, connectHosts: append([]string{"https://cdn.example"}, omnichannelConnectHosts...)}
+	// What one policy can gain besides copies of its default-src: every
+	// source we know, twice, and the names of the directives we add.
+	perPolicy := 64
+	for _, s := range append(append([]string{full.nonce, full.bootstrapSource, full.ownConnect}, full.scriptHosts...), full.connectHosts...) {
+		perPolicy += 2 * (len(s) + 10)
+	}
+	f.Fuzz(func(t *testing.T, v string, widget bool) {
+		if !cspWithinLimits([]string{v}) {
+			return
+		}
+		a := plain
+		if widget {
+			a = full
+		}
+		out := rewriteCSPList(v, a)
+		if max := 3*len(v) + maxCSPPolicies*perPolicy; len(out) > max {
+			t.Fatalf("%d bytes became %d (bound %d):\n in %q\nout %q", len(v), len(out), max, v, out)
+		}
+		nonce := "'nonce-" + a.nonce + "'"
+		in, got := parseCSPList(v), parseCSPList(out)
+		if len(got) != len(in) {
+			t.Fatalf("%d policies became %d:\n in %q\nout %q", len(in), len(got), v, out)
+		}
+		for j, p := range in {
+			q := got[j]
+			if len(q) < len(p) {
+				t.Fatalf("directives removed:\n in %q\nout %q", p, q)
+			}
+			for k, d := range q {
+				var had []string
+				if k < len(p) {
+					if d.name != p[k].name {
+						t.Fatalf("directive %d renamed %q → %q:\n in %q\nout %q", k, p[k].name, d.name, v, out)
+					}
+					had = p[k].sources
+				}
+				for _, s := range had {
+					if !slices.Contains(d.sources, s) && !(strings.EqualFold(s, "'none'") && len(d.sources) > 0) {
+						t.Fatalf("%s lost %q:\n in %q\nout %q", d.name, s, v, out)
+					}
+				}
+				added := countOf(d.sources, nonce) > countOf(had, nonce)
+				if added && d.name != "script-src" && d.name != "script-src-elem" && d.name != "default-src" {
+					t.Fatalf("nonce added to %s:\n in %q\nout %q", d.name, v, out)
+				}
+			}
+			eff := q.index("script-src-elem")
+			if eff < 0 {
+				eff = q.index("script-src")
+			}
+			if eff < 0 {
+				eff = q.index("default-src")
+			}
+			if eff >= 0 && !slices.Contains(q[eff].sources, nonce) && !containsFold(q[eff].sources, "'unsafe-inline'") {
+				t.Fatalf("%s does not admit our scripts:\n in %q\nout %q", q[eff].name, v, out)
+			}
+		}
+	})
+}
+
+func countOf(list []string, v string) int {
+	n := 0
+	for _, s := range list {
+		if s == v {
+			n++
+		}
+	}
+	return n
 }

@@ -140,6 +140,7 @@ func (i *Injector) ModifyResponse(resp *http.Response) error {
 	}
 	out := negotiate(accept, in, compress)
 	b := &body{inj: i, upstream: resp.Body, in: in, out: out, pend: i.pendings.get()}
+	b.csp = len(resp.Header.Values(cspHeader)) > 0 || len(resp.Header.Values(cspReportOnlyHeader)) > 0
 	upstreamLength := resp.ContentLength
 	i.rewriteHeaders(resp, b)
 	resp.Body = b
@@ -149,6 +150,13 @@ func (i *Injector) ModifyResponse(resp *http.Response) error {
 	b.scan()
 	if b.done && !errors.Is(b.err, io.EOF) {
 		return fmt.Errorf("inject into %s: %w", resp.Request.URL.Path, b.err)
+	}
+	if b.nonce != "" {
+		// Only now is it known whether our tags went in; a page left alone
+		// (already injected, too many <meta> policies) keeps its policy
+		// and its caching.
+		i.rewriteCSPHeaders(resp.Header, b.nonce)
+		makePrivate(resp.Header)
 	}
 	if in == identity && out == identity && upstreamLength >= 0 && b.widgetTag == nil {
 		// A known length lets ReverseProxy skip its per-write flush and
@@ -194,6 +202,8 @@ func (i *Injector) skipReason(resp *http.Response) string {
 		return "excluded"
 	case i.opt.SignedIn != nil && !i.opt.SignedIn(req):
 		return "signed_out"
+	case !cspWithinLimits(resp.Header.Values(cspHeader), resp.Header.Values(cspReportOnlyHeader)):
+		return "csp_too_large"
 	}
 	return ""
 }
@@ -208,7 +218,7 @@ func (i *Injector) excluded(path string) bool {
 }
 
 // rewriteHeaders fixes the headers for the rewritten body: length unknown,
-// validators weak, coding as negotiated, CSP opened for our tags.
+// validators weak, coding as negotiated.
 func (i *Injector) rewriteHeaders(resp *http.Response, b *body) {
 	h := resp.Header
 	h.Del("Content-Length")
@@ -231,22 +241,27 @@ func (i *Injector) rewriteHeaders(resp *http.Response, b *body) {
 	if !hasToken(h.Values("Vary"), "accept-encoding") && !hasToken(h.Values("Vary"), "*") {
 		h.Add("Vary", "Accept-Encoding")
 	}
-	for _, name := range []string{"Content-Security-Policy", "Content-Security-Policy-Report-Only"} {
+}
+
+const (
+	cspHeader           = "Content-Security-Policy"
+	cspReportOnlyHeader = "Content-Security-Policy-Report-Only"
+)
+
+// rewriteCSPHeaders opens the response's policies for tags carrying nonce;
+// skipReason has held them to cspWithinLimits.
+func (i *Injector) rewriteCSPHeaders(h http.Header, nonce string) {
+	a := i.allow
+	a.nonce = nonce
+	for _, name := range []string{cspHeader, cspReportOnlyHeader} {
 		vals := h.Values(name)
 		if len(vals) == 0 {
 			continue
 		}
-		b.csp = true
-		a := i.allow
-		a.nonce = b.nonceValue()
 		next := make([]string, 0, len(vals))
 		for _, v := range vals {
-			list := parseCSPList(v)
-			for j, p := range list {
-				list[j] = p.allow(a)
-			}
-			if len(list) > 0 {
-				next = append(next, formatCSPList(list))
+			if v = rewriteCSPList(v, a); v != "" {
+				next = append(next, v)
 			}
 		}
 		h[name] = next
@@ -264,11 +279,7 @@ func (i *Injector) rewriteMeta(m metaCSP, nonce string) []byte {
 	copy(attrs, m.attrs)
 	for j := range attrs {
 		if attrs[j].Key == "content" {
-			list := parseCSPList(attrs[j].Val)
-			for k, p := range list {
-				list[k] = p.allow(a)
-			}
-			attrs[j].Val = formatCSPList(list)
+			attrs[j].Val = rewriteCSPList(attrs[j].Val, a)
 		}
 	}
 	tt := html.StartTagToken
