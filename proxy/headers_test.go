@@ -151,6 +151,10 @@ func TestDropOwnSetCookies(t *testing.T) {
 		{"=_lcw=x", true},      // nameless: the browser sends back "_lcw=x"
 		{"= _lcw_1=x", true},
 		{"_lcw", true}, // nameless again: sent back as a bare "_lcw"
+		{"__Host-_lcw=x; Secure; Path=/", true}, // the name the proxy uses with an https public_url
+		{"__Host-_lcw_flow_abc=x", true},
+		{"__Secure-_lcw=x", true},
+		{"__Host-site=x", false},
 		{"_LCW=x", false},
 		{"_lcwx=x", false},
 		{"x_lcw=x", false},
