@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/cookieheader"
 )
 
 // identityHeaders are stripped from every incoming request whether or not the
@@ -143,9 +144,8 @@ func unprefixed(name string) string {
 // returning it unchanged (without allocating) when none is present.
 func (s *headerStripper) stripCookies(v string) string {
 	found := false
-	for part := range strings.SplitSeq(v, ";") {
-		name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
-		if s.ours(name) {
+	for p := range cookieheader.Pairs(v) {
+		if s.ours(p.Name) {
 			found = true
 			break
 		}
@@ -154,16 +154,14 @@ func (s *headerStripper) stripCookies(v string) string {
 		return v
 	}
 	var b strings.Builder
-	for part := range strings.SplitSeq(v, ";") {
-		part = strings.TrimSpace(part)
-		name, _, _ := strings.Cut(part, "=")
-		if part == "" || s.ours(name) {
+	for p := range cookieheader.Pairs(v) {
+		if s.ours(p.Name) {
 			continue
 		}
 		if b.Len() > 0 {
 			b.WriteString("; ")
 		}
-		b.WriteString(part)
+		b.WriteString(p.Raw)
 	}
 	return b.String()
 }

@@ -3,6 +3,8 @@ package session
 import (
 	"net/http"
 	"strings"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/cookieheader"
 )
 
 // jar is what one request carries of the session's cookies. Values are
@@ -24,16 +26,10 @@ func (s *Store) scan(r *http.Request) jar {
 	var j jar
 	name := s.opts.Name
 	for _, line := range r.Header["Cookie"] {
-		for len(line) > 0 {
-			var pair string
-			pair, line, _ = strings.Cut(line, ";")
-			k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
-			if !ok || len(k) < len(name) || k[:len(name)] != name {
+		for p := range cookieheader.Pairs(line) {
+			k, v := p.Name, p.Value
+			if !p.HasValue || len(k) < len(name) || k[:len(name)] != name {
 				continue
-			}
-			v = strings.TrimSpace(v)
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
 			}
 			if len(k) == len(name) {
 				if j.first == "" {
