@@ -218,13 +218,17 @@ func setForwarded(pr *httputil.ProxyRequest, trustedPeer bool, fwd forwardedValu
 		}
 		return
 	}
-	pr.SetXForwarded()
-	h := pr.Out.Header
-	if fwd.host != nil {
-		h["X-Forwarded-Host"], h["X-Forwarded-Proto"], h["X-Forwarded-Port"] = fwd.host, fwd.proto, fwd.port
+	if fwd.host == nil {
+		pr.SetXForwarded()
+		return
 	}
-	if ip := h["X-Forwarded-For"]; len(ip) == 1 {
-		h["X-Real-Ip"] = ip // the peer alone: SetXForwarded started a new chain
+	// SetXForwarded's work by hand, sharing slices: three header values
+	// fewer to allocate on every request.
+	h := pr.Out.Header
+	h["X-Forwarded-Host"], h["X-Forwarded-Proto"], h["X-Forwarded-Port"] = fwd.host, fwd.proto, fwd.port
+	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		peer := []string{ip}
+		h["X-Forwarded-For"], h["X-Real-Ip"] = peer, peer
 	}
 }
 
