@@ -2,9 +2,9 @@
 GO ?= go
 export CGO_ENABLED ?= 1
 
-.PHONY: test check deps browser build demo bench fuzz
+.PHONY: test check deps browser redis build demo bench fuzz
 
-test: deps browser check
+test: deps browser redis check
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 # check: formatting and vet, fast enough to run before every commit.
@@ -27,6 +27,23 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || { [ "$$CI" != true ] || exit 1; }; \
 	else \
 		echo "chromium not found: browser tests will skip (install the chromium package to run them)"; \
+		[ "$$CI" != true ] || exit 1; \
+	fi
+
+# redis installs Debian's redis-server for the session store tests when
+# missing. A policy-rc.d that exits 101 keeps the package from starting its
+# own server: the tests start theirs on free loopback ports.
+redis:
+	@if [ -n "$$REDIS_SERVER" ] || command -v redis-server >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing redis-server for the session store tests"; \
+		had_policy=; [ -e /usr/sbin/policy-rc.d ] && had_policy=1; \
+		[ -n "$$had_policy" ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null); status=$$?; \
+		[ -n "$$had_policy" ] || rm -f /usr/sbin/policy-rc.d; \
+		[ $$status = 0 ] || [ "$$CI" != true ] || exit 1; \
+	else \
+		echo "redis-server not found: session store tests will skip (install the redis-server package to run them)"; \
 		[ "$$CI" != true ] || exit 1; \
 	fi
 
