@@ -5,6 +5,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -88,8 +89,16 @@ type OIDC struct {
 	AllowUnverifiedEmail bool `yaml:"allow_unverified_email"`
 }
 
-// Session configures the encrypted session cookie.
+// Session configures where sessions live and the cookie that finds them.
 type Session struct {
+	// Store is cookie (the default: the sealed session in the browser) or
+	// redis (the record on the server, an opaque id in the cookie).
+	Store string `yaml:"store"`
+	Redis Redis  `yaml:"redis"`
+	// BackchannelLogout serves {prefix}/backchannel-logout; unset: whenever
+	// the store is server-side. True with the cookie store is an error.
+	BackchannelLogout *bool `yaml:"backchannel_logout"`
+
 	Secret              string   `yaml:"secret" secret:"true"`
 	SecretFile          string   `yaml:"secret_file"`
 	PreviousSecrets     []string `yaml:"previous_secrets" secret:"true"`
@@ -119,6 +128,33 @@ type Session struct {
 	// with it too.
 	Name       string `yaml:"-"`
 	HostPrefix bool   `yaml:"-"`
+}
+
+// Redis is the server-side session store's connection.
+type Redis struct {
+	// URL is one node: redis://[user:password@]host:port[/db], rediss://
+	// for TLS, or unix://. Addrs is the alternative for a Cluster (the
+	// seed nodes) or, with MasterName, the Sentinels.
+	URL          string   `yaml:"url"`
+	Addrs        []string `yaml:"addrs"`
+	MasterName   string   `yaml:"master_name"`
+	Username     string   `yaml:"username"`
+	Password     string   `yaml:"password" secret:"true"`
+	PasswordFile string   `yaml:"password_file"`
+	// TLS turns TLS on for Addrs (a URL says it with rediss://).
+	TLS    bool   `yaml:"tls"`
+	CAFile string `yaml:"ca_file"`
+	// KeyPrefix starts every key, so several proxies can share a Redis.
+	KeyPrefix   string   `yaml:"key_prefix"`
+	DialTimeout Duration `yaml:"dial_timeout"`
+	// Timeout bounds each operation; a slower Redis counts as down.
+	Timeout Duration `yaml:"timeout"`
+	// CacheTTL bounds the client-side cache (server-assisted: Redis
+	// invalidates a cached record the moment it changes); 0 turns it off.
+	CacheTTL Duration `yaml:"cache_ttl"`
+
+	// RootCAs is CAFile, parsed.
+	RootCAs *x509.CertPool `yaml:"-"`
 }
 
 // Access decides who may reach the upstream.

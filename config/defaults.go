@@ -31,6 +31,13 @@ func Default() Config {
 			PostLogoutRedirectPath: "/",
 		},
 		Session: Session{
+			Store: "cookie",
+			Redis: Redis{
+				KeyPrefix:   "lcw:",
+				DialTimeout: Duration(5 * time.Second),
+				Timeout:     Duration(2 * time.Second),
+				CacheTTL:    Duration(time.Minute),
+			},
 			Lifetime:         Duration(12 * time.Hour),
 			CookieName:       "_lcw",
 			CookiePath:       "/",

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -279,6 +281,9 @@ func (s *Session) provision(p *problems, public *url.URL) {
 	} else {
 		s.Secure = public != nil && public.Scheme == "https"
 	}
+	if s.Store == "redis" {
+		s.Redis.provision(p)
+	}
 	s.Name = s.CookieName
 	if strings.HasPrefix(s.CookieName, hostPrefix) {
 		s.HostPrefix = true
@@ -293,7 +298,83 @@ const hostPrefix = "__Host-"
 
 const secretFix = "32 random bytes in base64; generate one with: openssl rand -base64 32"
 
+// provision reads the Redis password file and CA file.
+func (r *Redis) provision(p *problems) {
+	r.Password = readSecret(p, "session.redis.password", r.Password, r.PasswordFile)
+	if r.CAFile != "" {
+		pem, err := os.ReadFile(r.CAFile)
+		if err != nil {
+			p.add("session.redis.ca_file", "cannot read %s: %v", r.CAFile, err)
+			return
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			p.add("session.redis.ca_file", "%s holds no PEM certificate: give the CA that signed the Redis server's certificate", r.CAFile)
+			return
+		}
+		r.RootCAs = pool
+	}
+}
+
+func (s *Session) validateStore(p *problems) {
+	switch s.Store {
+	case "cookie":
+		if !reflect.DeepEqual(s.Redis, Default().Session.Redis) {
+			p.add("session.redis", "is set but session.store is cookie: set session.store: redis to keep sessions in Redis, or remove session.redis")
+		}
+		if s.BackchannelLogout != nil && *s.BackchannelLogout {
+			p.add("session.backchannel_logout", "needs a server-side session store (session.store: redis): with cookie sessions the server holds nothing it could end when the IdP calls")
+		}
+		return
+	case "redis":
+	default:
+		p.add("session.store", "%q is not a store: use cookie (the default, sessions in the browser) or redis (sessions on the server; revocation, back-channel logout)", s.Store)
+		return
+	}
+	r := &s.Redis
+	switch {
+	case r.URL == "" && len(r.Addrs) == 0:
+		p.add("session.redis.url", "is required with session.store: redis: redis://host:6379 (rediss:// for TLS), or session.redis.addrs for a Cluster or Sentinel")
+	case r.URL != "" && len(r.Addrs) > 0:
+		p.add("session.redis.url", "and session.redis.addrs are both set: use url for one node, addrs for a Cluster (or Sentinels with master_name)")
+	case r.URL != "":
+		u, err := url.Parse(r.URL)
+		switch {
+		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix"):
+			p.add("session.redis.url", "must be redis://host:port, rediss://host:port (TLS) or unix:///path/to/redis.sock")
+		case u.Scheme != "unix" && u.Host == "":
+			p.add("session.redis.url", "has no host: write it like redis://redis:6379")
+		}
+		if r.MasterName != "" {
+			p.add("session.redis.master_name", "needs session.redis.addrs (the Sentinels), not url")
+		}
+		if r.TLS {
+			p.add("session.redis.tls", "is for addrs; with url write rediss:// instead")
+		}
+	default:
+		for i, a := range r.Addrs {
+			checkHostPort(p, fmt.Sprintf("session.redis.addrs[%d]", i), a, true)
+		}
+	}
+	if r.CAFile != "" && !r.TLS && !strings.HasPrefix(r.URL, "rediss://") {
+		p.add("session.redis.ca_file", "is set but TLS is off: use rediss:// (or tls: true with addrs)")
+	}
+	if r.KeyPrefix == "" || strings.ContainsAny(r.KeyPrefix, "{} \t\r\n") {
+		p.add("session.redis.key_prefix", "%q must be non-empty without spaces or braces (braces are Cluster hash tags), e.g. lcw:", r.KeyPrefix)
+	}
+	if r.DialTimeout <= 0 {
+		p.add("session.redis.dial_timeout", "must be positive, e.g. 5s")
+	}
+	if r.Timeout <= 0 || r.Timeout.D() > 30*time.Second {
+		p.add("session.redis.timeout", "%s is out of range: use more than 0 and at most 30s (default 2s); a slower Redis counts as down", r.Timeout.D())
+	}
+	if r.CacheTTL < 0 {
+		p.add("session.redis.cache_ttl", "must not be negative (0 turns the client-side cache off; default 1m)")
+	}
+}
+
 func (s *Session) validate(p *problems) {
+	s.validateStore(p)
 	if s.Lifetime.D() < time.Minute {
 		p.add("session.lifetime", "must be at least 1m (default 12h)")
 	}

@@ -188,6 +188,10 @@ type Visitor struct {
 	// Refused says which authorization rule a signed-in visitor fails; nil
 	// when they pass (or are anonymous).
 	Refused error
+	// Unavailable is set when the session store could not answer: the
+	// visitor may well be signed in, so they are neither let in nor sent
+	// to sign in (which would loop through the IdP); they get a 503.
+	Unavailable error
 }
 
 // User returns the session of a signed-in visitor the rules let in. A
@@ -230,12 +234,14 @@ func Authorized(r *http.Request) bool {
 	return ok
 }
 
-// Identify loads the visitor's session with load (nil: anonymous) and puts
-// the verdict in the request context for everything downstream.
-func (p *Policy) Identify(load func(http.ResponseWriter, *http.Request) *session.Session) func(http.Handler) http.Handler {
+// Identify loads the visitor's session with load (nil: anonymous; an error:
+// the store is unavailable) and puts the verdict in the request context for
+// everything downstream.
+func (p *Policy) Identify(load func(http.ResponseWriter, *http.Request) (*session.Session, error)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c := &visitorContext{Context: r.Context(), v: Visitor{Session: load(w, r)}}
+			sess, err := load(w, r)
+			c := &visitorContext{Context: r.Context(), v: Visitor{Session: sess, Unavailable: err}}
 			if c.v.Session != nil {
 				c.v.Refused = p.authorize(c.v.Session)
 			}
@@ -251,7 +257,13 @@ func (p *Policy) Identify(load func(http.ResponseWriter, *http.Request) *session
 func (p *Policy) Protect(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := VisitorFrom(r.Context())
-		if _, ok := v.User(); ok || !p.required || p.Public(r) {
+		public := p.Public(r)
+		if v != nil && v.Unavailable != nil && !public {
+			w.Header().Set("Retry-After", "5")
+			errorpage.Write(w, errorpage.FormatFor(r), http.StatusServiceUnavailable, "Your session cannot be checked right now. Please try again in a moment.")
+			return
+		}
+		if _, ok := v.User(); ok || !p.required || public {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -132,7 +132,7 @@ func TestProtect(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := NewPolicy(config.Access{Mode: tt.mode, PublicPaths: []string{"/public/"}, GroupsClaim: "groups"}, "/_lcw")
-			h := p.Identify(func(http.ResponseWriter, *http.Request) *session.Session { return tt.sess })(p.Protect(slog.New(slog.DiscardHandler), next))
+			h := p.Identify(func(http.ResponseWriter, *http.Request) (*session.Session, error) { return tt.sess, nil })(p.Protect(slog.New(slog.DiscardHandler), next))
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, newRequest(tt.path, tt.hdr))
 			if w.Code != tt.status || w.Header().Get("Location") != tt.locates {
@@ -181,7 +181,7 @@ func TestRefusedVisitorIsAnonymousInOptionalMode(t *testing.T) {
 	p := NewPolicy(config.Access{Mode: "optional", RequiredGroups: []string{"vip"}, GroupsClaim: "groups"}, "/_lcw")
 	refused := &session.Session{Subject: "u2", Claims: map[string]any{"groups": []any{"staff"}}}
 	var seen *Visitor
-	h := p.Identify(func(http.ResponseWriter, *http.Request) *session.Session { return refused })(
+	h := p.Identify(func(http.ResponseWriter, *http.Request) (*session.Session, error) { return refused, nil })(
 		p.Protect(slog.New(slog.DiscardHandler), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			seen = VisitorFrom(r.Context())
 			w.WriteHeader(http.StatusTeapot)

@@ -175,6 +175,11 @@ func (rp *RP) CallbackHandler() http.Handler {
 		}
 		if err := rp.store.Save(w, r, sess); err != nil {
 			rp.log.ErrorContext(r.Context(), "save session", slog.String("error", err.Error()))
+			if errors.Is(err, session.ErrUnavailable) {
+				rp.metrics.Logins.WithLabelValues("store_unavailable").Inc()
+				errorpage.Write(w, errorpage.FormatFor(r), http.StatusServiceUnavailable, "Sign-in is unavailable right now. Please try again in a moment.")
+				return
+			}
 			errorpage.Status(w, errorpage.FormatFor(r), http.StatusInternalServerError)
 			return
 		}
@@ -236,7 +241,7 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 	sess := &session.Session{CreatedAt: now, Expiry: now.Add(rp.opt.Session.Lifetime.D())}
 	if prev != nil {
 		sess.CreatedAt, sess.Expiry = prev.CreatedAt, prev.Expiry
-		sess.Subject, sess.Claims, sess.IDToken = prev.Subject, prev.Claims, prev.IDToken
+		sess.Subject, sess.Claims, sess.IDToken, sess.SID = prev.Subject, prev.Claims, prev.IDToken, prev.SID
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	switch {
@@ -255,7 +260,8 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 		if err := idt.Claims(&claims); err != nil {
 			return nil, fmt.Errorf("read ID token claims: %w", err)
 		}
-		sess.Subject, sess.IDToken, sess.Claims = idt.Subject, raw, keepClaims(claims)
+		sid, _ := claims["sid"].(string) // back-channel logout names the IdP session by it
+		sess.Subject, sess.IDToken, sess.SID, sess.Claims = idt.Subject, raw, sid, keepClaims(claims)
 	case prev == nil:
 		return nil, errors.New("token response carries no id_token (is the openid scope granted?)")
 	}
@@ -265,6 +271,10 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 		}
 	}
 	sess.Claims = rp.trustedClaims(sess)
+	if prev != nil {
+		sess.ID = prev.ID // a refresh replaces the server-side record in place
+		sess.RefreshedAt = now
+	}
 	sess.RefreshToken = tok.RefreshToken
 	if sess.RefreshToken == "" && prev != nil {
 		sess.RefreshToken = prev.RefreshToken // providers that do not rotate refresh tokens

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
@@ -34,7 +35,12 @@ token: {issuer: shop.example.com, signing_keys: [{file: ` + key + `}]}
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Prefix: cfg.Prefix, PublicOrigin: cfg.Public.String(),
+	codec, err := session.NewCodec(cfg.Session.Keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := session.NewCookieStore(codec, session.CookieOptions{Name: cfg.Session.Name, Path: "/", Secure: true, Lifetime: cfg.Session.Lifetime.D()})
+	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Prefix: cfg.Prefix, PublicOrigin: cfg.Public.String(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New()})
 	if err != nil {
 		t.Fatal(err)

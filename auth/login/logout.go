@@ -3,10 +3,12 @@ package login
 import (
 	"fmt"
 	"html"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
 
@@ -26,7 +28,14 @@ func (rp *RP) LogoutHandler() http.Handler {
 		if sess, err := rp.store.Load(r); err == nil {
 			idToken = sess.IDToken
 		}
-		rp.store.Clear(w, r)
+		if err := rp.store.Clear(w, r); err != nil {
+			// The record lives on: a copy of the cookie would still work,
+			// so the browser keeps its cookie to try again.
+			rp.log.ErrorContext(r.Context(), "logout: the session could not be ended", slog.String("error", err.Error()))
+			rp.metrics.Logins.WithLabelValues("logout_failed").Inc()
+			errorpage.Write(w, errorpage.FormatFor(r), http.StatusServiceUnavailable, "Signing out is not possible right now. Please try again in a moment.")
+			return
+		}
 		for _, c := range r.Cookies() {
 			if strings.HasPrefix(c.Name, rp.flowCookiePrefix()) {
 				http.SetCookie(w, rp.flowCookie(c.Name, "", -1))

@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -15,8 +16,11 @@ import (
 type Options struct {
 	// OIDC is the validated oidc section (issuer, client, scopes, skew).
 	OIDC config.OIDC
-	// Session is the validated session section (keys, cookie, lifetime).
+	// Session is the validated session section (cookie, lifetime, refresh).
 	Session config.Session
+	// Store keeps the sessions; Codec seals the login flow cookies.
+	Store session.Store
+	Codec *session.Codec
 	// Prefix is the proxy's path prefix; the redirect URI is
 	// PublicOrigin + Prefix + "/callback".
 	Prefix       string
@@ -31,7 +35,7 @@ type RP struct {
 	log         *slog.Logger
 	metrics     *metrics.Metrics
 	http        *http.Client
-	store       *session.Store
+	store       session.Store
 	codec       *session.Codec
 	disc        discovery
 	callbackURL string
@@ -40,17 +44,10 @@ type RP struct {
 
 // New builds the relying party. Call Start to begin discovery.
 func New(o Options) (*RP, error) {
-	codec, err := session.NewCodec(o.Session.Keys)
-	if err != nil {
-		return nil, err
+	if o.Store == nil || o.Codec == nil {
+		return nil, errors.New("login: a session store and a codec are required")
 	}
-	store := session.NewStore(codec, session.CookieOptions{
-		Name:     o.Session.Name,
-		Domain:   o.Session.CookieDomain,
-		Path:     o.Session.CookiePath,
-		Secure:   o.Session.Secure,
-		Lifetime: o.Session.Lifetime.D(),
-	})
+	store, codec := o.Store, o.Codec
 	rp := &RP{
 		opt:         o,
 		log:         o.Logger,

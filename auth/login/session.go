@@ -15,29 +15,37 @@ import (
 )
 
 // Session loads the request's session (refreshing the tokens when due,
-// which may set cookies on w). A missing, tampered or expired cookie is an
-// anonymous visitor (nil), never an error; a bad cookie is cleared so the
-// browser stops sending it.
-func (rp *RP) Session(w http.ResponseWriter, r *http.Request) *session.Session {
+// which may set cookies on w). A missing, tampered, expired or ended
+// session is an anonymous visitor (nil, nil); a bad cookie is cleared so the
+// browser stops sending it. The only error is session.ErrUnavailable: a
+// server-side store that cannot answer, so the visitor is neither signed in
+// nor out (treating them as signed out would send them through the IdP
+// and back again, in a loop).
+func (rp *RP) Session(w http.ResponseWriter, r *http.Request) (*session.Session, error) {
 	sess, err := rp.store.Load(r)
 	switch {
 	case errors.Is(err, session.ErrNoSession):
-		return nil
+		return nil, nil
+	case errors.Is(err, session.ErrUnavailable):
+		rp.log.WarnContext(r.Context(), "session store unavailable", slog.String("error", err.Error()))
+		return nil, err
 	case err != nil:
 		rp.log.DebugContext(r.Context(), "ignoring invalid session cookie", slog.String("error", err.Error()))
-		rp.store.Clear(w, r)
-		return nil
+		_ = rp.store.Clear(w, r) // best effort: the record, if any, is already unusable
+		return nil, nil
 	}
 	if !sess.RefreshAt.IsZero() && time.Now().After(sess.RefreshAt) && sess.RefreshToken != "" {
-		return rp.refresher.refresh(w, r, sess)
+		return rp.refresher.refresh(w, r, sess), nil
 	}
-	return sess
+	return sess, nil
 }
 
 // refresher refreshes each session once even when a page fires many
 // requests at the same moment: concurrent callers share one exchange
 // (singleflight), and requests that still carry the old cookie shortly after
 // get the same result instead of spending a rotated refresh token again.
+// With a server-side store, replicas agree through a lock in the store:
+// one refreshes, the others wait for its record.
 type refresher struct {
 	rp     *RP
 	group  singleflight.Group
@@ -49,6 +57,16 @@ type recentRefresh struct {
 	sess  *session.Session // nil: the session ended
 	until time.Time
 }
+
+// refreshed is one refresh's outcome.
+type refreshed struct {
+	sess   *session.Session // nil: the session ended
+	stored bool             // already in the store (another replica saved it)
+}
+
+// lockHold bounds how long a replica may hold a session's refresh lock: a
+// crashed holder's lock expires, and waiters give up, after it.
+const lockHold = 20 * time.Second
 
 // recentWindow is how long a refresh result is reused for stragglers.
 const recentWindow = 30 * time.Second
@@ -67,19 +85,65 @@ func newRefresher(rp *RP) *refresher {
 func (f *refresher) refresh(w http.ResponseWriter, r *http.Request, old *session.Session) *session.Session {
 	key := old.RefreshToken
 	if res, ok := f.lookup(key); ok {
-		return f.finish(w, r, res)
+		return f.finish(w, r, refreshed{sess: res, stored: true})
 	}
 	v, _, _ := f.group.Do(key, func() (any, error) {
 		if res, ok := f.lookup(key); ok {
-			return res, nil
+			return refreshed{sess: res, stored: true}, nil
 		}
-		res := f.exchange(r.Context(), old)
+		res := f.exchangeOnce(r.Context(), old)
 		f.mu.Lock()
-		f.recent[key] = recentRefresh{sess: res, until: time.Now().Add(recentWindow)}
+		f.recent[key] = recentRefresh{sess: res.sess, until: time.Now().Add(recentWindow)}
 		f.mu.Unlock()
 		return res, nil
 	})
-	return f.finish(w, r, v.(*session.Session))
+	return f.finish(w, r, v.(refreshed))
+}
+
+// exchangeOnce refreshes old at the IdP, or, with a server-side store,
+// takes the result of the replica that holds the session's refresh lock.
+func (f *refresher) exchangeOnce(ctx context.Context, old *session.Session) refreshed {
+	srv, ok := f.rp.store.(session.Server)
+	if !ok || old.ID == "" {
+		return refreshed{sess: f.exchange(ctx, old)}
+	}
+	ctx = context.WithoutCancel(ctx) // others wait on this result
+	release, err := srv.Lock(ctx, old.ID, lockHold)
+	switch {
+	case errors.Is(err, session.ErrLocked):
+		f.rp.metrics.Logins.WithLabelValues("refresh_waited").Inc()
+		return f.await(ctx, srv, old)
+	case err != nil:
+		f.rp.log.WarnContext(ctx, "refresh postponed: the session store is unavailable", slog.String("error", err.Error()))
+		return refreshed{sess: postpone(old), stored: true} // nothing to save it to
+	}
+	defer release()
+	// Another replica may have refreshed between our read and our lock.
+	cur, err := srv.Get(ctx, old.ID)
+	switch {
+	case errors.Is(err, session.ErrInvalid):
+		return refreshed{} // ended meanwhile
+	case err == nil && cur.RefreshToken != old.RefreshToken:
+		return refreshed{sess: cur, stored: true}
+	}
+	return refreshed{sess: f.exchange(ctx, old)}
+}
+
+// await polls the store until the replica holding the lock has saved the
+// refreshed record (or the session ended), for at most lockHold.
+func (f *refresher) await(ctx context.Context, srv session.Server, old *session.Session) refreshed {
+	deadline := time.Now().Add(lockHold)
+	for time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		cur, err := srv.Get(ctx, old.ID)
+		switch {
+		case errors.Is(err, session.ErrInvalid):
+			return refreshed{}
+		case err == nil && (cur.RefreshToken != old.RefreshToken || !cur.RefreshAt.Equal(old.RefreshAt)):
+			return refreshed{sess: cur, stored: true}
+		}
+	}
+	return refreshed{sess: postpone(old), stored: true}
 }
 
 func (f *refresher) lookup(key string) (*session.Session, bool) {
@@ -95,14 +159,19 @@ func (f *refresher) lookup(key string) (*session.Session, bool) {
 	return res.sess, ok
 }
 
-func (f *refresher) finish(w http.ResponseWriter, r *http.Request, sess *session.Session) *session.Session {
-	if sess == nil {
-		f.rp.store.Clear(w, r)
+func (f *refresher) finish(w http.ResponseWriter, r *http.Request, res refreshed) *session.Session {
+	if res.sess == nil {
+		if err := f.rp.store.Clear(w, r); err != nil {
+			f.rp.log.ErrorContext(r.Context(), "end refused session", slog.String("error", err.Error()))
+		}
 		return nil
 	}
 	// Save normalises the session it is given; the shared result stays
 	// untouched for the other requests waiting on it.
-	own := *sess
+	own := *res.sess
+	if _, server := f.rp.store.(session.Server); res.stored && server {
+		return &own // the record is the result; the ticket cookie stays
+	}
 	if err := f.rp.store.Save(w, r, &own); err != nil {
 		f.rp.log.ErrorContext(r.Context(), "save refreshed session", slog.String("error", err.Error()))
 	}

@@ -22,7 +22,7 @@ type jar struct {
 // scan reads the session cookies from r's Cookie headers in one pass. A
 // name that repeats sets twice (and the first value is kept). The work is
 // linear in the header, whose size the HTTP server already bounds.
-func (s *Store) scan(r *http.Request) jar {
+func (s *CookieStore) scan(r *http.Request) jar {
 	var j jar
 	name := s.opts.Name
 	for _, line := range r.Header["Cookie"] {

@@ -1,14 +1,62 @@
-// Package session keeps signed-in users in encrypted, authenticated cookies.
+// Package session keeps signed-in users between requests, behind one Store
+// interface with two implementations:
 //
-// A Session is serialised as JSON, sealed by a Codec (AES-256-GCM, the cookie
-// name and the expiry authenticated with it) and stored by a Store in one
-// cookie, or split into numbered chunk cookies when it is too big for one.
-// Nothing is kept on the server: a cookie stays valid until its expiry, even
-// after Clear, if someone copied it.
+//   - CookieStore (the default, nothing to run): the Session is serialised
+//     as JSON, sealed by a Codec (AES-256-GCM, the cookie name and the
+//     expiry authenticated with it) and kept in one cookie, or split into
+//     numbered chunk cookies when it is too big for one. Nothing is kept on
+//     the server: a copied cookie stays valid until its expiry, even after
+//     Clear.
+//   - RedisStore: the cookie holds only a sealed random session id; the
+//     record lives in Redis, sealed with the same Codec and bound to its id,
+//     so a Redis dump opens nothing. Clear deletes the record, which ends
+//     every copy of the cookie at once, on every replica.
 package session
 
 import (
+	"errors"
+	"fmt"
+	"net/http"
 	"time"
+)
+
+// Store keeps sessions between requests. Both implementations are safe for
+// concurrent use.
+type Store interface {
+	// Load returns the request's session. ErrNoSession: no session cookie;
+	// an error wrapping ErrInvalid: a cookie that does not (or no longer)
+	// open a session, so an anonymous visitor; ErrUnavailable: the store
+	// cannot answer, so the visitor is neither signed in nor out. The
+	// Session is a copy, but its Claims map is shared and must not be
+	// modified.
+	Load(r *http.Request) (*Session, error)
+	// Save stores sess and sets the cookie that finds it again. Zero
+	// Expiry and CreatedAt are filled in (now + lifetime, now) and written
+	// back into sess.
+	Save(w http.ResponseWriter, r *http.Request, sess *Session) error
+	// Clear ends the request's session: the server's record, if any, and
+	// the cookies. An error means the record could not be deleted; the
+	// cookies are then left alone, so the user can try again.
+	Clear(w http.ResponseWriter, r *http.Request) error
+	// Twice reports whether r carries the session cookie (or a chunk)
+	// more than once, which Load refuses with ErrDuplicate.
+	Twice(r *http.Request) bool
+}
+
+var (
+	// ErrNoSession means the request carries no session cookie: an
+	// anonymous visitor.
+	ErrNoSession = errors.New("session: no session cookie")
+	// ErrDuplicate means the request carries a session cookie (or a chunk)
+	// of our name twice: someone else, such as a sibling subdomain,
+	// planted one, and which is the visitor's own cannot be told. It wraps
+	// ErrInvalid.
+	ErrDuplicate = fmt.Errorf("%w: the session cookie came twice", ErrInvalid)
+	// ErrRevoked means the cookie is authentic but its server-side record
+	// is gone: logged out, revoked, or expired. It wraps ErrInvalid.
+	ErrRevoked = fmt.Errorf("%w: the session was ended", ErrInvalid)
+	// ErrUnavailable means a server-side store could not be reached.
+	ErrUnavailable = errors.New("session: the session store is unavailable")
 )
 
 // Session is what the proxy keeps about a signed-in user: only what later
@@ -21,6 +69,15 @@ type Session struct {
 	RefreshAt    time.Time      `json:"ra,omitzero"` // when tokens should be refreshed (zero = never)
 	Expiry       time.Time      `json:"exp"`         // absolute end of the session
 	CreatedAt    time.Time      `json:"iat"`
+	// SID is the IdP's session id (the ID token's sid claim), which
+	// back-channel logout names.
+	SID string `json:"sid,omitempty"`
+	// RefreshedAt is the last refresh at the IdP (zero: none yet).
+	RefreshedAt time.Time `json:"rfa,omitzero"`
+
+	// ID is the server-side record's id (RedisStore only; never in a
+	// cookie's JSON).
+	ID string `json:"-"`
 }
 
 // EmailVerified reports whether the IdP says the email claim was verified:

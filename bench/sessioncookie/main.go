@@ -65,7 +65,7 @@ func cookieHeader(key []byte, name, path, sub string, lifetime time.Duration, no
 	if err != nil {
 		return "", fmt.Errorf("session codec: %w", err)
 	}
-	store := session.NewStore(codec, session.CookieOptions{Name: name, Path: path, Secure: false, Lifetime: lifetime})
+	store := session.NewCookieStore(codec, session.CookieOptions{Name: name, Path: path, Secure: false, Lifetime: lifetime})
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
 	if err := store.Save(rec, req, newSession(sub, lifetime, now)); err != nil {

@@ -20,7 +20,7 @@ func loadWith(t *testing.T, key []byte, name, header string) (*session.Session, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := session.NewStore(codec, session.CookieOptions{Name: name, Path: "/", Lifetime: time.Hour})
+	store := session.NewCookieStore(codec, session.CookieOptions{Name: name, Path: "/", Lifetime: time.Hour})
 	req := httptest.NewRequest("GET", "http://127.0.0.1/small", nil)
 	req.Header.Set("Cookie", header)
 	return store.Load(req)

@@ -11,10 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/access"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/login"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
@@ -42,6 +44,7 @@ type App struct {
 	rp      *login.RP
 	keys    *keys.Set
 	handler http.Handler
+	redis   *session.RedisClient // nil with the cookie store
 }
 
 // New builds every part of the proxy. It fails only on problems waiting
@@ -51,8 +54,16 @@ type App struct {
 func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	m := metrics.New()
 	origin := cfg.Public.String()
+	codec, err := session.NewCodec(cfg.Session.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("session keys: %w", err)
+	}
+	store, redis, err := NewSessionStore(cfg.Session, codec, m)
+	if err != nil {
+		return nil, err
+	}
 	rp, err := login.New(login.Options{
-		OIDC: cfg.OIDC, Session: cfg.Session, Prefix: cfg.Prefix, PublicOrigin: origin,
+		OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Prefix: cfg.Prefix, PublicOrigin: origin,
 		Logger: log, Metrics: m,
 	})
 	if err != nil {
@@ -117,7 +128,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 			TrustedProxies: cfg.TrustedProxyNets, CookieName: cfg.Session.CookieName,
 			Headers: cfg.Headers, Logger: log,
 		},
-		Ready: []proxy.Check{
+		Ready: append([]proxy.Check{
 			{Name: "oidc_discovery", Check: rp.Ready},
 			{Name: "signing_keys", Check: func() error {
 				if _, k := ks.Signer(); k == nil {
@@ -125,12 +136,46 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 				}
 				return nil
 			}},
-		},
+		}, storeChecks(store)...),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h}, nil
+	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h, redis: redis}, nil
+}
+
+// NewSessionStore builds the store session.store names: the cookie store,
+// or the Redis store with its client (returned so the caller can close it).
+func NewSessionStore(cfg config.Session, codec *session.Codec, m *metrics.Metrics) (session.Store, *session.RedisClient, error) {
+	cookie := session.CookieOptions{
+		Name: cfg.Name, Domain: cfg.CookieDomain, Path: cfg.CookiePath, Secure: cfg.Secure, Lifetime: cfg.Lifetime.D(),
+	}
+	if cfg.Store != "redis" {
+		return session.NewCookieStore(codec, cookie), nil, nil
+	}
+	client, err := session.NewRedisClient(cfg.Redis)
+	if err != nil {
+		return nil, nil, err
+	}
+	return session.NewRedisStore(codec, cfg.Keys, session.RedisOptions{
+		Cookie: cookie, Client: client, KeyPrefix: cfg.Redis.KeyPrefix,
+		Timeout: cfg.Redis.Timeout.D(), CacheTTL: cfg.Redis.CacheTTL.D(),
+		Observe: m.ObserveStore,
+	}), client, nil
+}
+
+// storeChecks makes a server-side store part of readiness: without it no
+// signed-in request can be served.
+func storeChecks(s session.Store) []proxy.Check {
+	srv, ok := s.(session.Server)
+	if !ok {
+		return nil
+	}
+	return []proxy.Check{{Name: "session_store", Check: func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return srv.Ping(ctx)
+	}}}
 }
 
 // identity is what the chat token may carry: the verified claims of an
@@ -141,6 +186,13 @@ func identity(r *http.Request) (token.Identity, bool) {
 		return token.Identity{}, false
 	}
 	return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry}, true
+}
+
+// Close releases the session store's connection, if any.
+func (a *App) Close() {
+	if a.redis != nil {
+		a.redis.Close()
+	}
 }
 
 // Handler is the proxy's whole handler tree (for tests and the demo).
@@ -161,6 +213,7 @@ func (a *App) Run(ctx context.Context) error { return a.RunOn(ctx, nil) }
 // cfg.Listen).
 func (a *App) RunOn(ctx context.Context, ln net.Listener) error {
 	a.Start(ctx)
+	defer a.Close()
 	ls := []proxy.Listener{{Name: "proxy", Addr: a.cfg.Listen, Handler: a.handler, Ln: ln, TLS: a.cfg.Server.TLSCertFile != ""}}
 	if a.cfg.MetricsListen != "" {
 		ls = append(ls, proxy.Listener{Name: "metrics", Addr: a.cfg.MetricsListen, Handler: a.metricsHandler()})

@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -35,6 +36,10 @@ type Metrics struct {
 	ClientEvents *prometheus.CounterVec
 	// KeyReloads counts signing key reloads by result: ok, error.
 	KeyReloads *prometheus.CounterVec
+	// StoreOps counts server-side session store operations by op and
+	// result (ok, error); StoreDuration observes their latency by op.
+	StoreOps      *prometheus.CounterVec
+	StoreDuration *prometheus.HistogramVec
 }
 
 // New creates the collectors on a fresh registry, with Go and process
@@ -54,7 +59,9 @@ func New() *Metrics {
 	m.Injections = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "injections_total", Help: "HTML responses by injection result."}, []string{"result"})
 	m.ClientEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "client_events_total", Help: "lcw:error codes reported by browsers."}, []string{"code"})
 	m.KeyReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "signing_key_reloads_total", Help: "Signing key file reloads by result."}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.KeyReloads} {
+	m.StoreOps = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "session_store_operations_total", Help: "Server-side session store operations by op and result."}, []string{"op", "result"})
+	m.StoreDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "lcw", Name: "session_store_duration_seconds", Help: "Server-side session store operation latency by op.", Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .05, .1, .5, 2}}, []string{"op"})
+	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.KeyReloads, m.StoreOps, m.StoreDuration} {
 		f(c)
 	}
 	return m
@@ -63,4 +70,14 @@ func New() *Metrics {
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// ObserveStore records one session store operation.
+func (m *Metrics) ObserveStore(op string, d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.StoreOps.WithLabelValues(op, result).Inc()
+	m.StoreDuration.WithLabelValues(op).Observe(d.Seconds())
 }

@@ -16,7 +16,7 @@ type clock struct{ now time.Time }
 
 func (c *clock) Now() time.Time { return c.now }
 
-func newTestStore(t testing.TB, opts CookieOptions, keys ...[]byte) (*Store, *clock) {
+func newTestStore(t testing.TB, opts CookieOptions, keys ...[]byte) (*CookieStore, *clock) {
 	t.Helper()
 	if len(keys) == 0 {
 		keys = [][]byte{newKey(t)}
@@ -31,7 +31,7 @@ func newTestStore(t testing.TB, opts CookieOptions, keys ...[]byte) (*Store, *cl
 	if opts.Lifetime == 0 {
 		opts.Lifetime = 12 * time.Hour
 	}
-	s := NewStore(newCodec(t, keys...), opts)
+	s := NewCookieStore(newCodec(t, keys...), opts)
 	clk := &clock{now: t0}
 	s.now = clk.Now
 	return s, clk
@@ -60,7 +60,7 @@ func typicalSession() *Session {
 
 // save runs Store.Save for a request carrying reqCookies and returns the
 // response's Set-Cookie cookies.
-func save(t testing.TB, s *Store, sess *Session, reqCookies ...*http.Cookie) []*http.Cookie {
+func save(t testing.TB, s *CookieStore, sess *Session, reqCookies ...*http.Cookie) []*http.Cookie {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	if err := s.Save(rec, requestWith(reqCookies...), sess); err != nil {
@@ -130,7 +130,7 @@ func TestStoreSaveRefuses(t *testing.T) {
 	huge := &Session{Subject: "alice", Claims: map[string]any{"blob": strings.Repeat("x", maxChunks*chunkSize)}}
 	tests := []struct {
 		name  string
-		store *Store
+		store *CookieStore
 		sess  *Session
 	}{
 		{"nil session", s, nil},
@@ -461,7 +461,7 @@ func FuzzLoad(f *testing.F) {
 }
 
 func BenchmarkLoad(b *testing.B) {
-	run := func(b *testing.B, s *Store, req *http.Request, wantErr error) {
+	run := func(b *testing.B, s *CookieStore, req *http.Request, wantErr error) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := s.Load(req); !errors.Is(err, wantErr) {

@@ -9,15 +9,6 @@ import (
 	"time"
 )
 
-// ErrNoSession means the request carries no session cookie: an anonymous
-// visitor.
-var ErrNoSession = errors.New("session: no session cookie")
-
-// ErrDuplicate means the request carries a session cookie (or a chunk) of
-// our name twice: someone else, such as a sibling subdomain, planted one,
-// and which is the visitor's own cannot be told. It wraps ErrInvalid.
-var ErrDuplicate = fmt.Errorf("%w: the session cookie came twice", ErrInvalid)
-
 // ErrTooLarge means a session does not fit in maxChunks cookies.
 var ErrTooLarge = errors.New("session: too large for the cookie chunks")
 
@@ -42,23 +33,23 @@ type CookieOptions struct {
 	Lifetime time.Duration // session length when Save gets no Expiry
 }
 
-// Store keeps sessions in cookies, with a Codec.
+// CookieStore keeps sessions in cookies, with a Codec.
 //
 // Cookie layout: NAME holds "<n>.<first part>", where n (1..8) is the number
 // of cookies the sealed value was split into, and NAME_1 … NAME_<n-1> hold
 // the other parts in order. Every name stays in the NAME / NAME_* namespace
 // that the proxy strips before forwarding requests upstream; only NAME and
 // NAME_<digits> are used, so other NAME_<word> cookies are left alone.
-type Store struct {
+type CookieStore struct {
 	codec *Codec
 	opts  CookieOptions
 	cache *cache
 	now   func() time.Time
 }
 
-// NewStore returns a Store that seals with c and writes cookies as opts says.
-func NewStore(c *Codec, opts CookieOptions) *Store {
-	return &Store{codec: c, opts: opts, cache: newCache(defaultCacheBytes), now: time.Now}
+// NewCookieStore returns a CookieStore that seals with c and writes cookies as opts says.
+func NewCookieStore(c *Codec, opts CookieOptions) *CookieStore {
+	return &CookieStore{codec: c, opts: opts, cache: newCache(defaultCacheBytes), now: time.Now}
 }
 
 // Load returns the request's session. It returns ErrNoSession when there is
@@ -69,7 +60,7 @@ func NewStore(c *Codec, opts CookieOptions) *Store {
 // remembered after they have been authenticated once; expiry is still checked
 // on every call. The returned Session is a copy, but its Claims map is shared
 // with other requests of the same user and must not be modified.
-func (s *Store) Load(r *http.Request) (*Session, error) {
+func (s *CookieStore) Load(r *http.Request) (*Session, error) {
 	j := s.scan(r)
 	if j.first == "" {
 		return nil, ErrNoSession
@@ -95,12 +86,11 @@ func (s *Store) Load(r *http.Request) (*Session, error) {
 	return &cp, nil
 }
 
-// Twice reports whether r carries the session cookie (or a chunk) more than
-// once, which Load refuses with ErrDuplicate.
-func (s *Store) Twice(r *http.Request) bool { return s.scan(r).twice }
+// Twice implements Store.
+func (s *CookieStore) Twice(r *http.Request) bool { return s.scan(r).twice }
 
 // decode authenticates value and parses the session it holds.
-func (s *Store) decode(value string, now time.Time) (*Session, error) {
+func (s *CookieStore) decode(value string, now time.Time) (*Session, error) {
 	plain, expiry, err := s.codec.open(s.opts.Name, value)
 	if err != nil {
 		return nil, err
@@ -119,11 +109,13 @@ func (s *Store) decode(value string, now time.Time) (*Session, error) {
 	return sess, nil
 }
 
+var _ Store = (*CookieStore)(nil)
+
 // Save seals sess into the response's cookies and expires any chunk cookies
 // of an earlier, longer session that r carried, so stale chunks never pile
 // up. A zero Expiry becomes now + Lifetime and a zero CreatedAt becomes now;
 // both are written back into sess so it matches what was stored.
-func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *Session) error {
+func (s *CookieStore) Save(w http.ResponseWriter, r *http.Request, sess *Session) error {
 	if sess == nil || sess.Subject == "" {
 		return errors.New("save session: a session needs a subject")
 	}
@@ -176,8 +168,14 @@ func (s *Store) Save(w http.ResponseWriter, r *http.Request, sess *Session) erro
 	return nil
 }
 
-// Clear expires the session cookie and every chunk cookie r carries.
-func (s *Store) Clear(w http.ResponseWriter, r *http.Request) {
+// Clear expires the session cookie and every chunk cookie r carries. It
+// cannot fail: a cookie session has nothing on the server to end.
+func (s *CookieStore) Clear(w http.ResponseWriter, r *http.Request) error {
+	s.clearCookies(w, r)
+	return nil
+}
+
+func (s *CookieStore) clearCookies(w http.ResponseWriter, r *http.Request) {
 	s.setCookie(w, s.opts.Name, "", -1)
 	j := s.scan(r)
 	for k := 1; k <= maxStale; k++ {
@@ -192,7 +190,7 @@ func chunkName(base string, i int) string {
 }
 
 // setCookie adds one Set-Cookie; maxAge < 0 deletes the cookie.
-func (s *Store) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+func (s *CookieStore) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
 	c := &http.Cookie{
 		Name:     name,
 		Value:    value,

@@ -1,0 +1,527 @@
+package session
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// RedisOptions configure a RedisStore.
+type RedisOptions struct {
+	// Cookie names and scopes the ticket cookie (Lifetime is the session
+	// length when Save gets no Expiry).
+	Cookie CookieOptions
+	// Client talks to Redis (one node, Sentinel or Cluster). The store
+	// does not close it.
+	Client *RedisClient
+	// KeyPrefix starts every key, e.g. "lcw:".
+	KeyPrefix string
+	// Timeout bounds each Redis operation of a request.
+	Timeout time.Duration
+	// CacheTTL is how long a replica may serve a record from its
+	// client-side cache. Redis invalidates cached records the moment they
+	// change or are deleted (RESP3 client tracking), so revocation stays
+	// immediate; the TTL only bounds a cache that lost its invalidations.
+	// 0 reads Redis on every request.
+	CacheTTL time.Duration
+	// Observe, when set, is told each operation's name, duration and
+	// error (metrics).
+	Observe func(op string, d time.Duration, err error)
+}
+
+// RedisStore keeps sessions in Redis. The cookie carries a ticket: the
+// sealed random id of the record (well under 200 bytes whatever the IdP
+// sends). The record is the Session sealed by the same Codec under a name
+// that includes its id, so a record copied to another id, or changed, no
+// longer opens, and a Redis dump is useless without the session secret.
+//
+// Keys (with KeyPrefix p; the {…} are Redis Cluster hash tags, so a record
+// and its refresh lock live in one slot):
+//
+//	p s:{id}      the sealed record, with the session's TTL
+//	p lock:{id}   the refresh lock (SET NX PX, released by compare-and-delete)
+//	p sub:{h}     ids of one subject's sessions (h: an HMAC of the subject)
+//	p sid:{h}     ids of one IdP session's sessions (back-channel logout)
+//	p jti:{h}     back-channel logout tokens already used
+type RedisStore struct {
+	codec   *Codec
+	opts    RedisOptions
+	cookies *CookieStore // the ticket cookie's scanning and attributes
+	tickets *cache       // ticket value → id (an ID-only Session)
+	records *cache       // sealed record → decoded Session
+	index   [][]byte     // HMAC keys for index names, current first
+	unlock  *rueidis.Lua
+	now     func() time.Time
+}
+
+var _ Server = (*RedisStore)(nil)
+
+// Server is what a server-side store adds to Store: ending sessions by
+// subject or IdP session, listing them, the cross-replica refresh lock and
+// the back-channel logout replay check.
+type Server interface {
+	Store
+	// Get reads a session by record id, bypassing any cache.
+	Get(ctx context.Context, id string) (*Session, error)
+	// Lock takes the refresh lock of a session; ErrLocked when another
+	// replica holds it. release is safe to call once the work is done.
+	Lock(ctx context.Context, id string, hold time.Duration) (release func(), err error)
+	// EndSubject and EndSID end every session of a subject or of an IdP
+	// session, returning how many records were deleted.
+	EndSubject(ctx context.Context, sub string) (int, error)
+	EndSID(ctx context.Context, sid string) (int, error)
+	// List describes a subject's sessions (no tokens).
+	List(ctx context.Context, sub string) ([]Info, error)
+	// FirstUse records a back-channel logout token id for ttl and reports
+	// whether it was new (false: a replay).
+	FirstUse(ctx context.Context, jti string, ttl time.Duration) (bool, error)
+	// Ping checks that the store answers (readiness).
+	Ping(ctx context.Context) error
+}
+
+// ErrLocked means another replica is refreshing the session.
+var ErrLocked = errors.New("session: the session is being refreshed elsewhere")
+
+// Info describes one stored session for `sessions list`.
+type Info struct {
+	ID          string    `json:"id"` // a short, non-secret prefix of the record id
+	CreatedAt   time.Time `json:"created_at"`
+	Expiry      time.Time `json:"expires_at"`
+	RefreshedAt time.Time `json:"refreshed_at,omitzero"`
+	SID         string    `json:"sid,omitempty"`
+}
+
+// NewRedisStore returns a RedisStore sealing with c. The index keys are
+// derived from the codec's secrets, so index names say nothing about a
+// subject to someone reading Redis.
+func NewRedisStore(c *Codec, keys [][]byte, o RedisOptions) *RedisStore {
+	s := &RedisStore{
+		codec:   c,
+		opts:    o,
+		cookies: NewCookieStore(c, o.Cookie),
+		tickets: newCache(1 << 20),
+		records: newCache(defaultCacheBytes),
+		unlock:  rueidis.NewLuaScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`),
+		now:     time.Now,
+	}
+	for _, k := range keys {
+		m := hmac.New(sha256.New, k)
+		m.Write([]byte("lcw-session-index-v1"))
+		s.index = append(s.index, m.Sum(nil))
+	}
+	return s
+}
+
+// ticketPrefix marks a ticket's plaintext, so a cookie-store session sealed
+// under the same cookie name is never read as an id.
+const ticketPrefix = "t1:"
+
+func (s *RedisStore) recordKey(id string) string { return s.opts.KeyPrefix + "s:{" + id + "}" }
+func (s *RedisStore) lockKey(id string) string   { return s.opts.KeyPrefix + "lock:{" + id + "}" }
+
+// recordName binds a sealed record to its id.
+func recordName(id string) string { return "lcw-record:" + id }
+
+// indexKeys are the index names of one value (a subject, a sid, a jti)
+// under every configured secret, current first: after a rotation, sessions
+// indexed under the old secret are still found.
+func (s *RedisStore) indexKeys(kind, v string) []string {
+	out := make([]string, len(s.index))
+	for i, k := range s.index {
+		m := hmac.New(sha256.New, k)
+		m.Write([]byte(kind))
+		m.Write([]byte{0})
+		m.Write([]byte(v))
+		out[i] = s.opts.KeyPrefix + kind + ":{" + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18]) + "}"
+	}
+	return out
+}
+
+func (s *RedisStore) observe(op string, start time.Time, err error) {
+	if s.opts.Observe != nil {
+		s.opts.Observe(op, time.Since(start), err)
+	}
+}
+
+func (s *RedisStore) ctx(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, s.opts.Timeout)
+}
+
+func (s *RedisStore) client() (rueidis.Client, error) {
+	if s.opts.Client == nil {
+		return nil, errNoClient
+	}
+	return s.opts.Client.Get()
+}
+
+// ticketID opens the ticket cookie of r.
+func (s *RedisStore) ticketID(r *http.Request) (string, error) {
+	j := s.cookies.scan(r)
+	if j.first == "" {
+		return "", ErrNoSession
+	}
+	if j.twice {
+		return "", ErrDuplicate
+	}
+	now := s.now()
+	if t, ok := s.tickets.get(j.first, now); ok {
+		return t.ID, nil
+	}
+	plain, expiry, err := s.codec.open(s.opts.Cookie.Name, j.first)
+	if err != nil {
+		return "", err
+	}
+	if !now.Before(expiry) {
+		return "", ErrExpired
+	}
+	id, ok := strings.CutPrefix(string(plain), ticketPrefix)
+	if !ok || id == "" {
+		return "", ErrInvalid
+	}
+	s.tickets.put(j.first, &Session{ID: id, Expiry: expiry})
+	return id, nil
+}
+
+// Load implements Store. A record that is gone (logout, revocation,
+// back-channel logout, expiry) is ErrRevoked.
+func (s *RedisStore) Load(r *http.Request) (*Session, error) {
+	id, err := s.ticketID(r)
+	if err != nil {
+		return nil, fmt.Errorf("load session: %w", err)
+	}
+	c, err := s.client()
+	if err != nil {
+		return nil, fmt.Errorf("load session: %w", err)
+	}
+	ctx, cancel := s.ctx(r.Context())
+	defer cancel()
+	start := time.Now()
+	var res rueidis.RedisResult
+	if s.opts.CacheTTL > 0 {
+		res = c.DoCache(ctx, c.B().Get().Key(s.recordKey(id)).Cache(), s.opts.CacheTTL)
+	} else {
+		res = c.Do(ctx, c.B().Get().Key(s.recordKey(id)).Build())
+	}
+	raw, err := res.ToString()
+	if rueidis.IsRedisNil(err) {
+		s.observe("load", start, nil)
+		return nil, fmt.Errorf("load session: %w", ErrRevoked)
+	}
+	s.observe("load", start, err)
+	if err != nil {
+		return nil, fmt.Errorf("load session %s…: %w: %w", id[:6], ErrUnavailable, err)
+	}
+	sess, err := s.open(id, raw)
+	if err != nil {
+		return nil, fmt.Errorf("load session %s…: %w", id[:6], err)
+	}
+	return sess, nil
+}
+
+// open authenticates a sealed record for id and returns a copy of it.
+func (s *RedisStore) open(id, raw string) (*Session, error) {
+	now := s.now()
+	if sess, ok := s.records.get(raw, now); ok {
+		cp := *sess
+		return &cp, nil
+	}
+	plain, expiry, err := s.codec.open(recordName(id), raw)
+	if err != nil {
+		return nil, err
+	}
+	if !now.Before(expiry) {
+		return nil, ErrExpired
+	}
+	sess := new(Session)
+	if err := json.Unmarshal(plain, sess); err != nil || sess.Subject == "" || !sess.Expiry.Equal(expiry) {
+		return nil, ErrInvalid
+	}
+	sess.ID = id
+	s.records.put(raw, sess)
+	cp := *sess
+	return &cp, nil
+}
+
+// Get implements Server.
+func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
+	c, err := s.client()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	start := time.Now()
+	raw, err := c.Do(ctx, c.B().Get().Key(s.recordKey(id)).Build()).ToString()
+	if rueidis.IsRedisNil(err) {
+		s.observe("get", start, nil)
+		return nil, ErrRevoked
+	}
+	s.observe("get", start, err)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return s.open(id, raw)
+}
+
+// Save implements Store. A session without an ID gets a new record and a
+// new ticket cookie; one with an ID (a refresh) replaces its record in
+// place, so every replica and every tab keeps the same ticket.
+func (s *RedisStore) Save(w http.ResponseWriter, r *http.Request, sess *Session) error {
+	if sess == nil || sess.Subject == "" {
+		return errors.New("save session: a session needs a subject")
+	}
+	now := s.now()
+	if sess.CreatedAt.IsZero() {
+		sess.CreatedAt = now
+	}
+	if sess.Expiry.IsZero() {
+		sess.Expiry = now.Add(s.opts.Cookie.Lifetime)
+	}
+	sess.Expiry = sess.Expiry.Truncate(time.Second)
+	ttl := sess.Expiry.Sub(now)
+	if ttl <= 0 {
+		return fmt.Errorf("save session: expiry %s is not in the future", sess.Expiry.Format(time.RFC3339))
+	}
+	fresh := sess.ID == ""
+	if fresh {
+		b := make([]byte, 18) // 144 bits
+		if _, err := rand.Read(b); err != nil {
+			return fmt.Errorf("save session: random id: %w", err)
+		}
+		sess.ID = base64.RawURLEncoding.EncodeToString(b)
+	}
+	data, err := json.Marshal(sess)
+	if err != nil {
+		return fmt.Errorf("save session: encode: %w", err)
+	}
+	record, err := s.codec.Seal(recordName(sess.ID), data, sess.Expiry)
+	if err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	c, err := s.client()
+	if err != nil {
+		if fresh {
+			sess.ID = ""
+		}
+		return fmt.Errorf("save session: %w", err)
+	}
+	ctx, cancel := s.ctx(r.Context())
+	defer cancel()
+	cmds := rueidis.Commands{c.B().Set().Key(s.recordKey(sess.ID)).Value(record).PxMilliseconds(ttl.Milliseconds()).Build()}
+	// The indexes live as long as the longest session they list; ids of
+	// ended sessions are dropped when the index is read.
+	indexTTL := s.opts.Cookie.Lifetime.Milliseconds()
+	cmds = append(cmds, c.B().Sadd().Key(s.indexKeys("sub", sess.Subject)[0]).Member(sess.ID).Build(),
+		c.B().Pexpire().Key(s.indexKeys("sub", sess.Subject)[0]).Milliseconds(indexTTL).Build())
+	if sess.SID != "" {
+		k := s.indexKeys("sid", sess.SID)[0]
+		cmds = append(cmds, c.B().Sadd().Key(k).Member(sess.ID).Build(), c.B().Pexpire().Key(k).Milliseconds(indexTTL).Build())
+	}
+	start := time.Now()
+	err = firstErr(c.DoMulti(ctx, cmds...))
+	s.observe("save", start, err)
+	if err != nil {
+		if fresh {
+			sess.ID = ""
+		}
+		return fmt.Errorf("save session: %w: %w", ErrUnavailable, err)
+	}
+	if fresh {
+		ticket, err := s.codec.Seal(s.opts.Cookie.Name, []byte(ticketPrefix+sess.ID), sess.Expiry)
+		if err != nil {
+			return fmt.Errorf("save session: %w", err)
+		}
+		maxAge := int((ttl + time.Second - 1) / time.Second)
+		s.cookies.setCookie(w, s.opts.Cookie.Name, ticket, maxAge)
+	}
+	return nil
+}
+
+func firstErr(rs []rueidis.RedisResult) error {
+	for _, r := range rs {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Clear implements Store: the record is deleted first, so a copied cookie
+// is dead on every replica before this one's cookie is expired.
+func (s *RedisStore) Clear(w http.ResponseWriter, r *http.Request) error {
+	if id, err := s.ticketID(r); err == nil {
+		c, err := s.client()
+		if err != nil {
+			return fmt.Errorf("end session: %w", err)
+		}
+		ctx, cancel := s.ctx(r.Context())
+		defer cancel()
+		start := time.Now()
+		err = c.Do(ctx, c.B().Del().Key(s.recordKey(id)).Build()).Error()
+		s.observe("delete", start, err)
+		if err != nil {
+			return fmt.Errorf("end session: %w: %w", ErrUnavailable, err)
+		}
+	}
+	s.cookies.clearCookies(w, r)
+	return nil
+}
+
+// Twice implements Store.
+func (s *RedisStore) Twice(r *http.Request) bool { return s.cookies.Twice(r) }
+
+// Lock implements Server with SET NX PX and a random token, so only the
+// holder's release deletes the lock, and a crashed holder's lock expires.
+func (s *RedisStore) Lock(ctx context.Context, id string, hold time.Duration) (func(), error) {
+	token := make([]byte, 16)
+	_, _ = rand.Read(token)
+	tok := base64.RawURLEncoding.EncodeToString(token)
+	c, err := s.client()
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := s.ctx(ctx)
+	defer cancel()
+	start := time.Now()
+	err = c.Do(cctx, c.B().Set().Key(s.lockKey(id)).Value(tok).Nx().PxMilliseconds(hold.Milliseconds()).Build()).Error()
+	if rueidis.IsRedisNil(err) { // NX not met: someone else holds it
+		s.observe("lock", start, nil)
+		return nil, ErrLocked
+	}
+	s.observe("lock", start, err)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return func() {
+		rctx, cancel := s.ctx(context.WithoutCancel(ctx))
+		defer cancel()
+		start := time.Now()
+		err := s.unlock.Exec(rctx, c, []string{s.lockKey(id)}, []string{tok}).Error()
+		s.observe("unlock", start, err)
+	}, nil
+}
+
+// EndSubject implements Server.
+func (s *RedisStore) EndSubject(ctx context.Context, sub string) (int, error) {
+	return s.endIndexed(ctx, s.indexKeys("sub", sub))
+}
+
+// EndSID implements Server.
+func (s *RedisStore) EndSID(ctx context.Context, sid string) (int, error) {
+	return s.endIndexed(ctx, s.indexKeys("sid", sid))
+}
+
+// endIndexed deletes every record an index lists, then the index. Records
+// are deleted one key per command: on a Cluster they live in other slots.
+func (s *RedisStore) endIndexed(ctx context.Context, indexes []string) (int, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	c, err := s.client()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	n := 0
+	for _, idx := range indexes {
+		ids, err := c.Do(ctx, c.B().Smembers().Key(idx).Build()).AsStrSlice()
+		if err != nil {
+			s.observe("end", start, err)
+			return n, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		cmds := make(rueidis.Commands, 0, len(ids)+1)
+		for _, id := range ids {
+			cmds = append(cmds, c.B().Del().Key(s.recordKey(id)).Build())
+		}
+		cmds = append(cmds, c.B().Del().Key(idx).Build())
+		for i, res := range c.DoMulti(ctx, cmds...) {
+			d, err := res.AsInt64()
+			if err != nil {
+				s.observe("end", start, err)
+				return n, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+			if i < len(ids) {
+				n += int(d)
+			}
+		}
+	}
+	s.observe("end", start, nil)
+	return n, nil
+}
+
+// List implements Server. Ids of sessions that ended are dropped from the
+// index on the way.
+func (s *RedisStore) List(ctx context.Context, sub string) ([]Info, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	c, err := s.client()
+	if err != nil {
+		return nil, err
+	}
+	var out []Info
+	for _, idx := range s.indexKeys("sub", sub) {
+		ids, err := c.Do(ctx, c.B().Smembers().Key(idx).Build()).AsStrSlice()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		for _, id := range ids {
+			raw, err := c.Do(ctx, c.B().Get().Key(s.recordKey(id)).Build()).ToString()
+			if rueidis.IsRedisNil(err) {
+				_ = c.Do(ctx, c.B().Srem().Key(idx).Member(id).Build()).Error()
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+			sess, err := s.open(id, raw)
+			if err != nil || sess.Subject != sub {
+				continue // sealed with a retired secret, or not this subject's
+			}
+			out = append(out, Info{ID: id[:8], CreatedAt: sess.CreatedAt, Expiry: sess.Expiry, RefreshedAt: sess.RefreshedAt, SID: sess.SID})
+		}
+	}
+	return out, nil
+}
+
+// FirstUse implements Server.
+func (s *RedisStore) FirstUse(ctx context.Context, jti string, ttl time.Duration) (bool, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	c, err := s.client()
+	if err != nil {
+		return false, err
+	}
+	err = c.Do(ctx, c.B().Set().Key(s.indexKeys("jti", jti)[0]).Value("1").Nx().PxMilliseconds(ttl.Milliseconds()).Build()).Error()
+	if rueidis.IsRedisNil(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return true, nil
+}
+
+// Ping implements Server.
+func (s *RedisStore) Ping(ctx context.Context) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	c, err := s.client()
+	if err != nil {
+		return err
+	}
+	for _, res := range c.DoMulti(ctx, c.B().Ping().Build()) {
+		if err := res.Error(); err != nil {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	return nil
+}
