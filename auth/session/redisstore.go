@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -62,6 +63,13 @@ type RedisStore struct {
 	index   [][]byte     // HMAC keys for index names, current first
 	unlock  *rueidis.Lua
 	now     func() time.Time
+
+	// ended holds ids this replica deleted, until the client-side cache
+	// would have dropped them anyway: Redis's invalidation of a cached
+	// record can arrive a moment after our own DEL returns (on another
+	// connection), and this replica must not serve it in that moment.
+	endedMu sync.RWMutex
+	ended   map[string]time.Time
 }
 
 var _ Server = (*RedisStore)(nil)
@@ -113,6 +121,7 @@ func NewRedisStore(c *Codec, keys [][]byte, o RedisOptions) *RedisStore {
 		records: newCache(defaultCacheBytes),
 		unlock:  rueidis.NewLuaScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`),
 		now:     time.Now,
+		ended:   map[string]time.Time{},
 	}
 	for _, k := range keys {
 		m := hmac.New(sha256.New, k)
@@ -192,12 +201,40 @@ func (s *RedisStore) ticketID(r *http.Request) (string, error) {
 	return id, nil
 }
 
+// markEnded records ids this replica just deleted.
+func (s *RedisStore) markEnded(ids ...string) {
+	now := s.now()
+	s.endedMu.Lock()
+	defer s.endedMu.Unlock()
+	for id, at := range s.ended {
+		if now.Sub(at) > s.opts.CacheTTL {
+			delete(s.ended, id)
+		}
+	}
+	if s.opts.CacheTTL == 0 {
+		return // nothing is cached, so nothing can be stale
+	}
+	for _, id := range ids {
+		s.ended[id] = now
+	}
+}
+
+func (s *RedisStore) isEnded(id string) bool {
+	s.endedMu.RLock()
+	_, ok := s.ended[id]
+	s.endedMu.RUnlock()
+	return ok
+}
+
 // Load implements Store. A record that is gone (logout, revocation,
 // back-channel logout, expiry) is ErrRevoked.
 func (s *RedisStore) Load(r *http.Request) (*Session, error) {
 	id, err := s.ticketID(r)
 	if err != nil {
 		return nil, fmt.Errorf("load session: %w", err)
+	}
+	if s.isEnded(id) {
+		return nil, fmt.Errorf("load session: %w", ErrRevoked)
 	}
 	c, err := s.client()
 	if err != nil {
@@ -231,7 +268,9 @@ func (s *RedisStore) Load(r *http.Request) (*Session, error) {
 // open authenticates a sealed record for id and returns a copy of it.
 func (s *RedisStore) open(id, raw string) (*Session, error) {
 	now := s.now()
-	if sess, ok := s.records.get(raw, now); ok {
+	// The cache is keyed by the sealed record alone; the id check keeps a
+	// record copied to another id from hitting what it decoded to there.
+	if sess, ok := s.records.get(raw, now); ok && sess.ID == id {
 		cp := *sess
 		return &cp, nil
 	}
@@ -372,6 +411,7 @@ func (s *RedisStore) Clear(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return fmt.Errorf("end session: %w: %w", ErrUnavailable, err)
 		}
+		s.markEnded(id)
 	}
 	s.cookies.clearCookies(w, r)
 	return nil
@@ -443,6 +483,7 @@ func (s *RedisStore) endIndexed(ctx context.Context, indexes []string) (int, err
 			cmds = append(cmds, c.B().Del().Key(s.recordKey(id)).Build())
 		}
 		cmds = append(cmds, c.B().Del().Key(idx).Build())
+		s.markEnded(ids...)
 		for i, res := range c.DoMulti(ctx, cmds...) {
 			d, err := res.AsInt64()
 			if err != nil {
