@@ -12,8 +12,15 @@ func Default() Config {
 		Log:             Log{Format: "json", Level: "info", AccessLog: true},
 		Server: Server{
 			ReadHeaderTimeout: Duration(10 * time.Second),
-			IdleTimeout:       Duration(120 * time.Second),
-			MaxHeaderBytes:    64 << 10,
+			// A minute for headers and body together: ample for forms and
+			// ordinary uploads, short enough that a trickled body is cut off.
+			ReadTimeout:    Duration(60 * time.Second),
+			IdleTimeout:    Duration(120 * time.Second),
+			MaxHeaderBytes: 64 << 10,
+			// Well above a sidecar's real concurrency, well below the
+			// usual 65536 file descriptors (each may also need an
+			// upstream connection).
+			MaxConnections: 10000,
 		},
 		Upstream: Upstream{
 			RewriteRedirects:    true,
