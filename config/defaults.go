@@ -56,6 +56,11 @@ func Default() Config {
 			RetiredKeyGrace:  Duration(24 * time.Hour),
 			KeyCheckInterval: Duration(10 * time.Second),
 			ContextTimeout:   Duration(2 * time.Second),
+			// Several tabs starting chats at once get 20 tokens straight
+			// away and one every 2s after that; a flood gets 0.5
+			// signatures a second, a thousandth of a core.
+			RateLimit: 30,
+			RateBurst: 20,
 		},
 		Inject: Inject{
 			ClientFunction:    "lcwAuth.getAuthenticationToken",
