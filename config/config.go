@@ -48,8 +48,15 @@ type Log struct {
 // Server holds the listener's protective limits.
 type Server struct {
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
-	IdleTimeout       Duration `yaml:"idle_timeout"`
-	MaxHeaderBytes    int      `yaml:"max_header_bytes"`
+	// ReadTimeout bounds reading a whole request, headers and body, so a
+	// body trickled byte by byte cannot hold a connection (or an upstream
+	// request) open; 0 lifts the bound for sites with long uploads.
+	ReadTimeout    Duration `yaml:"read_timeout"`
+	IdleTimeout    Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes int      `yaml:"max_header_bytes"`
+	// MaxConnections caps the open connections per listener; further
+	// clients wait in the kernel's accept queue. 0 means no cap.
+	MaxConnections int `yaml:"max_connections"`
 	// TLSCertFile and TLSKeyFile, when set, make the proxy terminate TLS
 	// itself (HTTP/2 included); the files are re-read when they change.
 	TLSCertFile string `yaml:"tls_cert_file"`
@@ -197,6 +204,11 @@ type Token struct {
 	ContextTimeout   Duration               `yaml:"context_timeout"`
 	// ContextKeys declares which keys of the context_url answer are taken, with their types.
 	ContextKeys map[string]ContextRule `yaml:"context_keys"`
+	// RateLimit is how many tokens one session may get per minute, after
+	// a first RateBurst at once: signing is the expensive part of the
+	// endpoint. 0 turns the limit off.
+	RateLimit int `yaml:"rate_limit"`
+	RateBurst int `yaml:"rate_burst"`
 }
 
 // SigningKey is one PEM private key file; the first configured key signs.

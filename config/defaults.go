@@ -12,8 +12,15 @@ func Default() Config {
 		Log:             Log{Format: "json", Level: "info", AccessLog: true},
 		Server: Server{
 			ReadHeaderTimeout: Duration(10 * time.Second),
-			IdleTimeout:       Duration(120 * time.Second),
-			MaxHeaderBytes:    64 << 10,
+			// A minute for headers and body together: ample for forms and
+			// ordinary uploads, short enough that a trickled body is cut off.
+			ReadTimeout:    Duration(60 * time.Second),
+			IdleTimeout:    Duration(120 * time.Second),
+			MaxHeaderBytes: 64 << 10,
+			// Well above a sidecar's real concurrency, well below the
+			// usual 65536 file descriptors (each may also need an
+			// upstream connection).
+			MaxConnections: 10000,
 		},
 		Upstream: Upstream{
 			RewriteRedirects:    true,
@@ -57,6 +64,11 @@ func Default() Config {
 			RetiredKeyGrace:  Duration(24 * time.Hour),
 			KeyCheckInterval: Duration(10 * time.Second),
 			ContextTimeout:   Duration(2 * time.Second),
+			// Several tabs starting chats at once get 20 tokens straight
+			// away and one every 2s after that; a flood gets 0.5
+			// signatures a second, a thousandth of a core.
+			RateLimit: 30,
+			RateBurst: 20,
 		},
 		Inject: Inject{
 			ClientFunction:    "lcwAuth.getAuthenticationToken",

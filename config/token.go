@@ -76,6 +76,12 @@ func (t *Token) validate(p *problems) {
 	if t.RetiredKeyGrace < t.Lifetime {
 		p.add("token.retired_key_grace", "%s is shorter than token.lifetime (%s): a retired key must stay published at least as long as the tokens it signed live (default 24h)", t.RetiredKeyGrace.D(), t.Lifetime.D())
 	}
+	switch {
+	case t.RateLimit < 0:
+		p.add("token.rate_limit", "must not be negative: tokens per minute per session (default 30; 0 = no limit)")
+	case t.RateLimit > 0 && t.RateBurst < 1:
+		p.add("token.rate_burst", "%d: must be at least 1 while token.rate_limit is on (default 20: the widget in several tabs at once)", t.RateBurst)
+	}
 	if t.KeyCheckInterval.D() < time.Second {
 		p.add("token.key_check_interval", "%s is too short: use at least 1s (default 10s); key files are re-read this often", t.KeyCheckInterval.D())
 	}

@@ -53,6 +53,7 @@ func TestTokenValidateAcceptsValidSections(t *testing.T) {
 			tk.ContextKeys = manyRules(40, "b")
 		},
 		"kid given":       func(tk *Token) { tk.SigningKeys[0].Kid = "2024-01" },
+		"rate limit off":  func(tk *Token) { tk.RateLimit, tk.RateBurst = 0, 0 },
 		"4000 char value": func(tk *Token) { tk.LWIContexts["long"] = ContextRule{Value: strings.Repeat("é", 4000)} },
 	}
 	for name, mutate := range cases {
@@ -103,6 +104,8 @@ func TestTokenValidateReportsEachProblem(t *testing.T) {
 		{"kid with space", func(tk *Token) { tk.SigningKeys[0].Kid = "a b" }, `token.signing_keys[0].kid: "a b" must be 1 to 128 printable ASCII characters`},
 		{"grace shorter than lifetime", func(tk *Token) { tk.RetiredKeyGrace = Duration(time.Minute) }, "token.retired_key_grace: 1m0s is shorter than token.lifetime (10m0s)"},
 		{"key check interval", func(tk *Token) { tk.KeyCheckInterval = 0 }, "token.key_check_interval: 0s is too short: use at least 1s"},
+		{"negative rate limit", func(tk *Token) { tk.RateLimit = -1 }, "token.rate_limit: must not be negative"},
+		{"rate limit without burst", func(tk *Token) { tk.RateBurst = 0 }, "token.rate_burst: 0: must be at least 1 while token.rate_limit is on"},
 		{"too many keys", func(tk *Token) { tk.LWIContexts = manyRules(101, "k") }, "token.lwicontexts: has 101 keys: Omnichannel accepts at most 100"},
 		{"too many keys together", func(tk *Token) {
 			tk.LWIContexts = manyRules(60, "a")

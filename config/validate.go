@@ -151,11 +151,23 @@ func (s *Server) validate(p *problems) {
 	if s.ReadHeaderTimeout <= 0 {
 		p.add("server.read_header_timeout", "must be positive, e.g. 10s")
 	}
+	switch {
+	case s.ReadTimeout < 0:
+		p.add("server.read_timeout", "must not be negative (0 = no limit on reading a request body)")
+	case s.ReadTimeout > 0 && s.ReadTimeout < s.ReadHeaderTimeout:
+		// It bounds headers and body together, so a shorter value would
+		// silently shorten read_header_timeout too.
+		p.add("server.read_timeout", "%s is shorter than server.read_header_timeout (%s), yet it covers the headers as well as the body: use at least %[2]s, or 0 for no limit",
+			s.ReadTimeout.D(), s.ReadHeaderTimeout.D())
+	}
 	if s.IdleTimeout <= 0 {
 		p.add("server.idle_timeout", "must be positive, e.g. 120s")
 	}
 	if s.MaxHeaderBytes < 4096 {
 		p.add("server.max_header_bytes", "%d is too small: use at least 4096 (default 65536)", s.MaxHeaderBytes)
+	}
+	if s.MaxConnections < 0 {
+		p.add("server.max_connections", "must not be negative (0 = no limit; default 10000)")
 	}
 	switch {
 	case s.TLSCertFile == "" && s.TLSKeyFile == "":

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
@@ -28,6 +30,8 @@ type Listener struct {
 // ServeOptions are the listeners' limits and the shutdown grace.
 type ServeOptions struct {
 	// Server is the validated server section (timeouts, limits, TLS files).
+	// Every listener gets the same limits: the metrics listener is no less
+	// exposed to slow or numerous clients than the proxy's.
 	Server          config.Server
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -53,13 +57,24 @@ func Serve(ctx context.Context, o ServeOptions, listeners ...Listener) error {
 		if err != nil {
 			return abort(fmt.Errorf("listen %s on %s: %w", l.Name, l.Addr, err))
 		}
+		if cfg.MaxConnections > 0 {
+			// Beyond the cap, Accept waits for a connection to close: new
+			// clients queue in the kernel instead of costing a goroutine,
+			// buffers and a file descriptor each.
+			ln = netutil.LimitListener(ln, cfg.MaxConnections)
+		}
 		srv := &http.Server{
 			Handler:           l.Handler,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
-			IdleTimeout:       cfg.IdleTimeout.D(),
-			MaxHeaderBytes:    cfg.MaxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+			// The whole request, body included, from its first byte. The
+			// server clears it once the body is read, so slow responses
+			// (downloads, long polls) are not cut; a handler that expects
+			// tiny bodies shortens it (bootstrap's client events).
+			ReadTimeout:    cfg.ReadTimeout.D(),
+			IdleTimeout:    cfg.IdleTimeout.D(),
+			MaxHeaderBytes: cfg.MaxHeaderBytes,
+			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		}
 		if l.TLS {
 			certs, err := newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, log)

@@ -159,6 +159,7 @@ func NewReverseProxy(o UpstreamOptions) (*httputil.ReverseProxy, error) {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
+			watchBody(pr.Out)
 			if preserveHost {
 				pr.Out.Host = pr.In.Host
 			}
@@ -246,10 +247,19 @@ func peerTrusted(remoteAddr string, trusted []netip.Prefix) bool {
 	return false
 }
 
-// upstreamErrorHandler answers 504 for an upstream that timed out and 502 for
+// upstreamErrorHandler answers 408 for a request body that did not arrive
+// within server.read_timeout, 504 for an upstream that timed out and 502 for
 // anything else, without revealing addresses or error text to the client.
 func upstreamErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if bodyTimedOut(r) {
+			// Checked first: the server cancelled the context too, but the
+			// client is still there, and without an answer it would get
+			// the server's implicit 200.
+			w.Header().Set("Connection", "close")
+			errorpage.Write(w, errorpage.FormatFor(r), http.StatusRequestTimeout, "The request took too long to arrive. Please try again.")
+			return
+		}
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			// The client went away; nobody is left to answer.
 			if rec := recordFrom(r.Context()); rec != nil {

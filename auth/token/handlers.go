@@ -14,6 +14,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/ratelimit"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -23,6 +24,10 @@ type Identity struct {
 	// Claims are the verified ID token (and userinfo) claims.
 	Claims        map[string]any
 	SessionExpiry time.Time
+	// SessionKey names the session, stably for its whole life and in a way
+	// the browser cannot choose (from the sealed session: subject and
+	// creation time): the token limit is counted per SessionKey.
+	SessionKey string
 }
 
 // IdentityFunc looks up the request's session; false means no session.
@@ -39,6 +44,9 @@ type tokenResponse struct {
 type HandlerOptions struct {
 	// PublicOrigin is public_url's origin: only its own pages get tokens.
 	PublicOrigin string
+	// Limit, when set, bounds the tokens minted per Identity.SessionKey
+	// (token.rate_limit); nil mints without limit.
+	Limit *ratelimit.Limiter
 	// Metrics and Logger may be nil.
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
@@ -46,8 +54,8 @@ type HandlerOptions struct {
 
 // tokenCounters are resolved once, so the token path does no label lookups.
 type tokenCounters struct {
-	issued, unauthenticated, forbidden, failed, badMethod prometheus.Counter
-	signDuration                                          prometheus.Observer
+	issued, unauthenticated, forbidden, limited, failed, badMethod prometheus.Counter
+	signDuration                                                   prometheus.Observer
 }
 
 func newTokenCounters(m *metrics.Metrics) tokenCounters {
@@ -58,6 +66,7 @@ func newTokenCounters(m *metrics.Metrics) tokenCounters {
 		issued:          m.Tokens.WithLabelValues("issued"),
 		unauthenticated: m.Tokens.WithLabelValues("unauthenticated"),
 		forbidden:       m.Tokens.WithLabelValues("forbidden"),
+		limited:         m.Tokens.WithLabelValues("rate_limited"),
 		failed:          m.Tokens.WithLabelValues("error"),
 		badMethod:       m.Tokens.WithLabelValues("method_not_allowed"),
 		signDuration:    m.TokenSignDuration,
@@ -68,7 +77,8 @@ func newTokenCounters(m *metrics.Metrics) tokenCounters {
 // (Content-Type: application/jwt) or, when the Accept header prefers
 // application/json, {"token", "expires_at"}. Only the page's own scripts
 // get one (request.SameOrigin), checked before the session is even looked
-// at: anything else is 403. No session is 401.
+// at: anything else is 403. No session is 401. A session past its share of
+// tokens (o.Limit) is 429 with Retry-After.
 func TokenHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
 	c := newTokenCounters(o.Metrics)
 	log := o.Logger
@@ -97,6 +107,21 @@ func TokenHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
 			inc(c.unauthenticated)
 			fail(w, asJSON, http.StatusUnauthorized, "not signed in")
 			return
+		}
+		if o.Limit != nil {
+			// HEAD signs nothing, so it spends nothing; it still says
+			// whether a GET would get a token.
+			allow := o.Limit.Allow
+			if r.Method == http.MethodHead {
+				allow = o.Limit.Peek
+			}
+			if ok, wait := allow(id.SessionKey); !ok {
+				inc(c.limited)
+				secs := retryAfter(wait)
+				h["Retry-After"] = []string{secs}
+				fail(w, asJSON, http.StatusTooManyRequests, "too many chat tokens for this session; try again in "+secs+"s")
+				return
+			}
 		}
 		if asJSON {
 			h["Content-Type"] = jsonType
@@ -139,6 +164,12 @@ var (
 	jsonType  = []string{"application/json"}
 	jwtType   = []string{"application/jwt"}
 )
+
+// retryAfter is d in whole seconds, rounded up: a client that waits exactly
+// that long is served.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(int64(max((d+time.Second-1)/time.Second, 1)), 10)
+}
 
 // fail writes an error in the form the client asked for.
 func fail(w http.ResponseWriter, asJSON bool, code int, msg string) {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/access"
@@ -20,6 +21,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/ratelimit"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/bootstrap"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
@@ -104,6 +106,9 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		inj = inject.New(opts)
 	}
 	tokenOpts := token.HandlerOptions{PublicOrigin: origin, Metrics: m, Logger: log}
+	if cfg.Token.RateLimit > 0 {
+		tokenOpts.Limit = ratelimit.New(ratelimit.Options{PerMinute: cfg.Token.RateLimit, Burst: cfg.Token.RateBurst})
+	}
 	h, err := proxy.NewHandler(proxy.Deps{
 		Prefix:          cfg.Prefix,
 		Logger:          log,
@@ -179,13 +184,17 @@ func storeChecks(s session.Store) []proxy.Check {
 }
 
 // identity is what the chat token may carry: the verified claims of an
-// authorized visitor, never anything the browser sent.
+// authorized visitor, never anything the browser sent. The session key is
+// the subject and the session's creation time, both sealed in the session
+// and kept across refreshes: a browser cannot pick a fresh one, only sign
+// in again.
 func identity(r *http.Request) (token.Identity, bool) {
 	s, ok := access.VisitorFrom(r.Context()).User()
 	if !ok {
 		return token.Identity{}, false
 	}
-	return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry}, true
+	key := s.Subject + "\x00" + strconv.FormatInt(s.CreatedAt.UnixNano(), 10)
+	return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry, SessionKey: key}, true
 }
 
 // Close releases the session store's connection, if any.

@@ -22,7 +22,8 @@ type Metrics struct {
 	RequestDuration *prometheus.HistogramVec
 	// Logins counts login outcomes: started, success, error, refresh, refresh_failed, logout.
 	Logins *prometheus.CounterVec
-	// Tokens counts token endpoint outcomes: issued, unauthenticated, forbidden, error.
+	// Tokens counts token endpoint outcomes: issued, unauthenticated,
+	// forbidden, rate_limited, error, method_not_allowed.
 	Tokens *prometheus.CounterVec
 	// TokenSignDuration observes signing time.
 	TokenSignDuration prometheus.Histogram

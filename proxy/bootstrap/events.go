@@ -6,12 +6,20 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
 
 // maxEventBody bounds a client event; {"code":8} is ten bytes.
 const maxEventBody = 1 << 10
+
+// eventReadTimeout bounds reading a client event, whatever
+// server.read_timeout allows uploads elsewhere: ten bytes need no more, and
+// anyone who can load a page may post here, so a body trickled byte by byte
+// must not hold the connection.
+const eventReadTimeout = 5 * time.Second
 
 // knownCodes are the widget's documented lcw:error codes. Anything else is
 // counted as "other" so a client cannot create metric labels at will.
@@ -22,6 +30,10 @@ var knownCodes = map[int]string{1: "1", 2: "2", 3: "3", 4: "4", 7: "7", 8: "8"}
 // navigator.sendBeacon, as text/plain. Same-origin only; answers 204.
 func (b *Bootstrap) ClientEventsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// First, so it also bounds the server draining a body this handler
+		// refuses to read. Writers that cannot set deadlines (test
+		// recorders) have no connection to protect.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(eventReadTimeout))
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -42,6 +54,10 @@ func (b *Bootstrap) ClientEventsHandler() http.Handler {
 		if err != nil {
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 				http.Error(w, "event too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				http.Error(w, "event body too slow", http.StatusRequestTimeout)
 				return
 			}
 			http.Error(w, "read event", http.StatusBadRequest)
