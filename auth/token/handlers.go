@@ -30,8 +30,13 @@ type Identity struct {
 	SessionKey string
 }
 
-// IdentityFunc looks up the request's session; false means no session.
-type IdentityFunc func(*http.Request) (Identity, bool)
+// IdentityFunc looks up the request's signed-in user: ErrNotSignedIn
+// without one; any other error means it cannot be told now (the session
+// store is down), which the endpoints answer with 503, not 401.
+type IdentityFunc func(*http.Request) (Identity, error)
+
+// ErrNotSignedIn means the request has no signed-in, authorized user.
+var ErrNotSignedIn = errors.New("not signed in")
 
 // tokenResponse is the JSON form of the token endpoint's answer.
 type tokenResponse struct {
@@ -102,8 +107,11 @@ func TokenHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
 			fail(w, asJSON, http.StatusForbidden, "cross-site requests cannot get a chat token")
 			return
 		}
-		id, ok := who(r)
-		if !ok {
+		id, err := who(r)
+		if err != nil {
+			if unavailable(w, asJSON, err) {
+				return
+			}
 			inc(c.unauthenticated)
 			fail(w, asJSON, http.StatusUnauthorized, "not signed in")
 			return
@@ -171,6 +179,17 @@ func retryAfter(d time.Duration) string {
 	return strconv.FormatInt(int64(max((d+time.Second-1)/time.Second, 1)), 10)
 }
 
+// unavailable answers 503 when err says the identity cannot be told right
+// now; the widget then reports a failure instead of an anonymous chat.
+func unavailable(w http.ResponseWriter, asJSON bool, err error) bool {
+	if errors.Is(err, ErrNotSignedIn) {
+		return false
+	}
+	w.Header().Set("Retry-After", "5")
+	fail(w, asJSON, http.StatusServiceUnavailable, "the session cannot be checked right now; try again in a moment")
+	return true
+}
+
 // fail writes an error in the form the client asked for.
 func fail(w http.ResponseWriter, asJSON bool, code int, msg string) {
 	if asJSON {
@@ -204,9 +223,11 @@ func SessionHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler 
 			fail(w, true, http.StatusForbidden, "cross-site requests cannot read the session")
 			return
 		}
-		id, ok := who(r)
-		if !ok {
-			fail(w, true, http.StatusUnauthorized, "not signed in")
+		id, err := who(r)
+		if err != nil {
+			if !unavailable(w, true, err) {
+				fail(w, true, http.StatusUnauthorized, "not signed in")
+			}
 			return
 		}
 		p, err := m.Payload(r.Context(), id.Claims)

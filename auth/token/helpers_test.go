@@ -110,7 +110,7 @@ func userClaims() map[string]any {
 }
 
 func signedIn(c map[string]any) IdentityFunc {
-	return func(*http.Request) (Identity, bool) {
-		return Identity{Claims: c, SessionExpiry: testNow.Add(12 * time.Hour)}, true
+	return func(*http.Request) (Identity, error) {
+		return Identity{Claims: c, SessionExpiry: testNow.Add(12 * time.Hour)}, nil
 	}
 }

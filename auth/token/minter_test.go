@@ -356,7 +356,7 @@ func TestTokenEndpointRequests(t *testing.T) {
 			m := newFixture(t, nil, nil)
 			who := signedIn(userClaims())
 			if tc.noSession {
-				who = func(*http.Request) (Identity, bool) { return Identity{}, false }
+				who = func(*http.Request) (Identity, error) { return Identity{}, ErrNotSignedIn }
 			}
 			const origin = "https://Shop.example.com:8443"
 			h := TokenHandler(m.minter, who, HandlerOptions{PublicOrigin: strings.ToLower(origin), Metrics: m.metrics})
@@ -559,7 +559,7 @@ func TestSessionHandler(t *testing.T) {
 		t.Fatalf("cross-site: %s", cross.Status)
 	}
 	anon := httptest.NewRecorder()
-	SessionHandler(f.minter, func(*http.Request) (Identity, bool) { return Identity{}, false }, HandlerOptions{}).ServeHTTP(anon, httptest.NewRequest("GET", "/_lcw/session", nil))
+	SessionHandler(f.minter, func(*http.Request) (Identity, error) { return Identity{}, ErrNotSignedIn }, HandlerOptions{}).ServeHTTP(anon, httptest.NewRequest("GET", "/_lcw/session", nil))
 	if anon.Code != http.StatusUnauthorized {
 		t.Fatalf("no session: %d", anon.Code)
 	}

@@ -25,8 +25,8 @@ type limitedEndpoint struct {
 func newLimitedEndpoint(t *testing.T) *limitedEndpoint {
 	e := &limitedEndpoint{f: newFixture(t, nil, nil), now: testNow}
 	lim := ratelimit.New(ratelimit.Options{PerMinute: e.f.cfg.RateLimit, Burst: e.f.cfg.RateBurst, Now: func() time.Time { return e.now }})
-	who := func(r *http.Request) (Identity, bool) {
-		return Identity{Claims: userClaims(), SessionKey: r.Header.Get("X-Test-Session")}, true
+	who := func(r *http.Request) (Identity, error) {
+		return Identity{Claims: userClaims(), SessionKey: r.Header.Get("X-Test-Session")}, nil
 	}
 	e.h = TokenHandler(e.f.minter, who, HandlerOptions{PublicOrigin: "https://shop.example.com", Metrics: e.f.metrics, Limit: lim})
 	return e

@@ -188,13 +188,17 @@ func storeChecks(s session.Store) []proxy.Check {
 // the subject and the session's creation time, both sealed in the session
 // and kept across refreshes: a browser cannot pick a fresh one, only sign
 // in again.
-func identity(r *http.Request) (token.Identity, bool) {
-	s, ok := access.VisitorFrom(r.Context()).User()
+func identity(r *http.Request) (token.Identity, error) {
+	v := access.VisitorFrom(r.Context())
+	if v != nil && v.Unavailable != nil {
+		return token.Identity{}, v.Unavailable
+	}
+	s, ok := v.User()
 	if !ok {
-		return token.Identity{}, false
+		return token.Identity{}, token.ErrNotSignedIn
 	}
 	key := s.Subject + "\x00" + strconv.FormatInt(s.CreatedAt.UnixNano(), 10)
-	return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry, SessionKey: key}, true
+	return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry, SessionKey: key}, nil
 }
 
 // Close releases the session store's connection, if any.
