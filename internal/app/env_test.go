@@ -26,6 +26,11 @@ type envOptions struct {
 	Extra     string // YAML appended to the config (sections replace the base's)
 	Upstream  http.Handler
 	SkipReady bool
+	// Replicas: a pre-opened listener, an OP started by the test for
+	// several proxies, and the session secret they share.
+	Listener net.Listener
+	SharedOP *testenv.OP
+	Secret   []byte
 }
 
 // env is a real OP, a real upstream and the whole proxy on loopback.
@@ -55,16 +60,23 @@ func echoUpstream() http.Handler {
 
 func startEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ln := o.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	public := "http://" + ln.Addr().String()
 	o.OP.RedirectURIs = append(o.OP.RedirectURIs, public+"/_lcw/callback")
 	o.OP.PostLogoutRedirectURIs = append(o.OP.PostLogoutRedirectURIs, public+"/")
 	e := &env{URL: public, Logs: &testenv.LogBuffer{}, OPOpts: o.OP}
 	issuer := "http://" + o.OP.Addr
-	if !o.NoOP {
+	switch {
+	case o.SharedOP != nil:
+		e.OP = o.SharedOP
+		issuer = e.OP.Issuer
+	case !o.NoOP:
 		e.OP = testenv.StartOP(t, o.OP)
 		issuer = e.OP.Issuer
 	}
@@ -76,8 +88,11 @@ func startEnv(t testing.TB, o envOptions) *env {
 
 	dir := t.TempDir()
 	e.KeyFile = testenv.SigningKeyFile(t)
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
+	secret := o.Secret
+	if secret == nil {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
 	base := fmt.Sprintf(`listen: %s
 public_url: %s
 upstream:
@@ -123,6 +138,7 @@ token:
 	t.Cleanup(func() {
 		cancel()
 		_ = srv.Close()
+		a.Close()
 		if t.Failed() {
 			t.Logf("proxy logs:\n%s", e.Logs)
 		}
