@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -650,8 +651,9 @@ func signingFiles(c config.Config) []string {
 type kustomization struct {
 	Resources          []string `yaml:"resources"`
 	ConfigMapGenerator []struct {
-		Name  string   `yaml:"name"`
-		Files []string `yaml:"files"`
+		Name     string   `yaml:"name"`
+		Behavior string   `yaml:"behavior"`
+		Files    []string `yaml:"files"`
 	} `yaml:"configMapGenerator"`
 	Images []struct {
 		Name string `yaml:"name"`
@@ -686,6 +688,68 @@ func (k kustomization) generatedConfigMap(t *testing.T) string {
 // TestKustomizeBuild renders the base with kubectl's built-in kustomize when
 // kubectl is installed: the generated ConfigMap must be the one the pod
 // mounts, and the Secret example must stay out of the output.
+// The redis-sessions overlay's config is the base's with sessions in Redis:
+// it loads, and differs from the base in the session section only.
+func TestKubernetesRedisOverlay(t *testing.T) {
+	file := filepath.Join(kubernetesDir, "redis-sessions", "config.yaml")
+	env := secretsEnv(t)
+	password := filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(password, []byte("redis-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file, func(k string) string {
+		if k == "LCW_SESSION_REDIS_PASSWORD_FILE" {
+			return password
+		}
+		return env(k)
+	})
+	if err != nil {
+		t.Fatalf("config.Load(%s): %v", file, err)
+	}
+	if cfg.Session.Store != "redis" || cfg.Session.Redis.URL == "" || cfg.Session.Redis.Password != "redis-password" {
+		t.Errorf("%s: store %q, url %q: want redis with the Secret's password", file, cfg.Session.Store, cfg.Session.Redis.URL)
+	}
+	base, err := config.Load(filepath.Join(kubernetesDir, "config.yaml"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redisURL := cfg.Session.Redis.URL
+	cfg.Session, base.Session = config.Session{}, config.Session{}
+	if a, b := redactedYAML(t, cfg), redactedYAML(t, base); a != b {
+		t.Errorf("%s differs from the base's config.yaml beyond session:\n%s\nbase:\n%s", file, a, b)
+	}
+	assertSecretPaths(t, rawConfig(t, file))
+	kust := readKustomization(t, filepath.Join(kubernetesDir, "redis-sessions", "kustomization.yaml"))
+	if !slices.Equal(kust.Resources, []string{"../", "redis.yaml"}) {
+		t.Errorf("overlay resources %v, want the base and redis.yaml", kust.Resources)
+	}
+	if len(kust.ConfigMapGenerator) != 1 || kust.ConfigMapGenerator[0].Name != "lcw-auth-proxy-config" ||
+		kust.ConfigMapGenerator[0].Behavior != "replace" || !slices.Equal(kust.ConfigMapGenerator[0].Files, []string{"config.yaml"}) {
+		t.Errorf("overlay configMapGenerator %+v, want lcw-auth-proxy-config replaced by config.yaml", kust.ConfigMapGenerator)
+	}
+	// The URL names the Service redis.yaml creates.
+	u, err := url.Parse(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redisDoc, err := os.ReadFile(filepath.Join(kubernetesDir, "redis-sessions", "redis.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(redisDoc), "kind: Service\nmetadata:\n  name: "+u.Hostname()+"\n") {
+		t.Errorf("redis.yaml has no Service named %s (session.redis.url)", u.Hostname())
+	}
+}
+
+func redactedYAML(t *testing.T, c *config.Config) string {
+	t.Helper()
+	out, err := c.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
 func TestKustomizeBuild(t *testing.T) {
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
