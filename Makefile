@@ -2,9 +2,9 @@
 GO ?= go
 export CGO_ENABLED ?= 1
 
-.PHONY: test check deps browser redis build demo bench fuzz
+.PHONY: test check deps browser services build demo bench fuzz
 
-test: deps browser redis check
+test: deps browser services check
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 # check: formatting and vet, fast enough to run before every commit.
@@ -30,20 +30,25 @@ browser:
 		[ "$$CI" != true ] || exit 1; \
 	fi
 
-# redis installs Debian's redis-server for the session store tests when
-# missing. A policy-rc.d that exits 101 keeps the package from starting its
-# own server: the tests start theirs on free loopback ports.
-redis:
-	@if [ -n "$$REDIS_SERVER" ] || command -v redis-server >/dev/null 2>&1; then exit 0; fi; \
+# services installs the Debian packages of the real servers tests start
+# (redis-server for the session store, nginx-light for forward-auth) when
+# missing. A policy-rc.d that exits 101 keeps the packages from starting
+# their own services: the tests start theirs on free loopback ports.
+SERVICE_PKGS = redis-server:redis-server nginx-light:nginx
+services:
+	@missing=; for p in $(SERVICE_PKGS); do \
+		cmd=$${p#*:}; command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $${p%%:*}"; \
+	done; \
+	[ -n "$$missing" ] || exit 0; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing redis-server for the session store tests"; \
+		echo "installing$$missing for the tests"; \
 		had_policy=; [ -e /usr/sbin/policy-rc.d ] && had_policy=1; \
 		[ -n "$$had_policy" ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null); status=$$?; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null); status=$$?; \
 		[ -n "$$had_policy" ] || rm -f /usr/sbin/policy-rc.d; \
 		[ $$status = 0 ] || [ "$$CI" != true ] || exit 1; \
 	else \
-		echo "redis-server not found: session store tests will skip (install the redis-server package to run them)"; \
+		echo "missing$$missing: the tests that need them will skip (install the packages to run them)"; \
 		[ "$$CI" != true ] || exit 1; \
 	fi
 

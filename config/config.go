@@ -65,7 +65,10 @@ type Server struct {
 
 // Upstream is the site the proxy fronts.
 type Upstream struct {
-	URL          string `yaml:"url"`
+	URL string `yaml:"url"`
+	// Disabled runs the proxy without an upstream, for forward-auth behind
+	// an existing ingress: only {prefix} is served, everything else is 404.
+	Disabled     bool   `yaml:"disabled"`
 	PreserveHost bool   `yaml:"preserve_host"`
 	// RewriteRedirects maps Location/Refresh URLs that point at the
 	// upstream's own address to public_url (nginx's proxy_redirect default).

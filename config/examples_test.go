@@ -750,6 +750,20 @@ func redactedYAML(t *testing.T, c *config.Config) string {
 	return string(out)
 }
 
+// The forward-auth example runs without an upstream and trusts only the
+// ingress.
+func TestForwardAuthExample(t *testing.T) {
+	file := filepath.Join(examplesDir, "forward-auth", "lcw-auth-proxy.yaml")
+	cfg, err := config.Load(file, secretsEnv(t))
+	if err != nil {
+		t.Fatalf("config.Load(%s): %v", file, err)
+	}
+	if !cfg.Upstream.Disabled || cfg.UpstreamURL != nil || len(cfg.TrustedProxyNets) == 0 || !cfg.Headers.Pass || cfg.Inject.Enabled {
+		t.Errorf("%s: upstream disabled %v, trusted %v, headers.pass %v, inject %v", file, cfg.Upstream.Disabled, cfg.TrustedProxyNets, cfg.Headers.Pass, cfg.Inject.Enabled)
+	}
+	assertSecretPaths(t, rawConfig(t, file))
+}
+
 func TestKustomizeBuild(t *testing.T) {
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {

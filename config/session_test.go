@@ -58,3 +58,36 @@ func TestSessionCookieHostPrefix(t *testing.T) {
 		t.Errorf("__Host- name with a domain: %v", err)
 	}
 }
+
+func TestUpstreamDisabled(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(key, []byte("placeholder"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := `public_url: https://shop.example.com
+oidc: {issuer: "https://idp.example.com", client_id: c}
+session: {secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+token: {issuer: shop.example.com, signing_keys: [{file: ` + key + `}]}
+`
+	load := func(extra string) (*Config, error) {
+		path := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(path, []byte(base+extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(path, nil)
+	}
+	cfg, err := load("upstream: {disabled: true}\n")
+	if err != nil || cfg.UpstreamURL != nil {
+		t.Fatalf("forward-auth only: %v, upstream %v", err, cfg.UpstreamURL)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"upstream: {}\n", "upstream.disabled: true to run only forward-auth"},
+		{"upstream: {disabled: true, url: \"http://127.0.0.1:8080\"}\n", "upstream.url: is set but upstream.disabled is true"},
+		{"upstream: {disabled: true}\ninject: {enabled: true}\n", "inject.enabled: needs an upstream"},
+	} {
+		if _, err := load(tt.yaml); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: %v, want %q", tt.yaml, err, tt.want)
+		}
+	}
+}

@@ -86,7 +86,7 @@ func (c *Config) validate(p *problems) {
 	c.Access.validate(p)
 	c.Headers.validate(p)
 	c.Token.validate(p)
-	c.Inject.validate(p)
+	c.Inject.validate(p, !c.Upstream.Disabled)
 }
 
 var (
@@ -201,8 +201,14 @@ func (u *Upstream) validate(p *problems) {
 }
 
 func (u *Upstream) parseURL(p *problems) *url.URL {
+	if u.Disabled {
+		if u.URL != "" {
+			p.add("upstream.url", "is set but upstream.disabled is true: remove one (disabled runs forward-auth only, without a site to proxy)")
+		}
+		return nil
+	}
 	if u.URL == "" {
-		p.add("upstream.url", "is required: the site to proxy, e.g. http://127.0.0.1:8080")
+		p.add("upstream.url", "is required: the site to proxy, e.g. http://127.0.0.1:8080 (or upstream.disabled: true to run only forward-auth behind an existing ingress)")
 		return nil
 	}
 	pu, err := url.Parse(u.URL)
@@ -454,7 +460,10 @@ func (h *Headers) validate(p *problems) {
 	}
 }
 
-func (i *Inject) validate(p *problems) {
+func (i *Inject) validate(p *problems, upstream bool) {
+	if i.Enabled && !upstream {
+		p.add("inject.enabled", "needs an upstream: with upstream.disabled (forward-auth) the ingress adds the bootstrap tag itself (nginx sub_filter; see deploy/examples/forward-auth)")
+	}
 	if !jsIdentRE.MatchString(i.ClientFunction) {
 		p.add("inject.client_function", "%q must be a JavaScript global name, optionally dotted, e.g. lcwAuth.getAuthenticationToken", i.ClientFunction)
 	}

@@ -28,6 +28,8 @@ type Deps struct {
 	Token, PublicKeyPEM, PublicKeys, JWKS, Session http.Handler
 	// Bootstrap script and its error reports (proxy/bootstrap).
 	Bootstrap, ClientEvents http.Handler
+	// ForwardAuth answers an ingress's auth subrequests (access.ForwardAuth).
+	ForwardAuth http.Handler
 
 	// Identify loads the visitor's session and puts the access verdict in
 	// the request context (access.Policy.Identify).
@@ -36,10 +38,12 @@ type Deps struct {
 	Policy *access.Policy
 	// IdentityHeaders sets the identity headers for an authorized visitor
 	// on the upstream request; nil when headers.pass is off.
-	IdentityHeaders func(out *http.Request, s *session.Session)
+	IdentityHeaders func(dst http.Header, s *session.Session)
 	// Injector adds the bootstrap to pages; nil when inject.enabled is off.
 	Injector *inject.Injector
 	// Upstream is the reverse proxy's configuration; its hooks are set here.
+	// Without a URL (upstream.disabled) there is no upstream: everything
+	// outside the prefix is 404.
 	Upstream UpstreamOptions
 	// Ready lists the readiness checks reported by {prefix}/readyz.
 	Ready []Check
@@ -81,16 +85,24 @@ func NewHandler(d Deps) (http.Handler, error) {
 	handle("GET "+p+"/public-keys", d.PublicKeys)
 	handle("GET "+p+"/jwks.json", d.JWKS)
 
+	if d.ForwardAuth != nil {
+		handle("GET "+p+"/auth", identify(d.ForwardAuth))
+		handle("GET "+p+"/auth/", identify(d.ForwardAuth)) // Envoy ext_authz appends the original path
+	}
+
 	handle("GET "+p+"/bootstrap.js", d.Bootstrap)
 	handle(p+"/client-events", d.ClientEvents) // POST only, checked by the handler
 
 	own.Handle(p+"/", http.NotFoundHandler()) // the prefix never reaches the upstream
 
+	if d.Upstream.URL == nil {
+		return observe(d.Logger, newRequestMetrics(d.Metrics, p), d.AccessLog, splitByPrefix(p, own, http.NotFoundHandler())), nil
+	}
 	up := d.Upstream
 	up.Rewrite = func(pr *httputil.ProxyRequest) {
 		if d.IdentityHeaders != nil {
 			if s, ok := access.VisitorFrom(pr.In.Context()).User(); ok {
-				d.IdentityHeaders(pr.Out, s)
+				d.IdentityHeaders(pr.Out.Header, s)
 			}
 		}
 		if d.Injector != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/bufpool"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
 
 // maxResponseHeaderBytes is http.Transport's default limit, kept for the
@@ -163,7 +164,7 @@ func NewReverseProxy(o UpstreamOptions) (*httputil.ReverseProxy, error) {
 			if preserveHost {
 				pr.Out.Host = pr.In.Host
 			}
-			trustedPeer := len(trusted) > 0 && peerTrusted(pr.In.RemoteAddr, trusted)
+			trustedPeer := request.FromPeerIn(pr.In, trusted)
 			strip.clean(pr.Out.Header, trustedPeer)
 			setForwarded(pr, trustedPeer, fwd)
 			if o.Rewrite != nil {
@@ -231,20 +232,6 @@ func setForwarded(pr *httputil.ProxyRequest, trustedPeer bool, fwd forwardedValu
 		peer := []string{ip}
 		h["X-Forwarded-For"], h["X-Real-Ip"] = peer, peer
 	}
-}
-
-func peerTrusted(remoteAddr string, trusted []netip.Prefix) bool {
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	addr := ap.Addr().Unmap()
-	for _, p := range trusted {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
 }
 
 // upstreamErrorHandler answers 408 for a request body that did not arrive

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -148,7 +149,7 @@ func TestProtect(t *testing.T) {
 func TestIdentityHeadersCannotSplit(t *testing.T) {
 	set := IdentityHeaders(config.Headers{Pass: true, User: "X-Forwarded-User", Email: "X-Forwarded-Email", Groups: "X-Forwarded-Groups"}, "groups")
 	out := httptest.NewRequest("GET", "http://up/", nil)
-	set(out, &session.Session{Subject: "u1\r\nX-Admin: yes", Claims: map[string]any{"email": "a@b\nc", "groups": []any{"a", "b\r"}}})
+	set(out.Header, &session.Session{Subject: "u1\r\nX-Admin: yes", Claims: map[string]any{"email": "a@b\nc", "groups": []any{"a", "b\r"}}})
 	for k, vs := range out.Header {
 		for _, v := range vs {
 			if strings.ContainsAny(v, "\r\n") {
@@ -169,7 +170,7 @@ func TestIdentityHeadersCannotSplit(t *testing.T) {
 func TestIdentityHeadersUseGroupsClaim(t *testing.T) {
 	set := IdentityHeaders(config.Headers{Pass: true, Groups: "X-Forwarded-Groups"}, "roles")
 	out := httptest.NewRequest("GET", "http://up/", nil)
-	set(out, &session.Session{Subject: "u1", Claims: map[string]any{"roles": []any{"agent", "vip"}, "groups": []any{"other"}}})
+	set(out.Header, &session.Session{Subject: "u1", Claims: map[string]any{"roles": []any{"agent", "vip"}, "groups": []any{"other"}}})
 	if got := out.Header.Get("X-Forwarded-Groups"); got != "agent,vip" {
 		t.Errorf("X-Forwarded-Groups = %q, want the roles claim agent,vip", got)
 	}
@@ -196,5 +197,78 @@ func TestRefusedVisitorIsAnonymousInOptionalMode(t *testing.T) {
 	}
 	if s, ok := seen.User(); ok || s != nil {
 		t.Errorf("User() = %v, %v for a refused visitor", s, ok)
+	}
+}
+
+func TestForwardAuth(t *testing.T) {
+	user := &session.Session{Subject: "u1", Claims: map[string]any{"email": "a@example.com", "groups": []any{"vip"}}}
+	outsider := &session.Session{Subject: "u2", Claims: map[string]any{"groups": []any{"staff"}}}
+	ingress := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	tests := []struct {
+		name     string
+		mode     string
+		sess     *session.Session
+		peer     string
+		path     string
+		hdr      map[string]string
+		status   int
+		redirect string // X-Auth-Request-Redirect
+		identity string // X-Forwarded-User
+	}{
+		{"authorized user gets identity", "required", user, "10.0.0.2:1", "/_lcw/auth", nil, 200, "", "u1"},
+		{"refused user is 403", "required", outsider, "10.0.0.2:1", "/_lcw/auth", nil, 403, "", ""},
+		{"anonymous is 401 with the original URL as rd", "required", nil, "10.0.0.2:1", "/_lcw/auth",
+			map[string]string{"X-Original-URL": "https://shop.example.com/cart?x=1"}, 401, "/_lcw/login?rd=%2Fcart%3Fx%3D1", ""},
+		{"Traefik's X-Forwarded-Uri", "required", nil, "10.0.0.2:1", "/_lcw/auth",
+			map[string]string{"X-Forwarded-Uri": "/orders/7", "X-Forwarded-Host": "shop.example.com"}, 401, "/_lcw/login?rd=%2Forders%2F7", ""},
+		{"Envoy appends the path", "required", nil, "10.0.0.2:1", "/_lcw/auth/orders/7", nil, 401, "/_lcw/login?rd=%2Forders%2F7", ""},
+		{"public path from a trusted ingress passes", "required", nil, "10.0.0.2:1", "/_lcw/auth",
+			map[string]string{"X-Original-URL": "https://shop.example.com/public/logo.png"}, 200, "", ""},
+		{"public path claimed by an untrusted caller does not", "required", nil, "203.0.113.9:1", "/_lcw/auth",
+			map[string]string{"X-Original-URL": "https://shop.example.com/public/logo.png"}, 401, "/_lcw/login?rd=%2F", ""},
+		{"untrusted caller cannot name the rd", "required", nil, "203.0.113.9:1", "/_lcw/auth",
+			map[string]string{"X-Forwarded-Uri": "/account"}, 401, "/_lcw/login?rd=%2F", ""},
+		{"untrusted caller cannot use the Envoy form", "required", nil, "203.0.113.9:1", "/_lcw/auth/public/x", nil, 401, "/_lcw/login?rd=%2F", ""},
+		{"a scheme-relative original URL keeps only its path", "required", nil, "10.0.0.2:1", "/_lcw/auth",
+			map[string]string{"X-Forwarded-Uri": "//evil.example/x"}, 401, "/_lcw/login?rd=%2Fx", ""},
+		{"rd is validated like the login's", "required", nil, "10.0.0.2:1", "/_lcw/auth",
+			map[string]string{"X-Original-URL": "/\\evil.example"}, 401, "/_lcw/login?rd=%2F", ""},
+		{"traversal does not borrow a public prefix", "required", nil, "10.0.0.2:1", "/_lcw/auth",
+			map[string]string{"X-Forwarded-Uri": "/public/../admin"}, 401, "", ""},
+		{"optional mode lets anonymous through", "optional", nil, "10.0.0.2:1", "/_lcw/auth", nil, 200, "", ""},
+		{"optional mode: a refused user passes anonymously", "optional", outsider, "10.0.0.2:1", "/_lcw/auth", nil, 200, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewPolicy(config.Access{Mode: tt.mode, PublicPaths: []string{"/public/"}, RequiredGroups: []string{"vip"}, GroupsClaim: "groups"}, "/_lcw")
+			h := p.Identify(func(http.ResponseWriter, *http.Request) (*session.Session, error) { return tt.sess, nil })(p.ForwardAuth(ForwardAuthOptions{
+				Path: "/_lcw/auth", TrustedProxies: ingress, Logger: slog.New(slog.DiscardHandler),
+				IdentityHeaders: IdentityHeaders(config.Headers{Pass: true, User: "X-Forwarded-User"}, "groups"),
+			}))
+			r := newRequest(tt.path, tt.hdr)
+			r.RemoteAddr = tt.peer
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+			}
+			if tt.redirect != "" && w.Header().Get("X-Auth-Request-Redirect") != tt.redirect {
+				t.Errorf("X-Auth-Request-Redirect = %q, want %q", w.Header().Get("X-Auth-Request-Redirect"), tt.redirect)
+			}
+			if got := w.Header().Get("X-Forwarded-User"); got != tt.identity {
+				t.Errorf("X-Forwarded-User = %q, want %q", got, tt.identity)
+			}
+			if w.Header().Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control %q", w.Header().Get("Cache-Control"))
+			}
+		})
+	}
+	// A browser page load (Traefik hands the answer to it) is sent on.
+	p := NewPolicy(config.Access{Mode: "required"}, "/_lcw")
+	h := p.Identify(func(http.ResponseWriter, *http.Request) (*session.Session, error) { return nil, nil })(p.ForwardAuth(ForwardAuthOptions{Path: "/_lcw/auth", Logger: slog.New(slog.DiscardHandler)}))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, newRequest("/_lcw/auth", map[string]string{"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}))
+	if w.Code != 401 || !strings.Contains(w.Body.String(), `http-equiv="refresh" content="0;url=/_lcw/login?rd=%2F"`) {
+		t.Errorf("page load: %d %s", w.Code, w.Body)
 	}
 }

@@ -9,17 +9,18 @@ import (
 )
 
 // IdentityHeaders returns the function that sets the configured identity
-// headers on a request bound for the upstream, or nil when headers.pass is
-// off. Incoming copies were already stripped by the proxy. Groups come from
-// groupsClaim (access.groups_claim), the same claim the group rules read.
-func IdentityHeaders(h config.Headers, groupsClaim string) func(out *http.Request, s *session.Session) {
+// headers (on a request bound for the upstream, or on a forward-auth
+// answer), or nil when headers.pass is off. Incoming copies were already
+// stripped by the proxy. Groups come from groupsClaim (access.groups_claim),
+// the same claim the group rules read.
+func IdentityHeaders(h config.Headers, groupsClaim string) func(dst http.Header, s *session.Session) {
 	if !h.Pass {
 		return nil
 	}
-	return func(out *http.Request, s *session.Session) {
+	return func(dst http.Header, s *session.Session) {
 		set := func(name, v string) {
 			if name != "" && v != "" {
-				out.Header.Set(name, headerSafe(v))
+				dst.Set(name, headerSafe(v))
 			}
 		}
 		set(h.User, s.Subject)

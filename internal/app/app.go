@@ -79,6 +79,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		Token: cfg.Token, Keys: ks, Enricher: token.EnricherFromConfig(cfg.Token), Metrics: m, Logger: log,
 	})
 	policy := access.NewPolicy(cfg.Access, cfg.Prefix)
+	identityHeaders := access.IdentityHeaders(cfg.Headers, cfg.Access.GroupsClaim)
 	// bootstrap.js is served even with injection off, for sites that add
 	// the script tag themselves.
 	boot := bootstrap.New(bootstrap.Options{
@@ -110,23 +111,26 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		tokenOpts.Limit = ratelimit.New(ratelimit.Options{PerMinute: cfg.Token.RateLimit, Burst: cfg.Token.RateBurst})
 	}
 	h, err := proxy.NewHandler(proxy.Deps{
-		Prefix:          cfg.Prefix,
-		Logger:          log,
-		Metrics:         m,
-		AccessLog:       cfg.Log.AccessLog,
-		Login:           rp.LoginHandler(),
-		Callback:        rp.CallbackHandler(),
-		Logout:          rp.LogoutHandler(),
-		Token:           token.TokenHandler(minter, identity, tokenOpts),
-		Session:         token.SessionHandler(minter, identity, tokenOpts),
-		PublicKeyPEM:    token.PublicKeyPEMHandler(ks),
-		PublicKeys:      token.PublicKeysHandler(ks),
-		JWKS:            token.JWKSHandler(ks),
-		Bootstrap:       boot.ScriptHandler(),
-		ClientEvents:    boot.ClientEventsHandler(),
+		Prefix:       cfg.Prefix,
+		Logger:       log,
+		Metrics:      m,
+		AccessLog:    cfg.Log.AccessLog,
+		Login:        rp.LoginHandler(),
+		Callback:     rp.CallbackHandler(),
+		Logout:       rp.LogoutHandler(),
+		Token:        token.TokenHandler(minter, identity, tokenOpts),
+		Session:      token.SessionHandler(minter, identity, tokenOpts),
+		PublicKeyPEM: token.PublicKeyPEMHandler(ks),
+		PublicKeys:   token.PublicKeysHandler(ks),
+		JWKS:         token.JWKSHandler(ks),
+		Bootstrap:    boot.ScriptHandler(),
+		ClientEvents: boot.ClientEventsHandler(),
+		ForwardAuth: policy.ForwardAuth(access.ForwardAuthOptions{
+			Path: cfg.Prefix + "/auth", TrustedProxies: cfg.TrustedProxyNets, IdentityHeaders: identityHeaders, Logger: log,
+		}),
 		Identify:        policy.Identify(rp.Session),
 		Policy:          policy,
-		IdentityHeaders: access.IdentityHeaders(cfg.Headers, cfg.Access.GroupsClaim),
+		IdentityHeaders: identityHeaders,
 		Injector:        inj,
 		Upstream: proxy.UpstreamOptions{
 			URL: cfg.UpstreamURL, Upstream: cfg.Upstream, Public: cfg.Public,

@@ -31,6 +31,9 @@ type envOptions struct {
 	Listener net.Listener
 	SharedOP *testenv.OP
 	Secret   []byte
+	// PublicURL is the origin browsers use when another server (nginx)
+	// stands in front of the proxy; default: the proxy's own address.
+	PublicURL string
 }
 
 // env is a real OP, a real upstream and the whole proxy on loopback.
@@ -68,6 +71,9 @@ func startEnv(t testing.TB, o envOptions) *env {
 		}
 	}
 	public := "http://" + ln.Addr().String()
+	if o.PublicURL != "" {
+		public = o.PublicURL
+	}
 	o.OP.RedirectURIs = append(o.OP.RedirectURIs, public+"/_lcw/callback")
 	o.OP.PostLogoutRedirectURIs = append(o.OP.PostLogoutRedirectURIs, public+"/")
 	e := &env{URL: public, Logs: &testenv.LogBuffer{}, OPOpts: o.OP}

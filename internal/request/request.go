@@ -7,6 +7,7 @@ package request
 import (
 	"iter"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -57,6 +58,26 @@ func isXHR(h http.Header) bool {
 // the request: only GET and HEAD.
 func Replayable(r *http.Request) bool {
 	return r.Method == http.MethodGet || r.Method == http.MethodHead
+}
+
+// FromPeerIn reports whether the request's direct peer (the TCP
+// connection, not any header) is in one of nets: a trusted proxy whose
+// forwarding headers may be believed.
+func FromPeerIn(r *http.Request, nets []netip.Prefix) bool {
+	if len(nets) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	for _, p := range nets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Site says where a request comes from, as the browser tells it.
