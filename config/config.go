@@ -68,8 +68,8 @@ type Upstream struct {
 	URL string `yaml:"url"`
 	// Disabled runs the proxy without an upstream, for forward-auth behind
 	// an existing ingress: only {prefix} is served, everything else is 404.
-	Disabled     bool   `yaml:"disabled"`
-	PreserveHost bool   `yaml:"preserve_host"`
+	Disabled     bool `yaml:"disabled"`
+	PreserveHost bool `yaml:"preserve_host"`
 	// RewriteRedirects maps Location/Refresh URLs that point at the
 	// upstream's own address to public_url (nginx's proxy_redirect default).
 	RewriteRedirects    bool     `yaml:"rewrite_redirects"`
