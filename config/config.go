@@ -175,6 +175,9 @@ type Access struct {
 	RequiredGroups      []string            `yaml:"required_groups"`
 	GroupsClaim         string              `yaml:"groups_claim"`
 	RequiredClaims      map[string][]string `yaml:"required_claims"`
+	// SilentSignIn sends the first page load of a browser session without
+	// a session once through the IdP with prompt=none (mode optional only).
+	SilentSignIn bool `yaml:"silent_sign_in"`
 
 	// EmailDomains are AllowedEmailDomains in lower case without "@".
 	EmailDomains []string `yaml:"-"`

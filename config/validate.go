@@ -435,6 +435,9 @@ func (a *Access) validate(p *problems) {
 	if a.Mode != "required" && a.Mode != "optional" {
 		p.add("access.mode", "%q is not a mode: use required (every path needs a login except public_paths) or optional", a.Mode)
 	}
+	if a.SilentSignIn && a.Mode != "optional" {
+		p.add("access.silent_sign_in", "needs access.mode: optional: in required mode every visitor without a session is sent to sign in anyway")
+	}
 	for i, pp := range a.PublicPaths {
 		if !strings.HasPrefix(pp, "/") {
 			p.add(fmt.Sprintf("access.public_paths[%d]", i), "%q must start with / (a trailing / matches the whole subtree)", pp)

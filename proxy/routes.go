@@ -22,8 +22,8 @@ type Deps struct {
 	Metrics   *metrics.Metrics // request counters; nil disables them
 	AccessLog bool
 
-	// Sign-in (auth/login).
-	Login, Callback, Logout http.Handler
+	// Sign-in (auth/login); Silent is the prompt=none round trip.
+	Login, Callback, Logout, Silent http.Handler
 	// Chat token and keys (auth/token).
 	Token, PublicKeyPEM, PublicKeys, JWKS, Session http.Handler
 	// Bootstrap script and its error reports (proxy/bootstrap).
@@ -72,6 +72,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 
 	handle("GET "+p+"/login", d.Login)
 	handle("GET "+p+"/callback", d.Callback)
+	handle("GET "+p+"/silent", d.Silent)
 	handle("GET "+p+"/logout", d.Logout)
 	handle("POST "+p+"/logout", d.Logout)
 

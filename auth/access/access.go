@@ -27,6 +27,24 @@ type Policy struct {
 	groupsClaim string
 	claims      map[string][]string
 	loginPath   string
+	silent      *Silent
+}
+
+// Silent configures silent sign-in (access.silent_sign_in).
+type Silent struct {
+	// Path starts a prompt=none round trip ({prefix}/silent); Cookie marks
+	// a browser session in which it was tried; SkipParam in a page's query
+	// says it cannot be tried (cookies do not stick).
+	Path, Cookie, SkipParam string
+	Secure                  bool
+}
+
+// WithSilentSignIn turns silent sign-in on (optional mode only).
+func (p *Policy) WithSilentSignIn(s Silent) *Policy {
+	if !p.required {
+		p.silent = &s
+	}
+	return p
 }
 
 // NewPolicy compiles the access section.
@@ -264,6 +282,13 @@ func (p *Policy) Protect(log *slog.Logger, next http.Handler) http.Handler {
 			return
 		}
 		if _, ok := v.User(); ok || !p.required || public {
+			if p.silent != nil && (v == nil || v.Session == nil) {
+				var tried bool
+				if r, tried = p.silentTried(r); !tried && request.IsTopLevelNavigation(r) && r.Method == http.MethodGet {
+					p.trySilent(w, r)
+					return
+				}
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -274,6 +299,37 @@ func (p *Policy) Protect(log *slog.Logger, next http.Handler) http.Handler {
 		}
 		p.deny(w, r)
 	})
+}
+
+// silentTried reports whether this browser session already had its silent
+// sign-in (the marker cookie), or cannot have one (the skip parameter, which
+// is then removed from the request before the upstream sees it).
+func (p *Policy) silentTried(r *http.Request) (*http.Request, bool) {
+	if _, err := r.Cookie(p.silent.Cookie); err == nil {
+		return r, true
+	}
+	raw := r.URL.RawQuery
+	if !strings.Contains(raw, p.silent.SkipParam) {
+		return r, false
+	}
+	kept := make([]string, 0, 4)
+	for part := range strings.SplitSeq(raw, "&") {
+		if part != p.silent.SkipParam {
+			kept = append(kept, part)
+		}
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.RawQuery = strings.Join(kept, "&")
+	r2.RequestURI = r2.URL.RequestURI()
+	return r2, true
+}
+
+// trySilent marks the browser session and sends it once through the IdP
+// with prompt=none, back to this very URL.
+func (p *Policy) trySilent(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: p.silent.Cookie, Value: "1", Path: "/", Secure: p.silent.Secure, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, p.silent.Path+"?rd="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
 }
 
 // deny answers a visitor without a session on a protected path: a page load

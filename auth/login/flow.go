@@ -30,6 +30,9 @@ type flow struct {
 	Verifier string    `json:"v"`
 	RD       string    `json:"rd"`
 	Created  time.Time `json:"t"`
+	// Silent marks a prompt=none attempt: whatever goes wrong, the browser
+	// returns to RD anonymous instead of seeing an error.
+	Silent bool `json:"sl,omitempty"`
 }
 
 func randomString() string {
@@ -86,31 +89,88 @@ func (rp *RP) LoginHandler() http.Handler {
 			errorpage.Write(w, errorpage.FormatFor(r), http.StatusBadRequest, "Your browser holds two sign-in cookies for this site, so it cannot sign you in safely. Please delete this site's cookies and try again.")
 			return
 		}
-		f := flow{
-			State:    randomString(),
-			Nonce:    randomString(),
-			Verifier: oauth2.GenerateVerifier(),
-			RD:       redirect.Path(r.URL.Query().Get("rd")),
-			Created:  time.Now(),
+		rp.startFlow(w, r, p, redirect.Path(r.URL.Query().Get("rd")), false)
+	})
+}
+
+// startFlow sends the browser to the IdP with a new flow cookie.
+func (rp *RP) startFlow(w http.ResponseWriter, r *http.Request, p *provider, rd string, silent bool) {
+	f := flow{
+		State:    randomString(),
+		Nonce:    randomString(),
+		Verifier: oauth2.GenerateVerifier(),
+		RD:       rd,
+		Created:  time.Now(),
+		Silent:   silent,
+	}
+	plain, _ := json.Marshal(f)
+	name := rp.flowCookieName(f.State)
+	sealed, err := rp.codec.Seal(name, plain, f.Created.Add(flowLifetime))
+	if err != nil {
+		rp.log.ErrorContext(r.Context(), "seal login flow", slog.String("error", err.Error()))
+		errorpage.Status(w, errorpage.FormatFor(r), http.StatusInternalServerError)
+		return
+	}
+	rp.expireOldFlows(w, r)
+	http.SetCookie(w, rp.flowCookie(name, sealed, int(flowLifetime/time.Second)))
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}
+	for k, v := range rp.opt.OIDC.AuthParams {
+		if silent && k == "prompt" {
+			continue
 		}
-		plain, _ := json.Marshal(f)
-		name := rp.flowCookieName(f.State)
-		sealed, err := rp.codec.Seal(name, plain, f.Created.Add(flowLifetime))
-		if err != nil {
-			rp.log.ErrorContext(r.Context(), "seal login flow", slog.String("error", err.Error()))
-			errorpage.Status(w, errorpage.FormatFor(r), http.StatusInternalServerError)
+		opts = append(opts, oauth2.SetAuthURLParam(k, v))
+	}
+	label := "started"
+	if silent {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "none"))
+		label = "silent_started"
+	}
+	rp.metrics.Logins.WithLabelValues(label).Inc()
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, p.oauth2.AuthCodeURL(f.State, opts...), http.StatusFound)
+}
+
+// SilentHandler is where access sends the first page load of a browser
+// session without a session, when access.silent_sign_in is on: once through
+// the IdP with prompt=none. The marker cookie access set just before must
+// come back; if it did not, cookies do not stick and every page load would
+// come here again, so the browser goes back at once, with SkipSilentParam
+// telling access not to try again. An unreachable IdP also sends it back
+// at once, anonymous.
+func (rp *RP) SilentHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		rd := redirect.Path(r.URL.Query().Get("rd"))
+		if _, err := r.Cookie(rp.SilentCookie()); err != nil {
+			rp.metrics.Logins.WithLabelValues("silent_no_cookies").Inc()
+			http.Redirect(w, r, withParam(rd, SkipSilentParam), http.StatusFound)
 			return
 		}
-		rp.expireOldFlows(w, r)
-		http.SetCookie(w, rp.flowCookie(name, sealed, int(flowLifetime/time.Second)))
-		opts := []oauth2.AuthCodeOption{oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)}
-		for k, v := range rp.opt.OIDC.AuthParams {
-			opts = append(opts, oauth2.SetAuthURLParam(k, v))
+		p, err := rp.disc.get()
+		if err != nil || rp.store.Twice(r) {
+			rp.metrics.Logins.WithLabelValues("silent_skipped").Inc()
+			http.Redirect(w, r, rd, http.StatusFound)
+			return
 		}
-		rp.metrics.Logins.WithLabelValues("started").Inc()
-		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, p.oauth2.AuthCodeURL(f.State, opts...), http.StatusFound)
+		rp.startFlow(w, r, p, rd, true)
 	})
+}
+
+// SkipSilentParam, in a page's query, says silent sign-in was not possible
+// in this browser (cookies do not stick). access strips it before the
+// upstream sees the request.
+const SkipSilentParam = "_lcw_silent=skip"
+
+// SilentCookie is the marker of a browser session in which silent sign-in
+// was tried (a session cookie of the proxy's own namespace, never sent
+// upstream).
+func (rp *RP) SilentCookie() string { return rp.opt.Session.Name + "_silent" }
+
+func withParam(rd, param string) string {
+	if strings.Contains(rd, "?") {
+		return rd + "&" + param
+	}
+	return rd + "?" + param
 }
 
 // expireOldFlows keeps at most maxFlows-1 flow cookies (the newest, still
@@ -162,19 +222,36 @@ func (rp *RP) CallbackHandler() http.Handler {
 			http.Error(w, "use GET", http.StatusMethodNotAllowed)
 			return
 		}
-		sess, rd, err := rp.callback(w, r)
+		sess, f, err := rp.callback(w, r)
 		if err != nil {
 			var ce *callbackError
 			if !errors.As(err, &ce) {
 				ce = &callbackError{status: http.StatusInternalServerError, reason: "error", msg: "Sign-in failed.", err: err}
+			}
+			if f != nil && f.Silent {
+				// prompt=none found no session at the IdP (or failed):
+				// the visitor carries on anonymous, where they were.
+				if !strings.HasPrefix(ce.reason, "silent_") {
+					ce.reason = "silent_" + ce.reason
+				}
+				rp.metrics.Logins.WithLabelValues(ce.reason).Inc()
+				rp.log.DebugContext(r.Context(), "silent sign-in ended anonymous", slog.String("reason", ce.reason), slog.Any("error", ce.err))
+				http.Redirect(w, r, f.RD, http.StatusFound)
+				return
 			}
 			rp.metrics.Logins.WithLabelValues(ce.reason).Inc()
 			rp.log.WarnContext(r.Context(), "login failed", slog.String("reason", ce.reason), slog.Any("error", ce.err))
 			errorpage.Write(w, errorpage.FormatFor(r), ce.status, ce.msg)
 			return
 		}
+		rd := f.RD
 		if err := rp.store.Save(w, r, sess); err != nil {
 			rp.log.ErrorContext(r.Context(), "save session", slog.String("error", err.Error()))
+			if f.Silent {
+				rp.metrics.Logins.WithLabelValues("silent_save_failed").Inc()
+				http.Redirect(w, r, rd, http.StatusFound)
+				return
+			}
 			if errors.Is(err, session.ErrUnavailable) {
 				rp.metrics.Logins.WithLabelValues("store_unavailable").Inc()
 				errorpage.Write(w, errorpage.FormatFor(r), http.StatusServiceUnavailable, "Sign-in is unavailable right now. Please try again in a moment.")
@@ -183,54 +260,78 @@ func (rp *RP) CallbackHandler() http.Handler {
 			errorpage.Status(w, errorpage.FormatFor(r), http.StatusInternalServerError)
 			return
 		}
-		rp.metrics.Logins.WithLabelValues("success").Inc()
-		rp.log.InfoContext(r.Context(), "login", slog.String("sub", sess.Subject))
+		label := "success"
+		if f.Silent {
+			label = "silent_success"
+		}
+		rp.metrics.Logins.WithLabelValues(label).Inc()
+		rp.log.InfoContext(r.Context(), "login", slog.String("sub", sess.Subject), slog.Bool("silent", f.Silent))
 		http.Redirect(w, r, rd, http.StatusFound)
 	})
 }
 
-func (rp *RP) callback(w http.ResponseWriter, r *http.Request) (*session.Session, string, error) {
+func (rp *RP) callback(w http.ResponseWriter, r *http.Request) (*session.Session, *flow, error) {
 	q := r.URL.Query()
 	restart := "Your sign-in could not be completed. Please go back and try again."
+	state := q.Get("state")
 	if e := q.Get("error"); e != "" {
 		// The IdP's error text is attacker-controllable: log it, show only the code.
-		return nil, "", &callbackError{http.StatusForbidden, "idp_error", "The identity provider refused the sign-in (" + sanitizeCode(e) + ").", fmt.Errorf("provider error %q: %q", e, q.Get("error_description"))}
+		err := &callbackError{http.StatusForbidden, "idp_error", "The identity provider refused the sign-in (" + sanitizeCode(e) + ").", fmt.Errorf("provider error %q: %q", e, q.Get("error_description"))}
+		if e == "login_required" || e == "interaction_required" || e == "consent_required" || e == "account_selection_required" {
+			err.reason = "silent_" + e
+		}
+		if state != "" {
+			if f, ferr := rp.openFlow(w, r, state); ferr == nil {
+				return nil, f, err
+			}
+		}
+		return nil, nil, err
 	}
-	state := q.Get("state")
 	if state == "" || q.Get("code") == "" {
-		return nil, "", &callbackError{http.StatusBadRequest, "bad_request", restart, errors.New("callback without state or code")}
+		return nil, nil, &callbackError{http.StatusBadRequest, "bad_request", restart, errors.New("callback without state or code")}
 	}
+	f, err := rp.openFlow(w, r, state)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := rp.disc.get()
+	if err != nil {
+		return nil, f, &callbackError{http.StatusServiceUnavailable, "idp_unavailable", "Sign-in is unavailable right now because the identity provider cannot be reached.", err}
+	}
+	ctx, cancel := context.WithTimeout(rp.clientContext(r.Context()), 15*time.Second)
+	defer cancel()
+	tok, err := p.oauth2.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.Verifier))
+	if err != nil {
+		return nil, f, &callbackError{http.StatusBadGateway, "exchange_failed", restart, fmt.Errorf("exchange code: %w", err)}
+	}
+	sess, err := rp.sessionFromToken(ctx, p, tok, f.Nonce, nil)
+	if err != nil {
+		return nil, f, &callbackError{http.StatusBadGateway, "id_token_invalid", restart, err}
+	}
+	return sess, f, nil
+}
+
+// openFlow finds and spends the flow cookie of state: whatever happens
+// next, a replayed callback finds nothing.
+func (rp *RP) openFlow(w http.ResponseWriter, r *http.Request, state string) (*flow, error) {
+	restart := "Your sign-in could not be completed. Please go back and try again."
 	name := rp.flowCookieName(state)
 	// The flow cookie is spent whatever happens next: a replayed callback
 	// finds nothing.
 	http.SetCookie(w, rp.flowCookie(name, "", -1))
 	c, err := r.Cookie(name)
 	if err != nil {
-		return nil, "", &callbackError{http.StatusBadRequest, "state_missing", restart + " (The sign-in took too long, was already used, or was started in another browser.)", errors.New("no flow cookie for state")}
+		return nil, &callbackError{http.StatusBadRequest, "state_missing", restart + " (The sign-in took too long, was already used, or was started in another browser.)", errors.New("no flow cookie for state")}
 	}
 	var f flow
 	plain, err := rp.codec.Open(name, c.Value, time.Now())
 	if err != nil || json.Unmarshal(plain, &f) != nil {
-		return nil, "", &callbackError{http.StatusBadRequest, "state_invalid", restart, fmt.Errorf("open flow cookie: %v", err)}
+		return nil, &callbackError{http.StatusBadRequest, "state_invalid", restart, fmt.Errorf("open flow cookie: %v", err)}
 	}
 	if subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
-		return nil, "", &callbackError{http.StatusBadRequest, "state_mismatch", restart, errors.New("state does not match the flow cookie")}
+		return nil, &callbackError{http.StatusBadRequest, "state_mismatch", restart, errors.New("state does not match the flow cookie")}
 	}
-	p, err := rp.disc.get()
-	if err != nil {
-		return nil, "", &callbackError{http.StatusServiceUnavailable, "idp_unavailable", "Sign-in is unavailable right now because the identity provider cannot be reached.", err}
-	}
-	ctx, cancel := context.WithTimeout(rp.clientContext(r.Context()), 15*time.Second)
-	defer cancel()
-	tok, err := p.oauth2.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.Verifier))
-	if err != nil {
-		return nil, "", &callbackError{http.StatusBadGateway, "exchange_failed", restart, fmt.Errorf("exchange code: %w", err)}
-	}
-	sess, err := rp.sessionFromToken(ctx, p, tok, f.Nonce, nil)
-	if err != nil {
-		return nil, "", &callbackError{http.StatusBadGateway, "id_token_invalid", restart, err}
-	}
-	return sess, f.RD, nil
+	return &f, nil
 }
 
 // sessionFromToken verifies the token response's ID token and builds the

@@ -126,7 +126,16 @@ func (f *refresher) exchangeOnce(ctx context.Context, old *session.Session) refr
 	case err == nil && cur.RefreshToken != old.RefreshToken:
 		return refreshed{sess: cur, stored: true}
 	}
-	return refreshed{sess: f.exchange(ctx, old)}
+	sess := f.exchange(ctx, old)
+	if sess == nil {
+		return refreshed{}
+	}
+	// Saved before the lock is released: a replica that takes the lock
+	// next must read the new refresh token, not spend the old one again.
+	if err := srv.Put(ctx, sess); err != nil {
+		f.rp.log.ErrorContext(ctx, "save refreshed session", slog.String("error", err.Error()))
+	}
+	return refreshed{sess: sess, stored: true}
 }
 
 // await polls the store until the replica holding the lock has saved the

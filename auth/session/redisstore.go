@@ -81,6 +81,9 @@ type Server interface {
 	Store
 	// Get reads a session by record id, bypassing any cache.
 	Get(ctx context.Context, id string) (*Session, error)
+	// Put replaces the record of a session that has an ID (a refresh),
+	// without touching cookies.
+	Put(ctx context.Context, sess *Session) error
 	// Lock takes the refresh lock of a session; ErrLocked when another
 	// replica holds it. release is safe to call once the work is done.
 	Lock(ctx context.Context, id string, hold time.Duration) (release func(), err error)
@@ -339,6 +342,37 @@ func (s *RedisStore) Save(w http.ResponseWriter, r *http.Request, sess *Session)
 		}
 		sess.ID = base64.RawURLEncoding.EncodeToString(b)
 	}
+	if err := s.writeRecord(r.Context(), sess, ttl); err != nil {
+		if fresh {
+			sess.ID = ""
+		}
+		return err
+	}
+	if fresh {
+		ticket, err := s.codec.Seal(s.opts.Cookie.Name, []byte(ticketPrefix+sess.ID), sess.Expiry)
+		if err != nil {
+			return fmt.Errorf("save session: %w", err)
+		}
+		maxAge := int((ttl + time.Second - 1) / time.Second)
+		s.cookies.setCookie(w, s.opts.Cookie.Name, ticket, maxAge)
+	}
+	return nil
+}
+
+// Put implements Server.
+func (s *RedisStore) Put(ctx context.Context, sess *Session) error {
+	if sess == nil || sess.ID == "" || sess.Subject == "" {
+		return errors.New("put session: a session needs an id and a subject")
+	}
+	ttl := sess.Expiry.Sub(s.now())
+	if ttl <= 0 {
+		return fmt.Errorf("put session: expiry %s is not in the future", sess.Expiry.Format(time.RFC3339))
+	}
+	return s.writeRecord(ctx, sess, ttl)
+}
+
+// writeRecord seals sess under its id and stores it with its indexes.
+func (s *RedisStore) writeRecord(ctx context.Context, sess *Session, ttl time.Duration) error {
 	data, err := json.Marshal(sess)
 	if err != nil {
 		return fmt.Errorf("save session: encode: %w", err)
@@ -349,19 +383,16 @@ func (s *RedisStore) Save(w http.ResponseWriter, r *http.Request, sess *Session)
 	}
 	c, err := s.client()
 	if err != nil {
-		if fresh {
-			sess.ID = ""
-		}
 		return fmt.Errorf("save session: %w", err)
 	}
-	ctx, cancel := s.ctx(r.Context())
+	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	cmds := rueidis.Commands{c.B().Set().Key(s.recordKey(sess.ID)).Value(record).PxMilliseconds(ttl.Milliseconds()).Build()}
 	// The indexes live as long as the longest session they list; ids of
 	// ended sessions are dropped when the index is read.
 	indexTTL := s.opts.Cookie.Lifetime.Milliseconds()
-	cmds = append(cmds, c.B().Sadd().Key(s.indexKeys("sub", sess.Subject)[0]).Member(sess.ID).Build(),
-		c.B().Pexpire().Key(s.indexKeys("sub", sess.Subject)[0]).Milliseconds(indexTTL).Build())
+	sub := s.indexKeys("sub", sess.Subject)[0]
+	cmds = append(cmds, c.B().Sadd().Key(sub).Member(sess.ID).Build(), c.B().Pexpire().Key(sub).Milliseconds(indexTTL).Build())
 	if sess.SID != "" {
 		k := s.indexKeys("sid", sess.SID)[0]
 		cmds = append(cmds, c.B().Sadd().Key(k).Member(sess.ID).Build(), c.B().Pexpire().Key(k).Milliseconds(indexTTL).Build())
@@ -370,18 +401,7 @@ func (s *RedisStore) Save(w http.ResponseWriter, r *http.Request, sess *Session)
 	err = firstErr(c.DoMulti(ctx, cmds...))
 	s.observe("save", start, err)
 	if err != nil {
-		if fresh {
-			sess.ID = ""
-		}
 		return fmt.Errorf("save session: %w: %w", ErrUnavailable, err)
-	}
-	if fresh {
-		ticket, err := s.codec.Seal(s.opts.Cookie.Name, []byte(ticketPrefix+sess.ID), sess.Expiry)
-		if err != nil {
-			return fmt.Errorf("save session: %w", err)
-		}
-		maxAge := int((ttl + time.Second - 1) / time.Second)
-		s.cookies.setCookie(w, s.opts.Cookie.Name, ticket, maxAge)
 	}
 	return nil
 }

@@ -79,6 +79,11 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		Token: cfg.Token, Keys: ks, Enricher: token.EnricherFromConfig(cfg.Token), Metrics: m, Logger: log,
 	})
 	policy := access.NewPolicy(cfg.Access, cfg.Prefix)
+	if cfg.Access.SilentSignIn {
+		policy.WithSilentSignIn(access.Silent{
+			Path: cfg.Prefix + "/silent", Cookie: rp.SilentCookie(), SkipParam: login.SkipSilentParam, Secure: cfg.Session.Secure,
+		})
+	}
 	identityHeaders := access.IdentityHeaders(cfg.Headers, cfg.Access.GroupsClaim)
 	// bootstrap.js is served even with injection off, for sites that add
 	// the script tag themselves.

@@ -35,6 +35,16 @@ func IsPageLoad(r *http.Request) bool {
 	return strings.Contains(h.Get("Accept"), "text/html")
 }
 
+// IsTopLevelNavigation reports whether the browser is loading a page into
+// its window (not a frame): the only request that may be sent through the
+// IdP and back without the user noticing anything but a moment's delay.
+func IsTopLevelNavigation(r *http.Request) bool {
+	if d := r.Header.Get("Sec-Fetch-Dest"); d != "" {
+		return d == "document"
+	}
+	return IsPageLoad(r)
+}
+
 // IsScripted reports whether a script fetched the request (fetch, XHR,
 // htmx, Turbo frames): what it gets back is swapped into a page that is
 // already loaded. Without Fetch metadata only the classic XHR marker counts,
