@@ -14,8 +14,8 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
-// record is what the access log learns about one request as it passes
-// through the handlers.
+// record is what the access log and the request metrics learn about one
+// request as it passes through the handlers.
 type record struct {
 	status     int
 	bytes      int64
@@ -30,11 +30,30 @@ func recordFrom(ctx context.Context) *record {
 	return r
 }
 
-// loggingWriter counts what is written. Unwrap lets http.ResponseController
-// reach Flush and Hijack of the real writer (SSE and websockets).
+// loggingWriter counts what is written. The record travels inside it, so
+// handlers further down (the reverse proxy's error handler) reach it through
+// their ResponseWriter with recordOf, whether or not the access log is on.
+// Unwrap lets http.ResponseController reach Flush and Hijack of the real
+// writer (SSE and websockets).
 type loggingWriter struct {
 	http.ResponseWriter
-	rec *record
+	rec record
+}
+
+// recordOf finds the request's record behind w, looking through writers
+// that wrap it (anything with Unwrap, as http.ResponseController does); nil
+// when the request is not observed.
+func recordOf(w http.ResponseWriter) *record {
+	for {
+		switch t := w.(type) {
+		case *loggingWriter:
+			return &t.rec
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
 }
 
 func (w *loggingWriter) WriteHeader(code int) {
@@ -124,18 +143,14 @@ func observe(log *slog.Logger, rm *requestMetrics, logEnabled bool, next http.Ha
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		// One allocation for both; the context value (a request clone) is
-		// only worth it when the log wants the upstream's timing.
-		st := &struct {
-			rec record
-			lw  loggingWriter
-		}{}
-		rec := &st.rec
-		st.lw = loggingWriter{ResponseWriter: w, rec: rec}
+		lw := &loggingWriter{ResponseWriter: w}
+		rec := &lw.rec
 		if logEnabled {
+			// The context value (a request clone) is only worth it when
+			// the log wants the upstream's timing.
 			r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
 		}
-		next.ServeHTTP(&st.lw, r)
+		next.ServeHTTP(lw, r)
 		status := rec.status
 		if status == 0 {
 			if rec.clientGone {

@@ -210,7 +210,7 @@ func upstreamErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Requ
 	return func(w http.ResponseWriter, r *http.Request, err error) {
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			// The client went away; nobody is left to answer.
-			if rec := recordFrom(r.Context()); rec != nil {
+			if rec := recordOf(w); rec != nil {
 				rec.clientGone = true
 			}
 			return
