@@ -1,11 +1,18 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,5 +72,61 @@ func TestClientGoneCountsAs499(t *testing.T) {
 				t.Errorf("2xx count = %v, want 0: the abandoned request was counted as a success", n)
 			}
 		})
+	}
+}
+
+// lockedBuffer is a log destination the test reads while servers write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Access lines wait in a buffer for up to a second; a graceful shutdown
+// (SIGTERM) must write them out once the servers have drained.
+func TestServeWritesOutAccessLogAtShutdown(t *testing.T) {
+	out := &lockedBuffer{}
+	log := slog.New(WithAccessLog(slog.NewJSONHandler(out, nil), out, "json"))
+	cfg := config.Default()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
+	h := NewHandler(Deps{Config: &cfg, Logger: log, Upstream: page})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, &cfg, log, Listener{Name: "proxy", Ln: ln, Handler: h}) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var line map[string]any
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, `"msg":"request"`) {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatalf("access line %q: %v", l, err)
+			}
+		}
+	}
+	if line["path"] != "/page" || line["status"] != float64(200) || line["bytes"] != float64(5) {
+		t.Fatalf("access line after shutdown = %v; log:\n%s", line, out)
 	}
 }

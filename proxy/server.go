@@ -25,7 +25,8 @@ type Listener struct {
 }
 
 // Serve runs every listener until ctx is done, then shuts them down
-// gracefully: in-flight requests get up to shutdown_timeout to finish.
+// gracefully: in-flight requests get up to shutdown_timeout to finish, and
+// then the buffered access log (WithAccessLog) is written out.
 func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listeners ...Listener) error {
 	servers := make([]*http.Server, 0, len(listeners))
 	errc := make(chan error, len(listeners))
@@ -87,6 +88,10 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listeners 
 			serveErr = errors.Join(serveErr, fmt.Errorf("graceful shutdown: %w", err))
 			_ = s.Close()
 		}
+	}
+	// Every drained request has written its line; write out the buffer.
+	if err := closeAccessLog(log); err != nil {
+		log.Warn("access log lines lost", slog.String("error", err.Error()))
 	}
 	return serveErr
 }
