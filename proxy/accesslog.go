@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,15 +21,33 @@ import (
 type record struct {
 	status     int
 	bytes      int64
-	upstream   time.Duration
 	clientGone bool
+
+	// timeUpstream is set when the line is logged: only then does the
+	// reverse proxy take the time.
+	timeUpstream  bool
+	upstreamStart time.Time
+	// upstream runs from handing the request to the reverse proxy until
+	// the response header is ready for the client (or the upstream
+	// failed): the upstream's time to its header, plus the proxy's own
+	// rewriting and, for pages it injects into, the look-ahead at the
+	// body. Taken at the ResponseWriter, it needs no request clone to
+	// carry the record to the transport.
+	upstream time.Duration
 }
 
-type recordKey struct{}
+// upstreamStarts marks the start of the upstream's part of the request.
+func (rec *record) upstreamStarts() {
+	if rec.timeUpstream {
+		rec.upstreamStart = time.Now()
+	}
+}
 
-func recordFrom(ctx context.Context) *record {
-	r, _ := ctx.Value(recordKey{}).(*record)
-	return r
+// upstreamAnswered marks its end: a response header or an error.
+func (rec *record) upstreamAnswered() {
+	if !rec.upstreamStart.IsZero() && rec.upstream == 0 {
+		rec.upstream = time.Since(rec.upstreamStart)
+	}
 }
 
 // loggingWriter counts what is written. The record travels inside it, so
@@ -62,6 +79,9 @@ func recordOf(w http.ResponseWriter) *record {
 func (w *loggingWriter) WriteHeader(code int) {
 	if w.rec.status == 0 && code >= 200 {
 		w.rec.status = code
+		w.rec.upstreamAnswered()
+	} else if code == http.StatusSwitchingProtocols {
+		w.rec.upstreamAnswered()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -69,6 +89,7 @@ func (w *loggingWriter) WriteHeader(code int) {
 func (w *loggingWriter) Write(b []byte) (int, error) {
 	if w.rec.status == 0 {
 		w.rec.status = http.StatusOK
+		w.rec.upstreamAnswered()
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.rec.bytes += int64(n)
@@ -217,11 +238,7 @@ func observe(log *slog.Logger, rm *requestMetrics, logEnabled bool, next http.Ha
 		lw := &loggingWriter{ResponseWriter: w}
 		rec := &lw.rec
 		logged := logEnabled && log.Enabled(r.Context(), slog.LevelInfo)
-		if logged {
-			// The context value (a request clone) is only worth it when
-			// the log wants the upstream's timing.
-			r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
-		}
+		rec.timeUpstream = logged
 		next.ServeHTTP(lw, r)
 		status := rec.status
 		if status == 0 {

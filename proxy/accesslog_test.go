@@ -130,3 +130,72 @@ func TestServeWritesOutAccessLogAtShutdown(t *testing.T) {
 		t.Fatalf("access line after shutdown = %v; log:\n%s", line, out)
 	}
 }
+
+// accessLines serves each path through the handler tree with the fast
+// access log on and returns the lines it wrote, by path.
+func accessLines(t *testing.T, upstream http.Handler, paths ...string) map[string]map[string]any {
+	t.Helper()
+	out := &lockedBuffer{}
+	log := slog.New(WithAccessLog(slog.NewJSONHandler(out, nil), out, "json"))
+	cfg := config.Default()
+	h := NewHandler(Deps{Config: &cfg, Logger: log, Upstream: upstream})
+	for _, p := range paths {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, p, nil))
+	}
+	if err := closeAccessLog(log); err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]map[string]any{}
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		lines[m["path"].(string)] = m
+	}
+	return lines
+}
+
+// upstream_duration covers the upstream's part of a proxied request, and
+// is zero for the proxy's own endpoints.
+func TestAccessLogTimesTheUpstream(t *testing.T) {
+	const delay = 30 * time.Millisecond
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		io.WriteString(w, "slow")
+	}))
+	defer up.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // connection refused: a 502
+	for _, c := range []struct {
+		name, upstream, path string
+		status               float64
+		timed                bool
+	}{
+		{"proxied", up.URL, "/slow", 200, true},
+		{"upstream down", down.URL, "/down", 502, true},
+		{"own endpoint", up.URL, "/_lcw/healthz", 200, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.UpstreamURL, _ = url.Parse(c.upstream)
+			rp, err := NewReverseProxy(&cfg, quietLog, ReverseProxyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := accessLines(t, rp, c.path)[c.path]
+			if l == nil || l["status"] != c.status {
+				t.Fatalf("line %v, want status %v", l, c.status)
+			}
+			up, total := time.Duration(l["upstream_duration"].(float64)), time.Duration(l["duration"].(float64))
+			switch {
+			case !c.timed && up != 0:
+				t.Errorf("upstream_duration = %v, want 0", up)
+			case c.timed && (up <= 0 || up > total):
+				t.Errorf("upstream_duration = %v, want within (0, duration %v]", up, total)
+			case c.path == "/slow" && up < delay:
+				t.Errorf("upstream_duration = %v, shorter than the upstream's %v", up, delay)
+			}
+		})
+	}
+}

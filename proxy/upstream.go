@@ -87,18 +87,6 @@ func newStdTransport(dialer *net.Dialer, u config.Upstream) (*http.Transport, er
 	return t, nil
 }
 
-// timedTransport records how long the upstream took, for the access log.
-type timedTransport struct{ next http.RoundTripper }
-
-func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	start := time.Now()
-	resp, err := t.next.RoundTrip(r)
-	if rec := recordFrom(r.Context()); rec != nil {
-		rec.upstream = time.Since(start)
-	}
-	return resp, err
-}
-
 // bufferPool lends ReverseProxy its copy buffers so a busy proxy does not
 // allocate 32 KiB per response. It pools array pointers: putting a slice
 // back would allocate a new pointer to it each time.
@@ -127,9 +115,21 @@ type ReverseProxyOptions struct {
 	Rewrite func(*httputil.ProxyRequest)
 }
 
-// NewReverseProxy builds the httputil.ReverseProxy toward cfg.Upstream with
-// header hygiene applied in Rewrite.
-func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOptions) (*httputil.ReverseProxy, error) {
+// ReverseProxy is the httputil.ReverseProxy toward the upstream. Its
+// ServeHTTP starts the access log's upstream clock on the request's record,
+// which it finds through the ResponseWriter.
+type ReverseProxy struct{ *httputil.ReverseProxy }
+
+func (p *ReverseProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if rec := recordOf(w); rec != nil {
+		rec.upstreamStarts()
+	}
+	p.ReverseProxy.ServeHTTP(w, r)
+}
+
+// NewReverseProxy builds the reverse proxy toward cfg.Upstream with header
+// hygiene applied in Rewrite.
+func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOptions) (*ReverseProxy, error) {
 	tr, err := newTransport(cfg.UpstreamURL, cfg.Upstream)
 	if err != nil {
 		return nil, err
@@ -149,7 +149,7 @@ func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOpti
 			return nil
 		}
 	}
-	return &httputil.ReverseProxy{
+	return &ReverseProxy{&httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			if preserveHost {
@@ -161,13 +161,13 @@ func NewReverseProxy(cfg *config.Config, log *slog.Logger, opts ReverseProxyOpti
 				opts.Rewrite(pr)
 			}
 		},
-		Transport:      timedTransport{next: tr},
+		Transport:      tr,
 		FlushInterval:  0, // ReverseProxy already flushes at once for SSE and unknown-length bodies
 		BufferPool:     newBufferPool(),
 		ModifyResponse: modify,
 		ErrorHandler:   upstreamErrorHandler(log),
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}, nil
+	}}, nil
 }
 
 // setForwarded sets X-Forwarded-For/-Host/-Proto. Incoming values are kept
@@ -208,9 +208,13 @@ func peerTrusted(remoteAddr string, trusted []netip.Prefix) bool {
 // anything else, without revealing addresses or error text to the client.
 func upstreamErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
+		rec := recordOf(w)
+		if rec != nil {
+			rec.upstreamAnswered()
+		}
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			// The client went away; nobody is left to answer.
-			if rec := recordOf(w); rec != nil {
+			if rec != nil {
 				rec.clientGone = true
 			}
 			return
