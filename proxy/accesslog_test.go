@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -196,6 +198,47 @@ func TestAccessLogTimesTheUpstream(t *testing.T) {
 			case c.path == "/slow" && up < delay:
 				t.Errorf("upstream_duration = %v, shorter than the upstream's %v", up, delay)
 			}
+		})
+	}
+}
+
+// BenchmarkAccessLog isolates what observe costs per request around a
+// handler that does nothing: metrics only, the access log through slog
+// (one write per line, as before the buffered log) and the buffered access
+// log, both into a real file.
+func BenchmarkAccessLog(b *testing.B) {
+	open := func(b *testing.B) *os.File {
+		f, err := os.Create(filepath.Join(b.TempDir(), "access.log"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { f.Close() })
+		return f
+	}
+	for _, c := range []struct {
+		name      string
+		accessLog bool
+		logger    func(*testing.B) *slog.Logger
+	}{
+		{"off", false, func(*testing.B) *slog.Logger { return quietLog }},
+		{"slog", true, func(b *testing.B) *slog.Logger { return slog.New(slog.NewJSONHandler(open(b), nil)) }},
+		{"buffered", true, func(b *testing.B) *slog.Logger {
+			f := open(b)
+			return slog.New(WithAccessLog(slog.NewJSONHandler(f, nil), f, "json"))
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			log := c.logger(b)
+			h := observe(log, newRequestMetrics(metrics.New(), "/_lcw"), c.accessLog,
+				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+			req := httptest.NewRequest(http.MethodGet, "/small", nil)
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, req)
+			}
+			b.StopTimer()
+			closeAccessLog(log)
 		})
 	}
 }
