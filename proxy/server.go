@@ -25,8 +25,7 @@ type Listener struct {
 }
 
 // Serve runs every listener until ctx is done, then shuts them down
-// gracefully: in-flight requests get up to shutdown_timeout to finish, and
-// then the buffered access log (WithAccessLog) is written out.
+// gracefully: in-flight requests get up to shutdown_timeout to finish.
 func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listeners ...Listener) error {
 	servers := make([]*http.Server, 0, len(listeners))
 	errc := make(chan error, len(listeners))
@@ -89,7 +88,8 @@ func Serve(ctx context.Context, cfg *config.Config, log *slog.Logger, listeners 
 			_ = s.Close()
 		}
 	}
-	// Every drained request has written its line; write out the buffer.
+	// Every drained request has written its access-log line; write out
+	// the buffer (WithAccessLog).
 	if err := closeAccessLog(log); err != nil {
 		log.Warn("access log lines lost", slog.String("error", err.Error()))
 	}
