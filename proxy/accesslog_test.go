@@ -24,6 +24,18 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
+// reverseProxyTo is the production reverse proxy toward rawURL.
+func reverseProxyTo(t *testing.T, rawURL string) *ReverseProxy {
+	t.Helper()
+	cfg := config.Default()
+	cfg.UpstreamURL, _ = url.Parse(rawURL)
+	rp, err := NewReverseProxy(&cfg, quietLog, ReverseProxyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rp
+}
+
 // A client that goes away while the upstream is still thinking is counted
 // as 499 (class "4xx"), never as a success, whether or not the access log
 // is on.
@@ -41,15 +53,8 @@ func TestClientGoneCountsAs499(t *testing.T) {
 			}))
 			defer up.Close()
 			defer close(release)
-			cfg := config.Default()
-			cfg.UpstreamURL, _ = url.Parse(up.URL)
-			cfg.Log.AccessLog = accessLog
-			rp, err := NewReverseProxy(&cfg, quietLog, ReverseProxyOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
 			m := metrics.New()
-			front := httptest.NewServer(NewHandler(Deps{Config: &cfg, Logger: quietLog, Metrics: m, Upstream: rp}))
+			front := httptest.NewServer(observe(quietLog, newRequestMetrics(m, "/_lcw"), accessLog, reverseProxyTo(t, up.URL)))
 			defer front.Close()
 
 			ctx, cancel := context.WithCancel(context.Background())
@@ -106,7 +111,7 @@ func TestServeWritesOutAccessLogAtShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
-	h := NewHandler(Deps{Config: &cfg, Logger: log, Upstream: page})
+	h := observe(log, nil, true, page)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, &cfg, log, Listener{Name: "proxy", Ln: ln, Handler: h}) }()
@@ -133,14 +138,13 @@ func TestServeWritesOutAccessLogAtShutdown(t *testing.T) {
 	}
 }
 
-// accessLines serves each path through the handler tree with the fast
-// access log on and returns the lines it wrote, by path.
-func accessLines(t *testing.T, upstream http.Handler, paths ...string) map[string]map[string]any {
+// accessLines serves each path through h with the fast access log on and
+// returns the lines it wrote, by path.
+func accessLines(t *testing.T, h http.Handler, paths ...string) map[string]map[string]any {
 	t.Helper()
 	out := &lockedBuffer{}
 	log := slog.New(WithAccessLog(slog.NewJSONHandler(out, nil), out, "json"))
-	cfg := config.Default()
-	h := NewHandler(Deps{Config: &cfg, Logger: log, Upstream: upstream})
+	h = observe(log, nil, true, h)
 	for _, p := range paths {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, p, nil))
 	}
@@ -170,22 +174,18 @@ func TestAccessLogTimesTheUpstream(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close() // connection refused: a 502
 	for _, c := range []struct {
-		name, upstream, path string
-		status               float64
-		timed                bool
+		name    string
+		handler http.Handler
+		path    string
+		status  float64
+		timed   bool
 	}{
-		{"proxied", up.URL, "/slow", 200, true},
-		{"upstream down", down.URL, "/down", 502, true},
-		{"own endpoint", up.URL, "/_lcw/healthz", 200, false},
+		{"proxied", reverseProxyTo(t, up.URL), "/slow", 200, true},
+		{"upstream down", reverseProxyTo(t, down.URL), "/down", 502, true},
+		{"own endpoint", healthz(), "/_lcw/healthz", 200, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := config.Default()
-			cfg.UpstreamURL, _ = url.Parse(c.upstream)
-			rp, err := NewReverseProxy(&cfg, quietLog, ReverseProxyOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			l := accessLines(t, rp, c.path)[c.path]
+			l := accessLines(t, c.handler, c.path)[c.path]
 			if l == nil || l["status"] != c.status {
 				t.Fatalf("line %v, want status %v", l, c.status)
 			}
