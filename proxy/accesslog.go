@@ -1,45 +1,87 @@
 package proxy
 
 import (
-	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/logbuf"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
-// record is what the access log learns about one request as it passes
-// through the handlers.
+// record is what the access log and the request metrics learn about one
+// request as it passes through the handlers.
 type record struct {
 	status     int
 	bytes      int64
-	upstream   time.Duration
 	clientGone bool
+
+	// timeUpstream is set when the line is logged: only then does the
+	// reverse proxy take the time.
+	timeUpstream  bool
+	upstreamStart time.Time
+	// upstream runs from handing the request to the reverse proxy until
+	// the response header is ready for the client (or the upstream
+	// failed): the upstream's time to its header, plus the proxy's own
+	// rewriting and, for pages it injects into, the look-ahead at the
+	// body. Taken at the ResponseWriter, it needs no request clone to
+	// carry the record to the transport.
+	upstream time.Duration
 }
 
-type recordKey struct{}
-
-func recordFrom(ctx context.Context) *record {
-	r, _ := ctx.Value(recordKey{}).(*record)
-	return r
+// upstreamStarts marks the start of the upstream's part of the request.
+func (rec *record) upstreamStarts() {
+	if rec.timeUpstream {
+		rec.upstreamStart = time.Now()
+	}
 }
 
-// loggingWriter counts what is written. Unwrap lets http.ResponseController
-// reach Flush and Hijack of the real writer (SSE and websockets).
+// upstreamAnswered marks its end: a response header or an error.
+func (rec *record) upstreamAnswered() {
+	if !rec.upstreamStart.IsZero() && rec.upstream == 0 {
+		rec.upstream = time.Since(rec.upstreamStart)
+	}
+}
+
+// loggingWriter counts what is written. The record travels inside it, so
+// handlers further down (the reverse proxy's error handler) reach it through
+// their ResponseWriter with recordOf, whether or not the access log is on.
+// Unwrap lets http.ResponseController reach Flush and Hijack of the real
+// writer (SSE and websockets).
 type loggingWriter struct {
 	http.ResponseWriter
-	rec *record
+	rec record
+}
+
+// recordOf finds the request's record behind w, looking through writers
+// that wrap it (anything with Unwrap, as http.ResponseController does); nil
+// when the request is not observed.
+func recordOf(w http.ResponseWriter) *record {
+	for {
+		switch t := w.(type) {
+		case *loggingWriter:
+			return &t.rec
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
 }
 
 func (w *loggingWriter) WriteHeader(code int) {
 	if w.rec.status == 0 && code >= 200 {
 		w.rec.status = code
+		w.rec.upstreamAnswered()
+	} else if code == http.StatusSwitchingProtocols {
+		w.rec.upstreamAnswered()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -47,6 +89,7 @@ func (w *loggingWriter) WriteHeader(code int) {
 func (w *loggingWriter) Write(b []byte) (int, error) {
 	if w.rec.status == 0 {
 		w.rec.status = http.StatusOK
+		w.rec.upstreamAnswered()
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.rec.bytes += int64(n)
@@ -114,6 +157,73 @@ func (rm *requestMetrics) observe(p string, status int, d time.Duration) {
 	rm.duration[route].Observe(d.Seconds())
 }
 
+// accessLog writes access-log lines through a buffer of its own (see
+// WithAccessLog).
+type accessLog struct {
+	out  *logbuf.Writer
+	text bool
+}
+
+// linePool lends line buffers to accessLog.write; pooling the pointer
+// keeps Put from allocating.
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func (a *accessLog) write(l *accessLine) {
+	bp := linePool.Get().(*[]byte)
+	b := (*bp)[:0]
+	if a.text {
+		b = l.appendText(b)
+	} else {
+		b = l.appendJSON(b)
+	}
+	// As with slog, a log that cannot be written is not the request's
+	// failure.
+	_, _ = a.out.Write(b)
+	// A rare huge path should not pin its buffer in the pool.
+	if cap(b) <= 8<<10 {
+		*bp = b
+		linePool.Put(bp)
+	}
+}
+
+// accessLogHandler is the slog.Handler WithAccessLog returns: records go
+// to the wrapped handler; the access log rides along for observe to find.
+type accessLogHandler struct {
+	slog.Handler
+	access *accessLog
+}
+
+// WithAccessLog returns h with a fast access log attached: the proxy's
+// handler tree (and Serve, which flushes it at shutdown) find it on the
+// logger built from the returned handler and write each request's line to
+// out themselves, formatted as h would (format "json" or "text"), through a
+// logbuf.Writer: one write per 64 KiB or per second instead of one per
+// request. Every other record still goes through h, unbuffered, so the two
+// streams are not ordered against each other: an access line may reach out
+// up to a second after records logged later (every line carries its time).
+//
+// Loggers derived with With or WithGroup lose the attachment; the access
+// log then goes through slog as any record would.
+func WithAccessLog(h slog.Handler, out io.Writer, format string) slog.Handler {
+	return accessLogHandler{Handler: h, access: &accessLog{out: logbuf.New(out, logbuf.Options{}), text: format == "text"}}
+}
+
+func accessLogOf(log *slog.Logger) *accessLog {
+	if h, ok := log.Handler().(accessLogHandler); ok {
+		return h.access
+	}
+	return nil
+}
+
+// closeAccessLog writes out the access log's buffer; lines written later
+// (a handler outliving a forced shutdown) go straight through.
+func closeAccessLog(log *slog.Logger) error {
+	if a := accessLogOf(log); a != nil {
+		return a.out.Close()
+	}
+	return nil
+}
+
 // observe counts every request in metrics and, when enabled, writes one
 // access-log line: method, path, status, bytes, duration and upstream
 // duration. Query strings, cookies and headers are never logged: they may
@@ -122,20 +232,14 @@ func observe(log *slog.Logger, rm *requestMetrics, logEnabled bool, next http.Ha
 	if !logEnabled && rm == nil {
 		return next
 	}
+	fast := accessLogOf(log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		// One allocation for both; the context value (a request clone) is
-		// only worth it when the log wants the upstream's timing.
-		st := &struct {
-			rec record
-			lw  loggingWriter
-		}{}
-		rec := &st.rec
-		st.lw = loggingWriter{ResponseWriter: w, rec: rec}
-		if logEnabled {
-			r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
-		}
-		next.ServeHTTP(&st.lw, r)
+		lw := &loggingWriter{ResponseWriter: w}
+		rec := &lw.rec
+		logged := logEnabled && log.Enabled(r.Context(), slog.LevelInfo)
+		rec.timeUpstream = logged
+		next.ServeHTTP(lw, r)
 		status := rec.status
 		if status == 0 {
 			if rec.clientGone {
@@ -144,20 +248,27 @@ func observe(log *slog.Logger, rm *requestMetrics, logEnabled bool, next http.Ha
 				status = http.StatusOK
 			}
 		}
-		elapsed := time.Since(start)
+		now := time.Now()
+		elapsed := now.Sub(start)
 		if rm != nil {
 			rm.observe(r.URL.Path, status, elapsed)
 		}
-		if !logEnabled {
+		if !logged {
+			return
+		}
+		line := accessLine{time: now, method: r.Method, path: r.URL.Path, status: status,
+			bytes: rec.bytes, duration: elapsed, upstream: rec.upstream}
+		if fast != nil {
+			fast.write(&line)
 			return
 		}
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", status),
-			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", elapsed),
-			slog.Duration("upstream_duration", rec.upstream),
+			slog.String("method", line.method),
+			slog.String("path", line.path),
+			slog.Int("status", line.status),
+			slog.Int64("bytes", line.bytes),
+			slog.Duration("duration", line.duration),
+			slog.Duration("upstream_duration", line.upstream),
 		)
 	})
 }

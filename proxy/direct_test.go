@@ -1276,9 +1276,9 @@ func TestDirectHeaderTimeoutIs504(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, ok := rp.Transport.(timedTransport).next.(*directTransport)
+	tr, ok := rp.Transport.(*directTransport)
 	if !ok {
-		t.Fatalf("transport is %T, want the direct path", rp.Transport.(timedTransport).next)
+		t.Fatalf("transport is %T, want the direct path", rp.Transport)
 	}
 	defer tr.CloseIdleConnections()
 	front := httptest.NewServer(rp)

@@ -113,5 +113,10 @@ func Serve(ctx context.Context, o ServeOptions, listeners ...Listener) error {
 			_ = s.Close()
 		}
 	}
+	// Every drained request has written its access-log line; write out
+	// the buffer (WithAccessLog).
+	if err := closeAccessLog(log); err != nil {
+		log.Warn("access log lines lost", slog.String("error", err.Error()))
+	}
 	return serveErr
 }

@@ -88,18 +88,6 @@ func newStdTransport(dialer *net.Dialer, u config.Upstream) (*http.Transport, er
 	return t, nil
 }
 
-// timedTransport records how long the upstream took, for the access log.
-type timedTransport struct{ next http.RoundTripper }
-
-func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	start := time.Now()
-	resp, err := t.next.RoundTrip(r)
-	if rec := recordFrom(r.Context()); rec != nil {
-		rec.upstream = time.Since(start)
-	}
-	return resp, err
-}
-
 // copyBufferSize is ReverseProxy's own default copy buffer size.
 const copyBufferSize = 32 << 10
 
@@ -132,10 +120,22 @@ type UpstreamOptions struct {
 	ModifyResponse func(*http.Response) error
 }
 
-// NewReverseProxy builds the httputil.ReverseProxy toward o.URL with
-// header hygiene applied in Rewrite and, for the upstream's Set-Cookie
-// lines, in ModifyResponse.
-func NewReverseProxy(o UpstreamOptions) (*httputil.ReverseProxy, error) {
+// ReverseProxy is the httputil.ReverseProxy toward the upstream. Its
+// ServeHTTP starts the access log's upstream clock on the request's record,
+// which it finds through the ResponseWriter.
+type ReverseProxy struct{ *httputil.ReverseProxy }
+
+func (p *ReverseProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if rec := recordOf(w); rec != nil {
+		rec.upstreamStarts()
+	}
+	p.ReverseProxy.ServeHTTP(w, r)
+}
+
+// NewReverseProxy builds the reverse proxy toward o.URL with header
+// hygiene applied in Rewrite and, for the upstream's Set-Cookie lines, in
+// ModifyResponse.
+func NewReverseProxy(o UpstreamOptions) (*ReverseProxy, error) {
 	tr, err := newTransport(o.URL, o.Upstream)
 	if err != nil {
 		return nil, err
@@ -157,7 +157,7 @@ func NewReverseProxy(o UpstreamOptions) (*httputil.ReverseProxy, error) {
 		}
 		return nil
 	}
-	return &httputil.ReverseProxy{
+	return &ReverseProxy{&httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			watchBody(pr.Out)
@@ -171,13 +171,13 @@ func NewReverseProxy(o UpstreamOptions) (*httputil.ReverseProxy, error) {
 				o.Rewrite(pr)
 			}
 		},
-		Transport:      timedTransport{next: tr},
+		Transport:      tr,
 		FlushInterval:  0, // ReverseProxy already flushes at once for SSE and unknown-length bodies
 		BufferPool:     newBufferPool(),
 		ModifyResponse: modify,
 		ErrorHandler:   upstreamErrorHandler(o.Logger),
 		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
-	}, nil
+	}}, nil
 }
 
 // forwardedValues are the X-Forwarded-* values for requests from untrusted
@@ -239,6 +239,10 @@ func setForwarded(pr *httputil.ProxyRequest, trustedPeer bool, fwd forwardedValu
 // anything else, without revealing addresses or error text to the client.
 func upstreamErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
+		rec := recordOf(w)
+		if rec != nil {
+			rec.upstreamAnswered()
+		}
 		if bodyTimedOut(r) {
 			// Checked first: the server cancelled the context too, but the
 			// client is still there, and without an answer it would get
@@ -249,7 +253,7 @@ func upstreamErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Requ
 		}
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			// The client went away; nobody is left to answer.
-			if rec := recordFrom(r.Context()); rec != nil {
+			if rec != nil {
 				rec.clientGone = true
 			}
 			return

@@ -32,10 +32,15 @@ func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	if cfg.AccessLog {
+		// Access-log lines go to w through a buffer of their own.
+		h = proxy.WithAccessLog(h, w, cfg.Format)
+	}
+	return slog.New(h)
 }
 
 // App is a configured proxy ready to serve.

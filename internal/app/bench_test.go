@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,7 +18,7 @@ import (
 // upstream, over real loopback connections. bench/run.sh measures the same
 // with wrk and nginx side by side.
 func BenchmarkSignedInSmall(b *testing.B) {
-	e, ck := signedInSmall(b)
+	e, ck := signedInSmall(b, false)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	run := func(b *testing.B, url string) {
 		req, _ := http.NewRequest("GET", url, nil)
@@ -43,16 +45,28 @@ func BenchmarkSignedInSmall(b *testing.B) {
 }
 
 // signedInSmall starts the proxy in front of an upstream of 100-byte
-// responses and returns it with a VIP's session cookie.
-func signedInSmall(b *testing.B) (*env, *http.Cookie) {
+// responses and returns it with a VIP's session cookie. With accessLog the
+// proxy logs at info with the access log on, into a real file so that the
+// cost of writing it (syscalls included) is part of what is measured.
+func signedInSmall(b *testing.B, accessLog bool) (*env, *http.Cookie) {
 	small := strings.Repeat("x", 100)
-	e := startEnv(b, envOptions{
+	o := envOptions{
 		Upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			io.WriteString(w, small)
 		}),
 		Extra: "log:\n  access_log: false\n  level: warn\n",
-	})
+	}
+	if accessLog {
+		f, err := os.Create(filepath.Join(b.TempDir(), "proxy.log"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { f.Close() })
+		o.LogOut = f
+		o.Extra = "log:\n  access_log: true\n  level: info\n"
+	}
+	e := startEnv(b, o)
 	c, _ := e.login(b, testenv.VIPUsername, testenv.VIPPassword, "/")
 	ck, err := e.cookie(c, "_lcw")
 	if err != nil {
@@ -64,20 +78,29 @@ func signedInSmall(b *testing.B) (*env, *http.Cookie) {
 // BenchmarkHandlerSignedIn runs the proxy's handler tree in-process (no
 // client connection) for a signed-in request, so allocs/op shows what the
 // proxy itself allocates per request: session check, access policy, header
-// hygiene, the reverse proxy and its upstream round trip.
+// hygiene, the reverse proxy and its upstream round trip. The accesslog=on
+// variant adds the access log, written to a file.
 func BenchmarkHandlerSignedIn(b *testing.B) {
-	e, ck := signedInSmall(b)
-	h := e.App.Handler()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		req := httptest.NewRequest("GET", e.URL+"/small", nil)
-		req.RemoteAddr = "127.0.0.1:40000"
-		req.Header.Set("Cookie", "_lcw="+ck.Value)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
-		if w.Code != 200 {
-			b.Fatalf("status %d", w.Code)
+	for _, accessLog := range []bool{false, true} {
+		name := "accesslog=off"
+		if accessLog {
+			name = "accesslog=on"
 		}
+		b.Run(name, func(b *testing.B) {
+			e, ck := signedInSmall(b, accessLog)
+			h := e.App.Handler()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				req := httptest.NewRequest("GET", e.URL+"/small", nil)
+				req.RemoteAddr = "127.0.0.1:40000"
+				req.Header.Set("Cookie", "_lcw="+ck.Value)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
 	}
 }

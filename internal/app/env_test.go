@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -34,6 +35,7 @@ type envOptions struct {
 	// PublicURL is the origin browsers use when another server (nginx)
 	// stands in front of the proxy; default: the proxy's own address.
 	PublicURL string
+	LogOut    io.Writer // where the proxy logs; nil: env.Logs
 }
 
 // env is a real OP, a real upstream and the whole proxy on loopback.
@@ -131,7 +133,11 @@ token:
 		t.Fatalf("config: %v", err)
 	}
 	e.Config = cfg
-	a, err := New(cfg, NewLogger(cfg.Log, e.Logs))
+	var logOut io.Writer = e.Logs
+	if o.LogOut != nil {
+		logOut = o.LogOut
+	}
+	a, err := New(cfg, NewLogger(cfg.Log, logOut))
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

@@ -1,0 +1,161 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+// slogLine is what slog's own handler writes for the access record l.
+func slogLine(format string, l accessLine) string {
+	var buf bytes.Buffer
+	var h slog.Handler = slog.NewJSONHandler(&buf, nil)
+	if format == "text" {
+		h = slog.NewTextHandler(&buf, nil)
+	}
+	r := slog.NewRecord(l.time, slog.LevelInfo, "request", 0)
+	r.AddAttrs(
+		slog.String("method", l.method),
+		slog.String("path", l.path),
+		slog.Int("status", l.status),
+		slog.Int64("bytes", l.bytes),
+		slog.Duration("duration", l.duration),
+		slog.Duration("upstream_duration", l.upstream),
+	)
+	_ = h.Handle(context.Background(), r)
+	return buf.String()
+}
+
+func ourLine(format string, l accessLine) string {
+	if format == "text" {
+		return string(l.appendText(nil))
+	}
+	return string(l.appendJSON(nil))
+}
+
+// The access log keeps the exact lines slog wrote before, in both formats.
+func TestAccessLineMatchesSlog(t *testing.T) {
+	base := accessLine{
+		time:   time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.UTC),
+		method: "GET", path: "/small", status: 200, bytes: 100,
+		duration: 1234567, upstream: 456789,
+	}
+	cases := []struct {
+		name string
+		edit func(*accessLine)
+	}{
+		{"plain", func(*accessLine) {}},
+		{"whole second, no fraction", func(l *accessLine) { l.time = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC) }},
+		{"zone offset", func(l *accessLine) { l.time = l.time.In(time.FixedZone("", 5*3600+30*60)) }},
+		{"negative offset, trailing zeros", func(l *accessLine) {
+			l.time = time.Date(2026, 12, 31, 23, 59, 59, 120000000, time.FixedZone("", -8*3600))
+		}},
+		{"millis truncate, never round up", func(l *accessLine) { l.time = time.Date(2026, 3, 4, 5, 6, 7, 999999999, time.UTC) }},
+		{"local time", func(l *accessLine) { l.time = l.time.Local() }},
+		{"empty path", func(l *accessLine) { l.path = "" }},
+		{"quote and backslash", func(l *accessLine) { l.path = `/a"b\c` }},
+		{"forged line", func(l *accessLine) { l.path = "/x\n{\"msg\":\"request\",\"status\":200}\r\n" }},
+		{"tab", func(l *accessLine) { l.path = "/a\tb" }},
+		{"control characters", func(l *accessLine) { l.path = "/\x00\x01\x08\x0c\x1b\x1f\x7f" }},
+		{"invalid UTF-8", func(l *accessLine) { l.path = "/bad\xff\xfe\xc3(\xe2\x82" }},
+		{"unicode", func(l *accessLine) { l.path = "/é/ü/日本/🙂" }},
+		{"line and paragraph separators", func(l *accessLine) { l.path = "/a\u2028b\u2029c" }},
+		{"space", func(l *accessLine) { l.path = "/a b" }},
+		{"equals", func(l *accessLine) { l.path = "/a=b" }},
+		{"HTML is not escaped", func(l *accessLine) { l.path = "/<script>&amp;" }},
+		{"unicode space and invisible", func(l *accessLine) { l.path = "/\u00a0\u200b\u2003\ufeff" }},
+		{"method", func(l *accessLine) { l.method = "PROPFIND" }},
+		{"client gone", func(l *accessLine) { l.status, l.bytes = 499, 0 }},
+		{"zero durations", func(l *accessLine) { l.duration, l.upstream = 0, 0 }},
+		{"nanoseconds", func(l *accessLine) { l.duration, l.upstream = 999, 1 }},
+		{"seconds and hours", func(l *accessLine) { l.duration, l.upstream = 3*time.Second+5, time.Hour+2*time.Minute+3*time.Second }},
+		{"negative duration", func(l *accessLine) { l.upstream = -1500 }},
+		{"large counts", func(l *accessLine) { l.bytes = 1 << 40 }},
+	}
+	for _, format := range []string{"json", "text"} {
+		for _, c := range cases {
+			t.Run(format+"/"+c.name, func(t *testing.T) {
+				l := base
+				c.edit(&l)
+				if got, want := ourLine(format, l), slogLine(format, l); got != want {
+					t.Errorf("line differs from slog's\n got %q\nwant %q", got, want)
+				}
+			})
+		}
+	}
+}
+
+// Formatting a line allocates nothing beyond the buffer it grows.
+func TestAccessLineDoesNotAllocate(t *testing.T) {
+	l := accessLine{time: time.Now(), method: "GET", path: "/a\"b/\xff/é", status: 200, bytes: 100, duration: 1234567, upstream: 3 * time.Second}
+	buf := make([]byte, 0, 1024)
+	for _, format := range []string{"json", "text"} {
+		n := testing.AllocsPerRun(100, func() {
+			if format == "text" {
+				buf = l.appendText(buf[:0])
+			} else {
+				buf = l.appendJSON(buf[:0])
+			}
+		})
+		if n != 0 {
+			t.Errorf("%s: %v allocations per line, want 0", format, n)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "/small", `"\`, "a\x00\x1f\x7f", "\xff\xfe", "\u2028\u2029", "<&>", "é日🙂", "\xed\xa0\x80", "\xf4\x90\x80\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := appendJSONString(nil, s)
+		if !json.Valid(out) {
+			t.Fatalf("invalid JSON %q for %q", out, s)
+		}
+		var got, want string
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		m, _ := json.Marshal(s)
+		if err := json.Unmarshal(m, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("%q decodes to %q; encoding/json round-trips it to %q", s, got, want)
+		}
+		var buf bytes.Buffer
+		h := slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == "p" {
+				return a
+			}
+			return slog.Attr{} // drop time, level and msg
+		}})
+		r := slog.NewRecord(time.Time{}, slog.LevelInfo, "", 0)
+		r.AddAttrs(slog.String("p", s))
+		_ = h.Handle(context.Background(), r)
+		if slogOut := `{"p":` + string(out) + "}\n"; buf.String() != slogOut {
+			t.Fatalf("for %q: slog writes %q, we write %q", s, buf.String(), slogOut)
+		}
+	})
+}
+
+// Whole lines, both formats, against slog for arbitrary values.
+func FuzzAccessLine(f *testing.F) {
+	f.Add("GET", "/small", 200, int64(100), int64(1234567), int64(456789), int64(1772600767123456789), 3600)
+	f.Add("", "/a b=\"c\"\n\xff", 499, int64(0), int64(-1), int64(0), int64(0), -28800)
+	f.Fuzz(func(t *testing.T, method, path string, status int, n, d, up, unixNano int64, offset int) {
+		l := accessLine{
+			time:   time.Unix(0, unixNano).In(time.FixedZone("", offset%(24*3600))),
+			method: method, path: path, status: status, bytes: n,
+			duration: time.Duration(d), upstream: time.Duration(up),
+		}
+		for _, format := range []string{"json", "text"} {
+			if got, want := ourLine(format, l), slogLine(format, l); got != want {
+				t.Fatalf("%s line differs from slog's\n got %q\nwant %q", format, got, want)
+			}
+		}
+	})
+}
