@@ -91,3 +91,10 @@ token: {issuer: shop.example.com, signing_keys: [{file: ` + key + `}]}
 		}
 	}
 }
+
+func TestSilentSignInNeedsOptionalMode(t *testing.T) {
+	_, err := loadYAML(t, "public_url: https://shop.example.com\nsession: {secret: \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"}\naccess: {mode: required, silent_sign_in: true}\n")
+	if err == nil || !strings.Contains(err.Error(), "access.silent_sign_in: needs access.mode: optional") {
+		t.Fatalf("silent sign-in in required mode: %v", err)
+	}
+}

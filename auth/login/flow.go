@@ -147,7 +147,7 @@ func (rp *RP) SilentHandler() http.Handler {
 			return
 		}
 		p, err := rp.disc.get()
-		if err != nil || rp.store.Twice(r) {
+		if err != nil || rp.store.Twice(r) || !rp.idpUp(r.Context()) {
 			rp.metrics.Logins.WithLabelValues("silent_skipped").Inc()
 			http.Redirect(w, r, rd, http.StatusFound)
 			return

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -102,6 +103,29 @@ func (rp *RP) tryDiscover(ctx context.Context) (*provider, error) {
 // has timeouts (http.DefaultClient has none).
 func (rp *RP) clientContext(ctx context.Context) context.Context {
 	return oidc.ClientContext(ctx, rp.http)
+}
+
+// idpUp tells whether the IdP answered lately, so silent sign-in does not
+// send a browser to an IdP that would leave it on a browser error page. The
+// answer is cached: one probe (the discovery document, 2 s at most) every
+// 15 s, whoever asks.
+func (rp *RP) idpUp(ctx context.Context) bool {
+	now := time.Now()
+	rp.probeMu.Lock()
+	defer rp.probeMu.Unlock()
+	if now.Sub(rp.probedAt) < 15*time.Second {
+		return rp.probeOK
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(rp.opt.OIDC.Issuer, "/")+"/.well-known/openid-configuration", nil)
+	resp, err := rp.http.Do(req)
+	rp.probeOK = err == nil && resp.StatusCode < 500
+	if err == nil {
+		resp.Body.Close()
+	}
+	rp.probedAt = time.Now()
+	return rp.probeOK
 }
 
 // Ready reports whether sign-in can work: discovery has succeeded.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
@@ -40,6 +41,10 @@ type RP struct {
 	disc        discovery
 	callbackURL string
 	refresher   *refresher
+
+	probeMu  sync.Mutex // idpUp's cached answer
+	probedAt time.Time
+	probeOK  bool
 }
 
 // New builds the relying party. Call Start to begin discovery.

@@ -128,6 +128,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		Login:        rp.LoginHandler(),
 		Callback:     rp.CallbackHandler(),
 		Logout:       rp.LogoutHandler(),
+		Silent:       rp.SilentHandler(),
 		Token:        token.TokenHandler(minter, identity, tokenOpts),
 		Session:      token.SessionHandler(minter, identity, tokenOpts),
 		PublicKeyPEM: token.PublicKeyPEMHandler(ks),
