@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -34,6 +35,14 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		if err := decodeYAML(data, &cfg, lines); err != nil {
 			return nil, fmt.Errorf("config file %s: %w", path, err)
 		}
+		// Paths written in the file belong with the file: a config and its
+		// secrets can move together, and the result never depends on where
+		// the proxy happens to be started from.
+		dir, err := filepath.Abs(filepath.Dir(path))
+		if err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		resolvePaths(reflect.ValueOf(&cfg).Elem(), dir)
 	}
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -41,10 +50,63 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	if err := applyEnv(&cfg, getenv); err != nil {
 		return nil, err
 	}
+	// What is left relative came from the environment, typed in a shell or
+	// a manifest where the current directory is the natural base.
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("resolve relative paths: %w", err)
+	}
+	resolvePaths(reflect.ValueOf(&cfg).Elem(), cwd)
 	if err := cfg.resolve(); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// resolvePaths makes every relative path in the fields tagged path:"true"
+// (strings or lists of strings, at any depth) absolute against base.
+func resolvePaths(v reflect.Value, base string) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			resolvePaths(v.Elem(), base)
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			resolvePaths(v.Index(i), base)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); !f.IsExported() || name == "-" {
+				continue // derived values are computed from resolved ones
+			}
+			if f.Tag.Get("path") != "true" {
+				resolvePaths(v.Field(i), base)
+				continue
+			}
+			switch fv := v.Field(i); fv.Kind() {
+			case reflect.String:
+				fv.SetString(absPath(base, fv.String()))
+			case reflect.Slice:
+				// A fresh slice: the caller's (Default's) backing array is
+				// never written into.
+				out := reflect.MakeSlice(fv.Type(), fv.Len(), fv.Len())
+				for j := 0; j < fv.Len(); j++ {
+					out.Index(j).SetString(absPath(base, fv.Index(j).String()))
+				}
+				fv.Set(out)
+			}
+		}
+	}
+}
+
+func absPath(base, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(base, p)
 }
 
 func decodeYAML(data []byte, cfg *Config, lines map[int]string) error {

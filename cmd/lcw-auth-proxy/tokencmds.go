@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,7 +46,13 @@ func keygenCmd(_ context.Context, args []string, _ func(string) string, stdout, 
 	if err != nil {
 		return err
 	}
-	priv, pub, err := keys.WriteKeyPair(*out, key)
+	// Absolute, so the paths printed below work whatever directory the
+	// config that lists them ends up in.
+	dir, err := filepath.Abs(*out)
+	if err != nil {
+		return fmt.Errorf("keygen: --out %s: %w", *out, err)
+	}
+	priv, pub, err := keys.WriteKeyPair(dir, key)
 	if err != nil {
 		return err
 	}
