@@ -89,3 +89,85 @@ token: {issuer: shop.example.com, signing_keys: [{file: key.pem}]}
 		t.Errorf("token.signing_keys[0].file = %q, want %q", cfg.Token.SigningKeys[0].File, want)
 	}
 }
+
+// Every problem with a value names the line it is written on, or the
+// variable it came from, as the README promises.
+func TestProblemsNameTheirLine(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"key.pem": "placeholder"})
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want []string
+	}{
+		{
+			name: "a duration the decoder cannot read",
+			yaml: "session:\n  secret: " + testCookieSecret + "\n  lifetime: 10x\n",
+			want: []string{`line 8: key "session.lifetime": "10x" is not a duration`},
+		},
+		{
+			name: "values that validation refuses",
+			yaml: "session:\n  secret: " + testCookieSecret + "\n  lifetime: 10s\naccess:\n  mode: sometimes\n  public_paths: [/a/, b]\n",
+			want: []string{
+				"line 8: session.lifetime: must be at least 1m",
+				`line 10: access.mode: "sometimes" is not a mode`,
+				`line 11: access.public_paths[1]: "b" must start with /`,
+			},
+		},
+		{
+			name: "a missing key is placed at its section",
+			yaml: "session:\n  lifetime: 1h\n",
+			want: []string{"line 6: session.secret: is required"},
+		},
+		{
+			name: "a value from the environment names its variable",
+			yaml: "session:\n  secret: " + testCookieSecret + "\n",
+			env:  map[string]string{"LCW_ACCESS_MODE": "sometimes"},
+			want: []string{`environment LCW_ACCESS_MODE: access.mode: "sometimes" is not a mode`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			// Five lines of base, so the case's first line is line 6.
+			base := "public_url: http://127.0.0.1:4180\n" +
+				"upstream: {url: \"http://127.0.0.1:8080\"}\n" +
+				"oidc: {issuer: \"https://idp.example.com\", client_id: c}\n" +
+				"token: {issuer: shop.example.com, signing_keys: [{file: " + filepath.Join(dir, "key.pem") + "}]}\n" +
+				"listen: 127.0.0.1:4180\n"
+			writeFiles(t, filepath.Dir(path), map[string]string{"c.yaml": base + tt.yaml})
+			_, err := Load(path, func(k string) string { return tt.env[k] })
+			if err == nil {
+				t.Fatal("Load accepted the file")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// A key indented less than its neighbours is reported at its own line; the
+// YAML parser alone names the line before it.
+func TestSyntaxErrorsNameTheLineAtFault(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"key indented less than its section", "oidc:\n  issuer: https://idp.example.com\n  client_id: c\n client_secret: s\nsession:\n  lifetime: 1h\n", "line 4: did not find expected key"},
+		{"key indented more than its section", "oidc:\n  issuer: https://idp.example.com\n  client_id: c\n    client_secret: s\n", "line 4: mapping values are not allowed in this context"},
+		{"unclosed flow list: the line that opened it", "listen: 127.0.0.1:4180\nscopes: [openid,\n", "line 2: did not find expected node content"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			writeFiles(t, filepath.Dir(path), map[string]string{"c.yaml": tt.yaml})
+			_, err := Load(path, nil)
+			if err == nil || !strings.Contains(err.Error(), "YAML syntax: "+tt.want) {
+				t.Fatalf("error %v, want it to contain %q", err, "YAML syntax: "+tt.want)
+			}
+		})
+	}
+}
