@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +22,91 @@ import (
 // EnvPrefix starts every environment override: LCW_ + the upper-case key path
 // with "_" between the parts, e.g. LCW_OIDC_CLIENT_SECRET.
 const EnvPrefix = "LCW_"
+
+// ConfigFileEnv names the config file when --config is not given. It is
+// the one LCW_* variable that is not a configuration key.
+const ConfigFileEnv = EnvPrefix + "CONFIG"
+
+// LoadEnviron is Load with the environment given as os.Environ returns it
+// ("NAME=value" pairs; the first of repeated names counts, as in
+// os.Getenv). Knowing every name, it also refuses LCW_* variables that are
+// no setting, naming the closest one: a misspelt LCW_UPSTREAM_ULR would
+// otherwise be ignored and the proxy would run with a value nobody chose.
+// Load keeps the getenv form for callers that have no list of names.
+func LoadEnviron(path string, environ []string) (*Config, error) {
+	if err := checkEnvNames(environ); err != nil {
+		return nil, err
+	}
+	return Load(path, Getenv(environ))
+}
+
+// Getenv looks names up in environ ("NAME=value" pairs) as os.Getenv does
+// in the process environment.
+func Getenv(environ []string) func(string) string {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if _, seen := vars[name]; !seen {
+			vars[name] = value
+		}
+	}
+	return func(name string) string { return vars[name] }
+}
+
+// EnvNames lists every LCW_* variable that sets a configuration key.
+func EnvNames() []string {
+	cfg := Default()
+	var names []string
+	walkFields(reflect.ValueOf(&cfg).Elem(), "", func(path string, _ reflect.Value) {
+		names = append(names, EnvName(path))
+	})
+	return names
+}
+
+// serviceLinkRE matches the variables Kubernetes adds for every Service in
+// the namespace (enableServiceLinks): a Service named "lcw" or "lcw-…"
+// gives LCW_SERVICE_HOST, LCW_…_PORT_4180_TCP and so on. They are not
+// typos of ours, and refusing them would stop the proxy in any namespace
+// that has such a Service.
+var serviceLinkRE = regexp.MustCompile(`^LCW_(?:[A-Z0-9_]+_)?(?:SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT(?:_[0-9]+_(?:TCP|UDP|SCTP)(?:_(?:PROTO|PORT|ADDR))?)?)$`)
+
+// checkEnvNames refuses every LCW_* name in environ that sets nothing.
+func checkEnvNames(environ []string) error {
+	known := map[string]bool{ConfigFileEnv: true}
+	for _, n := range EnvNames() {
+		known[n] = true
+	}
+	var problems []string
+	seen := map[string]bool{}
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) || known[name] || seen[name] || serviceLinkRE.MatchString(name) {
+			continue
+		}
+		seen[name] = true
+		msg := fmt.Sprintf("environment %s is not a setting", name)
+		if s := closest(name, known); s != "" {
+			msg += fmt.Sprintf("; did you mean %s?", s)
+		}
+		problems = append(problems, msg+" Correct the name or unset it (a setting is LCW_ + its key path in upper case with _ between the parts: upstream.url is LCW_UPSTREAM_URL)")
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// closest returns the candidate nearest to name when it is close enough
+// to be a typo of it.
+func closest(name string, candidates map[string]bool) string {
+	best, bestDist := "", len(name)/3+2
+	for _, c := range slices.Sorted(maps.Keys(candidates)) {
+		if d := levenshtein(name, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
 
 // Load reads the YAML file at path (empty path: defaults and environment
 // only), applies LCW_* overrides from getenv, reads *_file secrets and

@@ -171,3 +171,59 @@ func TestSyntaxErrorsNameTheLineAtFault(t *testing.T) {
 		})
 	}
 }
+
+// A misspelt LCW_* variable stops start-up with the name it was probably
+// meant to be, instead of being ignored.
+func TestLoadEnvironRefusesUnknownNames(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"key.pem": "placeholder",
+		"c.yaml": `public_url: http://127.0.0.1:4180
+upstream: {url: "http://127.0.0.1:8080"}
+oidc: {issuer: "https://idp.example.com", client_id: c}
+session: {secret: ` + testCookieSecret + `}
+token: {issuer: shop.example.com, signing_keys: [{file: key.pem}]}
+`,
+	})
+	path := filepath.Join(dir, "c.yaml")
+
+	_, err := LoadEnviron(path, []string{"HOME=/root", "LCW_UPSTREAM_ULR=http://127.0.0.1:9999", "LCW_OIDC_CLIENT_SECRT_FILE=/x"})
+	if err == nil {
+		t.Fatal("LoadEnviron accepted misspelt LCW_* variables")
+	}
+	for _, want := range []string{
+		"environment LCW_UPSTREAM_ULR is not a setting; did you mean LCW_UPSTREAM_URL?",
+		"environment LCW_OIDC_CLIENT_SECRT_FILE is not a setting; did you mean LCW_OIDC_CLIENT_SECRET_FILE?",
+		"Correct the name or unset it",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+
+	// Settings, the config file variable, other programs' variables and
+	// Kubernetes' service links of a Service named lcw… are all fine.
+	cfg, err := LoadEnviron(path, []string{
+		"LCW_UPSTREAM_URL=http://127.0.0.1:9999", "LCW_CONFIG=" + path, "PATH=/bin", "LCW_UPSTREAM_URL=http://ignored:1",
+		"LCW_SERVICE_HOST=10.0.0.1", "LCW_PORT=tcp://10.0.0.1:80", "LCW_AUTH_PROXY_SERVICE_PORT_HTTP=80",
+		"LCW_AUTH_PROXY_PORT_4180_TCP_ADDR=10.0.0.2",
+	})
+	if err != nil {
+		t.Fatalf("LoadEnviron: %v", err)
+	}
+	if cfg.Upstream.URL != "http://127.0.0.1:9999" {
+		t.Errorf("upstream.url = %q, want the first LCW_UPSTREAM_URL, as os.Getenv reads it", cfg.Upstream.URL)
+	}
+}
+
+// The service-link exemption must never swallow a real setting.
+func TestNoSettingLooksLikeAServiceLink(t *testing.T) {
+	for _, name := range EnvNames() {
+		if serviceLinkRE.MatchString(name) {
+			t.Errorf("%s looks like a Kubernetes service-link variable, so a typo of it would go unnoticed", name)
+		}
+	}
+	if len(EnvNames()) < 50 {
+		t.Errorf("EnvNames lists %d names; want every key", len(EnvNames()))
+	}
+}

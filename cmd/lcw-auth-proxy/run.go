@@ -28,7 +28,9 @@ Usage:
   lcw-auth-proxy help                                          show this help
 
 Every configuration key can also be set from the environment as LCW_ + the
-upper-case key path, e.g. LCW_UPSTREAM_URL or LCW_OIDC_CLIENT_SECRET.
+upper-case key path, e.g. LCW_UPSTREAM_URL or LCW_OIDC_CLIENT_SECRET; an
+LCW_* variable that sets nothing stops the proxy (a typo is never ignored).
+Relative paths in the config file are resolved against the file's directory.
 `
 
 // usageError marks mistakes in the command line (exit code 2).
@@ -44,21 +46,50 @@ func exitCode(err error) int {
 	return 1
 }
 
-// run is the whole program, callable in-process by tests.
+// process is what the program takes from its surroundings besides the
+// arguments and the output streams.
+type process struct {
+	getenv func(string) string
+	// environ lists every variable ("NAME=value"), so that a misspelt LCW_*
+	// name is refused instead of ignored; nil when only getenv is known.
+	environ []string
+	// stdin is where init reads answers, and only when interactive (a
+	// terminal): a script or CI job never waits on a question.
+	stdin       io.Reader
+	interactive bool
+}
+
+// loadConfig loads the configuration with every check the environment
+// allows: with the list of names, unknown LCW_* variables are refused.
+func (p process) loadConfig(path string) (*config.Config, error) {
+	if p.environ != nil {
+		return config.LoadEnviron(path, p.environ)
+	}
+	return config.Load(path, p.getenv)
+}
+
+// run is the whole program, callable in-process by tests, given the
+// environment as a lookup function. main calls runProcess with the whole
+// process environment instead (see process).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runProcess(ctx, args, process{getenv: getenv}, stdout, stderr)
+}
+
+func runProcess(ctx context.Context, args []string, p process, stdout, stderr io.Writer) error {
+	getenv := p.getenv
 	cmd := "serve"
 	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || args[0] == "-h" || args[0] == "--help") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, args, getenv, stderr)
+		return serve(ctx, args, p, stderr)
 	case "check-config":
-		return checkConfig(args, getenv, stdout)
+		return checkConfig(args, p, stdout)
 	case "keygen":
 		return keygenCmd(ctx, args, getenv, stdout, stderr)
 	case "token":
-		return tokenCmd(ctx, args, getenv, stdout, stderr)
+		return tokenCmd(ctx, args, p, stdout, stderr)
 	case "verify":
 		return verifyCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
@@ -115,9 +146,9 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // configFlags parses the flags every config-reading command shares.
-func configFlags(name string, args []string, getenv func(string) string) (*config.Config, error) {
+func configFlags(name string, args []string, p process) (*config.Config, error) {
 	fs := newFlagSet(name)
-	path := fs.String("config", getenv("LCW_CONFIG"), "configuration file (YAML)")
+	path := fs.String("config", p.getenv(config.ConfigFileEnv), "configuration file (YAML)")
 	// Not parseFlags: these commands take no positional argument, so the
 	// first one is the mistake to report, whatever follows it.
 	if err := fs.Parse(args); err != nil {
@@ -129,11 +160,11 @@ func configFlags(name string, args []string, getenv func(string) string) (*confi
 	if *path == "" {
 		return nil, usageError{fmt.Sprintf("%s: --config FILE is required (or LCW_CONFIG)", name)}
 	}
-	return config.Load(*path, getenv)
+	return p.loadConfig(*path)
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	cfg, err := configFlags("serve", args, getenv)
+func serve(ctx context.Context, args []string, p process, stderr io.Writer) error {
+	cfg, err := configFlags("serve", args, p)
 	if err != nil {
 		return err
 	}
@@ -146,8 +177,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	return a.Run(ctx)
 }
 
-func checkConfig(args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := configFlags("check-config", args, getenv)
+func checkConfig(args []string, p process, stdout io.Writer) error {
+	cfg, err := configFlags("check-config", args, p)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
@@ -663,5 +664,16 @@ func TestRedirectsToTheUpstreamAreMapped(t *testing.T) {
 				t.Errorf("Location = %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// main hands the whole environment over, so a misspelt variable is caught.
+func TestMisspeltVariableIsRefused(t *testing.T) {
+	path := baseConfig(t, "http://127.0.0.1:8080", "")
+	environ := []string{"LCW_UPSTREAM_ULR=http://127.0.0.1:9999"}
+	p := process{getenv: config.Getenv(environ), environ: environ}
+	err := runProcess(context.Background(), []string{"check-config", "--config", path}, p, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "did you mean LCW_UPSTREAM_URL?") {
+		t.Fatalf("check-config with LCW_UPSTREAM_ULR: %v", err)
 	}
 }
