@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/app"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/preflight"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -20,7 +22,8 @@ const usage = `lcw-auth-proxy — authenticated Omnichannel live chat in front o
 
 Usage:
   lcw-auth-proxy serve --config FILE                           run the proxy (a bare --config FILE also serves)
-  lcw-auth-proxy check-config --config FILE                    validate and print the effective configuration, secrets redacted
+  lcw-auth-proxy check-config --config FILE [--online]         refuse what serve would refuse; print the effective configuration,
+                                                               secrets redacted; --online: ask the IdP and the upstream too
   lcw-auth-proxy keygen --out DIR [--bits 2048]                write a new RSA signing key pair
   lcw-auth-proxy token --config FILE --claims FILE [--decode]  mint a chat token offline from sample claims
   lcw-auth-proxy verify --key URL|FILE TOKEN|-                 check a token the way Omnichannel does
@@ -85,7 +88,7 @@ func runProcess(ctx context.Context, args []string, p process, stdout, stderr io
 	case "serve":
 		return serve(ctx, args, p, stderr)
 	case "check-config":
-		return checkConfig(args, p, stdout)
+		return checkConfig(ctx, args, p, stdout)
 	case "keygen":
 		return keygenCmd(ctx, args, getenv, stdout, stderr)
 	case "token":
@@ -145,10 +148,14 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// configFlags parses the flags every config-reading command shares.
-func configFlags(name string, args []string, p process) (*config.Config, error) {
+// configFlags parses the flags every config-reading command shares; more,
+// when given, adds the command's own.
+func configFlags(name string, args []string, p process, more func(*flag.FlagSet)) (*config.Config, error) {
 	fs := newFlagSet(name)
 	path := fs.String("config", p.getenv(config.ConfigFileEnv), "configuration file (YAML)")
+	if more != nil {
+		more(fs)
+	}
 	// Not parseFlags: these commands take no positional argument, so the
 	// first one is the mistake to report, whatever follows it.
 	if err := fs.Parse(args); err != nil {
@@ -164,7 +171,7 @@ func configFlags(name string, args []string, p process) (*config.Config, error) 
 }
 
 func serve(ctx context.Context, args []string, p process, stderr io.Writer) error {
-	cfg, err := configFlags("serve", args, p)
+	cfg, err := configFlags("serve", args, p, nil)
 	if err != nil {
 		return err
 	}
@@ -177,9 +184,20 @@ func serve(ctx context.Context, args []string, p process, stderr io.Writer) erro
 	return a.Run(ctx)
 }
 
-func checkConfig(args []string, p process, stdout io.Writer) error {
-	cfg, err := configFlags("check-config", args, p)
+// checkConfig refuses whatever serve would refuse: it loads the
+// configuration and then builds the whole proxy from it (every file read,
+// every key parsed, the upstream transport and sign-in set up), stopping
+// short of listening and of contacting anyone. --online then asks the
+// provider and the upstream whether they answer.
+func checkConfig(ctx context.Context, args []string, p process, stdout io.Writer) error {
+	var online bool
+	cfg, err := configFlags("check-config", args, p, func(fs *flag.FlagSet) {
+		fs.BoolVar(&online, "online", false, "also fetch the IdP's discovery document and keys and check that the upstream answers")
+	})
 	if err != nil {
+		return err
+	}
+	if _, err := app.New(cfg, slog.New(slog.DiscardHandler)); err != nil {
 		return err
 	}
 	out, err := cfg.Redacted()
@@ -187,5 +205,20 @@ func checkConfig(args []string, p process, stdout io.Writer) error {
 		return fmt.Errorf("render configuration: %w", err)
 	}
 	fmt.Fprintf(stdout, "# configuration is valid\n%s", out)
+	if !online {
+		return nil
+	}
+	// As YAML comments, so the whole output still reads as the config.
+	fmt.Fprintln(stdout, "# online checks:")
+	failed := 0
+	for _, f := range preflight.Online(ctx, cfg) {
+		fmt.Fprintf(stdout, "#   %s\n", f)
+		if !f.OK {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("check-config --online: %d check(s) failed, listed above with the fix", failed)
+	}
 	return nil
 }
