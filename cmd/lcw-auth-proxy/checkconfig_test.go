@@ -56,7 +56,7 @@ func TestCheckConfigRefusesWhatServeRefuses(t *testing.T) {
 		{"a public key as the signing key", signingKeySection(pemFile(t, "PUBLIC KEY", pubDER)),
 			[]string{"token.signing_keys", "holds only a public key", "lcw-auth-proxy keygen"}},
 		{"an EC key as the signing key", signingKeySection(pemFile(t, "EC PRIVATE KEY", ecDER)),
-			[]string{"token.signing_keys", "RSA", "keygen"}},
+			[]string{"token.signing_keys", "is an EC key", "RS256", "keygen"}},
 		{"a 1024-bit RSA key", signingKeySection(pemFile(t, "PRIVATE KEY", shortDER)),
 			[]string{"token.signing_keys", "1024 bits", "at least 2048"}},
 		{"an unreadable TLS certificate", fmt.Sprintf("server:\n  tls_cert_file: %s\n  tls_key_file: %s\n", notPEM, notPEM),
