@@ -21,6 +21,9 @@ var version = ""
 const usage = `lcw-auth-proxy — authenticated Omnichannel live chat in front of any website
 
 Usage:
+  lcw-auth-proxy init [--idp NAME] [--out DIR] [flags]         write a commented config.yaml, a signing key pair and a cookie
+                                                               secret for a real site, and say what to register where; asks
+                                                               in a terminal for what the flags leave out (init --help)
   lcw-auth-proxy serve --config FILE                           run the proxy (a bare --config FILE also serves)
   lcw-auth-proxy check-config --config FILE [--online]         refuse what serve would refuse; print the effective configuration,
                                                                secrets redacted; --online: ask the IdP and the upstream too
@@ -89,6 +92,8 @@ func runProcess(ctx context.Context, args []string, p process, stdout, stderr io
 		return serve(ctx, args, p, stderr)
 	case "check-config":
 		return checkConfig(ctx, args, p, stdout)
+	case "init":
+		return initCmd(args, p, stdout, stderr)
 	case "keygen":
 		return keygenCmd(ctx, args, getenv, stdout, stderr)
 	case "token":
