@@ -189,4 +189,3 @@ func checkOrigin(s string) error {
 	}
 	return nil
 }
-
