@@ -19,6 +19,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/app"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/devidp"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/preflight"
 )
 
 const usage = `lcw-demo — try lcw-auth-proxy in a browser with nothing to set up
@@ -163,6 +164,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	simulated := o.widget.Src == ""
 	upstream := o.upstream
+	if upstream != "" {
+		// A site that is not running shows up only as a 502 in the
+		// browser: say so now. Not a refusal: it may be started later.
+		if note := checkUpstream(ctx, upstream); note != "" {
+			notes = append(notes, note)
+		}
+	}
 	if upstream == "" {
 		upstream, err = servers.start("site", newSite(prefix, simulated, log).Handler(), &st, &notes)
 		if err != nil {
@@ -278,6 +286,29 @@ func listenProxy(listen string, st *demoState, notes *[]string) (net.Listener, e
 		return nil, fmt.Errorf("listen on %s: %w (is another demo running? choose another port with --listen)", listen, err)
 	}
 	return ln, nil
+}
+
+// upstreamCheckTimeout bounds the start-up check of --upstream: a local
+// site answers at once or not at all.
+const upstreamCheckTimeout = 3 * time.Second
+
+// checkUpstream asks the user's site for its front page, as the proxy
+// would; it returns a warning when nothing answers, "" when anything does
+// (an error status included).
+func checkUpstream(ctx context.Context, upstream string) string {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return "" // parseFlags already refused it
+	}
+	ctx, cancel := context.WithTimeout(ctx, upstreamCheckTimeout)
+	defer cancel()
+	up := config.Default().Upstream
+	up.DialTimeout = config.Duration(upstreamCheckTimeout)
+	f := preflight.Upstream(ctx, u, up)
+	if f.OK {
+		return ""
+	}
+	return fmt.Sprintf("--upstream: %s. Start your site there (the demo runs anyway; until the site answers, its pages show 502 Bad Gateway)", f.Msg)
 }
 
 // startIdP starts the development IdP on its remembered port, or on a new
