@@ -33,7 +33,7 @@ func TestCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, os.Getenv, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	for _, cmd := range []string{"serve", "check-config", "version"} {
+	for _, cmd := range []string{"serve", "check-config", "init", "version"} {
 		if !strings.Contains(out.String(), cmd) {
 			t.Errorf("help does not list %s:\n%s", cmd, out.String())
 		}
