@@ -150,7 +150,7 @@ func TestDropOwnSetCookies(t *testing.T) {
 		{"\u00a0_lcw=x", true}, // our Cookie readers trim Unicode spaces
 		{"=_lcw=x", true},      // nameless: the browser sends back "_lcw=x"
 		{"= _lcw_1=x", true},
-		{"_lcw", true}, // nameless again: sent back as a bare "_lcw"
+		{"_lcw", true},                          // nameless again: sent back as a bare "_lcw"
 		{"__Host-_lcw=x; Secure; Path=/", true}, // the name the proxy uses with an https public_url
 		{"__Host-_lcw_flow_abc=x", true},
 		{"__Secure-_lcw=x", true},
