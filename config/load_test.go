@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -226,4 +227,33 @@ func TestNoSettingLooksLikeAServiceLink(t *testing.T) {
 	if len(EnvNames()) < 50 {
 		t.Errorf("EnvNames lists %d names; want every key", len(EnvNames()))
 	}
+}
+
+// Every key that names a file resolves against the config file's
+// directory, which only the path tag arranges: a new *_file key without
+// it would silently resolve against wherever the proxy is started.
+func TestEveryFileKeyIsTaggedAsAPath(t *testing.T) {
+	var walk func(typ reflect.Type, path string)
+	walk = func(typ reflect.Type, path string) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || typ == reflect.TypeOf(Duration(0)) {
+			return
+		}
+		for i := 0; i < typ.NumField(); i++ {
+			f := typ.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" || !f.IsExported() {
+				continue
+			}
+			key := joinPath(path, name)
+			isFile := name == "file" || strings.HasSuffix(name, "_file") || strings.HasSuffix(name, "_files")
+			if isFile != (f.Tag.Get("path") == "true") {
+				t.Errorf("%s: a file key must carry path:\"true\" (and only a file key)", key)
+			}
+			walk(f.Type, key)
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
 }
