@@ -14,6 +14,11 @@ import (
 
 // Config is the whole configuration, grouped by concern. Defaults live in
 // Default; the README's configuration reference mirrors it.
+//
+// Fields tagged path:"true" hold file paths: Load resolves relative ones
+// against the config file's directory (against the current directory when
+// they come from the environment), so a new path-valued key needs only the
+// tag.
 type Config struct {
 	Listen          string   `yaml:"listen"`
 	PublicURL       string   `yaml:"public_url"`
@@ -59,8 +64,8 @@ type Server struct {
 	MaxConnections int `yaml:"max_connections"`
 	// TLSCertFile and TLSKeyFile, when set, make the proxy terminate TLS
 	// itself (HTTP/2 included); the files are re-read when they change.
-	TLSCertFile string `yaml:"tls_cert_file"`
-	TLSKeyFile  string `yaml:"tls_key_file"`
+	TLSCertFile string `yaml:"tls_cert_file" path:"true"`
+	TLSKeyFile  string `yaml:"tls_key_file" path:"true"`
 }
 
 // Upstream is the site the proxy fronts.
@@ -77,7 +82,7 @@ type Upstream struct {
 	DialTimeout         Duration `yaml:"dial_timeout"`
 	MaxIdleConnsPerHost int      `yaml:"max_idle_conns_per_host"`
 	IdleConnTimeout     Duration `yaml:"idle_conn_timeout"`
-	CAFile              string   `yaml:"ca_file"`
+	CAFile              string   `yaml:"ca_file" path:"true"`
 	InsecureSkipVerify  bool     `yaml:"insecure_skip_verify"`
 }
 
@@ -86,7 +91,7 @@ type OIDC struct {
 	Issuer                 string            `yaml:"issuer"`
 	ClientID               string            `yaml:"client_id"`
 	ClientSecret           string            `yaml:"client_secret" secret:"true"`
-	ClientSecretFile       string            `yaml:"client_secret_file"`
+	ClientSecretFile       string            `yaml:"client_secret_file" path:"true"`
 	Scopes                 []string          `yaml:"scopes"`
 	ClockSkew              Duration          `yaml:"clock_skew"`
 	Userinfo               bool              `yaml:"userinfo"` // merge userinfo claims into the session
@@ -110,9 +115,9 @@ type Session struct {
 	BackchannelLogout *bool `yaml:"backchannel_logout"`
 
 	Secret              string   `yaml:"secret" secret:"true"`
-	SecretFile          string   `yaml:"secret_file"`
+	SecretFile          string   `yaml:"secret_file" path:"true"`
 	PreviousSecrets     []string `yaml:"previous_secrets" secret:"true"`
-	PreviousSecretFiles []string `yaml:"previous_secret_files"`
+	PreviousSecretFiles []string `yaml:"previous_secret_files" path:"true"`
 	Lifetime            Duration `yaml:"lifetime"`
 	CookieName          string   `yaml:"cookie_name"`
 	CookieDomain        string   `yaml:"cookie_domain"`
@@ -150,10 +155,10 @@ type Redis struct {
 	MasterName   string   `yaml:"master_name"`
 	Username     string   `yaml:"username"`
 	Password     string   `yaml:"password" secret:"true"`
-	PasswordFile string   `yaml:"password_file"`
+	PasswordFile string   `yaml:"password_file" path:"true"`
 	// TLS turns TLS on for Addrs (a URL says it with rediss://).
 	TLS    bool   `yaml:"tls"`
-	CAFile string `yaml:"ca_file"`
+	CAFile string `yaml:"ca_file" path:"true"`
 	// KeyPrefix starts every key, so several proxies can share a Redis.
 	KeyPrefix   string   `yaml:"key_prefix"`
 	DialTimeout Duration `yaml:"dial_timeout"`
@@ -219,7 +224,7 @@ type Token struct {
 
 // SigningKey is one PEM private key file; the first configured key signs.
 type SigningKey struct {
-	File string `yaml:"file"`
+	File string `yaml:"file" path:"true"`
 	Kid  string `yaml:"kid"`
 }
 

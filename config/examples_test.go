@@ -23,6 +23,12 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
@@ -31,6 +37,10 @@ import (
 const (
 	examplesDir   = "../deploy/examples"
 	kubernetesDir = "../deploy/kubernetes"
+	// componentDir is the kustomize component that adds the proxy to an
+	// existing Deployment; ownAppDir the overlay that shows it in use.
+	componentDir = "../deploy/kubernetes/components/sidecar"
+	ownAppDir    = "../deploy/kubernetes/own-app"
 )
 
 // secretMount is where the Kubernetes base mounts the Secret; every example
@@ -119,7 +129,8 @@ func TestExampleConfigsLoad(t *testing.T) {
 	}
 	var onDisk []string
 	for _, e := range entries {
-		if !e.IsDir() {
+		// examples.go embeds the YAML files for lcw-auth-proxy init.
+		if !e.IsDir() && e.Name() != "examples.go" {
 			onDisk = append(onDisk, e.Name())
 		}
 	}
@@ -650,6 +661,7 @@ func signingFiles(c config.Config) []string {
 
 type kustomization struct {
 	Resources          []string `yaml:"resources"`
+	Components         []string `yaml:"components"`
 	ConfigMapGenerator []struct {
 		Name     string   `yaml:"name"`
 		Behavior string   `yaml:"behavior"`
@@ -685,9 +697,6 @@ func (k kustomization) generatedConfigMap(t *testing.T) string {
 	return ""
 }
 
-// TestKustomizeBuild renders the base with kubectl's built-in kustomize when
-// kubectl is installed: the generated ConfigMap must be the one the pod
-// mounts, and the Secret example must stay out of the output.
 // The redis-sessions overlay's config is the base's with sessions in Redis:
 // it loads, and differs from the base in the session section only.
 func TestKubernetesRedisOverlay(t *testing.T) {
@@ -764,48 +773,239 @@ func TestForwardAuthExample(t *testing.T) {
 	assertSecretPaths(t, rawConfig(t, file))
 }
 
-func TestKustomizeBuild(t *testing.T) {
+// kustomize renders with kubectl's built-in kustomize, when kubectl is
+// installed (the tests that need it skip otherwise).
+func kustomize(t *testing.T, dir string) []byte {
+	t.Helper()
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
-		t.Skip("kubectl is not installed; TestKubernetesBase still checks the manifests")
+		t.Skip("kubectl is not installed; TestKubernetesBase and TestSidecarComponent still check the manifests")
 	}
-	out, err := exec.Command(kubectl, "kustomize", kubernetesDir).Output()
+	out, err := exec.Command(kubectl, "kustomize", dir).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			t.Fatalf("kubectl kustomize %s: %v\n%s", kubernetesDir, err, ee.Stderr)
+			t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, ee.Stderr)
 		}
-		t.Fatalf("kubectl kustomize %s: %v", kubernetesDir, err)
+		t.Fatalf("kubectl kustomize %s: %v", dir, err)
 	}
+	return out
+}
+
+// rendered is what kustomize produced, each object decoded strictly into
+// the Kubernetes API's own types: an unknown or misspelt field (say
+// restartpolicy) is an error here, as the API server would refuse it.
+type rendered struct {
+	configMaps  []corev1.ConfigMap
+	services    []corev1.Service
+	deployments []appsv1.Deployment
+	ingresses   []networkingv1.Ingress
+}
+
+func decodeRendered(t *testing.T, out []byte) rendered {
+	t.Helper()
+	var r rendered
 	dec := yaml.NewDecoder(bytes.NewReader(out))
-	var configMaps []string
-	var mounted []string
 	for {
-		var d k8sDoc
-		if err := dec.Decode(&d); errors.Is(err, io.EOF) {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			t.Fatalf("rendered output is not YAML: %v", err)
 		}
-		switch d.Kind {
+		text, err := yaml.Marshal(&doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var meta metav1.TypeMeta
+		if err := sigsyaml.Unmarshal(text, &meta); err != nil {
+			t.Fatal(err)
+		}
+		var into any
+		switch meta.Kind {
 		case "ConfigMap":
-			configMaps = append(configMaps, d.Metadata.Name)
-		case "Secret":
-			t.Errorf("the rendered base contains Secret %s: secrets must be created outside git", d.Metadata.Name)
+			r.configMaps = append(r.configMaps, corev1.ConfigMap{})
+			into = &r.configMaps[len(r.configMaps)-1]
+		case "Service":
+			r.services = append(r.services, corev1.Service{})
+			into = &r.services[len(r.services)-1]
 		case "Deployment":
-			var spec podTemplate
-			decodeSpec(t, d, &spec)
-			for _, v := range spec.Template.Spec.Volumes {
-				if v.ConfigMap != nil {
-					mounted = append(mounted, v.ConfigMap.Name)
-				}
-			}
+			r.deployments = append(r.deployments, appsv1.Deployment{})
+			into = &r.deployments[len(r.deployments)-1]
+		case "Ingress":
+			r.ingresses = append(r.ingresses, networkingv1.Ingress{})
+			into = &r.ingresses[len(r.ingresses)-1]
+		case "NetworkPolicy":
+			into = &networkingv1.NetworkPolicy{}
+		case "PodDisruptionBudget":
+			into = &policyv1.PodDisruptionBudget{}
+		case "Secret":
+			t.Errorf("the rendered output contains a Secret: secrets must be created outside git")
+			continue
+		default:
+			t.Errorf("rendered a %s %s that no test decodes: add its type here", meta.APIVersion, meta.Kind)
+			continue
+		}
+		if err := sigsyaml.UnmarshalStrict(text, into); err != nil {
+			t.Errorf("%s: not a valid %s: %v\n%s", meta.Kind, meta.APIVersion, err, text)
 		}
 	}
-	if len(configMaps) != 1 || !strings.HasPrefix(configMaps[0], "lcw-auth-proxy-config-") {
-		t.Fatalf("rendered ConfigMaps %v, want one lcw-auth-proxy-config-<hash>", configMaps)
+	return r
+}
+
+// mountedConfigMaps lists the ConfigMaps a Deployment's pods mount.
+func mountedConfigMaps(d appsv1.Deployment) []string {
+	var out []string
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.ConfigMap != nil {
+			out = append(out, v.ConfigMap.Name)
+		}
 	}
-	if !slices.Equal(mounted, configMaps) {
-		t.Errorf("the Deployment mounts ConfigMaps %v, want the generated %v", mounted, configMaps)
+	return out
+}
+
+// TestKustomizeBuild renders the base and the own-app overlay (the sidecar
+// component in use): every object must be valid for the Kubernetes API,
+// the generated ConfigMap must be the mounted one, and no Secret may
+// appear.
+func TestKustomizeBuild(t *testing.T) {
+	t.Run("base", func(t *testing.T) {
+		r := decodeRendered(t, kustomize(t, kubernetesDir))
+		if len(r.configMaps) != 1 || !strings.HasPrefix(r.configMaps[0].Name, "lcw-auth-proxy-config-") {
+			t.Fatalf("rendered ConfigMaps %v, want one lcw-auth-proxy-config-<hash>", r.configMaps)
+		}
+		if len(r.deployments) != 1 || !slices.Equal(mountedConfigMaps(r.deployments[0]), []string{r.configMaps[0].Name}) {
+			t.Errorf("the Deployment does not mount the generated ConfigMap %s", r.configMaps[0].Name)
+		}
+	})
+
+	t.Run("own app with the sidecar component", func(t *testing.T) {
+		r := decodeRendered(t, kustomize(t, ownAppDir))
+		if len(r.configMaps) != 1 || len(r.deployments) != 1 || len(r.services) != 1 || len(r.ingresses) != 1 {
+			t.Fatalf("rendered %d ConfigMaps, %d Deployments, %d Services, %d Ingresses; want one of each",
+				len(r.configMaps), len(r.deployments), len(r.services), len(r.ingresses))
+		}
+		pod := r.deployments[0].Spec.Template.Spec
+		if !slices.Equal(mountedConfigMaps(r.deployments[0]), []string{r.configMaps[0].Name}) {
+			t.Errorf("the pod mounts ConfigMaps %v, want the generated %s", mountedConfigMaps(r.deployments[0]), r.configMaps[0].Name)
+		}
+		var sidecar *corev1.Container
+		for i, c := range pod.InitContainers {
+			if c.Name == "lcw-auth-proxy" {
+				sidecar = &pod.InitContainers[i]
+			}
+		}
+		if sidecar == nil || sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+			t.Fatalf("no native sidecar lcw-auth-proxy (initContainers, restartPolicy Always) in %+v", pod.InitContainers)
+		}
+		if len(pod.Containers) != 1 || pod.Containers[0].Name != "web" {
+			t.Errorf("the app's containers are %v, want web alone, untouched", pod.Containers)
+		}
+		if !strings.HasPrefix(sidecar.Image, "registry.example.com/lcw-auth-proxy:") {
+			t.Errorf("sidecar image %q: the overlay's images: did not apply", sidecar.Image)
+		}
+		// Service → the proxy's port; Ingress → the Service's port.
+		svc := r.services[0]
+		target := svc.Spec.Ports[0].TargetPort.String()
+		if !slices.ContainsFunc(sidecar.Ports, func(p corev1.ContainerPort) bool { return p.Name == target }) {
+			t.Errorf("Service %s targets %q, not a port of the proxy (%v)", svc.Name, target, sidecar.Ports)
+		}
+		for _, c := range pod.Containers {
+			if slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == target }) {
+				t.Errorf("the app container also has a port named %s: the Service could reach it around the proxy", target)
+			}
+		}
+		backend := r.ingresses[0].Spec.Rules[0].HTTP.Paths[0].Backend.Service
+		if backend.Name != svc.Name || !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == backend.Port.Name }) {
+			t.Errorf("Ingress backend %s:%s is not a port of Service %s", backend.Name, backend.Port.Name, svc.Name)
+		}
+	})
+}
+
+// TestSidecarComponent checks the component that adds the proxy to an
+// existing Deployment against the own-app overlay's config.yaml, the way
+// TestKubernetesBase checks the base: ports, probe paths, mounts and the
+// Service's target agree with what the proxy is configured to do.
+func TestSidecarComponent(t *testing.T) {
+	cfgFile := filepath.Join(ownAppDir, "config.yaml")
+	cfg, err := config.Load(cfgFile, secretsEnv(t))
+	if err != nil {
+		t.Fatalf("config.Load(%s): %v", cfgFile, err)
+	}
+	raw := rawConfig(t, cfgFile)
+	assertSecretPaths(t, raw)
+	assertRegistrationDocumented(t, cfgFile, cfg)
+
+	data, err := os.ReadFile(filepath.Join(componentDir, "sidecar.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patch struct {
+		Spec podTemplate `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(data, &patch); err != nil {
+		t.Fatalf("sidecar.yaml: %v", err)
+	}
+	pod := patch.Spec.Template.Spec
+	if len(pod.InitContainers) != 1 || pod.InitContainers[0].Name != "lcw-auth-proxy" || len(pod.Containers) != 0 {
+		t.Fatalf("sidecar.yaml must add exactly the init container lcw-auth-proxy and touch no app container")
+	}
+	proxy := pod.InitContainers[0]
+	if proxy.RestartPolicy != "Always" {
+		t.Errorf("restartPolicy = %q, want Always (a native sidecar)", proxy.RestartPolicy)
+	}
+	for name, want := range map[string]int{"lcw-proxy": hostPort(t, cfg.Listen), "lcw-metrics": hostPort(t, cfg.MetricsListen)} {
+		if p, ok := proxy.port(name); !ok || p != want {
+			t.Errorf("port %s = %d, want %d from config.yaml", name, p, want)
+		}
+	}
+	for name, pr := range map[string]*probe{"startupProbe": proxy.StartupProbe, "livenessProbe": proxy.LivenessProbe, "readinessProbe": proxy.ReadinessProbe} {
+		want := cfg.Prefix + "/healthz"
+		if name == "readinessProbe" {
+			want = cfg.Prefix + "/readyz"
+		}
+		if pr == nil || pr.HTTPGet == nil || pr.HTTPGet.Path != want || pr.HTTPGet.Port != "lcw-proxy" {
+			t.Errorf("%s: want httpGet %s on port lcw-proxy", name, want)
+		}
+	}
+	mounts := map[string]string{}
+	for _, m := range proxy.VolumeMounts {
+		if m.SubPath != "" {
+			t.Errorf("volume %s is mounted with subPath: a rotated key would never arrive", m.Name)
+		}
+		mounts[m.Name] = m.MountPath
+	}
+	for _, v := range pod.Volumes {
+		switch {
+		case v.Secret != nil && mounts[v.Name] != secretMount:
+			t.Errorf("the Secret is mounted at %q, want %s where config.yaml reads it", mounts[v.Name], secretMount)
+		case v.ConfigMap != nil && (v.ConfigMap.Name != "lcw-auth-proxy-config" || slices.Index(proxy.Args, "--config") < 0 ||
+			proxy.Args[slices.Index(proxy.Args, "--config")+1] != path.Join(mounts[v.Name], "config.yaml")):
+			t.Errorf("the config volume (%s at %s) is not what args %v read", v.ConfigMap.Name, mounts[v.Name], proxy.Args)
+		}
+	}
+	if len(pod.Volumes) != 2 {
+		t.Errorf("sidecar.yaml adds %d volumes, want the config and the Secret", len(pod.Volumes))
+	}
+
+	svc, err := os.ReadFile(filepath.Join(componentDir, "service.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []struct {
+		Op, Path string
+		Value    any
+	}
+	if err := yaml.Unmarshal(svc, &ops); err != nil {
+		t.Fatalf("service.yaml: %v", err)
+	}
+	if len(ops) != 1 || ops[0].Path != "/spec/ports/0/targetPort" || ops[0].Value != "lcw-proxy" {
+		t.Errorf("service.yaml = %+v, want the Service's targetPort set to the proxy's port lcw-proxy", ops)
+	}
+
+	// The overlay uses the component and generates the ConfigMap it mounts.
+	kust := readKustomization(t, filepath.Join(ownAppDir, "kustomization.yaml"))
+	if kust.generatedConfigMap(t) != "lcw-auth-proxy-config" {
+		t.Errorf("own-app generates %q, want lcw-auth-proxy-config, the component's volume", kust.generatedConfigMap(t))
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,41 +23,241 @@ import (
 // with "_" between the parts, e.g. LCW_OIDC_CLIENT_SECRET.
 const EnvPrefix = "LCW_"
 
+// ConfigFileEnv names the config file when --config is not given. It is
+// the one LCW_* variable that is not a configuration key.
+const ConfigFileEnv = EnvPrefix + "CONFIG"
+
+// LoadEnviron is Load with the environment given as os.Environ returns it
+// ("NAME=value" pairs; the first of repeated names counts, as in
+// os.Getenv). Knowing every name, it also refuses LCW_* variables that are
+// no setting, naming the closest one: a misspelt LCW_UPSTREAM_ULR would
+// otherwise be ignored and the proxy would run with a value nobody chose.
+// Load keeps the getenv form for callers that have no list of names.
+func LoadEnviron(path string, environ []string) (*Config, error) {
+	if err := checkEnvNames(environ); err != nil {
+		return nil, err
+	}
+	return Load(path, Getenv(environ))
+}
+
+// Getenv looks names up in environ ("NAME=value" pairs) as os.Getenv does
+// in the process environment.
+func Getenv(environ []string) func(string) string {
+	vars := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if _, seen := vars[name]; !seen {
+			vars[name] = value
+		}
+	}
+	return func(name string) string { return vars[name] }
+}
+
+// EnvNames lists every LCW_* variable that sets a configuration key.
+func EnvNames() []string {
+	cfg := Default()
+	var names []string
+	walkFields(reflect.ValueOf(&cfg).Elem(), "", func(path string, _ reflect.Value) {
+		names = append(names, EnvName(path))
+	})
+	return names
+}
+
+// serviceLinkRE matches the variables Kubernetes adds for every Service in
+// the namespace (enableServiceLinks): a Service named "lcw" or "lcw-…"
+// gives LCW_SERVICE_HOST, LCW_…_PORT_4180_TCP and so on. They are not
+// typos of ours, and refusing them would stop the proxy in any namespace
+// that has such a Service.
+var serviceLinkRE = regexp.MustCompile(`^LCW_(?:[A-Z0-9_]+_)?(?:SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT(?:_[0-9]+_(?:TCP|UDP|SCTP)(?:_(?:PROTO|PORT|ADDR))?)?)$`)
+
+// checkEnvNames refuses every LCW_* name in environ that sets nothing.
+func checkEnvNames(environ []string) error {
+	known := map[string]bool{ConfigFileEnv: true}
+	for _, n := range EnvNames() {
+		known[n] = true
+	}
+	var problems []string
+	seen := map[string]bool{}
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) || known[name] || seen[name] || serviceLinkRE.MatchString(name) {
+			continue
+		}
+		seen[name] = true
+		msg := fmt.Sprintf("environment %s is not a setting", name)
+		if s := closest(name, known); s != "" {
+			msg += fmt.Sprintf("; did you mean %s?", s)
+		}
+		problems = append(problems, msg+" Correct the name or unset it (a setting is LCW_ + its key path in upper case with _ between the parts: upstream.url is LCW_UPSTREAM_URL)")
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// closest returns the candidate nearest to name when it is close enough
+// to be a typo of it.
+func closest(name string, candidates map[string]bool) string {
+	best, bestDist := "", len(name)/3+2
+	for _, c := range slices.Sorted(maps.Keys(candidates)) {
+		if d := levenshtein(name, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
 // Load reads the YAML file at path (empty path: defaults and environment
 // only), applies LCW_* overrides from getenv, reads *_file secrets and
 // validates everything once. The error lists every problem found.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	cfg := Default()
-	lines := map[int]string{}
+	pos := newPositions()
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read config file: %w", err)
 		}
-		if err := decodeYAML(data, &cfg, lines); err != nil {
+		if err := decodeYAML(data, &cfg, pos); err != nil {
 			return nil, fmt.Errorf("config file %s: %w", path, err)
 		}
+		// Paths written in the file belong with the file: a config and its
+		// secrets can move together, and the result never depends on where
+		// the proxy happens to be started from.
+		dir, err := filepath.Abs(filepath.Dir(path))
+		if err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		resolvePaths(reflect.ValueOf(&cfg).Elem(), dir)
 	}
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	if err := applyEnv(&cfg, getenv); err != nil {
+	fromEnv, err := applyEnv(&cfg, getenv)
+	if err != nil {
 		return nil, err
 	}
-	if err := cfg.resolve(); err != nil {
+	// What is left relative came from the environment, typed in a shell or
+	// a manifest where the current directory is the natural base.
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("resolve relative paths: %w", err)
+	}
+	resolvePaths(reflect.ValueOf(&cfg).Elem(), cwd)
+	if err := cfg.resolve(whereFrom(pos, fromEnv)); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
 }
 
-func decodeYAML(data []byte, cfg *Config, lines map[int]string) error {
+// whereFrom says where the value of a key came from, for validation
+// problems: "line N" of the file, or "environment LCW_…". A key that is
+// not written anywhere (a missing required key) is placed at its nearest
+// written parent, such as the "session:" line for session.secret; a key
+// with no written parent gets "".
+func whereFrom(pos *positions, fromEnv map[string]string) func(key string) string {
+	return func(key string) string {
+		for k := key; k != ""; k = parentKey(k) {
+			if name, ok := fromEnv[k]; ok {
+				return "environment " + name // the environment overrides the file
+			}
+		}
+		for k := key; k != ""; k = parentKey(k) {
+			if line, ok := pos.lineOf[k]; ok {
+				return fmt.Sprintf("line %d", line)
+			}
+		}
+		return ""
+	}
+}
+
+// parentKey drops the last part of a key path: "a.b[0].c" → "a.b[0]" →
+// "a.b" → "a" → "".
+func parentKey(key string) string {
+	if strings.HasSuffix(key, "]") {
+		if i := strings.LastIndexByte(key, '['); i >= 0 {
+			return key[:i]
+		}
+	}
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		return key[:i]
+	}
+	return ""
+}
+
+// positions remembers where keys are in the file, both ways: decode errors
+// come with a line, validation problems with a key.
+type positions struct {
+	keyAt  map[int]string // line → the innermost key on it
+	lineOf map[string]int // key → the line it is written on
+}
+
+func newPositions() *positions {
+	return &positions{keyAt: map[int]string{}, lineOf: map[string]int{}}
+}
+
+func (p *positions) note(line int, key string) {
+	p.keyAt[line] = key
+	if _, ok := p.lineOf[key]; !ok {
+		p.lineOf[key] = line
+	}
+}
+
+// resolvePaths makes every relative path in the fields tagged path:"true"
+// (strings or lists of strings, at any depth) absolute against base.
+func resolvePaths(v reflect.Value, base string) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			resolvePaths(v.Elem(), base)
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			resolvePaths(v.Index(i), base)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); !f.IsExported() || name == "-" {
+				continue // derived values are computed from resolved ones
+			}
+			if f.Tag.Get("path") != "true" {
+				resolvePaths(v.Field(i), base)
+				continue
+			}
+			switch fv := v.Field(i); fv.Kind() {
+			case reflect.String:
+				fv.SetString(absPath(base, fv.String()))
+			case reflect.Slice:
+				// A fresh slice: the caller's (Default's) backing array is
+				// never written into.
+				out := reflect.MakeSlice(fv.Type(), fv.Len(), fv.Len())
+				for j := 0; j < fv.Len(); j++ {
+					out.Index(j).SetString(absPath(base, fv.Index(j).String()))
+				}
+				fv.Set(out)
+			}
+		}
+	}
+}
+
+func absPath(base, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(base, p)
+}
+
+func decodeYAML(data []byte, cfg *Config, pos *positions) error {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil // empty file: defaults
 		}
-		return fmt.Errorf("YAML syntax: %w", trimYAMLPrefix(err))
+		return syntaxError(data, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil
@@ -64,15 +267,50 @@ func decodeYAML(data []byte, cfg *Config, lines map[int]string) error {
 		return fmt.Errorf("line %d: the file must be a mapping of keys (listen:, upstream:, …), not a %s", root.Line, kindName(root.Kind))
 	}
 	var problems []string
-	checkKeys(root, reflect.TypeOf(*cfg), "", lines, &problems)
+	checkKeys(root, reflect.TypeOf(*cfg), "", pos, &problems)
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "\n"))
 	}
 	if err := root.Decode(cfg); err != nil {
-		return explainDecode(err, lines)
+		return explainDecode(err, pos.keyAt)
 	}
 	return nil
 }
+
+// syntaxError reports a YAML syntax error at the line where the document
+// stops being YAML. The parser names the wrong line for some mistakes (for
+// a key indented less than its neighbours it counts lines from 0, or names
+// the line where the enclosing mapping began), so the line is found by
+// parsing ever longer beginnings of the file until one fails with the same
+// problem: the last line taken is the culprit.
+func syntaxError(data []byte, err error) error {
+	msg := trimYAMLPrefix(err).Error()
+	problem := yamlLineRE.ReplaceAllString(msg, "")
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > maxLocateLines {
+		return fmt.Errorf("YAML syntax: %s", msg)
+	}
+	for i := range lines {
+		var n yaml.Node
+		perr := yaml.Unmarshal(bytes.Join(lines[:i+1], nil), &n)
+		if perr == nil || yamlLineRE.ReplaceAllString(trimYAMLPrefix(perr).Error(), "") != problem {
+			continue
+		}
+		text := strings.TrimRight(string(lines[i]), "\r\n")
+		hint := ""
+		if strings.Contains(problem, "expected key") || strings.Contains(problem, "mapping values are not allowed") {
+			hint = "; check its indentation: a key lines up with the other keys of its section"
+		}
+		return fmt.Errorf("YAML syntax: line %d: %s%s:\n    %s", i+1, problem, hint, text)
+	}
+	return fmt.Errorf("YAML syntax: %s", msg)
+}
+
+// maxLocateLines bounds the re-parsing syntaxError does: a configuration
+// is far shorter, and for anything longer the parser's own line stands.
+const maxLocateLines = 2000
+
+var yamlLineRE = regexp.MustCompile(`^line \d+: `)
 
 func trimYAMLPrefix(err error) error {
 	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
@@ -92,13 +330,13 @@ func kindName(k yaml.Kind) string {
 // checkKeys reports every key that the target type does not have, with the
 // closest known key as a suggestion, and remembers which key each line holds
 // so that decode errors can name it.
-func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]string, problems *[]string) {
+func checkKeys(n *yaml.Node, t reflect.Type, path string, pos *positions, problems *[]string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	switch {
 	case n.Kind == yaml.AliasNode:
-		checkKeys(n.Alias, t, path, lines, problems)
+		checkKeys(n.Alias, t, path, pos, problems)
 	case t.Kind() == reflect.Struct && t != reflect.TypeOf(Duration(0)):
 		if n.Kind != yaml.MappingNode {
 			return // the decoder reports the type mismatch with its line
@@ -107,8 +345,8 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]string, 
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			key := joinPath(path, k.Value)
-			lines[k.Line] = key
-			lines[v.Line] = key
+			pos.note(k.Line, key)
+			pos.note(v.Line, key)
 			f, ok := fields[k.Value]
 			if !ok {
 				msg := fmt.Sprintf("line %d: unknown key %q", k.Line, key)
@@ -118,20 +356,20 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]string, 
 				*problems = append(*problems, msg)
 				continue
 			}
-			checkKeys(v, f.Type, key, lines, problems)
+			checkKeys(v, f.Type, key, pos, problems)
 		}
 	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			key := joinPath(path, k.Value)
-			lines[k.Line] = key
-			checkKeys(v, t.Elem(), key, lines, problems)
+			pos.note(k.Line, key)
+			checkKeys(v, t.Elem(), key, pos, problems)
 		}
 	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
 		for i, item := range n.Content {
 			key := fmt.Sprintf("%s[%d]", path, i)
-			lines[item.Line] = key
-			checkKeys(item, t.Elem(), key, lines, problems)
+			pos.note(item.Line, key)
+			checkKeys(item, t.Elem(), key, pos, problems)
 		}
 	}
 }
@@ -237,25 +475,28 @@ func (d *Duration) parse(s string, line int) error {
 // MarshalYAML writes durations back the way they are read.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// applyEnv sets every field whose LCW_* variable is non-empty. Strings are
-// taken verbatim (a secret may contain any character); everything else is
-// parsed as YAML, so lists can be written [a, b] or a,b.
-func applyEnv(cfg *Config, getenv func(string) string) error {
+// applyEnv sets every field whose LCW_* variable is non-empty and returns
+// the keys it set, with their variables. Strings are taken verbatim (a
+// secret may contain any character); everything else is parsed as YAML, so
+// lists can be written [a, b] or a,b.
+func applyEnv(cfg *Config, getenv func(string) string) (map[string]string, error) {
 	var problems []string
+	set := map[string]string{}
 	walkFields(reflect.ValueOf(cfg).Elem(), "", func(path string, v reflect.Value) {
 		name := EnvName(path)
 		raw := getenv(name)
 		if raw == "" {
 			return
 		}
+		set[path] = name
 		if err := setFromEnv(v, raw); err != nil {
 			problems = append(problems, fmt.Sprintf("environment %s (key %q): %v", name, path, err))
 		}
 	})
 	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "\n"))
+		return nil, errors.New(strings.Join(problems, "\n"))
 	}
-	return nil
+	return set, nil
 }
 
 // EnvName is the environment variable that overrides the key at path.

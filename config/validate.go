@@ -24,21 +24,33 @@ func (p *problems) add(key, format string, args ...any) {
 	*p = append(*p, fmt.Sprintf("%s: %s", key, fmt.Sprintf(format, args...)))
 }
 
-func (p problems) err() error {
+// err joins the problems into one error. where, when set, says where each
+// problem's key was given ("line 12", "environment LCW_…"); it is put in
+// front so the reader can go straight there.
+func (p problems) err(where func(key string) string) error {
 	if len(p) == 0 {
 		return nil
 	}
-	return fmt.Errorf("invalid configuration:\n  %s", strings.Join(p, "\n  "))
+	out := make([]string, len(p))
+	for i, pr := range p {
+		out[i] = pr
+		if key, _, ok := strings.Cut(pr, ": "); ok && where != nil {
+			if w := where(key); w != "" {
+				out[i] = w + ": " + pr
+			}
+		}
+	}
+	return fmt.Errorf("invalid configuration:\n  %s", strings.Join(out, "\n  "))
 }
 
 // resolve provisions the derived values, then validates the whole
 // configuration. Problems come in a fixed order: provisioning (files,
 // URLs, secrets, patterns) first, then each section as Config lists them.
-func (c *Config) resolve() error {
+func (c *Config) resolve(where func(key string) string) error {
 	var p problems
 	c.provision(&p)
 	c.validate(&p)
-	return p.err()
+	return p.err(where)
 }
 
 // provision computes every derived field (yaml:"-") once: parsed URLs and

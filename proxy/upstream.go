@@ -70,22 +70,35 @@ func newStdTransport(dialer *net.Dialer, u config.Upstream) (*http.Transport, er
 		WriteBufferSize:       32 << 10,
 		ReadBufferSize:        32 << 10,
 	}
-	if u.CAFile != "" || u.InsecureSkipVerify {
-		tc := &tls.Config{InsecureSkipVerify: u.InsecureSkipVerify} //nolint:gosec // explicit opt-in for self-signed upstreams
-		if u.CAFile != "" {
-			pem, err := os.ReadFile(u.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("read upstream.ca_file %s: %w", u.CAFile, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("upstream.ca_file %s holds no PEM certificate", u.CAFile)
-			}
-			tc.RootCAs = pool
-		}
-		t.TLSClientConfig = tc
+	tc, err := UpstreamTLSConfig(u)
+	if err != nil {
+		return nil, err
 	}
+	t.TLSClientConfig = tc
 	return t, nil
+}
+
+// UpstreamTLSConfig is the TLS client configuration toward an https
+// upstream: upstream.ca_file's certificates as the only roots, or no
+// verification with insecure_skip_verify; nil (the system's roots) when
+// neither is set. check-config --online dials the upstream with it too.
+func UpstreamTLSConfig(u config.Upstream) (*tls.Config, error) {
+	if u.CAFile == "" && !u.InsecureSkipVerify {
+		return nil, nil
+	}
+	tc := &tls.Config{InsecureSkipVerify: u.InsecureSkipVerify} //nolint:gosec // explicit opt-in for self-signed upstreams
+	if u.CAFile != "" {
+		pem, err := os.ReadFile(u.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read upstream.ca_file %s: %w", u.CAFile, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("upstream.ca_file %s holds no PEM certificate: give the CA certificate (-----BEGIN CERTIFICATE-----) that signed the upstream's certificate", u.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
 }
 
 // copyBufferSize is ReverseProxy's own default copy buffer size.

@@ -9,12 +9,23 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	environ := os.Environ()
+	p := process{
+		getenv:      config.Getenv(environ),
+		environ:     environ,
+		stdin:       os.Stdin,
+		interactive: term.IsTerminal(int(os.Stdin.Fd())),
+	}
+	if err := runProcess(ctx, os.Args[1:], p, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "lcw-auth-proxy:", err)
 		os.Exit(exitCode(err))
 	}

@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/app"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/preflight"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -19,8 +21,12 @@ var version = ""
 const usage = `lcw-auth-proxy — authenticated Omnichannel live chat in front of any website
 
 Usage:
+  lcw-auth-proxy init [--idp NAME] [--out DIR] [flags]         write a commented config.yaml, a signing key pair and a cookie
+                                                               secret for a real site, and say what to register where; asks
+                                                               in a terminal for what the flags leave out (init --help)
   lcw-auth-proxy serve --config FILE                           run the proxy (a bare --config FILE also serves)
-  lcw-auth-proxy check-config --config FILE                    validate and print the effective configuration, secrets redacted
+  lcw-auth-proxy check-config --config FILE [--online]         refuse what serve would refuse; print the effective configuration,
+                                                               secrets redacted; --online: ask the IdP and the upstream too
   lcw-auth-proxy keygen --out DIR [--bits 2048]                write a new RSA signing key pair
   lcw-auth-proxy token --config FILE --claims FILE [--decode]  mint a chat token offline from sample claims
   lcw-auth-proxy verify --key URL|FILE TOKEN|-                 check a token the way Omnichannel does
@@ -28,7 +34,9 @@ Usage:
   lcw-auth-proxy help                                          show this help
 
 Every configuration key can also be set from the environment as LCW_ + the
-upper-case key path, e.g. LCW_UPSTREAM_URL or LCW_OIDC_CLIENT_SECRET.
+upper-case key path, e.g. LCW_UPSTREAM_URL or LCW_OIDC_CLIENT_SECRET; an
+LCW_* variable that sets nothing stops the proxy (a typo is never ignored).
+Relative paths in the config file are resolved against the file's directory.
 `
 
 // usageError marks mistakes in the command line (exit code 2).
@@ -44,21 +52,52 @@ func exitCode(err error) int {
 	return 1
 }
 
-// run is the whole program, callable in-process by tests.
+// process is what the program takes from its surroundings besides the
+// arguments and the output streams.
+type process struct {
+	getenv func(string) string
+	// environ lists every variable ("NAME=value"), so that a misspelt LCW_*
+	// name is refused instead of ignored; nil when only getenv is known.
+	environ []string
+	// stdin is where init reads answers, and only when interactive (a
+	// terminal): a script or CI job never waits on a question.
+	stdin       io.Reader
+	interactive bool
+}
+
+// loadConfig loads the configuration with every check the environment
+// allows: with the list of names, unknown LCW_* variables are refused.
+func (p process) loadConfig(path string) (*config.Config, error) {
+	if p.environ != nil {
+		return config.LoadEnviron(path, p.environ)
+	}
+	return config.Load(path, p.getenv)
+}
+
+// run is the whole program, callable in-process by tests, given the
+// environment as a lookup function. main calls runProcess with the whole
+// process environment instead (see process).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runProcess(ctx, args, process{getenv: getenv}, stdout, stderr)
+}
+
+func runProcess(ctx context.Context, args []string, p process, stdout, stderr io.Writer) error {
+	getenv := p.getenv
 	cmd := "serve"
 	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || args[0] == "-h" || args[0] == "--help") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, args, getenv, stderr)
+		return serve(ctx, args, p, stderr)
 	case "check-config":
-		return checkConfig(args, getenv, stdout)
+		return checkConfig(ctx, args, p, stdout)
+	case "init":
+		return initCmd(args, p, stdout, stderr)
 	case "keygen":
 		return keygenCmd(ctx, args, getenv, stdout, stderr)
 	case "token":
-		return tokenCmd(ctx, args, getenv, stdout, stderr)
+		return tokenCmd(ctx, args, p, stdout, stderr)
 	case "verify":
 		return verifyCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
@@ -114,10 +153,14 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// configFlags parses the flags every config-reading command shares.
-func configFlags(name string, args []string, getenv func(string) string) (*config.Config, error) {
+// configFlags parses the flags every config-reading command shares; more,
+// when given, adds the command's own.
+func configFlags(name string, args []string, p process, more func(*flag.FlagSet)) (*config.Config, error) {
 	fs := newFlagSet(name)
-	path := fs.String("config", getenv("LCW_CONFIG"), "configuration file (YAML)")
+	path := fs.String("config", p.getenv(config.ConfigFileEnv), "configuration file (YAML)")
+	if more != nil {
+		more(fs)
+	}
 	// Not parseFlags: these commands take no positional argument, so the
 	// first one is the mistake to report, whatever follows it.
 	if err := fs.Parse(args); err != nil {
@@ -129,11 +172,11 @@ func configFlags(name string, args []string, getenv func(string) string) (*confi
 	if *path == "" {
 		return nil, usageError{fmt.Sprintf("%s: --config FILE is required (or LCW_CONFIG)", name)}
 	}
-	return config.Load(*path, getenv)
+	return p.loadConfig(*path)
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	cfg, err := configFlags("serve", args, getenv)
+func serve(ctx context.Context, args []string, p process, stderr io.Writer) error {
+	cfg, err := configFlags("serve", args, p, nil)
 	if err != nil {
 		return err
 	}
@@ -146,9 +189,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	return a.Run(ctx)
 }
 
-func checkConfig(args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := configFlags("check-config", args, getenv)
+// checkConfig refuses whatever serve would refuse: it loads the
+// configuration and then builds the whole proxy from it (every file read,
+// every key parsed, the upstream transport and sign-in set up), stopping
+// short of listening and of contacting anyone. --online then asks the
+// provider and the upstream whether they answer.
+func checkConfig(ctx context.Context, args []string, p process, stdout io.Writer) error {
+	var online bool
+	cfg, err := configFlags("check-config", args, p, func(fs *flag.FlagSet) {
+		fs.BoolVar(&online, "online", false, "also fetch the IdP's discovery document and keys and check that the upstream answers")
+	})
 	if err != nil {
+		return err
+	}
+	if _, err := app.New(cfg, slog.New(slog.DiscardHandler)); err != nil {
 		return err
 	}
 	out, err := cfg.Redacted()
@@ -156,5 +210,20 @@ func checkConfig(args []string, getenv func(string) string, stdout io.Writer) er
 		return fmt.Errorf("render configuration: %w", err)
 	}
 	fmt.Fprintf(stdout, "# configuration is valid\n%s", out)
+	if !online {
+		return nil
+	}
+	// As YAML comments, so the whole output still reads as the config.
+	fmt.Fprintln(stdout, "# online checks:")
+	failed := 0
+	for _, f := range preflight.Online(ctx, cfg) {
+		fmt.Fprintf(stdout, "#   %s\n", f)
+		if !f.OK {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("check-config --online: %d check(s) failed, listed above with the fix", failed)
+	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
@@ -32,7 +33,7 @@ func TestCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, os.Getenv, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	for _, cmd := range []string{"serve", "check-config", "version"} {
+	for _, cmd := range []string{"serve", "check-config", "init", "version"} {
 		if !strings.Contains(out.String(), cmd) {
 			t.Errorf("help does not list %s:\n%s", cmd, out.String())
 		}
@@ -665,5 +666,16 @@ func TestRedirectsToTheUpstreamAreMapped(t *testing.T) {
 				t.Errorf("Location = %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// main hands the whole environment over, so a misspelt variable is caught.
+func TestMisspeltVariableIsRefused(t *testing.T) {
+	path := baseConfig(t, "http://127.0.0.1:8080", "")
+	environ := []string{"LCW_UPSTREAM_ULR=http://127.0.0.1:9999"}
+	p := process{getenv: config.Getenv(environ), environ: environ}
+	err := runProcess(context.Background(), []string{"check-config", "--config", path}, p, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "did you mean LCW_UPSTREAM_URL?") {
+		t.Fatalf("check-config with LCW_UPSTREAM_ULR: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,7 +46,13 @@ func keygenCmd(_ context.Context, args []string, _ func(string) string, stdout, 
 	if err != nil {
 		return err
 	}
-	priv, pub, err := keys.WriteKeyPair(*out, key)
+	// Absolute, so the paths printed below work whatever directory the
+	// config that lists them ends up in.
+	dir, err := filepath.Abs(*out)
+	if err != nil {
+		return fmt.Errorf("keygen: --out %s: %w", *out, err)
+	}
+	priv, pub, err := keys.WriteKeyPair(dir, key)
 	if err != nil {
 		return err
 	}
@@ -63,9 +70,9 @@ Configure it with:
 
 // tokenCmd mints a token offline from a claims file with the configured keys
 // and rules, to try a mapping without signing in.
-func tokenCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func tokenCmd(ctx context.Context, args []string, proc process, stdout, stderr io.Writer) error {
 	fs := newFlagSet("token")
-	path := fs.String("config", getenv("LCW_CONFIG"), "configuration file (YAML)")
+	path := fs.String("config", proc.getenv(config.ConfigFileEnv), "configuration file (YAML)")
 	claimsPath := fs.String("claims", "", "JSON file of identity claims (- for stdin)")
 	decode := fs.Bool("decode", false, "also print the decoded header and payload")
 	rest, err := parseFlags(fs, args)
@@ -80,7 +87,7 @@ func tokenCmd(ctx context.Context, args []string, getenv func(string) string, st
 	case *claimsPath == "":
 		return usageError{"token: --claims FILE is required: a JSON object of ID token claims, e.g. {\"sub\": \"…\", \"email\": \"…\"}"}
 	}
-	cfg, err := config.Load(*path, getenv)
+	cfg, err := proc.loadConfig(*path)
 	if err != nil {
 		return err
 	}

@@ -136,6 +136,23 @@ func TestKeygenTokenVerifyRoundTrip(t *testing.T) {
 	}
 }
 
+// keygen prints absolute paths: the snippet it suggests is pasted into a
+// config elsewhere, where a relative path would mean another file.
+func TestKeygenPrintsAbsolutePaths(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	out, _, err := runCmd(t, nil, "keygen", "--out", "keys")
+	if err != nil {
+		t.Fatalf("keygen: %v", err)
+	}
+	priv := filepath.Join(dir, "keys", keys.PrivateKeyFile)
+	for _, want := range []string{"wrote " + priv + " ", "wrote " + filepath.Join(dir, "keys", keys.PublicKeyFile) + " ", "- file: " + priv + "\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("keygen output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestVerifyReadsTheTokenFromStdin(t *testing.T) {
 	dir := t.TempDir()
 	if _, _, err := runCmd(t, nil, "keygen", "--out", dir); err != nil {

@@ -60,7 +60,13 @@ func startChat(t *testing.T, ctx context.Context) string {
 
 func TestBrowserDemo(t *testing.T) {
 	ctx := testenv.Browser(t)
-	d := startDemo(t)
+	var args []string
+	if os.Getenv(screenshotEnv) == "1" {
+		// The README tells people to open 127.0.0.1:4180: the screenshot
+		// (the widget shows the public key URL) must show that address.
+		args = []string{"--listen", "127.0.0.1:4180"}
+	}
+	d := startDemo(t, args...)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1200, 860)); err != nil {
 		t.Fatalf("set the viewport: %v", err)
 	}

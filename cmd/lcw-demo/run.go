@@ -12,11 +12,14 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/app"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/devidp"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/preflight"
 )
 
 const usage = `lcw-demo — try lcw-auth-proxy in a browser with nothing to set up
@@ -27,10 +30,12 @@ Usage:
 Starts, on this machine only: a development OpenID provider with demo users,
 a small demo website, a simulated Omnichannel chat widget, and lcw-auth-proxy
 in front of the site. Open the printed URL, sign in, click "Chat with us".
+For a real site and IdP, use lcw-auth-proxy init instead.
 
 Flags:
   --listen ADDR          where the proxy listens (default 127.0.0.1:4180; loopback only)
-  --state DIR            keep the signing key, cookie secret and config.yaml in DIR
+  --state DIR            keep the signing key, cookie secret, ports and config.yaml in DIR:
+                         the same URLs on every start, and edits to config.yaml stay
                          (default: a temporary directory removed on exit)
   --upstream URL         put the proxy in front of your own site instead of the demo site
   --widget-app-id ID     use your real Omnichannel widget instead of the simulated one:
@@ -131,61 +136,84 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer cleanup()
-	keyFile, err := ensureSigningKey(dir)
+	if _, err := ensureSigningKey(dir); err != nil {
+		return err
+	}
+	if _, err := ensureCookieSecret(dir); err != nil {
+		return err
+	}
+	// With --state, every start reuses the addresses of the last one, so
+	// the URLs (the IdP's issuer above all) and config.yaml stay the same.
+	st, err := loadState(dir)
 	if err != nil {
 		return err
 	}
-	secretFile, err := ensureCookieSecret(dir)
-	if err != nil {
-		return err
-	}
+	var notes []string
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	servers := &serverGroup{errc: make(chan error, 4)}
 	defer servers.close()
 
-	proxyLn, err := net.Listen("tcp", o.listen)
+	proxyLn, err := listenProxy(o.listen, &st, &notes)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another demo running? choose another port with --listen)", o.listen, err)
+		return err
 	}
 	defer proxyLn.Close() // for early returns; the proxy's server closes it otherwise
 	public := "http://" + proxyLn.Addr().String()
 
 	simulated := o.widget.Src == ""
 	upstream := o.upstream
+	if upstream != "" {
+		// A site that is not running shows up only as a 502 in the
+		// browser: say so now. Not a refusal: it may be started later.
+		if note := checkUpstream(ctx, upstream); note != "" {
+			notes = append(notes, note)
+		}
+	}
 	if upstream == "" {
-		upstream, err = servers.start("demo site", newSite(prefix, simulated, log).Handler())
+		upstream, err = servers.start("site", newSite(prefix, simulated, log).Handler(), &st, &notes)
 		if err != nil {
 			return err
 		}
 	}
 	widget := o.widget
 	if simulated {
-		cdn, err := servers.start("simulated widget host", widgetHost())
+		cdn, err := servers.start("widget", widgetHost(), &st, &notes)
 		if err != nil {
 			return err
 		}
 		widget = config.Widget{Src: cdn + widgetLoaderPath, AppID: simulatedAppID, OrgID: simulatedOrgID, OrgURL: cdn}
 	}
 
-	idp, err := devidp.Start(devidp.Options{
+	idp, err := startIdP(devidp.Options{
 		RedirectURIs:           []string{public + prefix + "/callback"},
 		PostLogoutRedirectURIs: []string{public + "/"},
 		Logger:                 log,
-	})
+	}, &st, &notes)
 	if err != nil {
 		return err
 	}
 	defer idp.Stop()
 
-	cfg, cfgPath, err := writeConfig(dir, demoConfig{
+	cfg, cfgPath, changes, err := prepareConfig(dir, demoConfig{
 		Listen: proxyLn.Addr().String(), PublicURL: public, Upstream: upstream,
 		Issuer: idp.Issuer, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret,
-		SecretFile: secretFile, KeyFile: keyFile, Widget: widget, Simulated: simulated,
-	})
+		// Relative: they resolve against config.yaml's directory, which
+		// is the state directory, wherever it is later moved.
+		SecretFile: cookieSecretFile, KeyFile: keys.PrivateKeyFile, Widget: widget, Simulated: simulated,
+	}, &st)
 	if err != nil {
 		return err
+	}
+	for _, c := range changes {
+		notes = append(notes, fmt.Sprintf("%s: updated %s", configFile, c))
+	}
+	if err := st.save(dir); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		log.Warn(n)
 	}
 	a, err := app.New(cfg, app.NewLogger(cfg.Log, stderr))
 	if err != nil {
@@ -202,7 +230,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	printWelcome(stdout, welcome{
 		URL: public + "/", Issuer: idp.Issuer, Users: idp.Users, Upstream: upstream, BuiltInSite: o.upstream == "",
 		Widget: widget, Simulated: simulated, PublicKeyURL: public + prefix + "/public-key.pem",
-		StateDir: dir, Config: cfgPath, KeptState: o.state != "",
+		StateDir: dir, Config: cfgPath, KeptState: o.state != "", Notes: notes,
 	})
 
 	select {
@@ -224,14 +252,80 @@ type serverGroup struct {
 	errc    chan error
 }
 
-// start serves h on a free loopback port and returns its base URL.
-func (g *serverGroup) start(name string, h http.Handler) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// start serves h on the loopback port remembered for name in st (a free
+// one the first time), records the port and returns its base URL.
+func (g *serverGroup) start(name string, h http.Handler, st *demoState, notes *[]string) (string, error) {
+	ln, note, err := st.listenRemembered(name, "127.0.0.1:0")
 	if err != nil {
-		return "", fmt.Errorf("listen for the %s: %w", name, err)
+		return "", err
 	}
+	if note != "" {
+		*notes = append(*notes, note)
+	}
+	st.Addrs[name] = ln.Addr().String()
 	g.serve(name, ln, h)
 	return "http://" + ln.Addr().String(), nil
+}
+
+// listenProxy opens the proxy's port: --listen as given, or, when it asks
+// for any free port (:0), the one remembered from the last start.
+func listenProxy(listen string, st *demoState, notes *[]string) (net.Listener, error) {
+	if _, port, err := net.SplitHostPort(listen); err == nil && port == "0" {
+		ln, note, err := st.listenRemembered("proxy", listen)
+		if err != nil {
+			return nil, err
+		}
+		if note != "" {
+			*notes = append(*notes, note)
+		}
+		st.Addrs["proxy"] = ln.Addr().String()
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w (is another demo running? choose another port with --listen)", listen, err)
+	}
+	return ln, nil
+}
+
+// upstreamCheckTimeout bounds the start-up check of --upstream: a local
+// site answers at once or not at all.
+const upstreamCheckTimeout = 3 * time.Second
+
+// checkUpstream asks the user's site for its front page, as the proxy
+// would; it returns a warning when nothing answers, "" when anything does
+// (an error status included).
+func checkUpstream(ctx context.Context, upstream string) string {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return "" // parseFlags already refused it
+	}
+	ctx, cancel := context.WithTimeout(ctx, upstreamCheckTimeout)
+	defer cancel()
+	up := config.Default().Upstream
+	up.DialTimeout = config.Duration(upstreamCheckTimeout)
+	f := preflight.Upstream(ctx, u, up)
+	if f.OK {
+		return ""
+	}
+	return fmt.Sprintf("--upstream: %s. Start your site there (the demo runs anyway; until the site answers, its pages show 502 Bad Gateway)", f.Msg)
+}
+
+// startIdP starts the development IdP on its remembered port, or on a new
+// one when that is taken (its issuer then changes, and config.yaml with it).
+func startIdP(opts devidp.Options, st *demoState, notes *[]string) (*devidp.Provider, error) {
+	opts.Addr = st.Addrs["idp"]
+	idp, err := devidp.Start(opts)
+	if err != nil && opts.Addr != "" && errors.Is(err, syscall.EADDRINUSE) {
+		*notes = append(*notes, fmt.Sprintf("the idp's port %s (remembered in %s) is taken by another program; using a new one", opts.Addr, stateFile))
+		opts.Addr = ""
+		idp, err = devidp.Start(opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.Addrs["idp"] = idp.Addr
+	return idp, nil
 }
 
 // serve runs h on ln in the background.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -144,6 +145,7 @@ func TestRunPrintsURLAndUsers(t *testing.T) {
 	for _, want := range []string{
 		"vip", "vip-password", "customer", "customer-password",
 		"Chat widget: SIMULATED", "Public key:  " + d.URL + "/_lcw/public-key.pem",
+		"Your own site and IdP: lcw-auth-proxy init", // the way on from the demo
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("welcome text lacks %q:\n%s", want, out)
@@ -218,6 +220,37 @@ func TestUpstreamFlagFrontsYourOwnSite(t *testing.T) {
 	resp, body := get(t, http.DefaultClient, d.URL+"/shop/")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "my own site at /shop/") {
 		t.Errorf("GET /shop/ through the demo: %d %q, want the upstream's page", resp.StatusCode, body)
+	}
+}
+
+// An --upstream where nothing listens is said at start, not discovered as a
+// 502 in the browser; the demo still runs, for a site started later.
+func TestUpstreamThatDoesNotAnswerIsReported(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	d := startDemo(t, "--upstream", "http://"+addr)
+	out := d.Stdout.String()
+	for _, want := range []string{"Note:        --upstream: http://" + addr + " does not answer", "connection refused", "Start your site there"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("welcome text lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(d.Stderr.String(), "does not answer") {
+		t.Errorf("the log does not carry the warning:\n%s", d.Stderr)
+	}
+	if resp, _ := get(t, http.DefaultClient, d.URL+"/"); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("GET / = %d, want 502 while the site is down", resp.StatusCode)
+	}
+
+	// A site that answers, even with an error, draws no warning.
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }))
+	defer site.Close()
+	if out := startDemo(t, "--upstream", site.URL).Stdout.String(); strings.Contains(out, "does not answer") {
+		t.Errorf("a site answering 404 was reported as not answering:\n%s", out)
 	}
 }
 

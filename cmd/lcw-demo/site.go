@@ -44,6 +44,7 @@ func newSite(prefix string, simulated bool, log *slog.Logger) *demoSite {
 	s := &demoSite{prefix: prefix, simulated: simulated, log: log, pages: map[string]*template.Template{}}
 	for name, file := range map[string]string{
 		"home": "home.html", "compressed": "compressed.html", "strict": "strict-csp.html", "public": "public.html",
+		"notfound": "notfound.html",
 	} {
 		s.pages[name] = template.Must(template.Must(layout.Clone()).ParseFS(siteFiles, "assets/site/"+file))
 	}
@@ -65,6 +66,11 @@ func (s *demoSite) Handler() http.Handler {
 		http.ServeFileFS(w, r, siteFiles, "assets/site/site.css")
 	})
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	// Everything else: a 404 in the site's own style, with a way back,
+	// instead of the mux's plain-text one.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.render(w, r, "notfound", "Page not found", http.StatusNotFound, nil)
+	})
 	return mux
 }
 
@@ -72,32 +78,38 @@ func (s *demoSite) Handler() http.Handler {
 // body (compress it) before it is written.
 func (s *demoSite) page(name, title string, finish func(http.ResponseWriter, []byte) []byte) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		data := sitePage{
-			Title:     title,
-			Prefix:    s.prefix,
-			Path:      r.URL.Path,
-			User:      r.Header.Get("X-Forwarded-Email"),
-			Simulated: s.simulated,
-			CSP:       strictCSP,
-		}
-		if data.User == "" {
-			data.User = r.Header.Get("X-Forwarded-User")
-		}
-		var buf bytes.Buffer
-		if err := s.pages[name].ExecuteTemplate(&buf, "layout.html", data); err != nil {
-			s.log.Error("demo site: render page", "page", name, "error", err)
-			http.Error(w, "cannot render the page", http.StatusInternalServerError)
-			return
-		}
-		body := buf.Bytes()
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		// The page shows who is signed in, so no shared cache may keep it.
-		w.Header().Set("Cache-Control", "private, no-cache")
-		if finish != nil {
-			body = finish(w, body)
-		}
-		_, _ = w.Write(body) // the client went away; nothing to do
+		s.render(w, r, name, title, http.StatusOK, finish)
 	}
+}
+
+// render writes template name as a page with status.
+func (s *demoSite) render(w http.ResponseWriter, r *http.Request, name, title string, status int, finish func(http.ResponseWriter, []byte) []byte) {
+	data := sitePage{
+		Title:     title,
+		Prefix:    s.prefix,
+		Path:      r.URL.Path,
+		User:      r.Header.Get("X-Forwarded-Email"),
+		Simulated: s.simulated,
+		CSP:       strictCSP,
+	}
+	if data.User == "" {
+		data.User = r.Header.Get("X-Forwarded-User")
+	}
+	var buf bytes.Buffer
+	if err := s.pages[name].ExecuteTemplate(&buf, "layout.html", data); err != nil {
+		s.log.Error("demo site: render page", "page", name, "error", err)
+		http.Error(w, "cannot render the page", http.StatusInternalServerError)
+		return
+	}
+	body := buf.Bytes()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// The page shows who is signed in, so no shared cache may keep it.
+	w.Header().Set("Cache-Control", "private, no-cache")
+	if finish != nil {
+		body = finish(w, body)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body) // the client went away; nothing to do
 }
 
 // gzipped compresses the body, as sites that pre-compress their pages do,

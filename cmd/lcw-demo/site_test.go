@@ -51,7 +51,15 @@ func TestDemoSite(t *testing.T) {
 		{name: "public page", path: "/public/", wantStatus: 200, wantBody: []string{"A public page"}},
 		{name: "sign-in link returns to the page", path: "/public/", wantStatus: 200, wantBody: []string{`rd=%2fpublic%2f`}},
 		{name: "static asset", path: "/static/site.css", wantStatus: 200, wantType: "text/css", wantBody: []string{"header.site"}},
-		{name: "unknown page", path: "/nope.html", wantStatus: 404},
+		{
+			name: "unknown page: a 404 in the site's style", path: "/nope.html", wantStatus: 404, wantType: "text/html",
+			wantBody: []string{`<link rel="stylesheet" href="/static/site.css">`, "Page not found", "<code>/nope.html</code>", `href="/"`},
+		},
+		{
+			// /token downloads a file when opened in a tab; /session shows it.
+			name: "home links the session view, not the token", path: "/", wantStatus: 200,
+			wantBody: []string{`href="/_lcw/session"`}, notInBody: []string{`href="/_lcw/token"`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

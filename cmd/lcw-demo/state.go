@@ -3,11 +3,14 @@ package main
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 )
@@ -75,4 +78,77 @@ func ensureCookieSecret(dir string) (string, error) {
 		return "", fmt.Errorf("write cookie secret: %w", err)
 	}
 	return path, nil
+}
+
+// stateFile remembers, in a --state directory, what the next start must
+// reproduce: the loopback addresses the demo's servers got (so the IdP's
+// issuer, the site and the proxy's URL stay the same, and bookmarks and
+// the IdP's cookies keep working) and the values lcw-demo last wrote into
+// the keys of config.yaml it manages (to tell its own changes from the
+// user's).
+const stateFile = "demo-state.json"
+
+// demoState is stateFile's content.
+type demoState struct {
+	// Addrs maps a server ("proxy", "idp", "site", "widget") to its
+	// host:port.
+	Addrs map[string]string `json:"addrs"`
+	// Managed maps a config key lcw-demo sets to the value it last wrote.
+	Managed map[string]string `json:"managed"`
+}
+
+// loadState reads dir's state; a missing file is a first start.
+func loadState(dir string) (demoState, error) {
+	s := demoState{Addrs: map[string]string{}, Managed: map[string]string{}}
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return s, fmt.Errorf("read %s: %w", stateFile, err)
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("%s in %s is damaged (%v): delete it; the demo then picks new ports", stateFile, dir, err)
+	}
+	if s.Addrs == nil {
+		s.Addrs = map[string]string{}
+	}
+	if s.Managed == nil {
+		s.Managed = map[string]string{}
+	}
+	return s, nil
+}
+
+// save writes the state into dir.
+func (s demoState) save(dir string) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, stateFile), append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", stateFile, err)
+	}
+	return nil
+}
+
+// listenRemembered opens a loopback listener for server name: on the
+// address remembered for it when there is one and it is free, else on
+// fallback (a :0 address). note explains a fallback; the caller says it
+// out loud.
+func (s demoState) listenRemembered(name, fallback string) (ln net.Listener, note string, err error) {
+	if addr := s.Addrs[name]; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			return ln, "", nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, "", fmt.Errorf("listen for the %s on %s: %w", name, addr, err)
+		}
+		note = fmt.Sprintf("the %s's port %s (remembered in %s) is taken by another program; using a new one", name, addr, stateFile)
+	}
+	ln, err = net.Listen("tcp", fallback)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen for the %s: %w", name, err)
+	}
+	return ln, note, nil
 }

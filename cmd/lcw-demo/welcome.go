@@ -16,6 +16,9 @@ type welcome struct {
 	Users                                                 []devidp.User
 	BuiltInSite, Simulated, KeptState                     bool
 	Widget                                                config.Widget
+	// Notes are what changed since the last start (a taken port, an
+	// updated key of config.yaml), said once more where people look.
+	Notes []string
 }
 
 // printWelcome writes the URL to open, the demo users and where things are.
@@ -49,7 +52,15 @@ func printWelcome(w io.Writer, v welcome) {
 	if v.KeptState {
 		state = "kept"
 	}
-	fmt.Fprintf(&b, "  State:       %s (%s): signing key, cookie secret and %s\n\n", v.StateDir, state, v.Config)
+	fmt.Fprintf(&b, "  State:       %s (%s): signing key, cookie secret and %s\n", v.StateDir, state, v.Config)
+	if v.KeptState {
+		fmt.Fprintf(&b, "               The same ports next time; your edits to config.yaml are kept.\n")
+	}
+	for _, n := range v.Notes {
+		fmt.Fprintf(&b, "  Note:        %s\n", n)
+	}
+	fmt.Fprintf(&b, "\n  Your own site and IdP: lcw-auth-proxy init writes a real configuration to start from\n")
+	fmt.Fprintf(&b, "  (go run ./cmd/lcw-auth-proxy init --help; README, \"Your own site\").\n\n")
 	fmt.Fprintf(&b, "Press Ctrl+C to stop.\n")
 	_, _ = io.WriteString(w, b.String()) // nowhere to report a failed write to stdout
 }

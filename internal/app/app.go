@@ -78,7 +78,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	ks, err := keys.Load(cfg.Token.SigningKeys, keys.Options{Grace: cfg.Token.RetiredKeyGrace.D(), Logger: log, Metrics: m})
 	if err != nil {
-		return nil, fmt.Errorf("load signing keys: %w", err)
+		return nil, fmt.Errorf("token.signing_keys: %w", err)
 	}
 	minter := token.NewMinter(token.MinterOptions{
 		Token: cfg.Token, Keys: ks, Enricher: token.EnricherFromConfig(cfg.Token), Metrics: m, Logger: log,

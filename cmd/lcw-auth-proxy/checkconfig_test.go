@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
+)
+
+// pemFile writes one PEM block into a temp file and returns its path.
+func pemFile(t *testing.T, typ string, der []byte) string {
+	t.Helper()
+	return writeTemp(t, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})))
+}
+
+// signingKeySection is a token section that signs with file.
+func signingKeySection(file string) string {
+	return fmt.Sprintf("token:\n  issuer: shop.example.com\n  signing_keys:\n    - file: %s\n", file)
+}
+
+// check-config refuses everything serve refuses, with the same message:
+// each of these configurations once passed check-config and then stopped
+// serve.
+func TestCheckConfigRefusesWhatServeRefuses(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecDER, _ := x509.MarshalECPrivateKey(ecKey)
+	shortKey, err := rsa.GenerateKey(rand.Reader, 1024) //nolint:gosec // the point: a key too short for Omnichannel
+	if err != nil {
+		t.Fatal(err)
+	}
+	shortDER, _ := x509.MarshalPKCS8PrivateKey(shortKey)
+	notPEM := writeTemp(t, "not.pem", "this is no certificate\n")
+
+	tests := []struct {
+		name, extra string
+		want        []string
+	}{
+		{"a public key as the signing key", signingKeySection(pemFile(t, "PUBLIC KEY", pubDER)),
+			[]string{"token.signing_keys", "holds only a public key", "lcw-auth-proxy keygen"}},
+		{"an EC key as the signing key", signingKeySection(pemFile(t, "EC PRIVATE KEY", ecDER)),
+			[]string{"token.signing_keys", "is an EC key", "RS256", "keygen"}},
+		{"a 1024-bit RSA key", signingKeySection(pemFile(t, "PRIVATE KEY", shortDER)),
+			[]string{"token.signing_keys", "1024 bits", "at least 2048"}},
+		{"an unreadable TLS certificate", fmt.Sprintf("server:\n  tls_cert_file: %s\n  tls_key_file: %s\n", notPEM, notPEM),
+			[]string{"server.tls_cert_file", "cannot load the certificate"}},
+		{"a CA file that holds no certificate", fmt.Sprintf("upstream:\n  url: https://127.0.0.1:8443\n  ca_file: %s\n", notPEM),
+			[]string{"upstream.ca_file", "holds no PEM certificate", "BEGIN CERTIFICATE"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := baseConfig(t, "http://127.0.0.1:8080", tt.extra)
+			var out bytes.Buffer
+			checkErr := run(context.Background(), []string{"check-config", "--config", path}, func(string) string { return "" }, &out, io.Discard)
+			if checkErr == nil {
+				t.Fatalf("check-config said the configuration is valid:\n%s", out.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(checkErr.Error(), w) {
+					t.Errorf("check-config error lacks %q:\n%v", w, checkErr)
+				}
+			}
+			serveErr := run(context.Background(), []string{"serve", "--config", path}, func(string) string { return "" }, io.Discard, io.Discard)
+			if serveErr == nil || serveErr.Error() != checkErr.Error() {
+				t.Errorf("serve: %v\ncheck-config: %v\nwant the same refusal", serveErr, checkErr)
+			}
+		})
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestCheckConfigOnline(t *testing.T) {
+	op := testenv.StartOP(t, testenv.OPOptions{})
+	// Any answer shows the site is there, even an error page.
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "broken today", http.StatusInternalServerError)
+	}))
+	defer up.Close()
+	oidc := fmt.Sprintf("oidc:\n  issuer: %s\n  client_id: %s\n  client_secret: %s\n", op.Issuer, op.ClientID, op.ClientSecret)
+
+	t.Run("everything answers", func(t *testing.T) {
+		path := baseConfig(t, up.URL, oidc)
+		out, _, err := runCmd(t, nil, "check-config", "--config", path, "--online")
+		if err != nil {
+			t.Fatalf("check-config --online: %v\n%s", err, out)
+		}
+		for _, want := range []string{
+			"#   ok    oidc.issuer: discovery document at " + op.Issuer + "/.well-known/openid-configuration names this issuer",
+			"#   ok    oidc.issuer: key set at ",
+			"#   ok    upstream.url: " + up.URL + " answers (500 Internal Server Error)",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
+	t.Run("closed ports", func(t *testing.T) {
+		path := baseConfig(t, "http://"+closedPort(t), fmt.Sprintf("oidc:\n  issuer: http://%s\n  client_id: c\n  client_secret: s\n", closedPort(t)))
+		out, _, err := runCmd(t, nil, "check-config", "--config", path, "--online")
+		if err == nil || !strings.Contains(err.Error(), "2 check(s) failed") {
+			t.Fatalf("check-config --online against closed ports: %v\n%s", err, out)
+		}
+		for _, want := range []string{
+			"FAIL  oidc.issuer: discovery at ", "connection refused", "fix: check that the provider is reachable",
+			"FAIL  upstream.url: ", "does not answer", "fix: start the site, or set upstream.url",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
+	t.Run("an issuer that differs from the provider's own", func(t *testing.T) {
+		path := baseConfig(t, up.URL, fmt.Sprintf("oidc:\n  issuer: %s/\n  client_id: c\n  client_secret: s\n", op.Issuer))
+		out, _, err := runCmd(t, nil, "check-config", "--config", path, "--online")
+		if err == nil || !strings.Contains(out, fmt.Sprintf("fix: set oidc.issuer to %q", op.Issuer)) {
+			t.Fatalf("check-config --online with a trailing slash: %v\n%s", err, out)
+		}
+	})
+
+	// Offline, nothing is contacted: a closed port is no error.
+	t.Run("without --online", func(t *testing.T) {
+		path := baseConfig(t, "http://"+closedPort(t), "")
+		if out, _, err := runCmd(t, nil, "check-config", "--config", path); err != nil || strings.Contains(out, "# online checks") {
+			t.Fatalf("check-config: %v\n%s", err, out)
+		}
+	})
+}

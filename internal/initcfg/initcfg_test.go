@@ -1,0 +1,210 @@
+package initcfg
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/deploy/examples"
+)
+
+// Every example on disk is a choice of --idp, and every choice has its
+// example: a new file in deploy/examples must be added to IdPs.
+func TestEveryExampleIsAnIdP(t *testing.T) {
+	embedded, err := fs.Glob(examples.FS, "*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := filepath.Glob("../../deploy/examples/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range onDisk {
+		onDisk[i] = filepath.Base(onDisk[i])
+	}
+	if !slices.Equal(embedded, onDisk) {
+		t.Errorf("embedded examples %v, on disk %v", embedded, onDisk)
+	}
+	var files []string
+	for _, p := range IdPs {
+		files = append(files, p.File)
+	}
+	slices.Sort(files)
+	if !slices.Equal(files, embedded) {
+		t.Errorf("IdPs name the files %v; deploy/examples holds %v", files, embedded)
+	}
+}
+
+// writeSecret writes a client secret file and returns its path.
+func writeSecret(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "client-secret")
+	if err := os.WriteFile(p, []byte("from-the-idp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Whatever the template, the written configuration loads, means what was
+// asked, and keeps the template's comments.
+func TestWriteEveryTemplate(t *testing.T) {
+	secret := writeSecret(t)
+	for _, idp := range append([]string{""}, IdPNames()...) {
+		name := idp
+		if name == "" {
+			name = "generic"
+		}
+		t.Run(name, func(t *testing.T) {
+			o := Options{
+				IdP: idp, PublicURL: "https://chat.acme.test/", Upstream: "http://127.0.0.1:9000",
+				Issuer: "https://id.acme.test/tenant", ClientID: "acme-proxy", ClientSecretFile: secret,
+				Widget: config.Widget{AppID: "app-1", OrgID: "org-1", OrgURL: "https://acme.omnichannelengagementhub.com"},
+			}
+			dir := filepath.Join(t.TempDir(), "out")
+			res, err := Write(dir, o, false)
+			if err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			cfg, err := config.Load(filepath.Join(dir, ConfigFile), nil)
+			if err != nil {
+				t.Fatalf("the written configuration does not load: %v", err)
+			}
+			for key, got := range map[string][2]string{
+				"public_url":                 {cfg.PublicURL, "https://chat.acme.test"},
+				"upstream.url":               {cfg.Upstream.URL, "http://127.0.0.1:9000"},
+				"oidc.issuer":                {cfg.OIDC.Issuer, "https://id.acme.test/tenant"},
+				"oidc.client_id":             {cfg.OIDC.ClientID, "acme-proxy"},
+				"oidc.client_secret":         {cfg.OIDC.ClientSecret, "from-the-idp"},
+				"session.secret_file":        {cfg.Session.SecretFile, filepath.Join(dir, CookieSecretFile)},
+				"token.issuer":               {cfg.Token.Issuer, "chat.acme.test"},
+				"token.signing_keys[0].file": {cfg.Token.SigningKeys[0].File, filepath.Join(dir, keys.PrivateKeyFile)},
+				"inject.widget.app_id":       {cfg.Inject.Widget.AppID, "app-1"},
+				"inject.widget.src":          {cfg.Inject.Widget.Src, DefaultWidgetSrc},
+			} {
+				if got[0] != got[1] {
+					t.Errorf("%s = %q, want %q", key, got[0], got[1])
+				}
+			}
+			text, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
+			for _, want := range []string{
+				"#   redirect URI:              https://chat.acme.test/_lcw/callback\n",
+				"#   back-channel logout URI:   https://chat.acme.test/_lcw/backchannel-logout   (when the server-side session store is enabled)\n",
+				"#   public key URL:              https://chat.acme.test/_lcw/public-key.pem",
+			} {
+				if !strings.Contains(string(text), want) {
+					t.Errorf("config.yaml lacks %q", want)
+				}
+			}
+			// The template's own comments now name this site's URLs.
+			if strings.Contains(string(text), "shop.example.com/_lcw/callback") {
+				t.Error("a comment still names the template's redirect URI")
+			}
+			src, _, _ := template(idp)
+			for _, line := range strings.Split(string(src), "\n") {
+				if strings.HasPrefix(line, "#") && !strings.Contains(line, "://") && len(line) > 20 {
+					if !strings.Contains(string(text), line) {
+						t.Errorf("the template's comment %q is gone", line)
+					}
+					break
+				}
+			}
+			if res.Registration.RedirectURI != "https://chat.acme.test/_lcw/callback" || res.Registration.PublicKeyURL != "https://chat.acme.test/_lcw/public-key.pem" {
+				t.Errorf("registration %+v", res.Registration)
+			}
+		})
+	}
+}
+
+func TestWriteModesAndNoOverwrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	o := Options{PublicURL: "http://127.0.0.1:4180", Upstream: "http://127.0.0.1:8080", Issuer: "http://127.0.0.1:5556", ClientID: "c"}
+	if _, err := Write(dir, o, false); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]fs.FileMode{
+		".": 0o700, ConfigFile: 0o644, CookieSecretFile: 0o600, keys.PrivateKeyFile: 0o600, keys.PublicKeyFile: 0o644,
+	}
+	before := map[string][]byte{}
+	for name, mode := range want {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s has mode %04o, want %04o", name, fi.Mode().Perm(), mode)
+		}
+		before[name], _ = os.ReadFile(filepath.Join(dir, name))
+	}
+
+	_, err := Write(dir, o, false)
+	if err == nil || !strings.Contains(err.Error(), "already holds config.yaml, cookie-secret, lcw-signing-key.pem, lcw-signing-key.pub.pem") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("second Write: %v, want a refusal naming the files and --force", err)
+	}
+	for name := range want {
+		if name == "." {
+			continue
+		}
+		if after, _ := os.ReadFile(filepath.Join(dir, name)); string(after) != string(before[name]) {
+			t.Errorf("%s changed although Write refused", name)
+		}
+	}
+
+	if _, err := Write(dir, o, true); err != nil {
+		t.Fatalf("Write with force: %v", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, keys.PrivateKeyFile)); string(after) == string(before[keys.PrivateKeyFile]) {
+		t.Error("force kept the old signing key")
+	}
+}
+
+// No client secret and no widget: those keys become comments, so the file
+// is valid and still shows where they would go.
+func TestRenderLeavesOutWhatWasNotGiven(t *testing.T) {
+	text, err := Render(Options{IdP: "keycloak", PublicURL: "https://a.test", Upstream: "http://127.0.0.1:1", Issuer: "https://kc.test/realms/a", ClientID: "c", SigningKeyFile: "k.pem"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"  # No client secret given to init: a public client, protected by PKCE alone:\n  # client_secret_file: /run/secrets/lcw-auth-proxy/oidc-client-secret\n",
+		"  # No widget given to init: the site embeds it itself, or fill these in from its embed code:\n  # widget:\n  #   src: ",
+	} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("rendered config lacks %q:\n%s", want, text)
+		}
+	}
+	doc, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Has("oidc.client_secret_file") || doc.Has("inject.widget") || !doc.Has("inject.client_function") {
+		t.Error("the commented-out keys are still keys, or a neighbour went with them")
+	}
+}
+
+func TestDocumentSetKeepsTheRest(t *testing.T) {
+	doc, err := Parse([]byte("a:\n  b: old   # why b\n  c: \"quoted # not a comment\"\nlist:\n  - file: x.pem\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, v := range map[string]string{"a.b": "new value", "a.c": ":4180", "list[0].file": "y.pem"} {
+		if err := doc.Set(path, v); err != nil {
+			t.Fatalf("Set(%s): %v", path, err)
+		}
+	}
+	want := "a:\n  b: new value   # why b\n  c: :4180\nlist:\n  - file: y.pem\n"
+	if got := string(doc.Bytes()); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	again, err := Parse(doc.Bytes())
+	if err != nil || again.Value("a.c") != ":4180" || again.Value("a.b") != "new value" {
+		t.Errorf("the edited text reads back as a.b=%q a.c=%q (%v)", again.Value("a.b"), again.Value("a.c"), err)
+	}
+	if err := doc.Set("a.missing", "x"); err == nil {
+		t.Error("Set of a missing key succeeded")
+	}
+}

@@ -1,0 +1,451 @@
+// Package initcfg writes the starting point of a real deployment, for
+// lcw-auth-proxy init: a commented config.yaml (from deploy/examples for a
+// known IdP, else a generic template), a new signing key pair and a cookie
+// secret, and says what to register at the IdP and in Omnichannel.
+//
+// A template is edited in place, value by value, rather than decoded and
+// encoded again: its comments (what to register, which claims the IdP
+// sends) are the point of starting from it, and they survive only if the
+// text does. The same editor keeps the demo's --state config.yaml in step
+// with the demo without losing a user's edits (see Set).
+package initcfg
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/deploy/examples"
+
+	_ "embed"
+)
+
+// IdP is an identity provider init has an example configuration for.
+type IdP struct {
+	Name string // what --idp takes
+	File string // in deploy/examples
+	// IssuerHint shows the form of the provider's issuer URL.
+	IssuerHint string
+	// FixedIssuer: the example's issuer is the provider's one and only
+	// (Google), so --issuer may be left out.
+	FixedIssuer bool
+}
+
+// IdPs lists the known providers in the order help shows them.
+var IdPs = []IdP{
+	{Name: "entra", File: "entra-id.yaml", IssuerHint: "https://login.microsoftonline.com/TENANT-ID/v2.0"},
+	{Name: "keycloak", File: "keycloak.yaml", IssuerHint: "https://keycloak.example.com/realms/REALM"},
+	{Name: "okta", File: "okta.yaml", IssuerHint: "https://YOUR-ORG.okta.com/oauth2/default"},
+	{Name: "auth0", File: "auth0.yaml", IssuerHint: "https://YOUR-TENANT.eu.auth0.com/ (with the trailing slash)"},
+	{Name: "google", File: "google.yaml", IssuerHint: "https://accounts.google.com", FixedIssuer: true},
+	{Name: "dex", File: "dex.yaml", IssuerHint: "https://dex.example.com/dex"},
+}
+
+// LookupIdP finds an IdP by name.
+func LookupIdP(name string) (IdP, bool) {
+	for _, p := range IdPs {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return IdP{}, false
+}
+
+// IdPNames are the names --idp takes, for messages.
+func IdPNames() []string {
+	names := make([]string, len(IdPs))
+	for i, p := range IdPs {
+		names[i] = p.Name
+	}
+	return names
+}
+
+//go:embed generic.yaml
+var genericTemplate []byte
+
+// Names of the files Write puts next to the configuration; the
+// configuration refers to them by these relative names, which resolve
+// against its own directory.
+const (
+	ConfigFile       = "config.yaml"
+	CookieSecretFile = "cookie-secret"
+)
+
+// DefaultWidgetSrc is Omnichannel's loader on its production CDN.
+const DefaultWidgetSrc = "https://oc-cdn-ocprod.azureedge.net/livechatwidget/scripts/LiveChatBootstrapper.js"
+
+// Options are the values of one deployment.
+type Options struct {
+	IdP       string // a name of IdPs; "" for the generic template
+	PublicURL string // the origin browsers use
+	Upstream  string // the site
+	Issuer    string // "" keeps the template's (only for a FixedIssuer IdP)
+	ClientID  string
+	// ClientSecretFile is the file holding the client secret; "" makes a
+	// public client (PKCE alone), where the IdP allows it.
+	ClientSecretFile string
+	Listen           string // "" keeps the template's
+	TokenIssuer      string // "" means the public URL's host
+	// Widget holds the embed code's values; no AppID means no widget tag
+	// (a site that embeds the widget itself). Src defaults to the prod CDN.
+	Widget config.Widget
+	// SigningKeyFile is what the config lists as the signing key.
+	SigningKeyFile string
+}
+
+// template returns the template text for an IdP name and where it is from.
+func template(idp string) ([]byte, string, error) {
+	if idp == "" {
+		return genericTemplate, "the generic template", nil
+	}
+	p, ok := LookupIdP(idp)
+	if !ok {
+		return nil, "", fmt.Errorf("unknown IdP %q: use one of %s, or leave it out for any OpenID Connect provider", idp, strings.Join(IdPNames(), ", "))
+	}
+	data, err := fs.ReadFile(examples.FS, p.File)
+	if err != nil {
+		return nil, "", fmt.Errorf("example for %s: %w", idp, err)
+	}
+	return data, "deploy/examples/" + p.File, nil
+}
+
+// Render returns the config.yaml for o: the template with o's values in
+// place and, in front, a header with what to register. It checks nothing
+// beyond what it needs to write the values; config.Load is the judge.
+func Render(o Options) ([]byte, error) {
+	src, from, err := template(o.IdP)
+	if err != nil {
+		return nil, err
+	}
+	public, err := origin(o.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", from, err)
+	}
+	oldPublic, oldIssuer := doc.Value("public_url"), doc.Value("oidc.issuer")
+	tokenIssuer := o.TokenIssuer
+	if tokenIssuer == "" {
+		tokenIssuer = strings.TrimPrefix(strings.TrimPrefix(public, "https://"), "http://")
+	}
+	sets := [][2]string{
+		{"public_url", public},
+		{"upstream.url", o.Upstream},
+		{"oidc.client_id", o.ClientID},
+		{"session.secret_file", CookieSecretFile},
+		{"token.issuer", tokenIssuer},
+		{"token.signing_keys[0].file", o.SigningKeyFile},
+	}
+	if o.Listen != "" {
+		sets = append(sets, [2]string{"listen", o.Listen})
+	}
+	if o.Issuer != "" {
+		sets = append(sets, [2]string{"oidc.issuer", o.Issuer})
+	}
+	if o.ClientSecretFile != "" {
+		sets = append(sets, [2]string{"oidc.client_secret_file", o.ClientSecretFile})
+	} else if err := doc.CommentOut("oidc.client_secret_file", "No client secret given to init: a public client, protected by PKCE alone"); err != nil {
+		return nil, err
+	}
+	if o.Widget.AppID != "" {
+		src := o.Widget.Src
+		if src == "" {
+			src = DefaultWidgetSrc
+		}
+		sets = append(sets, [2]string{"inject.widget.src", src}, [2]string{"inject.widget.app_id", o.Widget.AppID},
+			[2]string{"inject.widget.org_id", o.Widget.OrgID}, [2]string{"inject.widget.org_url", o.Widget.OrgURL})
+	} else if err := doc.CommentOut("inject.widget", "No widget given to init: the site embeds it itself, or fill these in from its embed code"); err != nil {
+		return nil, err
+	}
+	if n := doc.Len("token.signing_keys"); n != 1 {
+		return nil, fmt.Errorf("%s lists %d signing keys; init writes one", from, n)
+	}
+	for _, s := range sets {
+		if err := doc.Set(s[0], s[1]); err != nil {
+			return nil, fmt.Errorf("%s: %w", from, err)
+		}
+	}
+	out := doc.Bytes()
+	// The template's comments name its own URLs (the redirect URI to
+	// register, …): they now name these.
+	out = bytes.ReplaceAll(out, []byte(strings.TrimSuffix(oldPublic, "/")), []byte(public))
+	if o.Issuer != "" && oldIssuer != "" {
+		out = bytes.ReplaceAll(out, []byte(oldIssuer), []byte(o.Issuer))
+	}
+	return append([]byte(header(from, public, doc)), out...), nil
+}
+
+// header opens the written file: where it came from and the exact values
+// to register, which the template's own comments may only sketch.
+func header(from, public string, doc *Document) string {
+	prefix := doc.Value("prefix")
+	if prefix == "" {
+		prefix = config.Default().Prefix
+	}
+	after := doc.Value("oidc.post_logout_redirect_path")
+	if after == "" {
+		after = config.Default().OIDC.PostLogoutRedirectPath
+	}
+	fn := doc.Value("inject.client_function")
+	if fn == "" {
+		fn = config.Default().Inject.ClientFunction
+	}
+	return fmt.Sprintf(`# Written by lcw-auth-proxy init from %s; the comments below are the template's.
+# Relative paths (session.secret_file, token.signing_keys) are resolved against this file's directory.
+#
+# Register at the identity provider:
+#   redirect URI:              %[2]s%[3]s/callback
+#   post-logout redirect URI:  %[2]s%[4]s
+#   back-channel logout URI:   %[2]s%[3]s/backchannel-logout   (when the server-side session store is enabled)
+# In Omnichannel's chat authentication setting:
+#   public key URL:              %[2]s%[3]s/public-key.pem   (or %[3]s/public-keys, to rotate keys without a change there)
+#   JavaScript client function:  %[5]s
+# Check it (and whether the IdP and the site answer) with:
+#   lcw-auth-proxy check-config --config config.yaml --online
+
+`, from, public, prefix, after, fn)
+}
+
+// origin checks and normalizes a public URL to scheme://host[:port].
+func origin(s string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return "", fmt.Errorf("public URL %q must be an http or https origin like https://shop.example.com (no path)", s)
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+}
+
+// Document is YAML text that can be edited value by value, keeping every
+// other byte (comments, alignment, order) as it was.
+type Document struct {
+	lines []string // without their line breaks
+	root  *yaml.Node
+	// commented holds the line ranges that CommentOut turned into comments.
+	commented [][2]int
+}
+
+// Parse reads YAML text whose top level is a mapping.
+func Parse(data []byte) (*Document, error) {
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
+		return nil, err
+	}
+	if len(n.Content) == 0 || n.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("not a YAML mapping")
+	}
+	text := strings.TrimSuffix(string(data), "\n")
+	return &Document{lines: strings.Split(text, "\n"), root: n.Content[0]}, nil
+}
+
+// Bytes returns the edited text.
+func (d *Document) Bytes() []byte { return []byte(strings.Join(d.lines, "\n") + "\n") }
+
+// find returns the key and value nodes at path ("a.b", "a.list[0].c");
+// nil when some part is missing.
+func (d *Document) find(path string) (key, value *yaml.Node) {
+	n := d.root
+	for _, part := range splitPath(path) {
+		if i, err := strconv.Atoi(part); err == nil {
+			if n.Kind != yaml.SequenceNode || i >= len(n.Content) {
+				return nil, nil
+			}
+			key, n = nil, n.Content[i]
+			continue
+		}
+		if n.Kind != yaml.MappingNode {
+			return nil, nil
+		}
+		var next *yaml.Node
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if n.Content[j].Value == part {
+				key, next = n.Content[j], n.Content[j+1]
+			}
+		}
+		if next == nil {
+			return nil, nil
+		}
+		n = next
+	}
+	return key, n
+}
+
+// splitPath turns "a.list[0].c" into a, list, 0, c.
+func splitPath(path string) []string {
+	return strings.FieldsFunc(strings.ReplaceAll(path, "[", "."), func(r rune) bool { return r == '.' || r == ']' })
+}
+
+// Value returns the scalar at path as written, "" when there is none.
+func (d *Document) Value(path string) string {
+	if _, v := d.find(path); v != nil && v.Kind == yaml.ScalarNode && !d.isCommented(v.Line) {
+		return v.Value
+	}
+	return ""
+}
+
+// Has reports whether path is in the document (and not commented out).
+func (d *Document) Has(path string) bool {
+	_, v := d.find(path)
+	return v != nil && !d.isCommented(v.Line)
+}
+
+// Len returns the number of items of the list at path.
+func (d *Document) Len(path string) int {
+	if _, v := d.find(path); v != nil && v.Kind == yaml.SequenceNode {
+		return len(v.Content)
+	}
+	return 0
+}
+
+func (d *Document) isCommented(line int) bool {
+	for _, r := range d.commented {
+		if line >= r[0] && line <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// Set replaces the one-line scalar at path with value, quoted as YAML
+// needs. A comment after the value stays.
+func (d *Document) Set(path, value string) error {
+	_, v := d.find(path)
+	switch {
+	case v == nil || d.isCommented(v.Line):
+		return fmt.Errorf("no %s to set", path)
+	case v.Kind != yaml.ScalarNode || v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		return fmt.Errorf("%s is not a one-line value", path)
+	}
+	line := d.lines[v.Line-1]
+	start := v.Column - 1
+	end, ok := scalarEnd(line, start)
+	if !ok {
+		return fmt.Errorf("%s (line %d): cannot find the end of its value", path, v.Line)
+	}
+	enc, err := yamlScalar(value)
+	if err != nil {
+		return err
+	}
+	d.lines[v.Line-1] = line[:start] + enc + line[end:]
+	v.Value = value
+	return nil
+}
+
+// scalarEnd finds where the scalar starting at line[start] ends: after its
+// closing quote, or for a plain scalar before a " #" comment or the end.
+func scalarEnd(line string, start int) (int, bool) {
+	if start < 0 || start >= len(line) {
+		return 0, false
+	}
+	switch line[start] {
+	case '"':
+		for i := start + 1; i < len(line); i++ {
+			switch line[i] {
+			case '\\':
+				i++
+			case '"':
+				return i + 1, true
+			}
+		}
+		return 0, false
+	case '\'':
+		for i := start + 1; i < len(line); i++ {
+			if line[i] == '\'' {
+				if i+1 < len(line) && line[i+1] == '\'' {
+					i++
+					continue
+				}
+				return i + 1, true
+			}
+		}
+		return 0, false
+	case '{', '[':
+		return 0, false // flow collections are not one scalar
+	}
+	end := len(line)
+	if i := strings.Index(line[start:], " #"); i >= 0 {
+		end = start + i
+	}
+	return len(strings.TrimRight(line[:end], " \t")), true
+}
+
+// yamlScalar renders s as one YAML scalar on one line.
+func yamlScalar(s string) (string, error) {
+	if strings.ContainsAny(s, "\n\r") {
+		return "", fmt.Errorf("%q: values must be one line", s)
+	}
+	b, err := yaml.Marshal(s)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(string(b), "\n"), nil
+}
+
+// CommentOut turns the key at path, with its whole value, into comments,
+// with why as a comment above them; a missing key is left alone.
+func (d *Document) CommentOut(path, why string) error {
+	k, v := d.find(path)
+	if k == nil {
+		return nil
+	}
+	first, last := k.Line, lastLine(v)
+	if k.Column-1 > len(d.lines[first-1]) {
+		return fmt.Errorf("%s: unexpected layout", path)
+	}
+	indent := d.lines[first-1][:k.Column-1]
+	if strings.TrimSpace(indent) != "" {
+		return fmt.Errorf("%s is not the first thing on its line", path)
+	}
+	for i := first - 1; i < last; i++ {
+		if strings.HasPrefix(d.lines[i], indent) {
+			d.lines[i] = indent + "# " + d.lines[i][len(indent):]
+		}
+	}
+	// Comment lines go in front, shifting the range by one line: the
+	// recorded range is in the numbers of the parsed text, so both shift.
+	d.lines = slices.Insert(d.lines, first-1, indent+"# "+why+":")
+	d.shift(first, 1)
+	d.commented = append(d.commented, [2]int{first + 1, last + 1})
+	return nil
+}
+
+// shift moves every node at or after line down by n lines, after lines
+// were inserted, so later edits find their text.
+func (d *Document) shift(line, n int) {
+	var walk func(*yaml.Node)
+	walk = func(x *yaml.Node) {
+		if x.Line >= line {
+			x.Line += n
+		}
+		for _, c := range x.Content {
+			walk(c)
+		}
+	}
+	walk(d.root)
+	for i := range d.commented {
+		if d.commented[i][0] >= line {
+			d.commented[i][0] += n
+			d.commented[i][1] += n
+		}
+	}
+}
+
+// lastLine is the last line a node's text takes.
+func lastLine(n *yaml.Node) int {
+	last := n.Line
+	for _, c := range n.Content {
+		last = max(last, lastLine(c))
+	}
+	if n.Kind == yaml.ScalarNode && (n.Style&(yaml.LiteralStyle|yaml.FoldedStyle)) != 0 {
+		last += strings.Count(strings.TrimSuffix(n.Value, "\n"), "\n") + 1
+	}
+	return last
+}
