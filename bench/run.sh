@@ -51,12 +51,22 @@ command -v curl >/dev/null || need_pkgs+=(curl)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v taskset >/dev/null || need_pkgs+=(util-linux)
 command -v pgrep >/dev/null || need_pkgs+=(procps)
+command -v redis-server >/dev/null || need_pkgs+=(redis-server)
 if ((${#need_pkgs[@]})); then
 	log "installing ${need_pkgs[*]}"
 	sudo=()
 	[[ $(id -u) == 0 ]] || sudo=(sudo)
+	# Keep the packages from starting their own services (nginx on :80,
+	# redis on :6379): this script starts its own on free ports.
+	own_policy=0
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+		"${sudo[@]}" chmod +x /usr/sbin/policy-rc.d
+		own_policy=1
+	fi
 	"${sudo[@]}" apt-get update
 	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y "${need_pkgs[@]}"
+	((own_policy == 0)) || "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 command -v go >/dev/null || die "go is not on PATH"
@@ -188,10 +198,13 @@ free_port rp_port
 free_port oidc_port # nothing listens here: the proxy starts anyway and retries discovery
 upstream="http://127.0.0.1:$up_port"
 
-# proxy_config NAME MODE ACCESS_LOG PORTVAR writes $tmp/NAME.yaml for a
-# proxy listening on a fresh port, stored in PORTVAR.
+free_port redis_port
+
+# proxy_config NAME MODE ACCESS_LOG PORTVAR [STORE] writes $tmp/NAME.yaml for
+# a proxy listening on a fresh port, stored in PORTVAR; STORE redis keeps its
+# sessions in the run's redis-server.
 proxy_config() {
-	local name=$1 mode=$2 access_log=$3 port
+	local name=$1 mode=$2 access_log=$3 store=${5:-cookie} port
 	free_port port
 	printf -v "$4" '%s' "$port"
 	cat >"$tmp/$name.yaml" <<EOF
@@ -204,6 +217,8 @@ oidc:
   client_id: lcw-bench
 session:
   secret: $secret
+  store: $store
+$([[ $store == redis ]] && printf '  redis:\n    url: redis://127.0.0.1:%s\n' "$redis_port")
 access:
   mode: $mode
 token:
@@ -220,6 +235,8 @@ EOF
 proxy_config lcw-anon optional false anon_port
 proxy_config lcw-anon-log optional true anonlog_port
 proxy_config lcw-signed required false signed_port
+proxy_config lcw-default required true default_port
+proxy_config lcw-redis required false redis_proxy_port redis
 
 # nginx: foreground, one worker, every path inside $tmp/nginx. Temp paths
 # are set only for modules this nginx has, or it would refuse the directive.
@@ -259,8 +276,10 @@ EOF
 
 # --- start everything ------------------------------------------------------
 
-log "starting upstream :$up_port, nginx :$nginx_port, proxies :$anon_port :$anonlog_port :$signed_port (CPU $SERVER_CPU)"
+log "starting upstream :$up_port, nginx :$nginx_port, redis :$redis_port, proxies :$anon_port :$anonlog_port :$signed_port :$default_port :$redis_proxy_port (CPU $SERVER_CPU)"
 start upstream "$tmp/upstream" -listen "127.0.0.1:$up_port"
+start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp"
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null && break; sleep 0.1; done
 wait_http "$upstream/small"
 "$NGINX" -t -q -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" ||
 	die "nginx rejected its config: $(cat "$tmp/nginx/error.log")"
@@ -269,7 +288,9 @@ start reverseproxy "$tmp/reverseproxy" -listen "127.0.0.1:$rp_port" -upstream "$
 start lcw-anon "$tmp/lcw-auth-proxy" --config "$tmp/lcw-anon.yaml"
 start lcw-anon-log "$tmp/lcw-auth-proxy" --config "$tmp/lcw-anon-log.yaml"
 start lcw-signed "$tmp/lcw-auth-proxy" --config "$tmp/lcw-signed.yaml"
-for port in "$nginx_port" "$rp_port" "$anon_port" "$anonlog_port" "$signed_port"; do
+start lcw-default "$tmp/lcw-auth-proxy" --config "$tmp/lcw-default.yaml"
+start lcw-redis "$tmp/lcw-auth-proxy" --config "$tmp/lcw-redis.yaml"
+for port in "$nginx_port" "$rp_port" "$anon_port" "$anonlog_port" "$signed_port" "$default_port" "$redis_proxy_port"; do
 	wait_http "http://127.0.0.1:$port/small"
 done
 
@@ -277,6 +298,8 @@ cookie=""
 if ((signed_in)); then
 	cookie=$("$tmp/sessioncookie" -secret "$secret" -name _lcw -sub user1) ||
 		die "bench/sessioncookie failed"
+	redis_cookie=$("$tmp/sessioncookie" -secret "$secret" -name _lcw -sub user1 -redis "redis://127.0.0.1:$redis_port") ||
+		die "bench/sessioncookie -redis failed"
 fi
 
 # --- measuring -------------------------------------------------------------
@@ -372,7 +395,8 @@ check() {
 # server_of maps a row to the process whose CPU it costs: the middle box,
 # or the upstream itself for the direct row.
 declare -A server_of=([direct]=upstream [nginx]=nginx [go-reverseproxy]=reverseproxy
-	[lcw-anon]=lcw-anon [lcw-anon+accesslog]=lcw-anon-log [lcw-signed-in]=lcw-signed)
+	[lcw-anon]=lcw-anon [lcw-anon+accesslog]=lcw-anon-log [lcw-signed-in]=lcw-signed
+	[lcw-default]=lcw-default [lcw-redis]=lcw-redis)
 declare -A cpu_of
 measure() {
 	local name=$1 body=$2 url=$3 expect=$4 header=${5:-} key="$1|$2" hdr=()
@@ -420,6 +444,9 @@ for round in $(seq "$ROUNDS"); do
 		measure lcw-anon+accesslog "$body" "http://127.0.0.1:$anonlog_port/$body" "$expect"
 		if ((signed_in)); then
 			measure lcw-signed-in "$body" "http://127.0.0.1:$signed_port/$body" "$expect" "Cookie: $cookie"
+			# The default configuration: signed in, access log on.
+			measure lcw-default "$body" "http://127.0.0.1:$default_port/$body" "$expect" "Cookie: $cookie"
+			measure lcw-redis "$body" "http://127.0.0.1:$redis_proxy_port/$body" "$expect" "Cookie: $redis_cookie"
 		fi
 	done
 done
@@ -490,6 +517,12 @@ report() {
 	if ((signed_in)); then
 		target lcw-signed-in small "signed-in small responses >= 0.5x nginx"
 		target lcw-signed-in page "signed-in 50 KiB page (injection $INJECT) >= 0.5x nginx"
+		target lcw-default small "default config (access log on), small responses, vs nginx"
+		target lcw-default page "default config (access log on), 50 KiB page, vs nginx"
+		local r
+		r=$(ratio "${rps_of[lcw-redis|small]:-}" "${rps_of[lcw-signed-in|small]:-}")
+		printf '  %-58s %s x cookie store  %s\n' "session.store: redis, small responses >= 0.8x cookie" "$r" \
+			"$(awk -v r="$r" 'BEGIN { if (r == "-") print "not measured"; else print ((r >= 0.8) ? "meets >= 0.8" : "BELOW 0.8") }')"
 	else
 		echo "  signed-in rows SKIPPED: $signed_in_why"
 		target lcw-anon small "anonymous small responses (stand-in) vs nginx"

@@ -4,6 +4,7 @@
 // sends it to measure signed-in requests.
 //
 //	sessioncookie -secret "$(openssl rand -base64 32)" -name _lcw -sub user1
+//	sessioncookie -secret … -redis redis://127.0.0.1:6379   (session.store: redis)
 //
 // The session carries about ten claims and an ID token of realistic size, as
 // a real login against a typical IdP would leave, so the per-request cost of
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 func main() {
@@ -39,6 +41,7 @@ func run(args []string, stdout io.Writer) error {
 	sub := fs.String("sub", "user1", "subject of the session")
 	path := fs.String("path", "/", "session.cookie_path")
 	lifetime := fs.Duration("lifetime", 12*time.Hour, "session.lifetime")
+	redisURL := fs.String("redis", "", "session.redis.url: store the session in Redis (the cookie is then its ticket)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,7 +52,7 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("-secret: %w", err)
 	}
-	v, err := cookieHeader(key, *name, *path, *sub, *lifetime, time.Now())
+	v, err := cookieHeader(key, *name, *path, *sub, *redisURL, *lifetime, time.Now())
 	if err != nil {
 		return err
 	}
@@ -60,12 +63,25 @@ func run(args []string, stdout io.Writer) error {
 // cookieHeader saves a session through the proxy's own Store and turns the
 // Set-Cookie headers it writes into one Cookie header value (a large session
 // may be split into several cookies).
-func cookieHeader(key []byte, name, path, sub string, lifetime time.Duration, now time.Time) (string, error) {
+func cookieHeader(key []byte, name, path, sub, redisURL string, lifetime time.Duration, now time.Time) (string, error) {
 	codec, err := session.NewCodec([][]byte{key})
 	if err != nil {
 		return "", fmt.Errorf("session codec: %w", err)
 	}
-	store := session.NewCookieStore(codec, session.CookieOptions{Name: name, Path: path, Secure: false, Lifetime: lifetime})
+	cookie := session.CookieOptions{Name: name, Path: path, Secure: false, Lifetime: lifetime}
+	var store session.Store = session.NewCookieStore(codec, cookie)
+	if redisURL != "" {
+		def := config.Default().Session.Redis
+		def.URL = redisURL
+		client, err := session.NewRedisClient(def)
+		if err != nil {
+			return "", err
+		}
+		defer client.Close()
+		store = session.NewRedisStore(codec, [][]byte{key}, session.RedisOptions{
+			Cookie: cookie, Client: client, KeyPrefix: def.KeyPrefix, Timeout: def.Timeout.D(),
+		})
+	}
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
 	if err := store.Save(rec, req, newSession(sub, lifetime, now)); err != nil {
