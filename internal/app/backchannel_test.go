@@ -352,3 +352,32 @@ func TestBackchannelLogoutNotServed(t *testing.T) {
 		})
 	}
 }
+
+// Redis down: the logout cannot be done, so the IdP is told to retry (503,
+// never a 400 that would make it give up), and its retry works once Redis
+// is back.
+func TestBackchannelLogoutStoreUnavailable(t *testing.T) {
+	r := startReplicas(t, "    timeout: 500ms\n")
+	tok := signedBy(t, r.OP, logoutClaims(r.OP, userID(t, r.OP, testenv.VIPUsername), ""))
+	r.Redis.Stop()
+	resp := postLogoutToken(t, r.A, tok)
+	if b := body(t, resp); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("with Redis down: %d %q, want 503 no-store", resp.StatusCode, b)
+	}
+	if got := testutil.ToFloat64(r.A.App.metrics.BackchannelLogouts.WithLabelValues("unavailable")); got != 1 {
+		t.Errorf("unavailable counted %v times", got)
+	}
+	r.Redis.Restart()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp := postLogoutToken(t, r.A, tok)
+		body(t, resp)
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("the IdP's retry after Redis came back: %d, want 200", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
