@@ -98,3 +98,19 @@ func TestSilentSignInNeedsOptionalMode(t *testing.T) {
 		t.Fatalf("silent sign-in in required mode: %v", err)
 	}
 }
+
+// Back-channel logout needs sessions the server can end: asking for it with
+// cookie sessions stops start-up and says why; with Redis it is on unless
+// turned off.
+func TestBackchannelLogoutNeedsAServerSideStore(t *testing.T) {
+	const secret = "public_url: https://shop.example.com\nsession:\n  secret: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"
+	_, err := loadYAML(t, secret+"  backchannel_logout: true\n")
+	if err == nil || !strings.Contains(err.Error(), "session.backchannel_logout") || !strings.Contains(err.Error(), "session.store: redis") {
+		t.Errorf("backchannel_logout: true with the cookie store: %v, want an error naming the key and the fix", err)
+	}
+	for _, v := range []string{"", "  backchannel_logout: true\n", "  backchannel_logout: false\n"} {
+		if _, err := loadYAML(t, secret+"  store: redis\n  redis: {url: \"redis://127.0.0.1:6379\"}\n"+v); err != nil {
+			t.Errorf("redis store with %q: %v", strings.TrimSpace(v), err)
+		}
+	}
+}

@@ -106,7 +106,7 @@ func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // routeNames are the proxy's own endpoints as metric labels; anything else
 // under the prefix is "own_other" so label cardinality stays fixed.
-var routeNames = []string{"login", "callback", "logout", "token", "session", "auth", "silent", "public-key.pem", "public-keys",
+var routeNames = []string{"login", "callback", "logout", "token", "session", "auth", "silent", "backchannel-logout", "public-key.pem", "public-keys",
 	"jwks.json", "bootstrap.js", "client-events", "healthz", "readyz"}
 
 // requestMetrics holds the request counters resolved once per route and

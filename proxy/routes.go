@@ -24,6 +24,9 @@ type Deps struct {
 
 	// Sign-in (auth/login); Silent is the prompt=none round trip.
 	Login, Callback, Logout, Silent http.Handler
+	// BackchannelLogout is called by the IdP (auth/login); nil unless the
+	// session store is server-side.
+	BackchannelLogout http.Handler
 	// Chat token and keys (auth/token).
 	Token, PublicKeyPEM, PublicKeys, JWKS, Session http.Handler
 	// Bootstrap script and its error reports (proxy/bootstrap).
@@ -75,6 +78,9 @@ func NewHandler(d Deps) (http.Handler, error) {
 	handle("GET "+p+"/silent", d.Silent)
 	handle("GET "+p+"/logout", d.Logout)
 	handle("POST "+p+"/logout", d.Logout)
+	// Server to server: no Identify (no cookies), POST only, checked by
+	// the handler; the signed logout token is its only authority.
+	handle(p+"/backchannel-logout", d.BackchannelLogout)
 
 	if d.Token != nil {
 		handle(p+"/token", identify(d.Token)) // the handler answers 405 for other methods

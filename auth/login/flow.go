@@ -362,6 +362,9 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 			return nil, fmt.Errorf("read ID token claims: %w", err)
 		}
 		sid, _ := claims["sid"].(string) // back-channel logout names the IdP session by it
+		if sid == "" && prev != nil {
+			sid = prev.SID // a refreshed ID token may leave it out; the IdP session is the same
+		}
 		sess.Subject, sess.IDToken, sess.SID, sess.Claims = idt.Subject, raw, sid, keepClaims(claims)
 	case prev == nil:
 		return nil, errors.New("token response carries no id_token (is the openid scope granted?)")

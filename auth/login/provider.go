@@ -20,8 +20,12 @@ import (
 // provider is what discovery yields; it is swapped in atomically once the
 // IdP answers.
 type provider struct {
-	oidc       *oidc.Provider
-	verifier   *oidc.IDTokenVerifier
+	oidc     *oidc.Provider
+	verifier *oidc.IDTokenVerifier
+	// logout checks a back-channel logout token's signature (the
+	// provider's JWKS), iss and aud; the rest is checked by
+	// verifyLogoutToken.
+	logout     *oidc.IDTokenVerifier
 	oauth2     oauth2.Config
 	endSession string
 }
@@ -88,6 +92,9 @@ func (rp *RP) tryDiscover(ctx context.Context) (*provider, error) {
 			// earlier accepts tokens that expired within the skew.
 			Now: func() time.Time { return time.Now().Add(-skew) },
 		}),
+		// Logout tokens need not carry exp (early drafts of the spec had
+		// none); verifyLogoutToken bounds their age by iat instead.
+		logout: op.Verifier(&oidc.Config{ClientID: rp.opt.OIDC.ClientID, SkipExpiryCheck: true}),
 		oauth2: oauth2.Config{
 			ClientID:     rp.opt.OIDC.ClientID,
 			ClientSecret: rp.opt.OIDC.ClientSecret,

@@ -96,6 +96,10 @@ type Server interface {
 	// FirstUse records a back-channel logout token id for ttl and reports
 	// whether it was new (false: a replay).
 	FirstUse(ctx context.Context, jti string, ttl time.Duration) (bool, error)
+	// ForgetUse undoes FirstUse when the work the token asked for failed,
+	// so that the sender's retry of the same token is not taken for a
+	// replay.
+	ForgetUse(ctx context.Context, jti string) error
 	// Ping checks that the store answers (readiness).
 	Ping(ctx context.Context) error
 }
@@ -561,14 +565,34 @@ func (s *RedisStore) FirstUse(ctx context.Context, jti string, ttl time.Duration
 	if err != nil {
 		return false, err
 	}
+	start := time.Now()
 	err = c.Do(ctx, c.B().Set().Key(s.indexKeys("jti", jti)[0]).Value("1").Nx().PxMilliseconds(ttl.Milliseconds()).Build()).Error()
-	if rueidis.IsRedisNil(err) {
+	if rueidis.IsRedisNil(err) { // NX not met: seen before
+		s.observe("first_use", start, nil)
 		return false, nil
 	}
+	s.observe("first_use", start, err)
 	if err != nil {
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return true, nil
+}
+
+// ForgetUse implements Server.
+func (s *RedisStore) ForgetUse(ctx context.Context, jti string) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	c, err := s.client()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	err = c.Do(ctx, c.B().Del().Key(s.indexKeys("jti", jti)[0]).Build()).Error()
+	s.observe("forget_use", start, err)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
 }
 
 // Ping implements Server.

@@ -295,6 +295,16 @@ func TestRedisStoreFirstUse(t *testing.T) {
 	if ok, err := s.FirstUse(ctx, "jti-1", time.Minute); ok || err != nil {
 		t.Fatalf("replay: %v %v", ok, err)
 	}
+	// A use whose work failed is forgotten: the sender's retry is new.
+	if err := s.ForgetUse(ctx, "jti-1"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.FirstUse(ctx, "jti-1", time.Minute); !ok || err != nil {
+		t.Fatalf("retry after ForgetUse: %v %v, want a first use", ok, err)
+	}
+	if ok, err := s.FirstUse(ctx, "jti-2", time.Minute); !ok || err != nil {
+		t.Fatalf("another token id: %v %v, want a first use", ok, err)
+	}
 }
 
 // Redis down: the store says unavailable (never "signed out"), and it

@@ -30,6 +30,7 @@ Usage:
   lcw-auth-proxy keygen --out DIR [--bits 2048]                write a new RSA signing key pair
   lcw-auth-proxy token --config FILE --claims FILE [--decode]  mint a chat token offline from sample claims
   lcw-auth-proxy verify --key URL|FILE TOKEN|-                 check a token the way Omnichannel does
+  lcw-auth-proxy sessions list|revoke --config FILE --sub SUB  list [--json] or end a user's sessions (session.store: redis)
   lcw-auth-proxy version                                       print the version
   lcw-auth-proxy help                                          show this help
 
@@ -100,6 +101,8 @@ func runProcess(ctx context.Context, args []string, p process, stdout, stderr io
 		return tokenCmd(ctx, args, p, stdout, stderr)
 	case "verify":
 		return verifyCmd(ctx, args, getenv, stdout, stderr)
+	case "sessions":
+		return sessionsCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lcw-auth-proxy", buildVersion())
 		return nil

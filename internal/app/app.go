@@ -51,6 +51,7 @@ type App struct {
 	rp      *login.RP
 	keys    *keys.Set
 	handler http.Handler
+	store   session.Store
 	redis   *session.RedisClient // nil with the cookie store
 }
 
@@ -116,26 +117,32 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		}
 		inj = inject.New(opts)
 	}
+	var backchannel http.Handler
+	if srv, ok := store.(session.Server); ok && (cfg.Session.BackchannelLogout == nil || *cfg.Session.BackchannelLogout) {
+		// Only a server-side store has anything to end when the IdP calls.
+		backchannel = rp.BackchannelLogoutHandler(srv)
+	}
 	tokenOpts := token.HandlerOptions{PublicOrigin: origin, Metrics: m, Logger: log}
 	if cfg.Token.RateLimit > 0 {
 		tokenOpts.Limit = ratelimit.New(ratelimit.Options{PerMinute: cfg.Token.RateLimit, Burst: cfg.Token.RateBurst})
 	}
 	h, err := proxy.NewHandler(proxy.Deps{
-		Prefix:       cfg.Prefix,
-		Logger:       log,
-		Metrics:      m,
-		AccessLog:    cfg.Log.AccessLog,
-		Login:        rp.LoginHandler(),
-		Callback:     rp.CallbackHandler(),
-		Logout:       rp.LogoutHandler(),
-		Silent:       rp.SilentHandler(),
-		Token:        token.TokenHandler(minter, identity, tokenOpts),
-		Session:      token.SessionHandler(minter, identity, tokenOpts),
-		PublicKeyPEM: token.PublicKeyPEMHandler(ks),
-		PublicKeys:   token.PublicKeysHandler(ks),
-		JWKS:         token.JWKSHandler(ks),
-		Bootstrap:    boot.ScriptHandler(),
-		ClientEvents: boot.ClientEventsHandler(),
+		Prefix:            cfg.Prefix,
+		Logger:            log,
+		Metrics:           m,
+		AccessLog:         cfg.Log.AccessLog,
+		Login:             rp.LoginHandler(),
+		Callback:          rp.CallbackHandler(),
+		Logout:            rp.LogoutHandler(),
+		Silent:            rp.SilentHandler(),
+		BackchannelLogout: backchannel,
+		Token:             token.TokenHandler(minter, identity, tokenOpts),
+		Session:           token.SessionHandler(minter, identity, tokenOpts),
+		PublicKeyPEM:      token.PublicKeyPEMHandler(ks),
+		PublicKeys:        token.PublicKeysHandler(ks),
+		JWKS:              token.JWKSHandler(ks),
+		Bootstrap:         boot.ScriptHandler(),
+		ClientEvents:      boot.ClientEventsHandler(),
 		ForwardAuth: policy.ForwardAuth(access.ForwardAuthOptions{
 			Path: cfg.Prefix + "/auth", TrustedProxies: cfg.TrustedProxyNets, IdentityHeaders: identityHeaders, Logger: log,
 		}),
@@ -161,7 +168,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h, redis: redis}, nil
+	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h, store: store, redis: redis}, nil
 }
 
 // NewSessionStore builds the store session.store names: the cookie store,

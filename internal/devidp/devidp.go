@@ -14,6 +14,7 @@ package devidp
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/crypto"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
@@ -96,6 +98,7 @@ type Provider struct {
 	// Users are the accounts it serves, after defaults were applied.
 	Users []User
 
+	storage  *claimsStorage
 	srv      *http.Server
 	done     chan struct{}
 	stopOnce sync.Once
@@ -149,7 +152,8 @@ func Start(opts Options) (*Provider, error) {
 		return nil, fmt.Errorf("development OpenID provider: listen on %s: %w", opts.Addr, err)
 	}
 	issuer := "http://" + ln.Addr().String()
-	handler, err := newHandler(issuer, newClaimsStorage(users, opts), opts)
+	storage := newClaimsStorage(users, opts)
+	handler, err := newHandler(issuer, storage, opts)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("development OpenID provider: %w", err)
@@ -161,6 +165,7 @@ func Start(opts Options) (*Provider, error) {
 		ClientID:     opts.ClientID,
 		ClientSecret: opts.ClientSecret,
 		Users:        opts.Users,
+		storage:      storage,
 		srv:          &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second},
 		done:         make(chan struct{}),
 	}
@@ -182,6 +187,36 @@ func (p *Provider) Stop() {
 		_ = p.srv.Close() // Close only reports listener errors, which change nothing here.
 		<-p.done
 	})
+}
+
+// Sign signs claims (anything that marshals to a JSON object) the way the
+// provider signs its ID tokens: its current signing key and algorithm, with
+// that key's kid in the header, so the provider's JWKS verifies the result.
+// Tests use it for tokens the provider does not issue itself, such as
+// back-channel logout tokens.
+func (p *Provider) Sign(claims any) (string, error) {
+	key, err := p.storage.SigningKey(context.Background())
+	if err != nil {
+		return "", fmt.Errorf("development OpenID provider: signing key: %w", err)
+	}
+	signer, err := op.SignerFromKey(key)
+	if err != nil {
+		return "", fmt.Errorf("development OpenID provider: signer: %w", err)
+	}
+	jws, err := crypto.Sign(claims, signer)
+	if err != nil {
+		return "", fmt.Errorf("development OpenID provider: sign: %w", err)
+	}
+	return jws, nil
+}
+
+// KeyID is the kid of the provider's current signing key.
+func (p *Provider) KeyID() string {
+	key, err := p.storage.SigningKey(context.Background())
+	if err != nil {
+		return "" // the example storage's key never fails
+	}
+	return key.ID()
 }
 
 // DiscoveryURL is the provider's discovery document URL.

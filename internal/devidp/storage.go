@@ -2,6 +2,8 @@ package devidp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"sync"
@@ -96,13 +98,26 @@ func (s *claimsStorage) remember(id string, exp time.Time, scopes []string) time
 }
 
 // SetUserinfoFromRequest fills the ID token's claims: the example's standard
-// ones, then the user's extra claims.
+// ones, the sid of the sign-in, then the user's extra claims. (The library
+// calls it for ID tokens only; userinfo answers go through
+// SetUserinfoFromToken.)
 func (s *claimsStorage) SetUserinfoFromRequest(ctx context.Context, userinfo *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
 	if err := s.Storage.SetUserinfoFromRequest(ctx, userinfo, req, scopes); err != nil {
 		return err
 	}
+	userinfo.AppendClaims("sid", sessionID(req.GetSubject(), req.GetAuthTime()))
 	s.appendExtraClaims(userinfo, req.GetSubject(), scopes)
 	return nil
+}
+
+// sessionID names a sign-in at the provider, as real providers put in the
+// ID token's sid for back-channel logout. The example storage has no
+// sessions of its own; each completed login is one, identified by its user
+// and the moment they authenticated, which the refresh tokens of that login
+// keep, so refreshed ID tokens carry the same sid.
+func sessionID(userID string, authTime time.Time) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d", userID, authTime.UnixNano()))
+	return base64.RawURLEncoding.EncodeToString(h[:16])
 }
 
 // SetUserinfoFromToken fills the userinfo response, enforcing our access

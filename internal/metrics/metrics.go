@@ -41,6 +41,10 @@ type Metrics struct {
 	// result (ok, error); StoreDuration observes their latency by op.
 	StoreOps      *prometheus.CounterVec
 	StoreDuration *prometheus.HistogramVec
+	// BackchannelLogouts counts back-channel logout requests by result:
+	// ended, no_session, bad_request, invalid_token, expired,
+	// invalid_claims, replayed, unavailable.
+	BackchannelLogouts *prometheus.CounterVec
 }
 
 // New creates the collectors on a fresh registry, with Go and process
@@ -62,7 +66,8 @@ func New() *Metrics {
 	m.KeyReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "signing_key_reloads_total", Help: "Signing key file reloads by result."}, []string{"result"})
 	m.StoreOps = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "session_store_operations_total", Help: "Server-side session store operations by op and result."}, []string{"op", "result"})
 	m.StoreDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "lcw", Name: "session_store_duration_seconds", Help: "Server-side session store operation latency by op.", Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .05, .1, .5, 2}}, []string{"op"})
-	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.KeyReloads, m.StoreOps, m.StoreDuration} {
+	m.BackchannelLogouts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "backchannel_logouts_total", Help: "Back-channel logout requests from the IdP by result."}, []string{"result"})
+	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.KeyReloads, m.StoreOps, m.StoreDuration, m.BackchannelLogouts} {
 		f(c)
 	}
 	return m

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
@@ -548,5 +549,53 @@ func TestBrowserCompletesOPLogin(t *testing.T) {
 	f := func() int { rp.mu.Lock(); defer rp.mu.Unlock(); return len(rp.done) }()
 	if f != 1 {
 		t.Errorf("callback recorded %d codes, want 1", f)
+	}
+}
+
+// Back-channel logout names the IdP session by the ID token's sid: each
+// sign-in has its own, and its refreshes keep it.
+func TestIDTokenSID(t *testing.T) {
+	rp := startRP(t, testenv.OPOptions{})
+	tok, idt := rp.exchange(t, rp.signIn(t, testenv.VIPUsername, testenv.VIPPassword))
+	sid, _ := claimsOf(t, idt.Claims)["sid"].(string)
+	if sid == "" {
+		t.Fatalf("id_token has no sid: %v", claimsOf(t, idt.Claims))
+	}
+	fresh, err := rp.oauth.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Minute)}).Token()
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if got := claimsOf(t, rp.verifyIDToken(t, fresh).Claims)["sid"]; got != sid {
+		t.Errorf("refreshed id_token sid = %v, want the sign-in's %q", got, sid)
+	}
+	_, other := rp.exchange(t, rp.signIn(t, testenv.VIPUsername, testenv.VIPPassword))
+	if got := claimsOf(t, other.Claims)["sid"]; got == sid || got == nil {
+		t.Errorf("a second sign-in has sid %v, want a new one (first: %q)", got, sid)
+	}
+}
+
+// Sign makes tokens the provider's own JWKS verifies, with its kid.
+func TestSignVerifiesWithTheOPKeys(t *testing.T) {
+	rp := startRP(t, testenv.OPOptions{})
+	raw, err := rp.op.Sign(map[string]any{
+		"iss": rp.op.Issuer, "aud": rp.op.ClientID, "sub": "someone",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix(), "jti": "j-1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, err := rp.provider.Verifier(&oidc.Config{ClientID: rp.op.ClientID}).Verify(t.Context(), raw)
+	if err != nil {
+		t.Fatalf("the OP's keys do not verify its Sign: %v", err)
+	}
+	if idt.Subject != "someone" {
+		t.Errorf("sub = %q", idt.Subject)
+	}
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid := jws.Signatures[0].Header.KeyID; kid == "" || kid != rp.op.KeyID() {
+		t.Errorf("kid = %q, want the OP's %q", kid, rp.op.KeyID())
 	}
 }

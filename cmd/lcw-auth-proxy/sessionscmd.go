@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/app"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
+)
+
+// sessionsCmd lists or revokes one subject's server-side sessions: what an
+// operator does when an account is compromised or a user leaves, without
+// waiting for the IdP or the session lifetime.
+func sessionsCmd(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "revoke") {
+		return usageError{"sessions: say list or revoke: lcw-auth-proxy sessions list|revoke --config FILE --sub SUB"}
+	}
+	action := args[0]
+	fs := newFlagSet("sessions " + action)
+	path := fs.String("config", getenv("LCW_CONFIG"), "configuration file (YAML)")
+	sub := fs.String("sub", "", "the subject: the sub claim of the user's ID token")
+	asJSON := fs.Bool("json", false, "list: print JSON instead of a table")
+	rest, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(rest) > 0:
+		return usageError{fmt.Sprintf("sessions %s: unexpected argument %q", action, rest[0])}
+	case *path == "":
+		return usageError{fmt.Sprintf("sessions %s: --config FILE is required (or LCW_CONFIG)", action)}
+	case *sub == "":
+		return usageError{fmt.Sprintf("sessions %s: --sub SUB is required (the user's sub claim)", action)}
+	case *asJSON && action != "list":
+		return usageError{"sessions revoke: --json is for list"}
+	}
+	cfg, err := config.Load(*path, getenv)
+	if err != nil {
+		return err
+	}
+	srv, closeStore, err := openServerStore(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("sessions %s: %w", action, err)
+	}
+	defer closeStore()
+	if action == "revoke" {
+		n, err := srv.EndSubject(ctx, *sub)
+		if err != nil {
+			return fmt.Errorf("sessions revoke: after %d ended: %w", n, err)
+		}
+		fmt.Fprintf(stdout, "revoked %d session(s) of %q\n", n, *sub)
+		return nil
+	}
+	infos, err := srv.List(ctx, *sub)
+	if err != nil {
+		return fmt.Errorf("sessions list: %w", err)
+	}
+	slices.SortFunc(infos, func(a, b session.Info) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if *asJSON {
+		if infos == nil {
+			infos = []session.Info{} // [] rather than null for scripts
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(infos)
+	}
+	return printSessions(stdout, *sub, infos)
+}
+
+// openServerStore connects to the store the proxy uses. Only a server-side
+// store holds sessions the server can list or end.
+func openServerStore(ctx context.Context, cfg *config.Config) (session.Server, func(), error) {
+	if cfg.Session.Store != "redis" {
+		return nil, nil, fmt.Errorf("session.store is %q: sessions live in the browsers' cookies, so the server can neither list nor revoke them; use session.store: redis", cfg.Session.Store)
+	}
+	codec, err := session.NewCodec(cfg.Session.Keys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("session keys: %w", err)
+	}
+	store, client, err := app.NewSessionStore(cfg.Session, codec, metrics.New())
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, ok := store.(session.Server)
+	if !ok { // NewSessionStore returned the cookie store for "redis": a bug
+		client.Close()
+		return nil, nil, errors.New("the session store is not server-side")
+	}
+	// A clear "cannot reach" now, rather than from the first command.
+	if err := srv.Ping(ctx); err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("cannot reach Redis (session.redis): %w", err)
+	}
+	return srv, client.Close, nil
+}
+
+// printSessions writes the table of list: never a token, only what tells
+// sessions apart.
+func printSessions(w io.Writer, sub string, infos []session.Info) error {
+	if len(infos) == 0 {
+		_, err := fmt.Fprintf(w, "no sessions of %q\n", sub)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCREATED\tEXPIRES\tLAST REFRESH\tSID")
+	for _, in := range infos {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.ID, stamp(in.CreatedAt), stamp(in.Expiry), stamp(in.RefreshedAt), orDash(in.SID))
+	}
+	return tw.Flush()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
