@@ -2,9 +2,9 @@
 GO ?= go
 export CGO_ENABLED ?= 1
 
-.PHONY: test check deps browser redis build demo bench fuzz
+.PHONY: test check deps browser redis tools build demo bench fuzz
 
-test: deps browser redis check
+test: deps browser redis tools check
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 # check: formatting and vet, fast enough to run before every commit.
@@ -46,6 +46,27 @@ redis:
 		echo "redis-server not found: session store tests will skip (install the redis-server package to run them)"; \
 		[ "$$CI" != true ] || exit 1; \
 	fi
+
+# tools builds helm and kustomize for the manifest tests (config/helm_test.go,
+# config/k8s_test.go) from the Go module proxy, the one source reachable here
+# besides Debian and npm. Each version gets its own directory under TOOLS, so
+# the few minutes of building happen once per machine, and a version bump
+# builds anew. The tests find them through HELM and KUSTOMIZE; without them
+# they skip on a laptop and fail under CI=true.
+HELM_VERSION ?= v3.22.0
+KUSTOMIZE_VERSION ?= v5.8.2
+TOOLS ?= $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin/lcw-tools
+HELM ?= $(TOOLS)/helm-$(HELM_VERSION)/helm
+KUSTOMIZE ?= $(TOOLS)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
+export HELM KUSTOMIZE
+
+tools: $(HELM) $(KUSTOMIZE)
+
+$(HELM):
+	GOBIN=$(@D) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+$(KUSTOMIZE):
+	GOBIN=$(@D) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 build:
 	$(GO) build -o lcw-auth-proxy ./cmd/lcw-auth-proxy

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -685,9 +684,6 @@ func (k kustomization) generatedConfigMap(t *testing.T) string {
 	return ""
 }
 
-// TestKustomizeBuild renders the base with kubectl's built-in kustomize when
-// kubectl is installed: the generated ConfigMap must be the one the pod
-// mounts, and the Secret example must stay out of the output.
 // The redis-sessions overlay's config is the base's with sessions in Redis:
 // it loads, and differs from the base in the session section only.
 func TestKubernetesRedisOverlay(t *testing.T) {
@@ -750,19 +746,11 @@ func redactedYAML(t *testing.T, c *config.Config) string {
 	return string(out)
 }
 
+// TestKustomizeBuild renders the base with kustomize (make test installs it;
+// kubectl's built-in copy does too): the generated ConfigMap must be the one
+// the pod mounts, and the Secret example must stay out of the output.
 func TestKustomizeBuild(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl is not installed; TestKubernetesBase still checks the manifests")
-	}
-	out, err := exec.Command(kubectl, "kustomize", kubernetesDir).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("kubectl kustomize %s: %v\n%s", kubernetesDir, err, ee.Stderr)
-		}
-		t.Fatalf("kubectl kustomize %s: %v", kubernetesDir, err)
-	}
+	out := kustomizeBuild(t, kubernetesDir)
 	dec := yaml.NewDecoder(bytes.NewReader(out))
 	var configMaps []string
 	var mounted []string
