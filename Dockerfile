@@ -6,7 +6,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/lcw-auth-proxy ./cmd/lcw-auth-proxy
+# The one build command, shared with make test's image check (deploy/image/build.sh).
+RUN sh deploy/image/build.sh /out/lcw-auth-proxy "${VERSION}"
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/lcw-auth-proxy /lcw-auth-proxy

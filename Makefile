@@ -2,9 +2,9 @@
 GO ?= go
 export CGO_ENABLED ?= 1
 
-.PHONY: test check deps browser services build demo bench fuzz
+.PHONY: test check deps browser services tools file build image-binary demo bench fuzz
 
-test: deps browser services check
+test: deps browser services tools file check
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 # check: formatting and vet, fast enough to run before every commit.
@@ -52,8 +52,48 @@ services:
 		[ "$$CI" != true ] || exit 1; \
 	fi
 
+# tools builds helm and kustomize for the manifest tests (config/helm_test.go,
+# config/k8s_test.go) from the Go module proxy, the one source reachable here
+# besides Debian and npm. Each version gets its own directory under TOOLS, so
+# the few minutes of building happen once per machine, and a version bump
+# builds anew. The tests find them through HELM and KUSTOMIZE; without them
+# they skip on a laptop and fail under CI=true.
+HELM_VERSION ?= v3.22.0
+KUSTOMIZE_VERSION ?= v5.8.2
+TOOLS ?= $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin/lcw-tools
+HELM ?= $(TOOLS)/helm-$(HELM_VERSION)/helm
+KUSTOMIZE ?= $(TOOLS)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
+export HELM KUSTOMIZE
+
+tools: $(HELM) $(KUSTOMIZE)
+
+$(HELM):
+	GOBIN=$(@D) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+$(KUSTOMIZE):
+	GOBIN=$(@D) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+# file installs Debian's file(1) when missing: the image test
+# (deploy/image/build_test.go) asks it whether the binary is static and
+# stripped. The test skips without it on a laptop, but fails under CI=true.
+file:
+	@if command -v file >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing file for the image test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq file >/dev/null) || { [ "$$CI" != true ] || exit 1; }; \
+	else \
+		echo "file not found: the image test will skip (install the file package to run it)"; \
+		[ "$$CI" != true ] || exit 1; \
+	fi
+
 build:
 	$(GO) build -o lcw-auth-proxy ./cmd/lcw-auth-proxy
+
+# image-binary builds the binary exactly as the Dockerfile does (the same
+# script), for a look at what the image ships: make image-binary VERSION=v0.1.0
+VERSION ?= dev
+image-binary:
+	sh deploy/image/build.sh lcw-auth-proxy $(VERSION)
 
 demo:
 	$(GO) run ./cmd/lcw-demo

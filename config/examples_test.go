@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -697,10 +696,14 @@ func (k kustomization) generatedConfigMap(t *testing.T) string {
 	return ""
 }
 
+// redisOverlayDir is an overlay of the base; kustomize refuses an overlay
+// inside its base's directory ("cycle detected"), so it is a sibling.
+const redisOverlayDir = "../deploy/redis-sessions"
+
 // The redis-sessions overlay's config is the base's with sessions in Redis:
 // it loads, and differs from the base in the session section only.
 func TestKubernetesRedisOverlay(t *testing.T) {
-	file := filepath.Join(kubernetesDir, "redis-sessions", "config.yaml")
+	file := filepath.Join(redisOverlayDir, "config.yaml")
 	env := secretsEnv(t)
 	password := filepath.Join(t.TempDir(), "redis-password")
 	if err := os.WriteFile(password, []byte("redis-password\n"), 0o600); err != nil {
@@ -728,8 +731,8 @@ func TestKubernetesRedisOverlay(t *testing.T) {
 		t.Errorf("%s differs from the base's config.yaml beyond session:\n%s\nbase:\n%s", file, a, b)
 	}
 	assertSecretPaths(t, rawConfig(t, file))
-	kust := readKustomization(t, filepath.Join(kubernetesDir, "redis-sessions", "kustomization.yaml"))
-	if !slices.Equal(kust.Resources, []string{"../", "redis.yaml"}) {
+	kust := readKustomization(t, filepath.Join(redisOverlayDir, "kustomization.yaml"))
+	if !slices.Equal(kust.Resources, []string{"../kubernetes", "redis.yaml"}) {
 		t.Errorf("overlay resources %v, want the base and redis.yaml", kust.Resources)
 	}
 	if len(kust.ConfigMapGenerator) != 1 || kust.ConfigMapGenerator[0].Name != "lcw-auth-proxy-config" ||
@@ -741,7 +744,7 @@ func TestKubernetesRedisOverlay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	redisDoc, err := os.ReadFile(filepath.Join(kubernetesDir, "redis-sessions", "redis.yaml"))
+	redisDoc, err := os.ReadFile(filepath.Join(redisOverlayDir, "redis.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -773,23 +776,11 @@ func TestForwardAuthExample(t *testing.T) {
 	assertSecretPaths(t, rawConfig(t, file))
 }
 
-// kustomize renders with kubectl's built-in kustomize, when kubectl is
-// installed (the tests that need it skip otherwise).
+// kustomize renders dir with the kustomize make test installs (see
+// k8s_test.go's kustomizeBuild).
 func kustomize(t *testing.T, dir string) []byte {
 	t.Helper()
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl is not installed; TestKubernetesBase and TestSidecarComponent still check the manifests")
-	}
-	out, err := exec.Command(kubectl, "kustomize", dir).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, ee.Stderr)
-		}
-		t.Fatalf("kubectl kustomize %s: %v", dir, err)
-	}
-	return out
+	return kustomizeBuild(t, dir)
 }
 
 // rendered is what kustomize produced, each object decoded strictly into

@@ -1,0 +1,323 @@
+package config_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+// strictDecoder decodes the kinds our manifests may contain into their
+// k8s.io/api types the way the API server reads them: an unknown or
+// duplicated field, or a field in the wrong letter case, is an error, where
+// kubectl apply would drop it with a warning and the setting would silently
+// not exist. A kind missing from the scheme is an error too, so a new kind
+// in a manifest gets its type added here.
+var strictDecoder = func() runtime.Decoder {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		appsv1.AddToScheme, corev1.AddToScheme, policyv1.AddToScheme, networkingv1.AddToScheme,
+	} {
+		if err := add(scheme); err != nil {
+			panic(err)
+		}
+	}
+	return serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
+}()
+
+// k8sObjects is a rendered set of manifests, decoded strictly.
+type k8sObjects struct {
+	Deployments     []*appsv1.Deployment
+	Services        []*corev1.Service
+	ConfigMaps      []*corev1.ConfigMap
+	Secrets         []*corev1.Secret
+	PDBs            []*policyv1.PodDisruptionBudget
+	Ingresses       []*networkingv1.Ingress
+	NetworkPolicies []*networkingv1.NetworkPolicy
+	ServiceMonitors []serviceMonitor
+}
+
+// decodeManifests splits multi-document YAML and decodes every object
+// strictly; every problem is reported with the object's kind and name.
+func decodeManifests(t *testing.T, source string, data []byte) k8sObjects {
+	t.Helper()
+	var objs k8sObjects
+	r := k8syaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for n := 0; ; n++ {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: document %d: %v", source, n, err)
+		}
+		var meta struct {
+			metav1.TypeMeta `json:",inline"`
+			Metadata        struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := sigsyaml.Unmarshal(doc, &meta); err != nil {
+			t.Errorf("%s: document %d is not YAML: %v", source, n, err)
+			continue
+		}
+		if meta.Kind == "" && meta.APIVersion == "" {
+			continue // only comments, or empty
+		}
+		what := fmt.Sprintf("%s: %s %s %q", source, meta.APIVersion, meta.Kind, meta.Metadata.Name)
+		if meta.APIVersion == "monitoring.coreos.com/v1" && meta.Kind == "ServiceMonitor" {
+			sm, err := decodeServiceMonitor(doc)
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+				continue
+			}
+			objs.ServiceMonitors = append(objs.ServiceMonitors, sm)
+			continue
+		}
+		obj, _, err := strictDecoder.Decode(doc, nil, nil)
+		if err != nil {
+			t.Errorf("%s does not decode strictly: %v", what, err)
+			continue
+		}
+		switch o := obj.(type) {
+		case *appsv1.Deployment:
+			objs.Deployments = append(objs.Deployments, o)
+		case *corev1.Service:
+			objs.Services = append(objs.Services, o)
+		case *corev1.ConfigMap:
+			objs.ConfigMaps = append(objs.ConfigMaps, o)
+		case *corev1.Secret:
+			objs.Secrets = append(objs.Secrets, o)
+		case *policyv1.PodDisruptionBudget:
+			objs.PDBs = append(objs.PDBs, o)
+		case *networkingv1.Ingress:
+			objs.Ingresses = append(objs.Ingresses, o)
+		case *networkingv1.NetworkPolicy:
+			objs.NetworkPolicies = append(objs.NetworkPolicies, o)
+		default:
+			t.Errorf("%s: no check for this kind: add it to k8sObjects", what)
+		}
+	}
+	return objs
+}
+
+// serviceMonitor is the part of the Prometheus Operator's ServiceMonitor the
+// chart renders. Its Go type lives in the operator's module, not in
+// k8s.io/api, so decodeServiceMonitor checks the field names itself against
+// the CRD's (monitoring.coreos.com/v1).
+type serviceMonitor struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   metav1.ObjectMeta `json:"metadata"`
+	Spec       struct {
+		Selector          metav1.LabelSelector `json:"selector"`
+		NamespaceSelector map[string]any       `json:"namespaceSelector"`
+		Endpoints         []struct {
+			Port          string `json:"port"`
+			Path          string `json:"path"`
+			Interval      string `json:"interval"`
+			ScrapeTimeout string `json:"scrapeTimeout"`
+		} `json:"endpoints"`
+	} `json:"spec"`
+}
+
+var (
+	serviceMonitorSpecFields = []string{
+		"attachMetadata", "bodySizeLimit", "endpoints", "jobLabel", "keepDroppedTargets",
+		"labelLimit", "labelNameLengthLimit", "labelValueLengthLimit", "namespaceSelector",
+		"nativeHistogramBucketLimit", "nativeHistogramMinBucketFactor", "podTargetLabels",
+		"sampleLimit", "scrapeClass", "scrapeClassicHistograms", "scrapeProtocols", "selector",
+		"targetLabels", "targetLimit",
+	}
+	serviceMonitorEndpointFields = []string{
+		"authorization", "basicAuth", "bearerTokenFile", "bearerTokenSecret", "enableHttp2",
+		"filterRunning", "followRedirects", "honorLabels", "honorTimestamps", "interval",
+		"metricRelabelings", "oauth2", "params", "path", "port", "proxyUrl", "relabelings",
+		"scheme", "scrapeTimeout", "targetPort", "tlsConfig", "trackTimestampsStaleness",
+	}
+)
+
+func decodeServiceMonitor(doc []byte) (serviceMonitor, error) {
+	var sm serviceMonitor
+	var raw struct {
+		APIVersion string         `json:"apiVersion"`
+		Kind       string         `json:"kind"`
+		Metadata   map[string]any `json:"metadata"`
+		Spec       map[string]any `json:"spec"`
+	}
+	if err := sigsyaml.UnmarshalStrict(doc, &raw); err != nil {
+		return sm, err
+	}
+	var problems []string
+	for k := range raw.Metadata {
+		if !slices.Contains([]string{"name", "namespace", "labels", "annotations"}, k) {
+			problems = append(problems, "unknown field metadata."+k)
+		}
+	}
+	for k := range raw.Spec {
+		if !slices.Contains(serviceMonitorSpecFields, k) {
+			problems = append(problems, "unknown field spec."+k)
+		}
+	}
+	eps, _ := raw.Spec["endpoints"].([]any)
+	if len(eps) == 0 {
+		problems = append(problems, "spec.endpoints is empty")
+	}
+	for i, ep := range eps {
+		m, ok := ep.(map[string]any)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("spec.endpoints[%d] is not an object", i))
+			continue
+		}
+		for k := range m {
+			if !slices.Contains(serviceMonitorEndpointFields, k) {
+				problems = append(problems, fmt.Sprintf("unknown field spec.endpoints[%d].%s", i, k))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		slices.Sort(problems)
+		return sm, errors.New(strings.Join(problems, "; "))
+	}
+	// The selector is a LabelSelector, strictly.
+	sel, err := json.Marshal(raw.Spec["selector"])
+	if err != nil {
+		return sm, err
+	}
+	if err := sigsyaml.UnmarshalStrict(sel, &metav1.LabelSelector{}); err != nil {
+		return sm, fmt.Errorf("spec.selector: %v", err)
+	}
+	err = sigsyaml.Unmarshal(doc, &sm)
+	return sm, err
+}
+
+// tool finds a command-line tool for the tests: $ENV (make test sets it to
+// the copy it installed), else the PATH. Without it the test skips on a
+// laptop but fails under CI=true, where make test must have installed it.
+func tool(t *testing.T, env, name, install string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not found under CI: make test installs it (%s); or set %s", name, install, env)
+	}
+	t.Skipf("%s is not installed (make tools installs it: %s); set %s to use another copy", name, install, env)
+	return ""
+}
+
+// run runs a tool and returns its standard output, failing the test with
+// its standard error.
+func run(t *testing.T, name string, args ...string) []byte {
+	t.Helper()
+	out, err := runErr(name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func runErr(name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return out, nil
+}
+
+// kustomizeBuild renders a kustomization with the kustomize binary, or with
+// kubectl's built-in copy when only kubectl is there.
+func kustomizeBuild(t *testing.T, dir string) []byte {
+	t.Helper()
+	out, err := kustomizeBuildErr(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func kustomizeBuildErr(t *testing.T, dir string) ([]byte, error) {
+	t.Helper()
+	if os.Getenv("KUSTOMIZE") == "" {
+		if _, err := exec.LookPath("kustomize"); err != nil {
+			if kubectl, err := exec.LookPath("kubectl"); err == nil {
+				return runErr(kubectl, "kustomize", dir)
+			}
+		}
+	}
+	kustomize := tool(t, "KUSTOMIZE", "kustomize", "go install sigs.k8s.io/kustomize/kustomize/v5")
+	return runErr(kustomize, "build", dir)
+}
+
+// TestKustomizeDecodesStrictly renders every kustomization under
+// deploy/kubernetes (the base and each overlay; components only exist inside
+// an overlay) and decodes every object into its k8s.io/api type strictly.
+func TestKustomizeDecodesStrictly(t *testing.T) {
+	var dirs []string
+	err := filepath.WalkDir(kubernetesDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "kustomization.yaml" {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var k struct {
+			Kind string `json:"kind"`
+		}
+		if err := sigsyaml.Unmarshal(data, &k); err != nil {
+			return fmt.Errorf("%s: %v", path, err)
+		}
+		if k.Kind != "Component" {
+			dirs = append(dirs, filepath.Dir(path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs = append(dirs, redisOverlayDir) // a sibling: an overlay cannot live inside its base
+	if len(dirs) < 3 {
+		t.Fatalf("found kustomizations %v: want the base and its overlays", dirs)
+	}
+	for _, dir := range dirs {
+		rel, _ := filepath.Rel(kubernetesDir, dir)
+		t.Run(filepath.ToSlash(rel), func(t *testing.T) {
+			out, err := kustomizeBuildErr(t, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := decodeManifests(t, dir, out)
+			if len(objs.Deployments) == 0 {
+				t.Errorf("%s renders no Deployment", dir)
+			}
+			if len(objs.Secrets) > 0 {
+				t.Errorf("%s renders Secrets: they are created outside git", dir)
+			}
+		})
+	}
+}
