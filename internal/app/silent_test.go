@@ -39,7 +39,7 @@ func hops(t *testing.T, c *http.Client, start string, hdr map[string]string) ([]
 func throughIdP(seen []string, issuer string) int {
 	n := 0
 	for _, u := range seen {
-		if strings.HasPrefix(u, issuer) && strings.Contains(u, "/authorize") {
+		if p, err := url.Parse(u); err == nil && strings.HasPrefix(u, issuer) && p.Path == "/authorize" {
 			n++
 		}
 	}
@@ -63,8 +63,8 @@ func TestSilentSignInNotSignedInAtIdP(t *testing.T) {
 		t.Fatalf("%d round trips through the IdP, want exactly 1: %v", n, seen)
 	}
 	for _, u := range seen {
-		if strings.Contains(u, "/authorize") {
-			if q, _ := url.Parse(u); q.Query().Get("prompt") != "none" {
+		if q, _ := url.Parse(u); q.Path == "/authorize" {
+			if q.Query().Get("prompt") != "none" {
 				t.Errorf("the IdP round trip is not prompt=none: %s", u)
 			}
 		}
@@ -159,5 +159,41 @@ func TestSilentSignInRedirectIsSameSite(t *testing.T) {
 		if strings.Contains(loc, "evil.example") && !strings.HasPrefix(loc, e.OP.Issuer) {
 			t.Errorf("rd %q sent the browser to %q", rd, loc)
 		}
+	}
+}
+
+// Signed in at the IdP already (its own browser session): the first page
+// load comes back signed in, with no click, at the same URL.
+func TestSilentSignInSignedInAtIdP(t *testing.T) {
+	e := startEnv(t, envOptions{Extra: silentExtra + "headers:\n  pass: true\n"})
+	// A sign-in at the IdP (through the proxy), then a browser that kept
+	// only the IdP's cookie: the proxy's session is gone.
+	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	op, _ := url.Parse(e.OP.Issuer)
+	fresh := testenv.NewBrowserClient(t)
+	var kept int
+	for _, ck := range c.Jar.Cookies(op) {
+		if ck.Name == "devidp_session" {
+			fresh.Jar.SetCookies(op, []*http.Cookie{ck})
+			kept++
+		}
+	}
+	if kept != 1 {
+		t.Fatalf("the IdP set no browser session cookie")
+	}
+	seen, resp := hops(t, fresh, e.URL+"/account?tab=orders", topLevel)
+	page := body(t, resp)
+	if resp.StatusCode != http.StatusOK || seen[len(seen)-1] != e.URL+"/account?tab=orders" ||
+		!strings.Contains(page, "X-Forwarded-Email: vip@example.com") {
+		t.Fatalf("silent sign-in: ended at %s (%d) after %v:\n%s", seen[len(seen)-1], resp.StatusCode, seen, page)
+	}
+	if n := throughIdP(seen, e.OP.Issuer); n != 1 {
+		t.Errorf("%d round trips through the IdP, want 1", n)
+	}
+	if r := testenv.Do(t, fresh, "GET", e.URL+"/_lcw/token", map[string]string{"Sec-Fetch-Site": "same-origin"}); r.StatusCode != http.StatusOK {
+		t.Errorf("token after silent sign-in: %d", r.StatusCode)
+	}
+	if n := testutil.ToFloat64(e.App.metrics.Logins.WithLabelValues("silent_success")); n != 1 {
+		t.Errorf("silent_success = %v, want 1", n)
 	}
 }

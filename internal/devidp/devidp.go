@@ -263,10 +263,12 @@ func newHandler(issuer string, storage *claimsStorage, opts Options) (http.Handl
 	if err != nil {
 		return nil, fmt.Errorf("create provider: %w", err)
 	}
+	sso := &ssoSessions{}
 	login := &loginPage{
 		users:    opts.Users,
 		check:    storage.CheckUsernamePassword,
 		callback: op.AuthCallbackURL(provider),
+		sso:      sso,
 	}
 	interceptor := op.NewIssuerInterceptor(provider.IssuerFromRequest)
 
@@ -274,7 +276,15 @@ func newHandler(issuer string, storage *claimsStorage, opts Options) (http.Handl
 	mux.HandleFunc("GET "+LoginPath, login.show)
 	mux.Handle("POST "+LoginPath, interceptor.HandlerFunc(login.submit))
 	mux.HandleFunc("GET "+LoggedOutPath, loggedOut)
-	mux.Handle("/", provider)
+	passwordOf := func(username string) (string, bool) {
+		for _, u := range opts.Users {
+			if u.Username == username {
+				return u.Password, true
+			}
+		}
+		return "", false
+	}
+	mux.Handle("/", interceptor.Handler(withSSO(provider, sso, login, passwordOf)))
 	if opts.NoEndSession {
 		return withoutEndSession(mux), nil
 	}

@@ -26,6 +26,7 @@ type loginPage struct {
 	users    []User
 	check    func(username, password, authRequestID string) error
 	callback func(ctx context.Context, authRequestID string) string
+	sso      *ssoSessions // the browser session a sign-in starts
 }
 
 // loginView is what the template shows.
@@ -63,6 +64,9 @@ func (l *loginPage) submit(w http.ResponseWriter, r *http.Request) {
 	if err := l.check(username, r.PostForm.Get("password"), id); err != nil {
 		l.render(w, http.StatusOK, loginView{AuthRequestID: id, Username: username, Error: err.Error()})
 		return
+	}
+	if l.sso != nil {
+		l.sso.start(w, username)
 	}
 	http.Redirect(w, r, l.callback(r.Context(), id), http.StatusFound)
 }

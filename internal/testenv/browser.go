@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -27,6 +28,15 @@ func chromiumPath() (string, bool) {
 	return "", false
 }
 
+// BrowserOption changes how Browser starts Chromium.
+type BrowserOption func(*browserOptions)
+
+type browserOptions struct{ blockCookies bool }
+
+// BlockCookies starts the browser with every cookie blocked, as a user who
+// turned cookies off has it.
+func BlockCookies() BrowserOption { return func(o *browserOptions) { o.blockCookies = true } }
+
 // Browser starts a headless Chromium ($CHROMIUM, else /usr/bin/chromium)
 // with a fresh profile and returns a chromedp context for it, valid until
 // the test ends or browserTimeout (2 minutes, less if the test's deadline is
@@ -34,7 +44,7 @@ func chromiumPath() (string, bool) {
 // where a missing browser is a broken environment and fails it.
 //
 // Use it with chromedp.Run / chromedp.Do; the browser is already running.
-func Browser(t testing.TB) context.Context {
+func Browser(t testing.TB, opts ...BrowserOption) context.Context {
 	t.Helper()
 	path, ok := chromiumPath()
 	if !ok {
@@ -52,6 +62,20 @@ func Browser(t testing.TB) context.Context {
 	}
 	// Registered before our cleanup, so it is removed after the browser quit.
 	profile := t.TempDir()
+	var o browserOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.blockCookies {
+		// The content setting a user sets with "Block all cookies".
+		prefs := `{"profile":{"default_content_setting_values":{"cookies":2}}}`
+		if err := os.MkdirAll(filepath.Join(profile, "Default"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(profile, "Default", "Preferences"), []byte(prefs), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	ctx, cancelTimeout := context.WithTimeout(context.Background(), timeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
