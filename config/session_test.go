@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -112,5 +113,16 @@ func TestBackchannelLogoutNeedsAServerSideStore(t *testing.T) {
 		if _, err := loadYAML(t, secret+"  store: redis\n  redis: {url: \"redis://127.0.0.1:6379\"}\n"+v); err != nil {
 			t.Errorf("redis store with %q: %v", strings.TrimSpace(v), err)
 		}
+	}
+}
+
+// Email domains are compared in one form, computed once.
+func TestEmailDomainsProvisioned(t *testing.T) {
+	cfg, err := loadYAML(t, "public_url: https://shop.example.com\nsession: {secret: \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"}\naccess: {allowed_email_domains: [Example.COM, shop.example.org]}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Access.EmailDomains, []string{"example.com", "shop.example.org"}) {
+		t.Errorf("EmailDomains = %v", cfg.Access.EmailDomains)
 	}
 }

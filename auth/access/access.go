@@ -47,16 +47,12 @@ func (p *Policy) WithSilentSignIn(s Silent) *Policy {
 	return p
 }
 
-// NewPolicy compiles the access section.
+// NewPolicy builds the policy of a provisioned access section.
 func NewPolicy(a config.Access, prefix string) *Policy {
-	domains := make([]string, len(a.AllowedEmailDomains))
-	for i, d := range a.AllowedEmailDomains {
-		domains[i] = strings.ToLower(strings.TrimPrefix(d, "@"))
-	}
 	return &Policy{
 		required:    a.Mode == "required",
 		publicPaths: a.PublicPaths,
-		domains:     domains,
+		domains:     a.EmailDomains, // provisioned: lower case, no "@"
 		groups:      a.RequiredGroups,
 		groupsClaim: a.GroupsClaim,
 		claims:      a.RequiredClaims,

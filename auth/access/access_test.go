@@ -87,12 +87,12 @@ func TestAuthorize(t *testing.T) {
 		ok     bool
 	}{
 		{"no rules", config.Access{}, nil, true},
-		{"allowed domain", config.Access{AllowedEmailDomains: []string{"example.com"}}, map[string]any{"email": "a@Example.COM", "email_verified": true}, true},
-		{"other domain", config.Access{AllowedEmailDomains: []string{"example.com"}}, map[string]any{"email": "a@example.com.evil.io"}, false},
-		{"subdomain is another domain", config.Access{AllowedEmailDomains: []string{"example.com"}}, map[string]any{"email": "a@mail.example.com"}, false},
-		{"unverified email", config.Access{AllowedEmailDomains: []string{"example.com"}}, map[string]any{"email": "a@example.com", "email_verified": false}, false},
-		{"email missing", config.Access{AllowedEmailDomains: []string{"example.com"}}, map[string]any{}, false},
-		{"email not a string", config.Access{AllowedEmailDomains: []string{"example.com"}}, map[string]any{"email": []any{"a@example.com"}}, false},
+		{"allowed domain", config.Access{EmailDomains: []string{"example.com"}}, map[string]any{"email": "a@Example.COM", "email_verified": true}, true},
+		{"other domain", config.Access{EmailDomains: []string{"example.com"}}, map[string]any{"email": "a@example.com.evil.io"}, false},
+		{"subdomain is another domain", config.Access{EmailDomains: []string{"example.com"}}, map[string]any{"email": "a@mail.example.com"}, false},
+		{"unverified email", config.Access{EmailDomains: []string{"example.com"}}, map[string]any{"email": "a@example.com", "email_verified": false}, false},
+		{"email missing", config.Access{EmailDomains: []string{"example.com"}}, map[string]any{}, false},
+		{"email not a string", config.Access{EmailDomains: []string{"example.com"}}, map[string]any{"email": []any{"a@example.com"}}, false},
 		{"in a required group", config.Access{RequiredGroups: []string{"staff", "vip"}, GroupsClaim: "groups"}, map[string]any{"groups": []any{"customers", "vip"}}, true},
 		{"group as a string", config.Access{RequiredGroups: []string{"vip"}, GroupsClaim: "groups"}, map[string]any{"groups": "vip"}, true},
 		{"in no required group", config.Access{RequiredGroups: []string{"staff"}, GroupsClaim: "groups"}, map[string]any{"groups": []any{"vip"}}, false},
