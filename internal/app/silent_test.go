@@ -165,7 +165,7 @@ func TestSilentSignInRedirectIsSameSite(t *testing.T) {
 // Signed in at the IdP already (its own browser session): the first page
 // load comes back signed in, with no click, at the same URL.
 func TestSilentSignInSignedInAtIdP(t *testing.T) {
-	e := startEnv(t, envOptions{Extra: silentExtra + "headers:\n  pass: true\n"})
+	e := startEnv(t, envOptions{OP: testenv.OPOptions{RememberBrowser: true}, Extra: silentExtra + "headers:\n  pass: true\n"})
 	// A sign-in at the IdP (through the proxy), then a browser that kept
 	// only the IdP's cookie: the proxy's session is gone.
 	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")

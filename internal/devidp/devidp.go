@@ -65,6 +65,11 @@ type Options struct {
 	// the endpoint answer 404, as a provider that does not implement
 	// RP-initiated logout would (it is optional in the spec).
 	NoEndSession bool
+	// RememberBrowser keeps a browser session after a sign-in at the login
+	// form, as real IdPs do: later authorization requests of that browser,
+	// prompt=none ones included, are answered without the form. Off, every
+	// request shows the form and prompt=none always gets login_required.
+	RememberBrowser bool
 
 	// ClaimsOnlyInUserinfo makes the provider follow OIDC Core 5.4
 	// strictly: when an access token is issued, email, profile and extra
@@ -263,7 +268,10 @@ func newHandler(issuer string, storage *claimsStorage, opts Options) (http.Handl
 	if err != nil {
 		return nil, fmt.Errorf("create provider: %w", err)
 	}
-	sso := &ssoSessions{}
+	var sso *ssoSessions
+	if opts.RememberBrowser {
+		sso = &ssoSessions{}
+	}
 	login := &loginPage{
 		users:    opts.Users,
 		check:    storage.CheckUsernamePassword,
@@ -284,7 +292,11 @@ func newHandler(issuer string, storage *claimsStorage, opts Options) (http.Handl
 		}
 		return "", false
 	}
-	mux.Handle("/", interceptor.Handler(withSSO(provider, sso, login, passwordOf)))
+	var root http.Handler = provider
+	if sso != nil {
+		root = interceptor.Handler(withSSO(provider, sso, login, passwordOf))
+	}
+	mux.Handle("/", root)
 	if opts.NoEndSession {
 		return withoutEndSession(mux), nil
 	}
