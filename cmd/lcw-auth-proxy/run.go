@@ -61,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return tokenCmd(ctx, args, getenv, stdout, stderr)
 	case "verify":
 		return verifyCmd(ctx, args, getenv, stdout, stderr)
+	case "doctor":
+		return doctorCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lcw-auth-proxy", buildVersion())
 		return nil
