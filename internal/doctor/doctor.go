@@ -118,7 +118,9 @@ func (c *check) add(l Level, area, text, fix string) {
 	c.report.Findings = append(c.report.Findings, Finding{Level: l, Area: area, Text: text, Fix: fix})
 }
 
-func (c *check) ok(area, format string, args ...any) { c.add(OK, area, fmt.Sprintf(format, args...), "") }
+func (c *check) ok(area, format string, args ...any) {
+	c.add(OK, area, fmt.Sprintf(format, args...), "")
+}
 
 // Run checks the site of o.URL. Problems with the site are findings; the
 // error is for options that make no sense.
