@@ -4,7 +4,7 @@ export CGO_ENABLED ?= 1
 
 .PHONY: test check deps browser services tools file build image-binary demo bench fuzz
 
-test: deps browser services tools file check
+test: deps browser services node tools file check
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 # check: formatting and vet, fast enough to run before every commit.
@@ -27,6 +27,23 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || { [ "$$CI" != true ] || exit 1; }; \
 	else \
 		echo "chromium not found: browser tests will skip (install the chromium package to run them)"; \
+		[ "$$CI" != true ] || exit 1; \
+	fi
+
+# node installs Debian's nodejs and npm when missing, for the widget interop
+# test (internal/app): it installs Microsoft's chat SDK and widget code, and
+# esbuild to bundle them, with npm ci from a committed lockfile. The test
+# skips without them on a laptop, but fails under CI=true.
+.PHONY: node
+node:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		exit 0; \
+	fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing nodejs and npm for the widget interop test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null) || { [ "$$CI" != true ] || exit 1; }; \
+	else \
+		echo "node or npm not found: the widget interop test will skip (install the nodejs and npm packages to run it)"; \
 		[ "$$CI" != true ] || exit 1; \
 	fi
 

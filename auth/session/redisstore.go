@@ -403,6 +403,12 @@ func (s *RedisStore) writeRecord(ctx context.Context, sess *Session, ttl time.Du
 	}
 	start := time.Now()
 	err = firstErr(c.DoMulti(ctx, cmds...))
+	if _, redisErr := rueidis.IsRedisErr(err); err != nil && !redisErr && ctx.Err() == nil {
+		// A connection broken by a Redis restart fails the first write on
+		// it; the client has reconnected by now. The commands are
+		// idempotent (SET, SADD, PEXPIRE), so once more is safe.
+		err = firstErr(c.DoMulti(ctx, cmds...))
+	}
 	s.observe("save", start, err)
 	if err != nil {
 		return fmt.Errorf("save session: %w: %w", ErrUnavailable, err)

@@ -38,6 +38,23 @@ type IdentityFunc func(*http.Request) (Identity, error)
 // ErrNotSignedIn means the request has no signed-in, authorized user.
 var ErrNotSignedIn = errors.New("not signed in")
 
+// SessionHeader carries a tag of the visitor's session on every token
+// answer that knows the session (200, and 429 too, and HEAD, which signs
+// nothing): bootstrap.js reuses a token it holds only while a HEAD names the
+// same session, so a sign-out or another user's sign-in, in any tab, ends
+// the reuse. The tag is a hash of Identity.SessionKey and says nothing the
+// page's own token does not.
+const SessionHeader = "X-Lcw-Session"
+
+// sessionTag is the SessionHeader value for key ("" for none).
+func sessionTag(key string) string {
+	if key == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(key))
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
 // tokenResponse is the JSON form of the token endpoint's answer.
 type tokenResponse struct {
 	Token     string `json:"token"`
@@ -83,7 +100,8 @@ func newTokenCounters(m *metrics.Metrics) tokenCounters {
 // application/json, {"token", "expires_at"}. Only the page's own scripts
 // get one (request.SameOrigin), checked before the session is even looked
 // at: anything else is 403. No session is 401. A session past its share of
-// tokens (o.Limit) is 429 with Retry-After.
+// tokens (o.Limit) is 429 with Retry-After. Answers for a known session
+// carry SessionHeader.
 func TokenHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
 	c := newTokenCounters(o.Metrics)
 	log := o.Logger
@@ -115,6 +133,9 @@ func TokenHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
 			inc(c.unauthenticated)
 			fail(w, asJSON, http.StatusUnauthorized, "not signed in")
 			return
+		}
+		if tag := sessionTag(id.SessionKey); tag != "" {
+			h[SessionHeader] = []string{tag}
 		}
 		if o.Limit != nil {
 			// HEAD signs nothing, so it spends nothing; it still says

@@ -133,3 +133,35 @@ func TestRetryAfterRoundsUp(t *testing.T) {
 		}
 	}
 }
+
+// The session tag lets bootstrap.js reuse a token only within the session
+// that got it: GET, HEAD and even 429 answers name the session, the same
+// tag every time for one session and a different one for another; a
+// request without a session gets none.
+func TestSessionHeaderNamesTheSession(t *testing.T) {
+	e := newLimitedEndpoint(t)
+	first := e.get("GET", "alice\x00100", "application/json")
+	tag := first.Header().Get(SessionHeader)
+	if first.Code != http.StatusOK || len(tag) != 16 {
+		t.Fatalf("GET: %d, %s = %q, want 200 and a 16-character tag", first.Code, SessionHeader, tag)
+	}
+	if strings.Contains(tag, "alice") {
+		t.Errorf("tag %q shows the session key", tag)
+	}
+	if got := e.get("HEAD", "alice\x00100", "").Header().Get(SessionHeader); got != tag {
+		t.Errorf("HEAD tag %q, want the GET's %q", got, tag)
+	}
+	if got := e.get("GET", "alice\x00200", "").Header().Get(SessionHeader); got == tag || got == "" {
+		t.Errorf("a new sign-in of the same user has tag %q, want a new one (not %q)", got, tag)
+	}
+	for range 30 {
+		e.get("GET", "alice\x00100", "")
+	}
+	limited := e.get("HEAD", "alice\x00100", "")
+	if limited.Code != http.StatusTooManyRequests || limited.Header().Get(SessionHeader) != tag {
+		t.Errorf("HEAD past the limit: %d with tag %q, want 429 with %q", limited.Code, limited.Header().Get(SessionHeader), tag)
+	}
+	if got := e.get("GET", "", "").Header().Get(SessionHeader); got != "" {
+		t.Errorf("no session key, tag %q", got)
+	}
+}

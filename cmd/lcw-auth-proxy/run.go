@@ -31,6 +31,8 @@ Usage:
   lcw-auth-proxy token --config FILE --claims FILE [--decode]  mint a chat token offline from sample claims
   lcw-auth-proxy verify --key URL|FILE TOKEN|-                 check a token the way Omnichannel does
   lcw-auth-proxy sessions list|revoke --config FILE --sub SUB  list [--json] or end a user's sessions (session.store: redis)
+  lcw-auth-proxy doctor [flags] URL                            check a deployed site as Omnichannel and a browser see it
+                                                               (keys, page, CSP, token endpoint; doctor --help)
   lcw-auth-proxy version                                       print the version
   lcw-auth-proxy help                                          show this help
 
@@ -103,6 +105,8 @@ func runProcess(ctx context.Context, args []string, p process, stdout, stderr io
 		return verifyCmd(ctx, args, getenv, stdout, stderr)
 	case "sessions":
 		return sessionsCmd(ctx, args, getenv, stdout, stderr)
+	case "doctor":
+		return doctorCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lcw-auth-proxy", buildVersion())
 		return nil

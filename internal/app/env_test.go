@@ -124,7 +124,8 @@ token:
 `, ln.Addr(), public, e.Upstream.URL, issuer, testenv.DefaultClientID, testenv.DefaultClientSecret,
 		base64.StdEncoding.EncodeToString(secret), e.KeyFile, testenv.LWIContexts)
 	path := filepath.Join(dir, "config.yaml")
-	extra := strings.NewReplacer("{secret}", base64.StdEncoding.EncodeToString(secret), "{issuer}", issuer, "{public}", public).Replace(o.Extra)
+	extra := strings.NewReplacer("{secret}", base64.StdEncoding.EncodeToString(secret), "{issuer}", issuer, "{public}", public,
+		"{keyfile}", e.KeyFile).Replace(o.Extra)
 	if err := os.WriteFile(path, []byte(testenv.ReplaceSections(base, extra)), 0o600); err != nil {
 		t.Fatal(err)
 	}

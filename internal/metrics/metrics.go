@@ -35,6 +35,10 @@ type Metrics struct {
 	Injections *prometheus.CounterVec
 	// ClientEvents counts lcw:error codes reported by browsers.
 	ClientEvents *prometheus.CounterVec
+	// ClientClockSkew counts pages whose browser clock runs more than a
+	// minute ahead of the proxy's: their widget rejects valid tokens as
+	// already expired.
+	ClientClockSkew prometheus.Counter
 	// KeyReloads counts signing key reloads by result: ok, error.
 	KeyReloads *prometheus.CounterVec
 	// StoreOps counts server-side session store operations by op and
@@ -63,11 +67,12 @@ func New() *Metrics {
 	m.ContextEnrichment = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "context_enrichment_total", Help: "context_url calls by result."}, []string{"result"})
 	m.Injections = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "injections_total", Help: "HTML responses by injection result."}, []string{"result"})
 	m.ClientEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "client_events_total", Help: "lcw:error codes reported by browsers."}, []string{"code"})
+	m.ClientClockSkew = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "lcw", Name: "client_clock_skew_total", Help: "Pages whose browser clock ran more than a minute ahead of the proxy's (their widget takes valid tokens for expired ones)."})
 	m.KeyReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "signing_key_reloads_total", Help: "Signing key file reloads by result."}, []string{"result"})
 	m.StoreOps = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "session_store_operations_total", Help: "Server-side session store operations by op and result."}, []string{"op", "result"})
 	m.StoreDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "lcw", Name: "session_store_duration_seconds", Help: "Server-side session store operation latency by op.", Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .05, .1, .5, 2}}, []string{"op"})
 	m.BackchannelLogouts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "backchannel_logouts_total", Help: "Back-channel logout requests from the IdP by result."}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.KeyReloads, m.StoreOps, m.StoreDuration, m.BackchannelLogouts} {
+	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.ClientClockSkew, m.KeyReloads, m.StoreOps, m.StoreDuration, m.BackchannelLogouts} {
 		f(c)
 	}
 	return m

@@ -2,12 +2,17 @@ package testenv
 
 import (
 	"context"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -133,4 +138,63 @@ func BrowserLogin(t testing.TB, ctx context.Context, start, username, password s
 		t.Fatalf("testenv.BrowserLogin: read location: %v", err)
 	}
 	return loc
+}
+
+// Blocked records the requests LoopbackOnly refused.
+type Blocked struct {
+	mu   sync.Mutex
+	urls []string
+}
+
+// URLs lists the refused requests so far.
+func (b *Blocked) URLs() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.urls...)
+}
+
+// LoopbackOnly makes the browser of ctx (from Browser) fail every request
+// whose host is not a loopback address, and records it: a test that runs
+// third-party code (Microsoft's chat SDK) proves it contacted nothing
+// outside the machine by finding Blocked empty. Chromium already runs with
+// background networking off; this covers what pages do.
+func LoopbackOnly(t testing.TB, ctx context.Context) *Blocked {
+	t.Helper()
+	b := &Blocked{}
+	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{}); err != nil {
+		t.Fatalf("testenv.LoopbackOnly: %v", err)
+	}
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			if isLoopbackURL(ev.Request.URL) {
+				_, _ = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+				continue
+			}
+			b.mu.Lock()
+			b.urls = append(b.urls, ev.Request.URL)
+			b.mu.Unlock()
+			_, _ = chromedp.Call(ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonBlockedByClient})
+		}
+	}()
+	return b
+}
+
+func isLoopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "data" || u.Scheme == "blob" {
+		return true // never leaves the browser
+	}
+	if h := u.Hostname(); h == "localhost" {
+		return true
+	} else if ip, err := netip.ParseAddr(h); err == nil {
+		return ip.IsLoopback()
+	}
+	return false
 }

@@ -1,7 +1,9 @@
 // Package bootstrap serves the script the injector adds to HTML pages: it
-// defines the configured JavaScript client function, registers it with the
+// defines the configured JavaScript client function (callback and Promise
+// in one, reusing a fresh token of the same session), registers it with the
 // Omnichannel widget's setAuthTokenProvider, and reports the widget's
-// authentication errors back to {prefix}/client-events.
+// authentication errors and a browser clock that runs ahead back to
+// {prefix}/client-events.
 package bootstrap
 
 import (
@@ -15,6 +17,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
@@ -24,6 +27,13 @@ var scriptSource string
 // tokenTimeout is how long the script waits for {prefix}/token before it
 // calls back with "": well inside the widget's 10-second limit.
 const tokenTimeout = 8 * time.Second
+
+// clockSkewTolerance is how far the browser's clock may run ahead of the
+// server's before the script warns and reports it: the widget checks exp
+// against the browser's clock with no margin, so a clock this far ahead
+// already eats a real share of a 10-minute token, and a token's iat (whole
+// seconds, plus network time) cannot measure much finer anyway.
+const clockSkewTolerance = time.Minute
 
 // Options configure the bootstrap script and its endpoints.
 type Options struct {
@@ -59,6 +69,8 @@ type scriptConfig struct {
 	EventsURL         string   `json:"eventsURL"`
 	OnUnauthenticated string   `json:"onUnauthenticated"`
 	TimeoutMs         int64    `json:"timeoutMs"`
+	SessionHeader     string   `json:"sessionHeader"`
+	MaxSkewSeconds    int64    `json:"maxSkewSeconds"`
 }
 
 // New renders the script for o.
@@ -70,6 +82,8 @@ func New(o Options) *Bootstrap {
 		EventsURL:         o.Prefix + "/client-events",
 		OnUnauthenticated: o.OnUnauthenticated,
 		TimeoutMs:         tokenTimeout.Milliseconds(),
+		SessionHeader:     token.SessionHeader,
+		MaxSkewSeconds:    int64(clockSkewTolerance / time.Second),
 	}
 	// json.Marshal escapes <, > and & (and U+2028/9), so no configured value
 	// can close the script or start markup; a []string and strings cannot fail.

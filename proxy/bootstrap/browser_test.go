@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
@@ -27,17 +29,37 @@ window.Microsoft = {Omnichannel: {LiveChatWidget: {SDK: {setAuthTokenProvider: f
 window.dispatchEvent(new CustomEvent('lcw:ready'));
 </script>`
 
-// site serves the script, its endpoints, a fake token endpoint and pages.
+// site serves the script, its endpoints, a stand-in token endpoint and
+// pages. The token endpoint mints unsigned JWTs (the script only decodes
+// iat and exp) with iat on a clock the test can move, names a session in
+// token.SessionHeader as the real one does, and counts what it is asked.
 type site struct {
 	*httptest.Server
 	anonymous atomic.Bool
-	events    chan string
-	logins    chan string
+	// serverLag is how far the token endpoint's clock runs behind the
+	// browser's (seconds): its iat is now minus serverLag.
+	serverLag atomic.Int64
+	// minted is how old (seconds) every new token already is: iat and exp
+	// move back by this much, as if it were issued that long ago.
+	minted  atomic.Int64
+	session atomic.Value // string
+	gets    atomic.Int32
+	heads   atomic.Int32
+	events  chan string
+	logins  chan string
+}
+
+// fakeJWT is header.payload.signature with the given claims; nothing here
+// checks signatures.
+func fakeJWT(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc([]byte(claims)) + ".c2ln"
 }
 
 func startSite(t *testing.T, onUnauth string) *site {
 	t.Helper()
 	s := &site{events: make(chan string, 10), logins: make(chan string, 10)}
+	s.session.Store("session-1")
 	mux := http.NewServeMux()
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
@@ -53,7 +75,13 @@ func startSite(t *testing.T, onUnauth string) *site {
 		s.events <- fmt.Sprintf("%d %s", rec.Code, body)
 		w.WriteHeader(rec.Code)
 	}))
-	mux.HandleFunc("GET /_lcw/token", func(w http.ResponseWriter, r *http.Request) {
+	var serial atomic.Int32
+	mux.HandleFunc("/_lcw/token", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			s.heads.Add(1)
+		} else {
+			s.gets.Add(1)
+		}
 		if s.anonymous.Load() {
 			http.Error(w, "no session", http.StatusUnauthorized)
 			return
@@ -62,9 +90,15 @@ func startSite(t *testing.T, onUnauth string) *site {
 			http.Error(w, "want JSON", http.StatusNotAcceptable)
 			return
 		}
+		w.Header().Set(token.SessionHeader, s.session.Load().(string))
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		fmt.Fprint(w, `{"token":"jwt-for-test","expires_at":1}`)
+		if r.Method == http.MethodHead {
+			return
+		}
+		iat := time.Now().Unix() - s.serverLag.Load() - s.minted.Load()
+		tok := fakeJWT(fmt.Sprintf(`{"sub":"u","jti":"t%d","iat":%d,"exp":%d}`, serial.Add(1), iat, iat+600))
+		fmt.Fprintf(w, `{"token":%q,"expires_at":%d}`, tok, iat+600)
 	})
 	mux.HandleFunc("GET /_lcw/login", func(w http.ResponseWriter, r *http.Request) {
 		s.logins <- r.URL.Query().Get("rd")
@@ -83,6 +117,9 @@ func startSite(t *testing.T, onUnauth string) *site {
 	mux.Handle("GET /ready-later", page(`TAG<script>setTimeout(function () { document.head.insertAdjacentHTML('beforeend', '');
 		var s = document.createElement('script'); s.textContent = `+"`"+strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(standInSDK, "<script>"), "</script>"), "`", "")+"`"+`;
 		document.head.appendChild(s); window.dispatchEvent(new CustomEvent('lcw:ready')); }, 50);</script>`))
+	// No widget at all, and a record of the script's console warnings.
+	mux.Handle("GET /plain", page(`<script>window.__warnings = []; (function (warn) { console.warn = function () {
+		window.__warnings.push(Array.prototype.join.call(arguments, " ")); warn.apply(console, arguments); }; })(console.warn);</script>TAG`))
 	// The site already has an lcwAuth object of its own.
 	mux.Handle("GET /existing", page(`<script>window.lcwAuth = {keep: 42};</script>TAG`))
 	return s
@@ -102,7 +139,7 @@ func TestScriptInBrowser(t *testing.T) {
 			t.Fatalf("provider not registered: %q %v", got, err)
 		}
 		tok, err := chromedp.Run(ctx, chromedp.Evaluate[string](callProvider, chromedp.EvalAwaitPromise))
-		if err != nil || tok != "jwt-for-test" {
+		if err != nil || !strings.HasPrefix(tok, "eyJ") {
 			t.Errorf("provider gave %q, %v", tok, err)
 		}
 	})

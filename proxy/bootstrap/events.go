@@ -25,8 +25,14 @@ const eventReadTimeout = 5 * time.Second
 // counted as "other" so a client cannot create metric labels at will.
 var knownCodes = map[int]string{1: "1", 2: "2", 3: "3", 4: "4", 7: "7", 8: "8"}
 
+// eventClockSkew is the one event kind besides lcw:error codes: the
+// browser's clock runs ahead of the server's by more than the script
+// tolerates. It has its own counter and no labels.
+const eventClockSkew = "clock_skew"
+
 // ClientEventsHandler serves POST {prefix}/client-events: the script
-// reports the widget's lcw:error codes as {"code": N}, as JSON or, from
+// reports the widget's lcw:error codes as {"code": N}, and a browser clock
+// that runs ahead as {"event": "clock_skew", "seconds": N}, as JSON or, from
 // navigator.sendBeacon, as text/plain. Same-origin only; answers 204.
 func (b *Bootstrap) ClientEventsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -64,10 +70,25 @@ func (b *Bootstrap) ClientEventsHandler() http.Handler {
 			return
 		}
 		var ev struct {
-			Code *float64 `json:"code"`
+			Code    *float64 `json:"code"`
+			Event   *string  `json:"event"`
+			Seconds *float64 `json:"seconds"`
 		}
-		if err := json.Unmarshal(raw, &ev); err != nil || ev.Code == nil {
-			http.Error(w, `want {"code": N}`, http.StatusBadRequest)
+		if err := json.Unmarshal(raw, &ev); err != nil || (ev.Code == nil) == (ev.Event == nil) {
+			http.Error(w, `want {"code": N} or {"event": "clock_skew", "seconds": N}`, http.StatusBadRequest)
+			return
+		}
+		if ev.Event != nil {
+			// Known kinds only, so a client cannot invent series; the
+			// seconds are checked for shape, not trusted for anything.
+			if *ev.Event != eventClockSkew || ev.Seconds == nil {
+				http.Error(w, `unknown event; want {"event": "clock_skew", "seconds": N}`, http.StatusBadRequest)
+				return
+			}
+			if b.opt.Metrics != nil {
+				b.opt.Metrics.ClientClockSkew.Inc()
+			}
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		label := "other"

@@ -88,3 +88,40 @@ func TestClientEventLabelsBounded(t *testing.T) {
 		t.Errorf("other = %v", got)
 	}
 }
+
+// TestClockSkewEvent: the one event kind besides lcw:error codes has its
+// own counter; anything else shaped like an event is refused, so a client
+// cannot make up kinds.
+func TestClockSkewEvent(t *testing.T) {
+	tests := []struct {
+		name       string
+		body       string
+		wantStatus int
+		wantSkew   float64
+	}{
+		{"clock skew counted", `{"event":"clock_skew","seconds":93}`, 204, 1},
+		{"unknown event", `{"event":"clock_behind","seconds":93}`, 400, 0},
+		{"seconds missing", `{"event":"clock_skew"}`, 400, 0},
+		{"seconds not a number", `{"event":"clock_skew","seconds":"93"}`, 400, 0},
+		{"event and code at once", `{"event":"clock_skew","seconds":93,"code":2}`, 400, 0},
+		{"event not a string", `{"event":1,"seconds":93}`, 400, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, m := newTest(t, nil)
+			r := httptest.NewRequest("POST", "/_lcw/client-events", strings.NewReader(tc.body))
+			r.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+			w := httptest.NewRecorder()
+			b.ClientEventsHandler().ServeHTTP(w, r)
+			if w.Code != tc.wantStatus {
+				t.Fatalf("status = %d, want %d (%s)", w.Code, tc.wantStatus, w.Body)
+			}
+			if got := testutil.ToFloat64(m.ClientClockSkew); got != tc.wantSkew {
+				t.Errorf("client_clock_skew_total = %v, want %v", got, tc.wantSkew)
+			}
+			if n := testutil.CollectAndCount(m.ClientEvents); n != 0 {
+				t.Errorf("an event was counted as an lcw:error code (%d series)", n)
+			}
+		})
+	}
+}

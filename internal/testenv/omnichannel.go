@@ -1,0 +1,253 @@
+package testenv
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
+)
+
+// OmnichannelOptions configure StartOmnichannel.
+type OmnichannelOptions struct {
+	// KeyURL is the chat authentication setting's public key URL: the
+	// proxy's {prefix}/public-keys or {prefix}/public-key.pem.
+	KeyURL string
+	// ClientFunction is the setting's JavaScript client function.
+	ClientFunction string
+	// PageOrigin is the origin of the pages that run the chat SDK; only it
+	// passes CORS, as with Omnichannel.
+	PageOrigin string
+}
+
+// Omnichannel stands in for the Omnichannel service that Microsoft's chat
+// SDK talks to, on loopback: the live chat config (with an authentication
+// setting) and the authenticated chat token request, whose
+// AuthenticatedUserToken it verifies as Omnichannel does (token.Verify
+// against the key document at KeyURL, fetched again when a token names a
+// kid it has not seen).
+type Omnichannel struct {
+	URL string
+	// OrgID and WidgetID are what the SDK must be configured with.
+	OrgID, WidgetID string
+
+	opts OmnichannelOptions
+	mu   sync.Mutex
+	keys []keys.PublicKey
+	log  OmnichannelLog
+}
+
+// OmnichannelLog is what the stand-in saw.
+type OmnichannelLog struct {
+	// ConfigRequests counts live chat config requests.
+	ConfigRequests int
+	// KeyFetches counts downloads of the key document.
+	KeyFetches int
+	// Accepted holds the tokens that passed verification, in order, with
+	// the kid that verified each ("" for a PEM key); Rejected the reasons
+	// for those that did not.
+	Accepted []AcceptedToken
+	Rejected []string
+}
+
+// AcceptedToken is one token the stand-in accepted.
+type AcceptedToken struct {
+	Token, Kid, Subject string
+}
+
+// StartOmnichannel starts the stand-in; it stops when the test ends.
+func StartOmnichannel(t testing.TB, o OmnichannelOptions) *Omnichannel {
+	t.Helper()
+	oc := &Omnichannel{OrgID: "00000000-0000-0000-0000-0000000000a1", WidgetID: "00000000-0000-0000-0000-0000000000b2", opts: o}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /livechatconnector/config/{org}/{widget}", oc.config)
+	mux.HandleFunc("GET /livechatconnector/v2/auth/getchattoken/{org}/{widget}/{request}", oc.chatToken)
+	srv := httptest.NewServer(oc.cors(mux))
+	t.Cleanup(srv.Close)
+	oc.URL = srv.URL
+	return oc
+}
+
+// Log returns a copy of what the stand-in saw so far.
+func (oc *Omnichannel) Log() OmnichannelLog {
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	l := oc.log
+	l.Accepted = append([]AcceptedToken(nil), l.Accepted...)
+	l.Rejected = append([]string(nil), l.Rejected...)
+	return l
+}
+
+// cors answers preflights from the page's origin: the SDK sends its own
+// headers (AuthenticatedUserToken among them), so every request is
+// preflighted.
+func (oc *Omnichannel) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != oc.opts.PageOrigin {
+			http.Error(w, "origin not allowed", http.StatusForbidden)
+			return
+		}
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", oc.opts.PageOrigin)
+		h.Set("Access-Control-Expose-Headers", "message, errorcode, date")
+		if r.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "GET, POST")
+			h.Set("Access-Control-Allow-Headers", r.Header.Get("Access-Control-Request-Headers"))
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (oc *Omnichannel) known(org, widget string) bool {
+	return org == oc.OrgID && widget == oc.WidgetID
+}
+
+// config is the live chat configuration of an authenticated widget.
+func (oc *Omnichannel) config(w http.ResponseWriter, r *http.Request) {
+	if !oc.known(r.PathValue("org"), r.PathValue("widget")) {
+		http.Error(w, "widget not found", http.StatusNotFound)
+		return
+	}
+	oc.mu.Lock()
+	oc.log.ConfigRequests++
+	oc.mu.Unlock()
+	writeJSON(w, map[string]any{
+		"LiveChatConfigAuthSettings": map[string]any{
+			"msdyn_name":                     "lcw-auth-proxy interop",
+			"msdyn_javascriptclientfunction": oc.opts.ClientFunction,
+		},
+		"LiveWSAndLiveChatEngJoin": map[string]any{
+			"msdyn_conversationmode":                  "192350000", // live chat, not persistent
+			"msdyn_enablechatreconnect":               "false",
+			"msdyn_prechatenabled":                    "false",
+			"msdyn_enablefileattachmentsforcustomers": "false",
+			"msdyn_enablefileattachmentsforagents":    "false",
+			"msdyn_requestvisitorlocation":            "false",
+		},
+		"LiveChatVersion":    2,
+		"ChatWidgetLanguage": map[string]any{"msdyn_localeid": "1033"},
+		"DataMaskingInfo":    map[string]any{"setting": map[string]any{"msdyn_maskforcustomer": false}},
+	})
+}
+
+// chatToken verifies the user's token and answers with a chat token; a
+// token it refuses gets what Omnichannel answers then: 401 with
+// "message: UserId not found", whatever the reason.
+func (oc *Omnichannel) chatToken(w http.ResponseWriter, r *http.Request) {
+	if !oc.known(r.PathValue("org"), r.PathValue("widget")) {
+		http.Error(w, "widget not found", http.StatusNotFound)
+		return
+	}
+	tok := r.Header.Get("AuthenticatedUserToken")
+	rep, err := oc.verify(tok)
+	oc.mu.Lock()
+	if err != nil {
+		oc.log.Rejected = append(oc.log.Rejected, err.Error())
+	} else {
+		sub, _ := rep.Claims["sub"].(string)
+		oc.log.Accepted = append(oc.log.Accepted, AcceptedToken{Token: tok, Kid: rep.Kid, Subject: sub})
+	}
+	n := len(oc.log.Accepted)
+	oc.mu.Unlock()
+	if err != nil {
+		w.Header().Set("message", "UserId not found")
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	writeJSON(w, map[string]any{
+		"ChatId":     fmt.Sprintf("chat-%d", n),
+		"Token":      "chat-service-token",
+		"RegionGtms": `{"chat":"` + oc.URL + `"}`,
+		"ExpiresIn":  "86400",
+		"VisitorId":  "visitor-1",
+	})
+}
+
+// verify checks tok with the published keys, and downloads them again
+// once when the token's kid is not among those it holds (a rotation).
+func (oc *Omnichannel) verify(tok string) (*token.Report, error) {
+	if tok == "" {
+		return nil, fmt.Errorf("no AuthenticatedUserToken header")
+	}
+	oc.mu.Lock()
+	pub := oc.keys
+	oc.mu.Unlock()
+	if pub == nil {
+		if err := oc.fetchKeys(); err != nil {
+			return nil, err
+		}
+	}
+	rep, err := token.Verify(tok, oc.currentKeys(), time.Now())
+	if err != nil && rep.Header != nil {
+		if kid, _ := rep.Header["kid"].(string); kid != "" && !oc.hasKid(kid) {
+			if ferr := oc.fetchKeys(); ferr != nil {
+				return nil, ferr
+			}
+			rep, err = token.Verify(tok, oc.currentKeys(), time.Now())
+		}
+	}
+	return rep, err
+}
+
+func (oc *Omnichannel) currentKeys() []keys.PublicKey {
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	return oc.keys
+}
+
+// hasKid reports whether a held key matches kid; a PEM key (no kid)
+// matches every kid, so it is never refetched for one.
+func (oc *Omnichannel) hasKid(kid string) bool {
+	for _, k := range oc.currentKeys() {
+		if k.Kid == "" || k.Kid == kid {
+			return true
+		}
+	}
+	return false
+}
+
+// fetchKeys downloads the key document without credentials, as
+// Omnichannel's servers do.
+func (oc *Omnichannel) fetchKeys() error {
+	resp, err := http.Get(oc.opts.KeyURL)
+	if err != nil {
+		return fmt.Errorf("fetch public key URL: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch public key URL: %s %v", resp.Status, err)
+	}
+	pub, err := token.ParseKeyDocument(body)
+	if err != nil {
+		return fmt.Errorf("public key URL: %w", err)
+	}
+	oc.mu.Lock()
+	oc.keys = pub
+	oc.log.KeyFetches++
+	oc.mu.Unlock()
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Kids lists the kids of the accepted tokens, for messages.
+func (l OmnichannelLog) Kids() string {
+	var s []string
+	for _, a := range l.Accepted {
+		s = append(s, a.Kid)
+	}
+	return strings.Join(s, ",")
+}
