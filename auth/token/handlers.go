@@ -66,6 +66,9 @@ type tokenResponse struct {
 type HandlerOptions struct {
 	// PublicOrigin is public_url's origin: only its own pages get tokens.
 	PublicOrigin string
+	// SessionPath is {prefix}/session, named to someone who opens the token
+	// endpoint in a browser tab.
+	SessionPath string
 	// Limit, when set, bounds the tokens minted per Identity.SessionKey
 	// (token.rate_limit); nil mints without limit.
 	Limit *ratelimit.Limiter
@@ -120,7 +123,13 @@ func TokenHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
 			return
 		}
 		asJSON := request.WantsJSON(r, "application/jwt")
-		if !request.SameOrigin(r, o.PublicOrigin) {
+		if site := request.From(r, o.PublicOrigin); site == request.SiteUser {
+			// Typed into the address bar or opened from a bookmark: not an
+			// attack, a person wondering what the endpoint gives.
+			inc(c.forbidden)
+			fail(w, asJSON, http.StatusForbidden, "This endpoint hands the chat widget its token and answers only the site's own scripts. To see what a token would carry for you, open "+o.SessionPath)
+			return
+		} else if site == request.SiteCross {
 			inc(c.forbidden)
 			fail(w, asJSON, http.StatusForbidden, "cross-site requests cannot get a chat token")
 			return

@@ -122,7 +122,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		// Only a server-side store has anything to end when the IdP calls.
 		backchannel = rp.BackchannelLogoutHandler(srv)
 	}
-	tokenOpts := token.HandlerOptions{PublicOrigin: origin, Metrics: m, Logger: log}
+	tokenOpts := token.HandlerOptions{PublicOrigin: origin, SessionPath: cfg.Prefix + "/session", Metrics: m, Logger: log}
 	if cfg.Token.RateLimit > 0 {
 		tokenOpts.Limit = ratelimit.New(ratelimit.Options{PerMinute: cfg.Token.RateLimit, Burst: cfg.Token.RateBurst})
 	}

@@ -149,3 +149,22 @@ func TestUnauthorizedUserGetsNoTokenNorIdentity(t *testing.T) {
 		}
 	}
 }
+
+// Someone who opens the token endpoint in a tab learns what it is for and
+// where to look instead; a page of another site still gets a plain refusal.
+func TestTokenEndpointInABrowserTab(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	tab := testenv.Do(t, c, "GET", e.URL+"/_lcw/token", map[string]string{"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate", "Accept": "text/html"})
+	b := body(t, tab)
+	if tab.StatusCode != http.StatusForbidden || !strings.Contains(b, "/_lcw/session") || strings.HasPrefix(b, "eyJ") {
+		t.Fatalf("token endpoint in a tab: %d %q", tab.StatusCode, b)
+	}
+	if !strings.HasPrefix(tab.Header.Get("Content-Type"), "text/plain") {
+		t.Errorf("Content-Type %q: the browser would download it", tab.Header.Get("Content-Type"))
+	}
+	cross := testenv.Do(t, c, "GET", e.URL+"/_lcw/token", map[string]string{"Sec-Fetch-Site": "cross-site"})
+	if b := body(t, cross); cross.StatusCode != http.StatusForbidden || strings.Contains(b, "session") {
+		t.Errorf("cross-site: %d %q", cross.StatusCode, b)
+	}
+}
