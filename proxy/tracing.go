@@ -36,8 +36,10 @@ var traceContext propagation.TraceContext
 // trace of it.
 func traceRequests(tp trace.TracerProvider, prefix string, trusted []netip.Prefix, next http.Handler) http.Handler {
 	tracer := tp.Tracer(tracerName)
-	routes := make(map[string]attribute.KeyValue, len(routeNames)+1)
-	for _, r := range append(routeNames, "own_other") {
+	// http.route only for the proxy's own endpoints: neither the
+	// upstream's routes nor an unknown path under the prefix are known.
+	routes := make(map[string]attribute.KeyValue, len(routeNames))
+	for _, r := range routeNames {
 		routes[r] = semconv.HTTPRoute(prefix + "/" + r)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
