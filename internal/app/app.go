@@ -82,7 +82,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 // waiting cannot fix (bad keys, unreadable files); an unreachable IdP is
 // retried in the background once Run starts. The request path itself is
 // laid out in proxy/routes.go.
-func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (a *App, err error) {
+func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, err error) {
 	// tp stays a nil interface when tracing is off: every part then skips
 	// its spans with one comparison, and the handler tree has no tracing
 	// middleware or transport wrapper at all. A no-op provider would still
