@@ -56,7 +56,7 @@ services:
 # test exports to (internal/testenv.StartJaeger finds it through $JAEGER),
 # from the Go module proxy. `go install ...@version` refuses it (its go.mod
 # has a replace directive), so it is built in a throwaway module with the
-# same replace. Cold, it takes about 7 minutes on 2 cores; the cache then
+# same replace. Cold, it takes about 4 minutes on 2 idle cores; the cache then
 # makes it free. Without it the test skips, but not under CI=true.
 JAEGER_VERSION = v1.76.0
 JAEGER_DIR ?= $(HOME)/.cache/lcw-auth-proxy/jaeger-$(JAEGER_VERSION)
