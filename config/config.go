@@ -36,6 +36,7 @@ type Config struct {
 	Headers  Headers  `yaml:"headers"`
 	Token    Token    `yaml:"token"`
 	Inject   Inject   `yaml:"inject"`
+	Tracing  Tracing  `yaml:"tracing"`
 
 	// Derived at load time; never read from YAML.
 	Public           *url.URL       `yaml:"-"`

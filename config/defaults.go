@@ -75,5 +75,6 @@ func Default() Config {
 			OnUnauthenticated: "empty",
 			Widget:            Widget{LCWVersion: "prod"},
 		},
+		Tracing: Tracing{Protocol: ProtocolHTTP, SampleRatio: 1, ServiceName: "lcw-auth-proxy"},
 	}
 }

@@ -263,6 +263,8 @@ func compareSchema(t *testing.T, root, s *jsonSchema, typ reflect.Type, key stri
 		want = "boolean"
 	case typ.Kind() == reflect.Int:
 		want = "integer"
+	case typ.Kind() == reflect.Float64:
+		want = "number"
 	case typ.Kind() == reflect.Interface:
 		if s.Type != nil {
 			t.Errorf("%s: any value in config.Config, but the schema restricts it to %v", key, s.Type)

@@ -145,7 +145,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("resolve relative paths: %w", err)
 	}
 	resolvePaths(reflect.ValueOf(&cfg).Elem(), cwd)
-	if err := cfg.resolve(whereFrom(pos, fromEnv)); err != nil {
+	if err := cfg.resolve(whereFrom(pos, fromEnv), getenv); err != nil {
 		return nil, err
 	}
 	return &cfg, nil

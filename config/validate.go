@@ -46,18 +46,19 @@ func (p problems) err(where func(key string) string) error {
 // resolve provisions the derived values, then validates the whole
 // configuration. Problems come in a fixed order: provisioning (files,
 // URLs, secrets, patterns) first, then each section as Config lists them.
-func (c *Config) resolve(where func(key string) string) error {
+func (c *Config) resolve(where func(key string) string, getenv func(string) string) error {
 	var p problems
-	c.provision(&p)
+	c.provision(&p, getenv)
 	c.validate(&p)
 	return p.err(where)
 }
 
 // provision computes every derived field (yaml:"-") once: parsed URLs and
 // networks, secrets read from their files, decoded keys, compiled patterns,
-// normalized lists. Nothing downstream derives them again. Inputs that
-// cannot be parsed are reported here and leave the derived field empty.
-func (c *Config) provision(p *problems) {
+// normalized lists, the tracing setup with the OTEL_* environment applied.
+// Nothing downstream derives them again. Inputs that cannot be parsed are
+// reported here and leave the derived field empty.
+func (c *Config) provision(p *problems, getenv func(string) string) {
 	c.Prefix = strings.TrimSuffix(c.Prefix, "/")
 	c.Public = parsePublicURL(p, c.PublicURL)
 	for i, s := range c.TrustedProxies {
@@ -73,6 +74,7 @@ func (c *Config) provision(p *problems) {
 	c.Session.provision(p, c.Public)
 	c.Access.provision()
 	c.Token.provision(p)
+	c.Tracing.provision(p, getenv)
 }
 
 // validate checks the provisioned configuration; it changes nothing.
@@ -99,6 +101,7 @@ func (c *Config) validate(p *problems) {
 	c.Headers.validate(p)
 	c.Token.validate(p)
 	c.Inject.validate(p, !c.Upstream.Disabled)
+	c.Tracing.validate(p)
 }
 
 var (

@@ -134,11 +134,15 @@ func newRequestMetrics(m *metrics.Metrics, prefix string) *requestMetrics {
 	return rm
 }
 
-func (rm *requestMetrics) route(p string) string {
-	if !underPrefix(p, rm.prefix) {
+func (rm *requestMetrics) route(p string) string { return routeName(rm.prefix, p) }
+
+// routeName names the route of path p for metrics and spans: one of
+// routeNames, "own_other" for anything else under the prefix, or "upstream".
+func routeName(prefix, p string) string {
+	if !underPrefix(p, prefix) {
 		return "upstream"
 	}
-	rest := strings.TrimPrefix(path.Clean(p), rm.prefix+"/")
+	rest := strings.TrimPrefix(path.Clean(p), prefix+"/")
 	for _, r := range routeNames {
 		if rest == r {
 			return r

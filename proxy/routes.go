@@ -8,6 +8,8 @@ import (
 	"path"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/access"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
@@ -50,17 +52,24 @@ type Deps struct {
 	Upstream UpstreamOptions
 	// Ready lists the readiness checks reported by {prefix}/readyz.
 	Ready []Check
+	// Tracer, when set, traces every request (a server span, continued from
+	// a trusted proxy's traceparent) and the upstream round trip (a client
+	// span, traceparent sent on). Nil, tracing is off and neither the
+	// middleware nor the transport wrapper exists.
+	Tracer trace.TracerProvider
 }
 
 // NewHandler builds the handler tree. Every endpoint the proxy serves itself
 // is listed here, and so is the chain every other request takes to the
 // upstream:
 //
-//	observe (access log, metrics)
-//	└ split by prefix ── own endpoints (token and session behind Identify)
-//	  └ Identify (session → verdict) → Protect (policy) → ReverseProxy
-//	                        Rewrite: hygiene, identity headers, injector's request
-//	                        ModifyResponse: redirects, injector
+//	traceRequests (server span; only when tracing is on)
+//	└ observe (access log, metrics)
+//	  └ split by prefix ── own endpoints (token and session behind Identify)
+//	    └ Identify (session → verdict) → Protect (policy) → ReverseProxy
+//	                          Rewrite: hygiene, identity headers, injector's request
+//	                          Transport: client span (tracing on), direct or standard
+//	                          ModifyResponse: redirects, injector
 func NewHandler(d Deps) (http.Handler, error) {
 	p := d.Prefix
 	identify := orIdentity(d.Identify)
@@ -103,9 +112,10 @@ func NewHandler(d Deps) (http.Handler, error) {
 	own.Handle(p+"/", http.NotFoundHandler()) // the prefix never reaches the upstream
 
 	if d.Upstream.URL == nil {
-		return observe(d.Logger, newRequestMetrics(d.Metrics, p), d.AccessLog, splitByPrefix(p, own, http.NotFoundHandler())), nil
+		return d.outermost(splitByPrefix(p, own, http.NotFoundHandler())), nil
 	}
 	up := d.Upstream
+	up.Tracer = d.Tracer
 	up.Rewrite = func(pr *httputil.ProxyRequest) {
 		if d.IdentityHeaders != nil {
 			if s, ok := access.VisitorFrom(pr.In.Context()).User(); ok {
@@ -128,7 +138,19 @@ func NewHandler(d Deps) (http.Handler, error) {
 		upstream = d.Policy.Protect(d.Logger, upstream)
 	}
 	upstream = identify(upstream)
-	return observe(d.Logger, newRequestMetrics(d.Metrics, p), d.AccessLog, splitByPrefix(p, own, upstream)), nil
+	return d.outermost(splitByPrefix(p, own, upstream)), nil
+}
+
+// outermost wraps the whole tree in what sees every request: the access
+// log and metrics, and outside them the server span, so that it covers
+// everything the proxy does. The trusted proxies are upstream's, which are
+// the config's trusted_proxies whether or not there is an upstream.
+func (d Deps) outermost(h http.Handler) http.Handler {
+	h = observe(d.Logger, newRequestMetrics(d.Metrics, d.Prefix), d.AccessLog, h)
+	if d.Tracer != nil {
+		h = traceRequests(d.Tracer, d.Prefix, d.Upstream.TrustedProxies, h)
+	}
+	return h
 }
 
 func orIdentity(mw func(http.Handler) http.Handler) func(http.Handler) http.Handler {

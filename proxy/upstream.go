@@ -15,6 +15,8 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/bufpool"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
@@ -131,6 +133,9 @@ type UpstreamOptions struct {
 	// ModifyResponse, when set, runs on every upstream response (the
 	// injector), after redirects were mapped.
 	ModifyResponse func(*http.Response) error
+	// Tracer, when set, wraps the transport in a client span per round
+	// trip that sends traceparent on (NewHandler sets it from Deps.Tracer).
+	Tracer trace.TracerProvider
 }
 
 // ReverseProxy is the httputil.ReverseProxy toward the upstream. Its
@@ -152,6 +157,9 @@ func NewReverseProxy(o UpstreamOptions) (*ReverseProxy, error) {
 	tr, err := newTransport(o.URL, o.Upstream)
 	if err != nil {
 		return nil, err
+	}
+	if o.Tracer != nil {
+		tr = newTracingTransport(tr, o.Tracer, o.URL)
 	}
 	strip := newHeaderStripper(o.CookieName, o.Headers)
 	fwd := newForwardedValues(o.Public)

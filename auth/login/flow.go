@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/redirect"
@@ -300,7 +301,9 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) (*session.Session
 	}
 	ctx, cancel := context.WithTimeout(rp.clientContext(r.Context()), 15*time.Second)
 	defer cancel()
-	tok, err := p.oauth2.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(f.Verifier))
+	xctx, end := rp.span(ctx, "oidc.exchange", trace.SpanKindClient, p.oauth2.Endpoint.TokenURL)
+	tok, err := p.oauth2.Exchange(xctx, q.Get("code"), oauth2.VerifierOption(f.Verifier))
+	end(err)
 	if err != nil {
 		return nil, f, &callbackError{http.StatusBadGateway, "exchange_failed", restart, fmt.Errorf("exchange code: %w", err)}
 	}
@@ -347,7 +350,9 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 	raw, _ := tok.Extra("id_token").(string)
 	switch {
 	case raw != "":
-		idt, err := p.verifier.Verify(ctx, raw)
+		vctx, end := rp.span(ctx, "oidc.verify_id_token", trace.SpanKindInternal, "")
+		idt, err := p.verifier.Verify(vctx, raw) // may fetch the IdP's keys
+		end(err)
 		if err != nil {
 			return nil, fmt.Errorf("verify ID token: %w", err)
 		}
@@ -408,7 +413,9 @@ func (rp *RP) trustedClaims(sess *session.Session) map[string]any {
 }
 
 func (rp *RP) mergeUserinfo(ctx context.Context, p *provider, tok *oauth2.Token, sess *session.Session) error {
-	ui, err := p.oidc.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	uctx, end := rp.span(ctx, "oidc.userinfo", trace.SpanKindClient, p.oidc.UserInfoEndpoint())
+	ui, err := p.oidc.UserInfo(uctx, oauth2.StaticTokenSource(tok))
+	end(err)
 	if err != nil {
 		return fmt.Errorf("fetch userinfo: %w", err)
 	}

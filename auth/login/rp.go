@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
@@ -28,6 +30,9 @@ type Options struct {
 	PublicOrigin string
 	Logger       *slog.Logger
 	Metrics      *metrics.Metrics
+	// Tracer, when set, traces the code exchange, the ID token check,
+	// userinfo and refreshes as children of the request's span.
+	Tracer trace.TracerProvider
 }
 
 // RP is the proxy's OpenID Connect relying party.
@@ -41,6 +46,7 @@ type RP struct {
 	disc        discovery
 	callbackURL string
 	refresher   *refresher
+	tracer      trace.Tracer // nil: tracing off
 
 	probeMu  sync.Mutex // idpUp's cached answer
 	probedAt time.Time
@@ -63,6 +69,9 @@ func New(o Options) (*RP, error) {
 		callbackURL: o.PublicOrigin + o.Prefix + "/callback",
 	}
 	rp.refresher = newRefresher(rp)
+	if o.Tracer != nil {
+		rp.tracer = o.Tracer.Tracer(tracerName)
+	}
 	return rp, nil
 }
 

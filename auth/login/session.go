@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
@@ -197,7 +198,9 @@ func (f *refresher) exchange(ctx context.Context, old *session.Session) *session
 	// requests are waiting on the same result.
 	ctx, cancel := context.WithTimeout(rp.clientContext(context.WithoutCancel(ctx)), 15*time.Second)
 	defer cancel()
-	tok, err := p.oauth2.TokenSource(ctx, &oauth2.Token{RefreshToken: old.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
+	rctx, end := rp.span(ctx, "oidc.refresh", trace.SpanKindClient, p.oauth2.Endpoint.TokenURL)
+	tok, err := p.oauth2.TokenSource(rctx, &oauth2.Token{RefreshToken: old.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
+	end(err)
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.Response != nil && re.Response.StatusCode == http.StatusBadRequest && re.ErrorCode == "") {

@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RedisOptions configure a RedisStore.
@@ -38,6 +42,9 @@ type RedisOptions struct {
 	// Observe, when set, is told each operation's name, duration and
 	// error (metrics).
 	Observe func(op string, d time.Duration, err error)
+	// Tracer, when set, makes a client span of each operation, a child of
+	// the request's span. Nil (tracing off) costs one comparison.
+	Tracer trace.TracerProvider
 }
 
 // RedisStore keeps sessions in Redis. The cookie carries a ticket: the
@@ -63,6 +70,7 @@ type RedisStore struct {
 	index   [][]byte     // HMAC keys for index names, current first
 	unlock  *rueidis.Lua
 	now     func() time.Time
+	tracer  trace.Tracer // nil: no spans
 
 	// ended holds ids this replica deleted, until the client-side cache
 	// would have dropped them anyway: Redis's invalidation of a cached
@@ -130,6 +138,9 @@ func NewRedisStore(c *Codec, keys [][]byte, o RedisOptions) *RedisStore {
 		now:     time.Now,
 		ended:   map[string]time.Time{},
 	}
+	if o.Tracer != nil {
+		s.tracer = o.Tracer.Tracer("github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session")
+	}
 	for _, k := range keys {
 		m := hmac.New(sha256.New, k)
 		m.Write([]byte("lcw-session-index-v1"))
@@ -163,9 +174,41 @@ func (s *RedisStore) indexKeys(kind, v string) []string {
 	return out
 }
 
-func (s *RedisStore) observe(op string, start time.Time, err error) {
+// storeOp is one operation on Redis being timed (and traced).
+type storeOp struct {
+	name  string
+	start time.Time
+	span  trace.Span // nil when tracing is off
+}
+
+// redisSystem is the span attribute every operation carries. No key is
+// recorded: keys hold session ids.
+var redisSystem = semconv.DBSystemNameRedis
+
+// begin starts op's clock and, when tracing is on, its span; ctx then
+// carries the span. Returned by value, it allocates nothing when off.
+func (s *RedisStore) begin(ctx context.Context, op string) (context.Context, storeOp) {
+	o := storeOp{name: op, start: time.Now()}
+	if s.tracer != nil {
+		ctx, o.span = s.tracer.Start(ctx, "session."+op, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(redisSystem))
+	}
+	return ctx, o
+}
+
+// end reports op to Observe and ends its span. err is the store's
+// failure, not an answer such as "no such record", which the callers pass
+// as nil.
+func (s *RedisStore) end(o storeOp, err error) {
 	if s.opts.Observe != nil {
-		s.opts.Observe(op, time.Since(start), err)
+		s.opts.Observe(o.name, time.Since(o.start), err)
+	}
+	if o.span != nil {
+		if err != nil {
+			o.span.RecordError(err)
+			o.span.SetStatus(codes.Error, "session store unavailable")
+		}
+		o.span.End()
 	}
 }
 
@@ -249,19 +292,23 @@ func (s *RedisStore) Load(r *http.Request) (*Session, error) {
 	}
 	ctx, cancel := s.ctx(r.Context())
 	defer cancel()
-	start := time.Now()
+	ctx, op := s.begin(ctx, "load")
 	var res rueidis.RedisResult
 	if s.opts.CacheTTL > 0 {
 		res = c.DoCache(ctx, c.B().Get().Key(s.recordKey(id)).Cache(), s.opts.CacheTTL)
 	} else {
 		res = c.Do(ctx, c.B().Get().Key(s.recordKey(id)).Build())
 	}
+	if op.span != nil {
+		// A cached read is the client-side cache, not a trip to Redis.
+		op.span.SetAttributes(attribute.Bool("lcw.session.cache_hit", res.IsCacheHit()))
+	}
 	raw, err := res.ToString()
 	if rueidis.IsRedisNil(err) {
-		s.observe("load", start, nil)
+		s.end(op, nil)
 		return nil, fmt.Errorf("load session: %w", ErrRevoked)
 	}
-	s.observe("load", start, err)
+	s.end(op, err)
 	if err != nil {
 		return nil, fmt.Errorf("load session %s…: %w: %w", id[:6], ErrUnavailable, err)
 	}
@@ -306,13 +353,13 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	start := time.Now()
+	ctx, op := s.begin(ctx, "get")
 	raw, err := c.Do(ctx, c.B().Get().Key(s.recordKey(id)).Build()).ToString()
 	if rueidis.IsRedisNil(err) {
-		s.observe("get", start, nil)
+		s.end(op, nil)
 		return nil, ErrRevoked
 	}
-	s.observe("get", start, err)
+	s.end(op, err)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -401,7 +448,7 @@ func (s *RedisStore) writeRecord(ctx context.Context, sess *Session, ttl time.Du
 		k := s.indexKeys("sid", sess.SID)[0]
 		cmds = append(cmds, c.B().Sadd().Key(k).Member(sess.ID).Build(), c.B().Pexpire().Key(k).Milliseconds(indexTTL).Build())
 	}
-	start := time.Now()
+	ctx, op := s.begin(ctx, "save")
 	err = firstErr(c.DoMulti(ctx, cmds...))
 	if _, redisErr := rueidis.IsRedisErr(err); err != nil && !redisErr && ctx.Err() == nil {
 		// A connection broken by a Redis restart fails the first write on
@@ -409,7 +456,7 @@ func (s *RedisStore) writeRecord(ctx context.Context, sess *Session, ttl time.Du
 		// idempotent (SET, SADD, PEXPIRE), so once more is safe.
 		err = firstErr(c.DoMulti(ctx, cmds...))
 	}
-	s.observe("save", start, err)
+	s.end(op, err)
 	if err != nil {
 		return fmt.Errorf("save session: %w: %w", ErrUnavailable, err)
 	}
@@ -435,9 +482,9 @@ func (s *RedisStore) Clear(w http.ResponseWriter, r *http.Request) error {
 		}
 		ctx, cancel := s.ctx(r.Context())
 		defer cancel()
-		start := time.Now()
+		ctx, op := s.begin(ctx, "delete")
 		err = c.Do(ctx, c.B().Del().Key(s.recordKey(id)).Build()).Error()
-		s.observe("delete", start, err)
+		s.end(op, err)
 		if err != nil {
 			return fmt.Errorf("end session: %w: %w", ErrUnavailable, err)
 		}
@@ -462,22 +509,22 @@ func (s *RedisStore) Lock(ctx context.Context, id string, hold time.Duration) (f
 	}
 	cctx, cancel := s.ctx(ctx)
 	defer cancel()
-	start := time.Now()
+	cctx, op := s.begin(cctx, "lock")
 	err = c.Do(cctx, c.B().Set().Key(s.lockKey(id)).Value(tok).Nx().PxMilliseconds(hold.Milliseconds()).Build()).Error()
 	if rueidis.IsRedisNil(err) { // NX not met: someone else holds it
-		s.observe("lock", start, nil)
+		s.end(op, nil)
 		return nil, ErrLocked
 	}
-	s.observe("lock", start, err)
+	s.end(op, err)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return func() {
 		rctx, cancel := s.ctx(context.WithoutCancel(ctx))
 		defer cancel()
-		start := time.Now()
+		rctx, op := s.begin(rctx, "unlock")
 		err := s.unlock.Exec(rctx, c, []string{s.lockKey(id)}, []string{tok}).Error()
-		s.observe("unlock", start, err)
+		s.end(op, err)
 	}, nil
 }
 
@@ -500,12 +547,12 @@ func (s *RedisStore) endIndexed(ctx context.Context, indexes []string) (int, err
 	if err != nil {
 		return 0, err
 	}
-	start := time.Now()
+	ctx, op := s.begin(ctx, "end")
 	n := 0
 	for _, idx := range indexes {
 		ids, err := c.Do(ctx, c.B().Smembers().Key(idx).Build()).AsStrSlice()
 		if err != nil {
-			s.observe("end", start, err)
+			s.end(op, err)
 			return n, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		cmds := make(rueidis.Commands, 0, len(ids)+1)
@@ -517,7 +564,7 @@ func (s *RedisStore) endIndexed(ctx context.Context, indexes []string) (int, err
 		for i, res := range c.DoMulti(ctx, cmds...) {
 			d, err := res.AsInt64()
 			if err != nil {
-				s.observe("end", start, err)
+				s.end(op, err)
 				return n, fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
 			if i < len(ids) {
@@ -525,7 +572,7 @@ func (s *RedisStore) endIndexed(ctx context.Context, indexes []string) (int, err
 			}
 		}
 	}
-	s.observe("end", start, nil)
+	s.end(op, nil)
 	return n, nil
 }
 
@@ -571,13 +618,13 @@ func (s *RedisStore) FirstUse(ctx context.Context, jti string, ttl time.Duration
 	if err != nil {
 		return false, err
 	}
-	start := time.Now()
+	ctx, op := s.begin(ctx, "first_use")
 	err = c.Do(ctx, c.B().Set().Key(s.indexKeys("jti", jti)[0]).Value("1").Nx().PxMilliseconds(ttl.Milliseconds()).Build()).Error()
 	if rueidis.IsRedisNil(err) { // NX not met: seen before
-		s.observe("first_use", start, nil)
+		s.end(op, nil)
 		return false, nil
 	}
-	s.observe("first_use", start, err)
+	s.end(op, err)
 	if err != nil {
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -592,9 +639,9 @@ func (s *RedisStore) ForgetUse(ctx context.Context, jti string) error {
 	if err != nil {
 		return err
 	}
-	start := time.Now()
+	ctx, op := s.begin(ctx, "forget_use")
 	err = c.Do(ctx, c.B().Del().Key(s.indexKeys("jti", jti)[0]).Build()).Error()
-	s.observe("forget_use", start, err)
+	s.end(op, err)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
@@ -37,6 +39,7 @@ type Minter struct {
 	log     *slog.Logger
 	m       *metrics.Metrics
 	now     func() time.Time
+	tracer  trace.Tracer // nil: tracing off
 
 	// Counters resolved once, so the token path does no label lookups.
 	enrichOK, enrichErr prometheus.Counter
@@ -52,6 +55,9 @@ type MinterOptions struct {
 	// Metrics and Logger may be nil (tests, CLI).
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
+	// Tracer, when set, traces minting and the context_url call as
+	// children of the request's span.
+	Tracer trace.TracerProvider
 }
 
 // NewMinter builds a Minter.
@@ -77,6 +83,9 @@ func NewMinter(o MinterOptions) *Minter {
 			rules[k] = r
 		}
 		mt.context = claims.NewMapper(rules)
+	}
+	if o.Tracer != nil {
+		mt.tracer = o.Tracer.Tracer("github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token")
 	}
 	if o.Metrics != nil {
 		mt.enrichOK = o.Metrics.ContextEnrichment.WithLabelValues("ok")
@@ -129,7 +138,9 @@ func (m *Minter) Payload(ctx context.Context, idClaims map[string]any) (Payload,
 }
 
 func (m *Minter) addEnrichment(ctx context.Context, sub string, idClaims, values map[string]any, problems []claims.Problem) []claims.Problem {
-	answer, err := m.enrich.Enrich(ctx, sub, idClaims)
+	ectx, span := m.startSpan(ctx, "token.context_url", trace.SpanKindClient)
+	answer, err := m.enrich.Enrich(ectx, sub, idClaims)
+	endSpan(span, err, "context_url failed")
 	if err != nil {
 		m.log.WarnContext(ctx, "context_url failed; the token is minted without its keys", "error", err)
 		inc(m.enrichErr)
@@ -179,11 +190,36 @@ func (c chatClaims) GetAudience() (jwt.ClaimStrings, error) {
 // signing key, iat now, nbf = iat - not_before_skew, exp = iat + lifetime.
 // It fails, without a token, when the subject claim is missing (ErrNoSubject).
 func (m *Minter) Mint(ctx context.Context, idClaims map[string]any) (token string, expiresAt time.Time, err error) {
+	ctx, span := m.startSpan(ctx, "token.mint", trace.SpanKindInternal)
+	defer func() { endSpan(span, err, "no token minted") }()
 	p, err := m.Payload(ctx, idClaims)
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	return m.sign(p)
+}
+
+// startSpan starts a child span when tracing is on; span is nil when off,
+// so minting without tracing allocates nothing for it. Spans carry no
+// claim, subject or token: only their timing and whether they failed.
+func (m *Minter) startSpan(ctx context.Context, name string, kind trace.SpanKind) (context.Context, trace.Span) {
+	if m.tracer == nil {
+		return ctx, nil
+	}
+	return m.tracer.Start(ctx, name, trace.WithSpanKind(kind))
+}
+
+// endSpan ends span, marking it failed with a fixed description: the
+// error's text stays in the log, as a context_url error can quote its
+// answer.
+func endSpan(span trace.Span, err error, failed string) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.SetStatus(codes.Error, failed)
+	}
+	span.End()
 }
 
 func (m *Minter) sign(p Payload) (string, time.Time, error) {

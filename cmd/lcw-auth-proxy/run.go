@@ -188,11 +188,11 @@ func serve(ctx context.Context, args []string, p process, stderr io.Writer) erro
 		return err
 	}
 	log := app.NewLogger(cfg.Log, stderr)
-	a, err := app.New(cfg, log)
+	a, err := app.NewWithOptions(cfg, log, app.Options{Version: buildVersion()})
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "version", buildVersion(), "upstream", cfg.UpstreamURL.Redacted(), "public_url", cfg.PublicURL)
+	log.Info("starting", "version", buildVersion(), "upstream", cfg.UpstreamURL.Redacted(), "public_url", cfg.PublicURL, "tracing", cfg.Tracing.Export.String())
 	return a.Run(ctx)
 }
 

@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/access"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/login"
@@ -22,6 +25,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/ratelimit"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/tracing"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/bootstrap"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
@@ -53,26 +57,63 @@ type App struct {
 	handler http.Handler
 	store   session.Store
 	redis   *session.RedisClient // nil with the cookie store
+	// tracing is the tracer provider New built from the config, flushed and
+	// shut down after the servers drained; nil when tracing is off or the
+	// caller brought its own (Options.Tracer).
+	tracing *sdktrace.TracerProvider
 }
 
-// New builds every part of the proxy. It fails only on problems waiting
-// cannot fix (bad keys, unreadable files); an unreachable IdP is retried in
-// the background once Run starts. The request path itself is laid out in
-// proxy/routes.go.
+// Options are what New takes besides the configuration.
+type Options struct {
+	// Version is the service.version of spans.
+	Version string
+	// Tracer replaces the tracer provider that tracing.* and the OTEL_*
+	// environment would build (tests bring one with an in-memory
+	// exporter); its owner shuts it down. Nil: built from the config when
+	// tracing is on; none at all when it is off.
+	Tracer trace.TracerProvider
+}
+
+// New builds every part of the proxy with default Options.
 func New(cfg *config.Config, log *slog.Logger) (*App, error) {
+	return NewWithOptions(cfg, log, Options{})
+}
+
+// NewWithOptions builds every part of the proxy. It fails only on problems
+// waiting cannot fix (bad keys, unreadable files); an unreachable IdP is
+// retried in the background once Run starts. The request path itself is
+// laid out in proxy/routes.go.
+func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, err error) {
+	// tp stays a nil interface when tracing is off: every part then skips
+	// its spans with one comparison, and the handler tree has no tracing
+	// middleware or transport wrapper at all. A no-op provider would still
+	// cost a context per span.
+	tp := o.Tracer
+	var owned *sdktrace.TracerProvider
+	if tp == nil && cfg.Tracing.Export.On {
+		if owned, err = tracing.New(context.Background(), cfg.Tracing.Export, o.Version, log); err != nil {
+			return nil, err
+		}
+		tp = owned
+		defer func() {
+			if err != nil {
+				_ = owned.Shutdown(context.Background()) // nothing was traced yet
+			}
+		}()
+	}
 	m := metrics.New()
 	origin := cfg.Public.String()
 	codec, err := session.NewCodec(cfg.Session.Keys)
 	if err != nil {
 		return nil, fmt.Errorf("session keys: %w", err)
 	}
-	store, redis, err := NewSessionStore(cfg.Session, codec, m)
+	store, redis, err := newSessionStore(cfg.Session, codec, m, tp)
 	if err != nil {
 		return nil, err
 	}
 	rp, err := login.New(login.Options{
 		OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Prefix: cfg.Prefix, PublicOrigin: origin,
-		Logger: log, Metrics: m,
+		Logger: log, Metrics: m, Tracer: tp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set up sign-in: %w", err)
@@ -82,7 +123,7 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("token.signing_keys: %w", err)
 	}
 	minter := token.NewMinter(token.MinterOptions{
-		Token: cfg.Token, Keys: ks, Enricher: token.EnricherFromConfig(cfg.Token), Metrics: m, Logger: log,
+		Token: cfg.Token, Keys: ks, Enricher: token.EnricherFromConfig(cfg.Token), Metrics: m, Logger: log, Tracer: tp,
 	})
 	policy := access.NewPolicy(cfg.Access, cfg.Prefix)
 	if cfg.Access.SilentSignIn {
@@ -164,16 +205,23 @@ func New(cfg *config.Config, log *slog.Logger) (*App, error) {
 				return nil
 			}},
 		}, storeChecks(store)...),
+		Tracer: tp,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h, store: store, redis: redis}, nil
+	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h, store: store, redis: redis, tracing: owned}, nil
 }
 
 // NewSessionStore builds the store session.store names: the cookie store,
 // or the Redis store with its client (returned so the caller can close it).
 func NewSessionStore(cfg config.Session, codec *session.Codec, m *metrics.Metrics) (session.Store, *session.RedisClient, error) {
+	return newSessionStore(cfg, codec, m, nil)
+}
+
+// newSessionStore is NewSessionStore with the Redis store's operations
+// traced when tp is set.
+func newSessionStore(cfg config.Session, codec *session.Codec, m *metrics.Metrics, tp trace.TracerProvider) (session.Store, *session.RedisClient, error) {
 	cookie := session.CookieOptions{
 		Name: cfg.Name, Domain: cfg.CookieDomain, Path: cfg.CookiePath, Secure: cfg.Secure, Lifetime: cfg.Lifetime.D(),
 	}
@@ -187,7 +235,7 @@ func NewSessionStore(cfg config.Session, codec *session.Codec, m *metrics.Metric
 	return session.NewRedisStore(codec, cfg.Keys, session.RedisOptions{
 		Cookie: cookie, Client: client, KeyPrefix: cfg.Redis.KeyPrefix,
 		Timeout: cfg.Redis.Timeout.D(), CacheTTL: cfg.Redis.CacheTTL.D(),
-		Observe: m.ObserveStore,
+		Observe: m.ObserveStore, Tracer: tp,
 	}), client, nil
 }
 
@@ -223,10 +271,26 @@ func identity(r *http.Request) (token.Identity, error) {
 	return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry, SessionKey: key}, nil
 }
 
-// Close releases the session store's connection, if any.
+// Close releases the session store's connection, if any, and flushes and
+// stops the tracer provider New built.
 func (a *App) Close() {
 	if a.redis != nil {
 		a.redis.Close()
+	}
+	a.flushTraces()
+}
+
+// flushTraces sends the spans still queued and stops the exporter. It runs
+// once the servers have drained, so the last requests' spans are in the
+// queue; the receiver gets a bounded time, as shutdown itself does.
+func (a *App) flushTraces() {
+	if a.tracing == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout.D())
+	defer cancel()
+	if err := a.tracing.Shutdown(ctx); err != nil {
+		a.log.Warn("tracing: spans not flushed at shutdown", slog.String("error", err.Error()))
 	}
 }
 

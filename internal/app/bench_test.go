@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
@@ -18,7 +23,7 @@ import (
 // upstream, over real loopback connections. bench/run.sh measures the same
 // with wrk and nginx side by side.
 func BenchmarkSignedInSmall(b *testing.B) {
-	e, ck := signedInSmall(b, false)
+	e, ck := signedInSmall(b, false, nil)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	run := func(b *testing.B, url string) {
 		req, _ := http.NewRequest("GET", url, nil)
@@ -47,15 +52,17 @@ func BenchmarkSignedInSmall(b *testing.B) {
 // signedInSmall starts the proxy in front of an upstream of 100-byte
 // responses and returns it with a VIP's session cookie. With accessLog the
 // proxy logs at info with the access log on, into a real file so that the
-// cost of writing it (syscalls included) is part of what is measured.
-func signedInSmall(b *testing.B, accessLog bool) (*env, *http.Cookie) {
+// cost of writing it (syscalls included) is part of what is measured. tp,
+// when set, turns tracing on.
+func signedInSmall(b *testing.B, accessLog bool, tp trace.TracerProvider) (*env, *http.Cookie) {
 	small := strings.Repeat("x", 100)
 	o := envOptions{
 		Upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			io.WriteString(w, small)
 		}),
-		Extra: "log:\n  access_log: false\n  level: warn\n",
+		Extra:  "log:\n  access_log: false\n  level: warn\n",
+		Tracer: tp,
 	}
 	if accessLog {
 		f, err := os.Create(filepath.Join(b.TempDir(), "proxy.log"))
@@ -79,15 +86,29 @@ func signedInSmall(b *testing.B, accessLog bool) (*env, *http.Cookie) {
 // client connection) for a signed-in request, so allocs/op shows what the
 // proxy itself allocates per request: session check, access policy, header
 // hygiene, the reverse proxy and its upstream round trip. The accesslog=on
-// variant adds the access log, written to a file.
+// variant adds the access log, written to a file. tracing=on records every
+// request (a server span and the upstream's client span, traceparent sent
+// on) into the SDK's batch processor with an exporter that discards: the
+// cost of tracing in the proxy, without a receiver's network time. With
+// tracing off (the other variants) nothing of it is installed.
 func BenchmarkHandlerSignedIn(b *testing.B) {
-	for _, accessLog := range []bool{false, true} {
-		name := "accesslog=off"
-		if accessLog {
-			name = "accesslog=on"
-		}
-		b.Run(name, func(b *testing.B) {
-			e, ck := signedInSmall(b, accessLog)
+	for _, v := range []struct {
+		name      string
+		accessLog bool
+		tracing   bool
+	}{
+		{"accesslog=off", false, false},
+		{"accesslog=on", true, false},
+		{"tracing=on", false, true},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			var tp trace.TracerProvider
+			if v.tracing {
+				sdk := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+				b.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
+				tp = sdk
+			}
+			e, ck := signedInSmall(b, v.accessLog, tp)
 			h := e.App.Handler()
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
@@ -36,6 +38,10 @@ type envOptions struct {
 	// stands in front of the proxy; default: the proxy's own address.
 	PublicURL string
 	LogOut    io.Writer // where the proxy logs; nil: env.Logs
+	// Tracer is handed to the app (Options.Tracer); Env is the whole
+	// environment config.Load sees (OTEL_* for tracing).
+	Tracer trace.TracerProvider
+	Env    map[string]string
 }
 
 // env is a real OP, a real upstream and the whole proxy on loopback.
@@ -129,7 +135,7 @@ token:
 	if err := os.WriteFile(path, []byte(testenv.ReplaceSections(base, extra)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path, func(string) string { return "" })
+	cfg, err := config.Load(path, func(k string) string { return o.Env[k] })
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -138,7 +144,7 @@ token:
 	if o.LogOut != nil {
 		logOut = o.LogOut
 	}
-	a, err := New(cfg, NewLogger(cfg.Log, logOut))
+	a, err := NewWithOptions(cfg, NewLogger(cfg.Log, logOut), Options{Tracer: o.Tracer})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

@@ -1,0 +1,85 @@
+package app
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
+)
+
+// The whole way to a real receiver: tracing turned on by the standard
+// OTEL_* variables only (no tracer handed in), spans exported by the
+// proxy's own exporter over OTLP/HTTP and OTLP/gRPC to a Jaeger started on
+// loopback, and the trace found through Jaeger's query API. The batch
+// delay is a minute, so only the flush at shutdown (App.Close, which Run
+// calls once the servers have drained) can have delivered it in time.
+func TestTracingEndToEndJaeger(t *testing.T) {
+	j := testenv.StartJaeger(t)
+	for _, tc := range []struct{ protocol, endpoint string }{
+		{"http/protobuf", j.OTLPHTTP},
+		{"grpc", j.OTLPGRPC},
+	} {
+		t.Run(tc.protocol, func(t *testing.T) {
+			b := make([]byte, 4)
+			_, _ = rand.Read(b)
+			service := "lcw-e2e-" + hex.EncodeToString(b)
+			var mu sync.Mutex
+			var traceparent string
+			e := startEnv(t, envOptions{
+				Env: map[string]string{
+					"OTEL_EXPORTER_OTLP_ENDPOINT": tc.endpoint,
+					"OTEL_EXPORTER_OTLP_PROTOCOL": tc.protocol,
+					"OTEL_SERVICE_NAME":           service,
+					"OTEL_BSP_SCHEDULE_DELAY":     "60000",
+				},
+				Upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					traceparent = r.Header.Get("Traceparent")
+					mu.Unlock()
+					io.WriteString(w, "ok")
+				}),
+			})
+			if !e.Config.Tracing.Export.On {
+				t.Fatal("OTEL_EXPORTER_OTLP_ENDPOINT did not turn tracing on")
+			}
+			resp := testenv.Do(t, &http.Client{}, "GET", e.URL+"/public/e2e?q=1", nil)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			mu.Lock()
+			tp := traceparent
+			mu.Unlock()
+			parts := strings.Split(tp, "-")
+			if len(parts) != 4 {
+				t.Fatalf("upstream traceparent %q", tp)
+			}
+			time.Sleep(100 * time.Millisecond) // the server span ends just after the response
+			e.App.Close()
+			spans := j.Trace(t, service, parts[1], 20*time.Second)
+			byName := map[string]testenv.JaegerSpan{}
+			for _, s := range spans {
+				byName[s.OperationName] = s
+			}
+			server, client := byName["upstream"], byName["upstream.request"]
+			if server.SpanID == "" || client.SpanID == "" {
+				t.Fatalf("trace %s holds %d spans without upstream and upstream.request: %+v", parts[1], len(spans), spans)
+			}
+			if len(client.References) == 0 || client.References[0].SpanID != server.SpanID {
+				t.Errorf("upstream.request references %+v, want its parent upstream (%s)", client.References, server.SpanID)
+			}
+			if got := server.Tag("url.path"); got != "/public/e2e" {
+				t.Errorf("url.path = %q", got)
+			}
+			if got := server.Tag("http.response.status_code"); got != "200" {
+				t.Errorf("http.response.status_code = %q", got)
+			}
+		})
+	}
+}

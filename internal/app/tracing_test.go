@@ -1,0 +1,360 @@
+package app
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
+)
+
+// traced is a proxy environment whose spans land in memory, with an
+// upstream that remembers the trace headers it was sent.
+type traced struct {
+	*env
+	spans *tracetest.InMemoryExporter
+
+	mu       sync.Mutex
+	upstream []http.Header // trace headers of each upstream request, in order
+}
+
+func startTraced(t *testing.T, o envOptions) *traced {
+	t.Helper()
+	tr := &traced{spans: tracetest.NewInMemoryExporter()}
+	// A syncer exports each span as it ends, so the test sees it at once.
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(tr.spans))
+	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
+	o.Tracer = tp
+	o.Upstream = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tr.mu.Lock()
+		tr.upstream = append(tr.upstream, http.Header{
+			"Traceparent": r.Header.Values("Traceparent"),
+			"Tracestate":  r.Header.Values("Tracestate"),
+		})
+		tr.mu.Unlock()
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "upstream page")
+	})
+	tr.env = startEnv(t, o)
+	return tr
+}
+
+// lastUpstream is the trace headers of the latest upstream request.
+func (tr *traced) lastUpstream(t *testing.T) http.Header {
+	t.Helper()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if len(tr.upstream) == 0 {
+		t.Fatal("the upstream got no request")
+	}
+	return tr.upstream[len(tr.upstream)-1]
+}
+
+// reset forgets the spans so far (a login's, before the request under test).
+func (tr *traced) reset() { tr.spans.Reset() }
+
+// span waits for the ended span named name (the server span of a request
+// ends just after its response reached the client) and returns it.
+func (tr *traced) span(t *testing.T, name string) tracetest.SpanStub {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, s := range tr.spans.GetSpans() {
+			if s.Name == name {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no span %q; have %s", name, spanNames(tr.spans.GetSpans()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func spanNames(spans tracetest.SpanStubs) string {
+	names := make([]string, len(spans))
+	for i, s := range spans {
+		names[i] = s.Name
+	}
+	return "[" + strings.Join(names, ", ") + "]"
+}
+
+func attrs(s tracetest.SpanStub) map[attribute.Key]attribute.Value {
+	m := map[attribute.Key]attribute.Value{}
+	for _, kv := range s.Attributes {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+// wantAttrs checks the attributes s must have, as strings ("" for must
+// be absent).
+func wantAttrs(t *testing.T, s tracetest.SpanStub, want map[string]string) {
+	t.Helper()
+	got := attrs(s)
+	for k, v := range want {
+		a, ok := got[attribute.Key(k)]
+		switch {
+		case v == "" && ok:
+			t.Errorf("span %s: %s = %q, want it absent", s.Name, k, a.Emit())
+		case v != "" && (!ok || a.Emit() != v):
+			t.Errorf("span %s: %s = %q (set: %v), want %q", s.Name, k, a.Emit(), ok, v)
+		}
+	}
+}
+
+func wantChild(t *testing.T, child, parent tracetest.SpanStub) {
+	t.Helper()
+	if child.Parent.SpanID() != parent.SpanContext.SpanID() || child.SpanContext.TraceID() != parent.SpanContext.TraceID() {
+		t.Errorf("span %s (parent %s, trace %s) is not a child of %s (%s, trace %s)", child.Name, child.Parent.SpanID(),
+			child.SpanContext.TraceID(), parent.Name, parent.SpanContext.SpanID(), parent.SpanContext.TraceID())
+	}
+}
+
+// traceparentOf splits a traceparent header into trace id and parent id.
+func traceparentOf(t *testing.T, h string) (traceID, parentID string) {
+	t.Helper()
+	parts := strings.Split(h, "-")
+	if len(parts) != 4 {
+		t.Fatalf("traceparent %q is not version-traceid-parentid-flags", h)
+	}
+	return parts[1], parts[2]
+}
+
+// A signed-in page: the server span "upstream", the upstream round trip as
+// its client child, and the upstream receives that client span as its
+// parent, on the direct path (GET) and the standard Transport (a body).
+func TestTracingSignedInPage(t *testing.T) {
+	tr := startTraced(t, envOptions{})
+	c, _ := tr.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	cookie := sessionCookie(t, tr.env, c)
+	for _, tc := range []struct {
+		name, method string
+		body         io.Reader
+	}{
+		{"direct transport", "GET", nil},
+		{"standard transport", "POST", strings.NewReader("a=1")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr.reset()
+			req, _ := http.NewRequest(tc.method, tr.URL+"/shop/cart?item=42", tc.body)
+			req.Header.Set("Cookie", cookie)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			server, client := tr.span(t, "upstream"), tr.span(t, "upstream.request")
+			if server.SpanKind != trace.SpanKindServer || client.SpanKind != trace.SpanKindClient {
+				t.Errorf("kinds: server span %v, client span %v", server.SpanKind, client.SpanKind)
+			}
+			if server.Parent.IsValid() {
+				t.Errorf("the server span has a parent %v; a request without traceparent starts a trace", server.Parent)
+			}
+			wantChild(t, client, server)
+			wantAttrs(t, server, map[string]string{
+				"http.request.method": tc.method, "url.path": "/shop/cart", "http.response.status_code": "200",
+				"server.address": "127.0.0.1", "network.peer.address": "127.0.0.1",
+				"http.route": "", // the upstream's routes are not the proxy's to know
+			})
+			upstreamHost, upstreamPort, _ := strings.Cut(strings.TrimPrefix(tr.Upstream.URL, "http://"), ":")
+			wantAttrs(t, client, map[string]string{
+				"http.request.method": tc.method, "url.path": "/shop/cart", "http.response.status_code": "200",
+				"server.address": upstreamHost, "server.port": upstreamPort,
+			})
+			tid, pid := traceparentOf(t, tr.lastUpstream(t).Get("Traceparent"))
+			if tid != server.SpanContext.TraceID().String() || pid != client.SpanContext.SpanID().String() {
+				t.Errorf("upstream got traceparent trace %s parent %s; want trace %s parent %s (the client span)",
+					tid, pid, server.SpanContext.TraceID(), client.SpanContext.SpanID())
+			}
+		})
+	}
+}
+
+// A token request: the server span "token" with its route, and minting
+// as its child.
+func TestTracingTokenRequest(t *testing.T) {
+	tr := startTraced(t, envOptions{})
+	c, _ := tr.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	tr.reset()
+	resp := testenv.Do(t, c, "GET", tr.URL+"/_lcw/token", map[string]string{"Sec-Fetch-Site": "same-origin"})
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("token: %d", resp.StatusCode)
+	}
+	server, mint := tr.span(t, "token"), tr.span(t, "token.mint")
+	wantChild(t, mint, server)
+	wantAttrs(t, server, map[string]string{
+		"http.request.method": "GET", "url.path": "/_lcw/token", "http.route": "/_lcw/token", "http.response.status_code": "200",
+	})
+	if len(mint.Attributes) != 0 {
+		t.Errorf("token.mint carries %v; it records timing only", mint.Attributes)
+	}
+}
+
+// The login callback, against the real test OP: the code exchange (a client
+// span toward the OP) and the ID token check are children of the callback's
+// server span.
+func TestTracingLoginCallback(t *testing.T) {
+	tr := startTraced(t, envOptions{})
+	tr.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	callback := tr.span(t, "callback")
+	exchange, verify := tr.span(t, "oidc.exchange"), tr.span(t, "oidc.verify_id_token")
+	wantChild(t, exchange, callback)
+	wantChild(t, verify, callback)
+	if exchange.SpanKind != trace.SpanKindClient {
+		t.Errorf("oidc.exchange is %v, want client", exchange.SpanKind)
+	}
+	opHost, _, _ := strings.Cut(strings.TrimPrefix(tr.OP.Issuer, "http://"), ":")
+	wantAttrs(t, exchange, map[string]string{"server.address": opHost})
+	wantAttrs(t, callback, map[string]string{"url.path": "/_lcw/callback", "http.route": "/_lcw/callback", "http.response.status_code": "302"})
+	if exchange.Status.Code.String() == "Error" || verify.Status.Code.String() == "Error" {
+		t.Errorf("a successful login left error statuses: %v %v", exchange.Status, verify.Status)
+	}
+}
+
+// With the Redis store, the session's load on a page request and its save
+// at login are client spans under the request's server span.
+func TestTracingRedisStore(t *testing.T) {
+	redis := testenv.StartRedis(t)
+	tr := startTraced(t, envOptions{Extra: "session:\n  secret: {secret}\n  store: redis\n  redis:\n    url: " + redis.URL() + "\n"})
+	c, _ := tr.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	wantChild(t, tr.span(t, "session.save"), tr.span(t, "callback"))
+	cookie := sessionCookie(t, tr.env, c)
+	tr.reset()
+	resp := testenv.Do(t, &http.Client{}, "GET", tr.URL+"/page", map[string]string{"Cookie": cookie})
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("page: %d", resp.StatusCode)
+	}
+	load := tr.span(t, "session.load")
+	wantChild(t, load, tr.span(t, "upstream"))
+	if load.SpanKind != trace.SpanKindClient {
+		t.Errorf("session.load is %v, want client", load.SpanKind)
+	}
+	wantAttrs(t, load, map[string]string{"db.system.name": "redis"})
+}
+
+// A traceparent is continued only from a trusted proxy. From anyone else
+// the request starts a new trace and neither trace header reaches the
+// upstream.
+func TestTracingTraceparentOnlyFromTrustedProxies(t *testing.T) {
+	const (
+		clientTrace  = "4bf92f3577b34da6a3ce929d0e0e4736"
+		clientParent = "00f067aa0ba902b7"
+		clientState  = "vendor=opaque"
+	)
+	hdr := map[string]string{"Traceparent": "00-" + clientTrace + "-" + clientParent + "-01", "Tracestate": clientState}
+	tests := []struct {
+		name    string
+		trusted string
+		follow  bool
+	}{
+		{"trusted proxy: continued", "[127.0.0.1/32]", true},
+		{"untrusted client: ignored", "[192.0.2.1/32]", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := startTraced(t, envOptions{Extra: "trusted_proxies: " + tt.trusted + "\n"})
+			resp := testenv.Do(t, &http.Client{}, "GET", tr.URL+"/public/page", hdr)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			server := tr.span(t, "upstream")
+			got := tr.lastUpstream(t)
+			tid, _ := traceparentOf(t, got.Get("Traceparent"))
+			if tid != server.SpanContext.TraceID().String() {
+				t.Errorf("upstream traceparent is in trace %s, the server span in %s", tid, server.SpanContext.TraceID())
+			}
+			if tt.follow {
+				if server.SpanContext.TraceID().String() != clientTrace || server.Parent.SpanID().String() != clientParent || !server.Parent.IsRemote() {
+					t.Errorf("server span trace %s parent %s; want the trusted proxy's %s %s", server.SpanContext.TraceID(), server.Parent.SpanID(), clientTrace, clientParent)
+				}
+				if got.Get("Tracestate") != clientState {
+					t.Errorf("upstream tracestate %q, want the trusted proxy's %q carried on", got.Get("Tracestate"), clientState)
+				}
+				return
+			}
+			if server.SpanContext.TraceID().String() == clientTrace || server.Parent.IsValid() {
+				t.Errorf("server span joined the client's trace (trace %s, parent %v)", server.SpanContext.TraceID(), server.Parent)
+			}
+			if strings.Contains(got.Get("Traceparent"), clientTrace) || len(got["Tracestate"]) != 0 {
+				t.Errorf("the client's trace headers reached the upstream: %v", got)
+			}
+		})
+	}
+}
+
+// With tracing off the trace headers pass as they always did: no new
+// behaviour, whoever sends them.
+func TestTracingOffLeavesTraceHeadersAlone(t *testing.T) {
+	var got http.Header
+	e := startEnv(t, envOptions{Upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Clone() })})
+	hdr := map[string]string{"Traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "Tracestate": "vendor=opaque"}
+	resp := testenv.Do(t, &http.Client{}, "GET", e.URL+"/public/page", hdr)
+	resp.Body.Close()
+	if got.Get("Traceparent") != hdr["Traceparent"] || got.Get("Tracestate") != hdr["Tracestate"] {
+		t.Errorf("upstream got traceparent %q tracestate %q; want the client's, untouched", got.Get("Traceparent"), got.Get("Tracestate"))
+	}
+}
+
+// Nothing secret is ever recorded: every name, attribute, event and
+// status of every span of a login, a token and a page request with query
+// strings, cookies and an Authorization header is scanned for them.
+func TestTracingRecordsNoSecrets(t *testing.T) {
+	tr := startTraced(t, envOptions{})
+	c, _ := tr.login(t, testenv.VIPUsername, testenv.VIPPassword, "/after-login?next=%2Fcart")
+	cookie := sessionCookie(t, tr.env, c)
+	const bearer = "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+	resp := testenv.Do(t, c, "GET", tr.URL+"/_lcw/token?sub=admin&lwicontexts=eyJ4Ijp0cnVlfQ", map[string]string{
+		"Sec-Fetch-Site": "same-origin", "Authorization": bearer,
+	})
+	minted, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(string(minted), "eyJ") {
+		t.Fatalf("token: %d %.40s", resp.StatusCode, minted)
+	}
+	resp = testenv.Do(t, &http.Client{}, "GET", tr.URL+"/shop?session=eyJzZWNyZXQiOjF9&q=x", map[string]string{"Cookie": cookie, "Authorization": bearer})
+	resp.Body.Close()
+	tr.span(t, "upstream") // the last request's spans have ended
+
+	forbidden := []string{"eyJ", "?", "Bearer", "_lcw=", cookie[len("_lcw="):][:24], string(minted)[:24], "next=", "code=", "state="}
+	spans := tr.spans.GetSpans()
+	if len(spans) < 8 {
+		t.Fatalf("only %d spans: %s", len(spans), spanNames(spans))
+	}
+	for _, s := range spans {
+		texts := []string{s.Name, s.Status.Description}
+		for _, kv := range s.Attributes {
+			texts = append(texts, kv.Value.Emit())
+		}
+		for _, ev := range s.Events {
+			texts = append(texts, ev.Name)
+			for _, kv := range ev.Attributes {
+				texts = append(texts, kv.Value.Emit())
+			}
+		}
+		for _, text := range texts {
+			for _, f := range forbidden {
+				if strings.Contains(text, f) {
+					t.Errorf("span %s records %q, which contains %q", s.Name, text, f)
+				}
+			}
+		}
+	}
+	t.Logf("scanned %d spans: %s", len(spans), spanNames(spans))
+}
