@@ -113,23 +113,12 @@ func (p *redisProxy) signedOut(t *testing.T, c *http.Client) bool {
 	return false
 }
 
-func subOf(t *testing.T, op *testenv.OP, username string) string {
-	t.Helper()
-	for _, u := range op.Users {
-		if u.Username == username {
-			return u.ID
-		}
-	}
-	t.Fatalf("no user %s", username)
-	return ""
-}
-
 // An operator lists a user's sessions (two sign-ins: two rows, with the
 // IdP's sid, never a token) and revokes them: the user's browsers are signed
 // out at once, other users are not.
 func TestSessionsListAndRevoke(t *testing.T) {
 	p := startRedisProxy(t)
-	vip := subOf(t, p.OP, testenv.VIPUsername)
+	vip := testenv.SubjectOf(t, p.OP, testenv.VIPUsername)
 	laptop := p.login(t, testenv.VIPUsername, testenv.VIPPassword)
 	phone := p.login(t, testenv.VIPUsername, testenv.VIPPassword)
 	other := p.login(t, testenv.CustomerUsername, testenv.CustomerPassword)

@@ -139,23 +139,12 @@ func signedOut(t *testing.T, e *env, cookie string, handled bool) bool {
 	}
 }
 
-func userID(t *testing.T, op *testenv.OP, username string) string {
-	t.Helper()
-	for _, u := range op.Users {
-		if u.Username == username {
-			return u.ID
-		}
-	}
-	t.Fatalf("no user %s", username)
-	return ""
-}
-
 // The IdP's logout token ends the sessions it names on every replica: by
 // sid when it has one (even with a sub: other sign-ins of the user live
 // on), by sub otherwise; other users are untouched.
 func TestBackchannelLogoutEndsSessionsOnEveryReplica(t *testing.T) {
 	r := startReplicas(t, "")
-	vip := userID(t, r.OP, testenv.VIPUsername)
+	vip := testenv.SubjectOf(t, r.OP, testenv.VIPUsername)
 	c1, _ := r.A.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
 	first := sessionCookie(t, r.A, c1)
 	sid1 := sids(t, r.A, vip)
@@ -224,7 +213,7 @@ func TestBackchannelLogoutEndsSessionsOnEveryReplica(t *testing.T) {
 // own, which the token would end if it were accepted.
 func TestBackchannelLogoutRefusals(t *testing.T) {
 	r := startReplicas(t, "")
-	vip := userID(t, r.OP, testenv.VIPUsername)
+	vip := testenv.SubjectOf(t, r.OP, testenv.VIPUsername)
 	form := func(tok string) string { return url.Values{"logout_token": {tok}}.Encode() }
 	const formType = "application/x-www-form-urlencoded"
 	ago := func(d time.Duration) int64 { return time.Now().Add(-d).Unix() }
@@ -298,7 +287,7 @@ func TestBackchannelLogoutRefusals(t *testing.T) {
 	t.Run("replayed token", func(t *testing.T) {
 		// A token for a user without sessions is used; the user signs in
 		// again; a replay of the old token must not end the new session.
-		customer := userID(t, r.OP, testenv.CustomerUsername)
+		customer := testenv.SubjectOf(t, r.OP, testenv.CustomerUsername)
 		tok := signedBy(t, r.OP, logoutClaims(r.OP, customer, ""))
 		if resp := postLogoutToken(t, r.A, tok); resp.StatusCode != http.StatusOK {
 			t.Fatalf("first use: %d", resp.StatusCode)
@@ -358,7 +347,7 @@ func TestBackchannelLogoutNotServed(t *testing.T) {
 // is back.
 func TestBackchannelLogoutStoreUnavailable(t *testing.T) {
 	r := startReplicas(t, "    timeout: 500ms\n")
-	tok := signedBy(t, r.OP, logoutClaims(r.OP, userID(t, r.OP, testenv.VIPUsername), ""))
+	tok := signedBy(t, r.OP, logoutClaims(r.OP, testenv.SubjectOf(t, r.OP, testenv.VIPUsername), ""))
 	r.Redis.Stop()
 	resp := postLogoutToken(t, r.A, tok)
 	if b := body(t, resp); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Cache-Control") != "no-store" {

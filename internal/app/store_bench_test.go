@@ -51,26 +51,6 @@ func BenchmarkSessionStores(b *testing.B) {
 				}
 			}
 		})
-		b.Run(st.name+"/loopback", func(b *testing.B) {
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-			req, _ := http.NewRequest("GET", e.URL+"/small", nil)
-			req.Header.Set("Cookie", cookie)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						b.Errorf("status %d", resp.StatusCode)
-						return
-					}
-				}
-			})
-		})
+		b.Run(st.name+"/loopback", func(b *testing.B) { loopback(b, e.URL+"/small", cookie) })
 	}
 }

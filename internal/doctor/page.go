@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
 	"golang.org/x/net/html"
 )
 
@@ -19,22 +20,6 @@ const widgetID = "Microsoft_Omnichannel_LCWidget"
 // defaultWidgetSrc is the loader in Microsoft's embed code, used for the
 // CSP check when --widget asks for a widget the page does not carry.
 const defaultWidgetSrc = "https://oc-cdn-ocprod.azureedge.net/livechatwidget/scripts/LiveChatBootstrapper.js"
-
-// widgetConnections are the hosts the widget connects to, as OMNICHANNEL.md
-// lists them (there is no official list); the wildcard ones are checked
-// with a made-up subdomain.
-var widgetConnections = []string{
-	"https://*.omnichannelengagementhub.com",
-	"wss://*.omnichannelengagementhub.com",
-	"https://*.communication.azure.com",
-	"wss://*.communication.azure.com",
-	"https://*.trouter.communication.microsoft.com",
-	"wss://*.trouter.communication.microsoft.com",
-	"https://*.trouter.teams.microsoft.com",
-	"wss://*.trouter.teams.microsoft.com",
-	"https://ocsdk-prod.azureedge.net",
-	"https://cdn.botframework.com",
-}
 
 // scriptTag is a <script> element of the page.
 type scriptTag struct {
@@ -282,7 +267,7 @@ func (c *check) checkCSP(resp *http.Response, t pageTags) {
 	if !scripts {
 		blocked = append(blocked, "script-src "+loader.Scheme+"://"+loader.Host)
 	}
-	for _, pattern := range widgetConnections {
+	for _, pattern := range inject.OmnichannelConnectHosts { // wildcards are checked with a made-up subdomain
 		probe := strings.Replace(pattern, "*", "probe", 1)
 		if orgHost != "" && strings.HasSuffix(pattern, "*.omnichannelengagementhub.com") {
 			probe = strings.Replace(pattern, "*.omnichannelengagementhub.com", orgHost, 1)

@@ -1,6 +1,10 @@
 package testenv
 
-import "github.com/lcw-auth-proxy/lcw-auth-proxy/internal/devidp"
+import (
+	"testing"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/devidp"
+)
 
 // User is an account of the test OpenID provider (see devidp.User).
 type User = devidp.User
@@ -31,3 +35,18 @@ const LWIContexts = `  lwicontexts:
     msdyn_isvip:    { claim: email, equals: vip@example.com, type: boolean }
     region:         { value: EU }
 `
+
+// SubjectOf is the sub claim the OP gives username.
+func SubjectOf(t testing.TB, op *OP, username string) string {
+	t.Helper()
+	for _, u := range op.Users {
+		if u.Username == username {
+			if u.ID == "" {
+				return u.Username
+			}
+			return u.ID
+		}
+	}
+	t.Fatalf("testenv.SubjectOf: the OP has no user %s", username)
+	return ""
+}

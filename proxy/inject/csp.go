@@ -311,9 +311,10 @@ func containsFold(list []string, v string) bool {
 	return false
 }
 
-// omnichannelConnectHosts are the widget's connection targets listed in
-// OMNICHANNEL.md; there is no official list.
-var omnichannelConnectHosts = []string{
+// OmnichannelConnectHosts are the widget's connection targets listed in
+// OMNICHANNEL.md (there is no official list): what inject.csp.allow_widget
+// opens and what doctor expects a page's CSP to allow.
+var OmnichannelConnectHosts = []string{
 	"https://*.omnichannelengagementhub.com",
 	"wss://*.omnichannelengagementhub.com",
 	"https://*.communication.azure.com",

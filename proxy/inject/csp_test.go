@@ -126,7 +126,7 @@ func TestCSPHeadersAndTags(t *testing.T) {
 	csp := resp.Header.Values("Content-Security-Policy")
 	want := []string{
 		"script-src 'self' 'nonce-" + n + "' https://cdn.example",
-		"default-src 'none'; script-src 'nonce-" + n + "' https://cdn.example; connect-src https://cdn.example " + strings.Join(omnichannelConnectHosts, " ") +
+		"default-src 'none'; script-src 'nonce-" + n + "' https://cdn.example; connect-src https://cdn.example " + strings.Join(OmnichannelConnectHosts, " ") +
 			", script-src 'strict-dynamic' 'nonce-x' 'nonce-" + n + "'",
 	}
 	if strings.Join(csp, "\n") != strings.Join(want, "\n") {
@@ -313,7 +313,7 @@ func FuzzCSP(f *testing.F) {
 	}
 	plain := cspAllowance{nonce: "N0nce"}
 	full := cspAllowance{nonce: "N0nce", bootstrapSource: "https://s.example/_lcw/bootstrap.js", ownConnect: "https://s.example/_lcw/",
-		scriptHosts: []string{"https://cdn.example"}, connectHosts: append([]string{"https://cdn.example"}, omnichannelConnectHosts...)}
+		scriptHosts: []string{"https://cdn.example"}, connectHosts: append([]string{"https://cdn.example"}, OmnichannelConnectHosts...)}
 	// What one policy can gain besides copies of its default-src: every
 	// source we know, twice, and the names of the directives we add.
 	perPolicy := 64

@@ -86,7 +86,7 @@ func New(o Options) *Injector {
 		if u, err := url.Parse(o.Widget.Src); err == nil && u.Host != "" {
 			host := u.Scheme + "://" + u.Host
 			i.allow.scriptHosts = []string{host}
-			i.allow.connectHosts = append([]string{host}, omnichannelConnectHosts...)
+			i.allow.connectHosts = append([]string{host}, OmnichannelConnectHosts...)
 		}
 	}
 	return i
