@@ -57,6 +57,21 @@ func jaegerPath(t testing.TB) string {
 func StartJaeger(t testing.TB) *Jaeger {
 	t.Helper()
 	bin := jaegerPath(t)
+	// A chosen port can still be taken by another test binary before
+	// Jaeger binds it: try again with new ports.
+	for attempt := 1; ; attempt++ {
+		j, err := startJaeger(t, bin)
+		if err == nil {
+			return j
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+	}
+}
+
+func startJaeger(t testing.TB, bin string) (*Jaeger, error) {
+	t.Helper()
 	j := &Jaeger{dir: t.TempDir()}
 	httpPort, grpcPort, queryPort, queryGRPC := freePort(t), freePort(t), freePort(t), freePort(t)
 	j.OTLPHTTP = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
@@ -105,16 +120,16 @@ exporters:
 `, queryPort, queryGRPC, httpPort, grpcPort)
 	path := filepath.Join(j.dir, "jaeger.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	logf, err := os.Create(filepath.Join(j.dir, "jaeger.log"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cmd := exec.Command(bin, "--config", path)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("testenv: start jaeger: %v", err)
+		return nil, fmt.Errorf("testenv: start jaeger: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -130,10 +145,10 @@ exporters:
 	for _, addr := range []string{j.OTLPHTTP, j.OTLPGRPC, j.Query} {
 		if err := waitListening(addr, 30*time.Second, done); err != nil {
 			out, _ := os.ReadFile(logf.Name())
-			t.Fatalf("testenv: jaeger did not listen on %s: %v\n%s", addr, err, out)
+			return nil, fmt.Errorf("testenv: jaeger did not listen on %s: %v\n%s", addr, err, out)
 		}
 	}
-	return j
+	return j, nil
 }
 
 func waitListening(base string, limit time.Duration, exited <-chan struct{}) error {

@@ -212,38 +212,3 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	}
 	return c
 }
-
-// freeClusterPort finds a port whose cluster bus port (+10000) is free as
-// well; kernel-chosen ports are often too high for that.
-func freeClusterPort(t testing.TB) int {
-	t.Helper()
-	for range 200 {
-		port := 20000 + int(time.Now().UnixNano()%20000)
-		a, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		b, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+10000)))
-		a.Close()
-		if err != nil {
-			continue
-		}
-		b.Close()
-		return port
-	}
-	t.Fatal("testenv: no free port pair for a Redis Cluster node")
-	return 0
-}
-
-// freePort asks the kernel for a free loopback port. Another process could
-// take it before the server binds it; servers that fail to come up report
-// their log.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}

@@ -1,0 +1,71 @@
+package testenv
+
+import (
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Ports for servers the tests start as separate processes (redis-server,
+// nginx, Jaeger) are picked below the kernel's ephemeral range: a port the
+// kernel hands out (to a test's own :0 listener, or as the source port of
+// an outgoing connection) can never be taken in the moment between
+// choosing a port here and the server binding it.
+var (
+	portsMu   sync.Mutex
+	handedOut = map[int]bool{} // within this test binary
+)
+
+// ephemeralLow is the bottom of the kernel's ephemeral port range.
+func ephemeralLow() int {
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if lo, err := strconv.Atoi(f[0]); err == nil && lo > 12000 {
+				return lo
+			}
+		}
+	}
+	return 32768
+}
+
+// freePortBelow returns a port p in [10000, limit) that is free now and was
+// not handed out before in this test binary, with p+offset free as well for
+// each offset (a Redis Cluster node's bus port is p+10000).
+func freePortBelow(t testing.TB, limit int, offsets ...int) int {
+	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 500 {
+		p := 10000 + rand.IntN(limit-10000)
+		if handedOut[p] {
+			continue
+		}
+		ok := true
+		for _, off := range append([]int{0}, offsets...) {
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+off)))
+			if err != nil {
+				ok = false
+				break
+			}
+			ln.Close()
+		}
+		if ok {
+			handedOut[p] = true
+			return p
+		}
+	}
+	t.Fatal("testenv: no free port below the ephemeral range")
+	return 0
+}
+
+// freePort is a free loopback port for a server started as its own
+// process.
+func freePort(t testing.TB) int { return freePortBelow(t, ephemeralLow()) }
+
+// freeClusterPort is a free port whose Redis Cluster bus port (+10000) is
+// free as well.
+func freeClusterPort(t testing.TB) int { return freePortBelow(t, ephemeralLow()-10000, 10000) }
