@@ -244,7 +244,7 @@ func (s *RedisStore) ticketID(r *http.Request) (string, error) {
 		return "", ErrExpired
 	}
 	id, ok := strings.CutPrefix(string(plain), ticketPrefix)
-	if !ok || id == "" {
+	if !ok || len(id) < 16 { // Save makes 24-character ids
 		return "", ErrInvalid
 	}
 	s.tickets.put(j.first, &Session{ID: id, Expiry: expiry})
