@@ -24,10 +24,6 @@ import (
 	"go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	policyv1 "k8s.io/api/policy/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
@@ -783,69 +779,16 @@ func kustomize(t *testing.T, dir string) []byte {
 	return kustomizeBuild(t, dir)
 }
 
-// rendered is what kustomize produced, each object decoded strictly into
-// the Kubernetes API's own types: an unknown or misspelt field (say
-// restartpolicy) is an error here, as the API server would refuse it.
-type rendered struct {
-	configMaps  []corev1.ConfigMap
-	services    []corev1.Service
-	deployments []appsv1.Deployment
-	ingresses   []networkingv1.Ingress
-}
-
-func decodeRendered(t *testing.T, out []byte) rendered {
+// noSecrets: secrets are created outside git, never rendered from it.
+func noSecrets(t *testing.T, r k8sObjects) {
 	t.Helper()
-	var r rendered
-	dec := yaml.NewDecoder(bytes.NewReader(out))
-	for {
-		var doc yaml.Node
-		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatalf("rendered output is not YAML: %v", err)
-		}
-		text, err := yaml.Marshal(&doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var meta metav1.TypeMeta
-		if err := sigsyaml.Unmarshal(text, &meta); err != nil {
-			t.Fatal(err)
-		}
-		var into any
-		switch meta.Kind {
-		case "ConfigMap":
-			r.configMaps = append(r.configMaps, corev1.ConfigMap{})
-			into = &r.configMaps[len(r.configMaps)-1]
-		case "Service":
-			r.services = append(r.services, corev1.Service{})
-			into = &r.services[len(r.services)-1]
-		case "Deployment":
-			r.deployments = append(r.deployments, appsv1.Deployment{})
-			into = &r.deployments[len(r.deployments)-1]
-		case "Ingress":
-			r.ingresses = append(r.ingresses, networkingv1.Ingress{})
-			into = &r.ingresses[len(r.ingresses)-1]
-		case "NetworkPolicy":
-			into = &networkingv1.NetworkPolicy{}
-		case "PodDisruptionBudget":
-			into = &policyv1.PodDisruptionBudget{}
-		case "Secret":
-			t.Errorf("the rendered output contains a Secret: secrets must be created outside git")
-			continue
-		default:
-			t.Errorf("rendered a %s %s that no test decodes: add its type here", meta.APIVersion, meta.Kind)
-			continue
-		}
-		if err := sigsyaml.UnmarshalStrict(text, into); err != nil {
-			t.Errorf("%s: not a valid %s: %v\n%s", meta.Kind, meta.APIVersion, err, text)
-		}
+	for _, s := range r.Secrets {
+		t.Errorf("the rendered output contains Secret %s: secrets must be created outside git", s.Name)
 	}
-	return r
 }
 
 // mountedConfigMaps lists the ConfigMaps a Deployment's pods mount.
-func mountedConfigMaps(d appsv1.Deployment) []string {
+func mountedConfigMaps(d *appsv1.Deployment) []string {
 	var out []string
 	for _, v := range d.Spec.Template.Spec.Volumes {
 		if v.ConfigMap != nil {
@@ -861,24 +804,26 @@ func mountedConfigMaps(d appsv1.Deployment) []string {
 // appear.
 func TestKustomizeBuild(t *testing.T) {
 	t.Run("base", func(t *testing.T) {
-		r := decodeRendered(t, kustomize(t, kubernetesDir))
-		if len(r.configMaps) != 1 || !strings.HasPrefix(r.configMaps[0].Name, "lcw-auth-proxy-config-") {
-			t.Fatalf("rendered ConfigMaps %v, want one lcw-auth-proxy-config-<hash>", r.configMaps)
+		r := decodeManifests(t, kubernetesDir, kustomize(t, kubernetesDir))
+		noSecrets(t, r)
+		if len(r.ConfigMaps) != 1 || !strings.HasPrefix(r.ConfigMaps[0].Name, "lcw-auth-proxy-config-") {
+			t.Fatalf("rendered ConfigMaps %v, want one lcw-auth-proxy-config-<hash>", r.ConfigMaps)
 		}
-		if len(r.deployments) != 1 || !slices.Equal(mountedConfigMaps(r.deployments[0]), []string{r.configMaps[0].Name}) {
-			t.Errorf("the Deployment does not mount the generated ConfigMap %s", r.configMaps[0].Name)
+		if len(r.Deployments) != 1 || !slices.Equal(mountedConfigMaps(r.Deployments[0]), []string{r.ConfigMaps[0].Name}) {
+			t.Errorf("the Deployment does not mount the generated ConfigMap %s", r.ConfigMaps[0].Name)
 		}
 	})
 
 	t.Run("own app with the sidecar component", func(t *testing.T) {
-		r := decodeRendered(t, kustomize(t, ownAppDir))
-		if len(r.configMaps) != 1 || len(r.deployments) != 1 || len(r.services) != 1 || len(r.ingresses) != 1 {
+		r := decodeManifests(t, ownAppDir, kustomize(t, ownAppDir))
+		noSecrets(t, r)
+		if len(r.ConfigMaps) != 1 || len(r.Deployments) != 1 || len(r.Services) != 1 || len(r.Ingresses) != 1 {
 			t.Fatalf("rendered %d ConfigMaps, %d Deployments, %d Services, %d Ingresses; want one of each",
-				len(r.configMaps), len(r.deployments), len(r.services), len(r.ingresses))
+				len(r.ConfigMaps), len(r.Deployments), len(r.Services), len(r.Ingresses))
 		}
-		pod := r.deployments[0].Spec.Template.Spec
-		if !slices.Equal(mountedConfigMaps(r.deployments[0]), []string{r.configMaps[0].Name}) {
-			t.Errorf("the pod mounts ConfigMaps %v, want the generated %s", mountedConfigMaps(r.deployments[0]), r.configMaps[0].Name)
+		pod := r.Deployments[0].Spec.Template.Spec
+		if !slices.Equal(mountedConfigMaps(r.Deployments[0]), []string{r.ConfigMaps[0].Name}) {
+			t.Errorf("the pod mounts ConfigMaps %v, want the generated %s", mountedConfigMaps(r.Deployments[0]), r.ConfigMaps[0].Name)
 		}
 		var sidecar *corev1.Container
 		for i, c := range pod.InitContainers {
@@ -896,7 +841,7 @@ func TestKustomizeBuild(t *testing.T) {
 			t.Errorf("sidecar image %q: the overlay's images: did not apply", sidecar.Image)
 		}
 		// Service → the proxy's port; Ingress → the Service's port.
-		svc := r.services[0]
+		svc := r.Services[0]
 		target := svc.Spec.Ports[0].TargetPort.String()
 		if !slices.ContainsFunc(sidecar.Ports, func(p corev1.ContainerPort) bool { return p.Name == target }) {
 			t.Errorf("Service %s targets %q, not a port of the proxy (%v)", svc.Name, target, sidecar.Ports)
@@ -906,7 +851,7 @@ func TestKustomizeBuild(t *testing.T) {
 				t.Errorf("the app container also has a port named %s: the Service could reach it around the proxy", target)
 			}
 		}
-		backend := r.ingresses[0].Spec.Rules[0].HTTP.Paths[0].Backend.Service
+		backend := r.Ingresses[0].Spec.Rules[0].HTTP.Paths[0].Backend.Service
 		if backend.Name != svc.Name || !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == backend.Port.Name }) {
 			t.Errorf("Ingress backend %s:%s is not a port of Service %s", backend.Name, backend.Port.Name, svc.Name)
 		}
