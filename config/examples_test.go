@@ -772,13 +772,6 @@ func TestForwardAuthExample(t *testing.T) {
 	assertSecretPaths(t, rawConfig(t, file))
 }
 
-// kustomize renders dir with the kustomize make test installs (see
-// k8s_test.go's kustomizeBuild).
-func kustomize(t *testing.T, dir string) []byte {
-	t.Helper()
-	return kustomizeBuild(t, dir)
-}
-
 // noSecrets: secrets are created outside git, never rendered from it.
 func noSecrets(t *testing.T, r k8sObjects) {
 	t.Helper()
@@ -804,7 +797,7 @@ func mountedConfigMaps(d *appsv1.Deployment) []string {
 // appear.
 func TestKustomizeBuild(t *testing.T) {
 	t.Run("base", func(t *testing.T) {
-		r := decodeManifests(t, kubernetesDir, kustomize(t, kubernetesDir))
+		r := decodeManifests(t, kubernetesDir, kustomizeBuild(t, kubernetesDir))
 		noSecrets(t, r)
 		if len(r.ConfigMaps) != 1 || !strings.HasPrefix(r.ConfigMaps[0].Name, "lcw-auth-proxy-config-") {
 			t.Fatalf("rendered ConfigMaps %v, want one lcw-auth-proxy-config-<hash>", r.ConfigMaps)
@@ -815,7 +808,7 @@ func TestKustomizeBuild(t *testing.T) {
 	})
 
 	t.Run("own app with the sidecar component", func(t *testing.T) {
-		r := decodeManifests(t, ownAppDir, kustomize(t, ownAppDir))
+		r := decodeManifests(t, ownAppDir, kustomizeBuild(t, ownAppDir))
 		noSecrets(t, r)
 		if len(r.ConfigMaps) != 1 || len(r.Deployments) != 1 || len(r.Services) != 1 || len(r.Ingresses) != 1 {
 			t.Fatalf("rendered %d ConfigMaps, %d Deployments, %d Services, %d Ingresses; want one of each",
