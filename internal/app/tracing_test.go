@@ -105,9 +105,9 @@ func wantAttrs(t *testing.T, s tracetest.SpanStub, want map[string]string) {
 		a, ok := got[attribute.Key(k)]
 		switch {
 		case v == "" && ok:
-			t.Errorf("span %s: %s = %q, want it absent", s.Name, k, a.Emit())
-		case v != "" && (!ok || a.Emit() != v):
-			t.Errorf("span %s: %s = %q (set: %v), want %q", s.Name, k, a.Emit(), ok, v)
+			t.Errorf("span %s: %s = %q, want it absent", s.Name, k, a.String())
+		case v != "" && (!ok || a.String() != v):
+			t.Errorf("span %s: %s = %q (set: %v), want %q", s.Name, k, a.String(), ok, v)
 		}
 	}
 }
@@ -340,12 +340,12 @@ func TestTracingRecordsNoSecrets(t *testing.T) {
 	for _, s := range spans {
 		texts := []string{s.Name, s.Status.Description}
 		for _, kv := range s.Attributes {
-			texts = append(texts, kv.Value.Emit())
+			texts = append(texts, kv.Value.String())
 		}
 		for _, ev := range s.Events {
 			texts = append(texts, ev.Name)
 			for _, kv := range ev.Attributes {
-				texts = append(texts, kv.Value.Emit())
+				texts = append(texts, kv.Value.String())
 			}
 		}
 		for _, text := range texts {
