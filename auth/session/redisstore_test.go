@@ -27,8 +27,11 @@ func newRedisStore(t testing.TB, redis config.Redis, keys ...[]byte) *RedisStore
 		redis.KeyPrefix = def.KeyPrefix
 	}
 	redis.DialTimeout, redis.Timeout = def.DialTimeout, def.Timeout
-	if redis.CacheTTL == 0 {
+	switch {
+	case redis.CacheTTL == 0:
 		redis.CacheTTL = def.CacheTTL
+	case redis.CacheTTL < 0: // a test that wants no client-side cache
+		redis.CacheTTL = 0
 	}
 	client, err := NewRedisClient(redis)
 	if err != nil {
@@ -138,8 +141,8 @@ var key1 = []byte("0123456789abcdef0123456789abcdef")
 
 func TestRedisStoreRefusesTamperedAndMovedRecords(t *testing.T) {
 	r := testenv.StartRedis(t)
+	// No client-side cache: the test edits Redis behind the store's back.
 	s := newRedisStore(t, config.Redis{URL: r.URL(), CacheTTL: -1})
-	s.opts.CacheTTL = 0 // read Redis every time: the test edits it behind the store's back
 	victim := saveRedis(t, s, typicalSession())
 	other := typicalSession()
 	other.Subject = "attacker"

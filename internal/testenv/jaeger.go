@@ -151,6 +151,8 @@ exporters:
 	return j, nil
 }
 
+// waitListening waits until something accepts connections at base's host,
+// failing early when the server process has exited.
 func waitListening(base string, limit time.Duration, exited <-chan struct{}) error {
 	u, err := url.Parse(base)
 	if err != nil {
@@ -165,7 +167,7 @@ func waitListening(base string, limit time.Duration, exited <-chan struct{}) err
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("jaeger exited")
+			return fmt.Errorf("the server exited")
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -105,17 +105,9 @@ http {
 			t.Logf("nginx error.log:\n%s", log)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return n
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("testenv: nginx on %s did not come up: %v\n%s", addr, err, log)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := waitListening(n.URL, 10*time.Second, exited); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		t.Fatalf("testenv: nginx on %s did not come up: %v\n%s", addr, err, log)
 	}
+	return n
 }
