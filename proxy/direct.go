@@ -90,6 +90,11 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// directReadBufferSize is the standard transport's ReadBufferSize here
+// too: one read takes a response's header and the first 32 KiB of its body,
+// which the reverse proxy then hands on in one write instead of several.
+const directReadBufferSize = 32 << 10
+
 // max1xxResponses bounds informational responses before the final one.
 // http.Transport leaves the count to whoever sets Got1xxResponse, and
 // ReverseProxy sets no limit; more than this is a misbehaving upstream.
@@ -306,7 +311,7 @@ func (t *directTransport) conn(ctx context.Context, fresh bool) (*directConn, er
 	c := &directConn{
 		conn: nc,
 		lr:   lr,
-		br:   bufio.NewReaderSize(lr, 8<<10),
+		br:   bufio.NewReaderSize(lr, directReadBufferSize),
 		bw:   bufio.NewWriterSize(nc, 4<<10),
 	}
 	if sc, ok := nc.(syscall.Conn); ok {

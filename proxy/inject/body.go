@@ -36,6 +36,7 @@ type body struct {
 	chunk      []byte
 
 	scanned   bool
+	sized     bool   // identity in and out, and the response says its length
 	consumed  int    // upstream (decoded) bytes the look-ahead read
 	appendTag []byte // emitted at EOF when no insertion point was found
 	// widgetTag is the widget loader, emitted after the last byte unless
@@ -54,7 +55,11 @@ type body struct {
 func (b *body) Read(p []byte) (int, error) {
 	for {
 		if b.pend.len() > 0 {
-			return b.pend.read(p), nil
+			n := b.pend.read(p)
+			if b.sized && n < len(p) && b.pend.len() == 0 && !b.done {
+				n += b.topUp(p[n:])
+			}
+			return n, nil
 		}
 		if b.done {
 			return 0, b.err
@@ -95,6 +100,21 @@ func (b *body) Read(p []byte) (int, error) {
 			b.fail(fmt.Errorf("flush %s: %w", b.out.name(), ferr))
 		}
 	}
+}
+
+// topUp reads once more from the upstream into what the look-ahead left of
+// p, so that the head and the bytes already received behind it reach the
+// client in one write rather than two or three. It is only used for a body
+// of known length: that upstream had the whole page before it answered, so
+// the read does not hold the head back waiting for a slow stream (an
+// unknown length may be a page that flushes its head early on purpose).
+func (b *body) topUp(p []byte) int {
+	n, err := b.src.Read(p)
+	b.watch(p[:n])
+	if err != nil {
+		b.finish(err)
+	}
+	return n
 }
 
 // sink is where decoded output goes: the compressor or the pending buffer.

@@ -165,6 +165,7 @@ func (i *Injector) ModifyResponse(resp *http.Response) error {
 		n := upstreamLength - int64(b.consumed) + int64(b.pend.len()) + int64(len(b.appendTag))
 		resp.ContentLength = n
 		resp.Header.Set("Content-Length", strconv.FormatInt(n, 10))
+		b.sized = true
 	}
 	return nil
 }

@@ -310,3 +310,47 @@ func FuzzWidget(f *testing.F) {
 		}
 	})
 }
+
+// TestKnownLengthHeadLeavesWithWhatFollows: for a page of known length, the
+// first read after the look-ahead also carries the bytes the upstream had
+// already sent behind the head, so ReverseProxy writes head and body in one
+// go instead of a short write for the head and another for the rest. (A
+// page of unknown length keeps its head to itself: see
+// TestFirstBytesBeforeUpstreamFinishes, which would deadlock otherwise.)
+func TestKnownLengthHeadLeavesWithWhatFollows(t *testing.T) {
+	head := "<html><head><title>t</title></head><body>"
+	rest := strings.Repeat("<p>text</p>", 200) + "</body></html>"
+	for _, known := range []bool{true, false} {
+		t.Run("known="+strconv.FormatBool(known), func(t *testing.T) {
+			inj, _ := testInjector(t, nil)
+			req := (&http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Header: http.Header{}}).WithContext(t.Context())
+			resp := &http.Response{
+				StatusCode: http.StatusOK,
+				Header:     http.Header{"Content-Type": {"text/html"}},
+				// The upstream's bytes arrive in two reads: the head, then the rest.
+				Body:          io.NopCloser(&chunkReader{data: []byte(head + rest), sizes: []int{len(head), len(rest)}}),
+				ContentLength: -1,
+				Request:       req,
+			}
+			if known {
+				resp.ContentLength = int64(len(head + rest))
+			}
+			if err := inj.ModifyResponse(resp); err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			buf := make([]byte, 32<<10)
+			n, err := resp.Body.Read(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "<html><head><title>t</title>" + testTag + "</head><body>"
+			if known {
+				want += rest
+			}
+			if got := string(buf[:n]); got != want {
+				t.Errorf("first read = %d bytes %.80q…, want %d bytes %.80q…", n, got, len(want), want)
+			}
+		})
+	}
+}
