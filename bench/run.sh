@@ -17,6 +17,9 @@
 #                          page really came back injected)
 #   BENCH_LABEL=""         free text written into the results header
 #   BENCH_KEEP_TMP=0       1 keeps the temp dir (configs, logs) for inspection
+#   BENCH_ROWS=""          space-separated row names to measure (e.g. "nginx
+#                          lcw-default"); empty measures every row
+#   BENCH_BODIES="small page"  which bodies to measure
 # Results: a table on stdout and in bench/out/results.txt; the raw wrk output
 # of every row in bench/out/wrk/. See bench/README.md for how to read them.
 set -euo pipefail
@@ -31,6 +34,8 @@ INJECT=${BENCH_INJECT:-true}
 LABEL=${BENCH_LABEL:-}
 KEEP_TMP=${BENCH_KEEP_TMP:-0}
 ROUNDS=${BENCH_ROUNDS:-1}
+ROWS=${BENCH_ROWS:-}
+BODIES=${BENCH_BODIES:-small page}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out="$root/bench/out"
@@ -41,6 +46,9 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 case $INJECT in true | false) ;; *) die "BENCH_INJECT must be true or false, not '$INJECT'" ;; esac
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive number, not '$ROUNDS'"
+for b in $BODIES; do
+	case $b in small | page) ;; *) die "BENCH_BODIES takes small and page, not '$b'" ;; esac
+done
 
 # --- tools -----------------------------------------------------------------
 
@@ -400,6 +408,7 @@ declare -A server_of=([direct]=upstream [nginx]=nginx [go-reverseproxy]=reversep
 declare -A cpu_of
 measure() {
 	local name=$1 body=$2 url=$3 expect=$4 header=${5:-} key="$1|$2" hdr=()
+	[[ -z $ROWS || " $ROWS " == *" $name "* ]] || return 0
 	[[ -n $header ]] && hdr=(-H "$header")
 	if ((round == 1)); then
 		order+=("$key")
@@ -435,7 +444,7 @@ measure() {
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 for round in $(seq "$ROUNDS"); do
-	for body in small page; do
+	for body in $BODIES; do
 		case $body in small) expect=100 ;; page) expect=51200 ;; esac
 		measure direct "$body" "$upstream/$body" "$expect"
 		measure nginx "$body" "http://127.0.0.1:$nginx_port/$body" "$expect"

@@ -90,10 +90,11 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// directReadBufferSize is the standard transport's ReadBufferSize here
-// too: one read takes a response's header and the first 32 KiB of its body,
-// which the reverse proxy then hands on in one write instead of several.
-const directReadBufferSize = 32 << 10
+// directReadBufferSize matches the reverse proxy's copy buffer
+// (copyBufferSize): one read takes a response's header and the first
+// 64 KiB of its body, which the reverse proxy then hands on in one write
+// instead of several.
+const directReadBufferSize = copyBufferSize
 
 // max1xxResponses bounds informational responses before the final one.
 // http.Transport leaves the count to whoever sets Got1xxResponse, and

@@ -339,7 +339,7 @@ func TestKnownLengthHeadLeavesWithWhatFollows(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			buf := make([]byte, 32<<10)
+			buf := make([]byte, 64<<10) // the proxy's copy buffer
 			n, err := resp.Body.Read(buf)
 			if err != nil {
 				t.Fatal(err)
