@@ -6,13 +6,13 @@
 #
 # Usage: bench/run.sh            (from anywhere inside the checkout)
 # Knobs (environment):
-#   BENCH_DURATION=10s     measured wrk run per row
+#   BENCH_DURATION=8s      measured wrk run per row
 #   BENCH_WARMUP=2s        unrecorded wrk run before each measured one
-#   BENCH_CONNECTIONS=64   wrk connections (same for every row)
+#   BENCH_CONNECTIONS=32   wrk connections (same for every row)
 #   BENCH_THREADS=1        wrk threads
 #   BENCH_SERVER_CPU=0     CPU for upstream, nginx and the proxy
 #   BENCH_CLIENT_CPU=1     CPU for wrk
-#   BENCH_ROUNDS=1         passes over all rows; each row keeps its best round
+#   BENCH_ROUNDS=3         passes over all rows; each row keeps its best round
 #   BENCH_INJECT=true      the proxy's inject.enabled (page rows say whether the
 #                          page really came back injected)
 #   BENCH_LABEL=""         free text written into the results header
@@ -24,16 +24,16 @@
 # of every row in bench/out/wrk/. See bench/README.md for how to read them.
 set -euo pipefail
 
-DURATION=${BENCH_DURATION:-10s}
+DURATION=${BENCH_DURATION:-8s}
 WARMUP=${BENCH_WARMUP:-2s}
-CONNS=${BENCH_CONNECTIONS:-64}
+CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
 INJECT=${BENCH_INJECT:-true}
 LABEL=${BENCH_LABEL:-}
 KEEP_TMP=${BENCH_KEEP_TMP:-0}
-ROUNDS=${BENCH_ROUNDS:-1}
+ROUNDS=${BENCH_ROUNDS:-3}
 ROWS=${BENCH_ROWS:-}
 BODIES=${BENCH_BODIES:-small page}
 
@@ -203,6 +203,7 @@ secret=$(openssl rand -base64 32)
 free_port up_port
 free_port nginx_port
 free_port rp_port
+free_port floor_port
 free_port oidc_port # nothing listens here: the proxy starts anyway and retries discovery
 upstream="http://127.0.0.1:$up_port"
 
@@ -293,12 +294,13 @@ wait_http "$upstream/small"
 	die "nginx rejected its config: $(cat "$tmp/nginx/error.log")"
 start nginx "$NGINX" -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf"
 start reverseproxy "$tmp/reverseproxy" -listen "127.0.0.1:$rp_port" -upstream "$upstream"
+start lcw-floor "$tmp/reverseproxy" -lcw -listen "127.0.0.1:$floor_port" -upstream "$upstream"
 start lcw-anon "$tmp/lcw-auth-proxy" --config "$tmp/lcw-anon.yaml"
 start lcw-anon-log "$tmp/lcw-auth-proxy" --config "$tmp/lcw-anon-log.yaml"
 start lcw-signed "$tmp/lcw-auth-proxy" --config "$tmp/lcw-signed.yaml"
 start lcw-default "$tmp/lcw-auth-proxy" --config "$tmp/lcw-default.yaml"
 start lcw-redis "$tmp/lcw-auth-proxy" --config "$tmp/lcw-redis.yaml"
-for port in "$nginx_port" "$rp_port" "$anon_port" "$anonlog_port" "$signed_port" "$default_port" "$redis_proxy_port"; do
+for port in "$nginx_port" "$rp_port" "$floor_port" "$anon_port" "$anonlog_port" "$signed_port" "$default_port" "$redis_proxy_port"; do
 	wait_http "http://127.0.0.1:$port/small"
 done
 
@@ -402,7 +404,7 @@ check() {
 # noise only ever takes throughput away.
 # server_of maps a row to the process whose CPU it costs: the middle box,
 # or the upstream itself for the direct row.
-declare -A server_of=([direct]=upstream [nginx]=nginx [go-reverseproxy]=reverseproxy
+declare -A server_of=([direct]=upstream [nginx]=nginx [go-reverseproxy]=reverseproxy [lcw-floor]=lcw-floor
 	[lcw-anon]=lcw-anon [lcw-anon+accesslog]=lcw-anon-log [lcw-signed-in]=lcw-signed
 	[lcw-default]=lcw-default [lcw-redis]=lcw-redis)
 declare -A cpu_of
@@ -449,6 +451,8 @@ for round in $(seq "$ROUNDS"); do
 		measure direct "$body" "$upstream/$body" "$expect"
 		measure nginx "$body" "http://127.0.0.1:$nginx_port/$body" "$expect"
 		measure go-reverseproxy "$body" "http://127.0.0.1:$rp_port/$body" "$expect"
+		# lcw's reverse proxy alone: what net/http and ReverseProxy cost it.
+		measure lcw-floor "$body" "http://127.0.0.1:$floor_port/$body" "$expect"
 		measure lcw-anon "$body" "http://127.0.0.1:$anon_port/$body" "$expect"
 		measure lcw-anon+accesslog "$body" "http://127.0.0.1:$anonlog_port/$body" "$expect"
 		if ((signed_in)); then
