@@ -25,6 +25,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/bufpool"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Options configure an Injector. The zero value of every field is a usable
@@ -66,6 +67,7 @@ type Injector struct {
 	chunks     *bufpool.Pool
 	lookaheads *bufpool.Pool
 	pendings   pendingPool
+	counters   map[string]prometheus.Counter // by result; nil without metrics
 }
 
 // New returns an Injector for o.
@@ -76,6 +78,12 @@ func New(o Options) *Injector {
 	}
 	if i.log == nil {
 		i.log = slog.Default()
+	}
+	if o.Metrics != nil {
+		i.counters = make(map[string]prometheus.Counter, len(results))
+		for _, r := range results {
+			i.counters[r] = o.Metrics.Injections.WithLabelValues(r)
+		}
 	}
 	if o.PublicOrigin != "" {
 		origin := strings.TrimRight(o.PublicOrigin, "/")
@@ -124,9 +132,8 @@ func (i *Injector) PrepareRequest(out *http.Request) {
 // that qualify get a streaming body that carries the tags; all others pass
 // through byte-identical.
 func (i *Injector) ModifyResponse(resp *http.Response) error {
-	reason := i.skipReason(resp)
-	if reason != "" {
-		i.count("skipped_" + reason)
+	if reason := i.skipReason(resp); reason != "" {
+		i.count(reason)
 		return nil
 	}
 	in := contentCoding(resp.Header)
@@ -170,41 +177,42 @@ func (i *Injector) ModifyResponse(resp *http.Response) error {
 	return nil
 }
 
-// skipReason returns why resp must pass through untouched, or "".
+// skipReason returns why resp must pass through untouched, as its metric
+// label (skipped_…), or "".
 func (i *Injector) skipReason(resp *http.Response) string {
 	req := resp.Request
 	switch {
 	case req == nil:
-		return "no_request"
+		return "skipped_no_request"
 	case req.Method == http.MethodHead || req.Method == http.MethodConnect:
-		return "method"
+		return "skipped_method"
 	case resp.StatusCode < 200 || resp.StatusCode == http.StatusNoContent ||
 		resp.StatusCode == http.StatusPartialContent || resp.StatusCode == http.StatusNotModified ||
 		resp.StatusCode == http.StatusResetContent:
-		return "status"
+		return "skipped_status"
 	case !isHTML(resp.Header.Get("Content-Type")):
-		return "not_html"
+		return "skipped_not_html"
 	case resp.Body == nil || resp.Body == http.NoBody || resp.ContentLength == 0:
-		return "empty"
+		return "skipped_empty"
 	case req.Header.Get("Range") != "":
-		return "range"
+		return "skipped_range"
 	case request.IsScripted(req):
 		// An HTML fragment for fetch/XHR (htmx, Turbo frames, jQuery .load)
 		// is swapped into a page that already has our tags; libraries that
 		// run the scripts they swap in would load the widget again.
-		return "not_document"
+		return "skipped_not_document"
 	case hasToken(resp.Header.Values("Connection"), "upgrade") || resp.Header.Get("Upgrade") != "":
-		return "upgrade"
+		return "skipped_upgrade"
 	case hasToken(resp.Header.Values("Cache-Control"), "no-transform"):
-		return "no_transform"
+		return "skipped_no_transform"
 	case isAttachment(resp.Header.Get("Content-Disposition")):
-		return "attachment"
+		return "skipped_attachment"
 	case i.excluded(req.URL.Path):
-		return "excluded"
+		return "skipped_excluded"
 	case i.opt.SignedIn != nil && !i.opt.SignedIn(req):
-		return "signed_out"
+		return "skipped_signed_out"
 	case !cspWithinLimits(resp.Header.Values(cspHeader), resp.Header.Values(cspReportOnlyHeader)):
-		return "csp_too_large"
+		return "skipped_csp_too_large"
 	}
 	return ""
 }
@@ -290,8 +298,18 @@ func (i *Injector) rewriteMeta(m metaCSP, nonce string) []byte {
 	return []byte(html.Token{Type: tt, Data: "meta", Attr: attrs}.String())
 }
 
+// results are the injection results, resolved to their counters once:
+// every response through the proxy is counted (most as skipped_not_html),
+// and a label lookup per response is measurable on small ones.
+var results = []string{"injected", "already", "error", "skipped_encoding", "skipped_charset", "skipped_csp_too_large",
+	"skipped_no_request", "skipped_method", "skipped_status", "skipped_not_html", "skipped_empty", "skipped_range",
+	"skipped_not_document", "skipped_upgrade", "skipped_no_transform", "skipped_attachment", "skipped_excluded",
+	"skipped_signed_out"}
+
 func (i *Injector) count(result string) {
-	if i.opt.Metrics != nil {
+	if c, ok := i.counters[result]; ok {
+		c.Inc()
+	} else if i.opt.Metrics != nil {
 		i.opt.Metrics.Injections.WithLabelValues(result).Inc()
 	}
 }
