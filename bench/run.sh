@@ -541,6 +541,10 @@ report() {
 		target lcw-anon small "anonymous small responses (stand-in) vs nginx"
 		target lcw-anon page "anonymous 50 KiB page (stand-in) vs nginx"
 	fi
+	# Not a target: the ceiling the targets sit under. With nothing of the
+	# product's own in the path, this is what net/http's server and
+	# ReverseProxy leave.
+	target lcw-floor small "for reference: lcw's reverse proxy alone, small responses"
 	if grep -q 'temporary file' "$tmp/nginx/error.log" 2>/dev/null; then
 		echo "note: nginx buffered responses to temporary files (see its error log); its page rows include that disk cost"
 	fi
