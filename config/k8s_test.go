@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -214,17 +215,7 @@ func decodeServiceMonitor(doc []byte) (serviceMonitor, error) {
 // laptop but fails under CI=true, where make test must have installed it.
 func tool(t *testing.T, env, name, install string) string {
 	t.Helper()
-	if p := os.Getenv(env); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found under CI: make test installs it (%s); or set %s", name, install, env)
-	}
-	t.Skipf("%s is not installed (make tools installs it: %s); set %s to use another copy", name, install, env)
-	return ""
+	return testenv.Tool(t, name+" ($"+env+" or PATH)", "make tools installs it: "+install, os.Getenv(env), name)
 }
 
 // run runs a tool and returns its standard output, failing the test with

@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
 // The version stamped by the test: nothing else produces it, so finding it
@@ -21,8 +23,8 @@ import (
 const testVersion = "v0.0.0-imagecheck"
 
 func TestImageBinary(t *testing.T) {
-	goTool := lookTool(t, "go", "Go toolchain")
-	fileTool := lookTool(t, "file", "Debian package file; make test installs it")
+	goTool := testenv.Tool(t, "go", "the Go toolchain", "go")
+	fileTool := testenv.Tool(t, "file", "Debian package file; make file installs it", "file")
 	bin := filepath.Join(t.TempDir(), "lcw-auth-proxy")
 
 	build := exec.Command("sh", "build.sh", bin, testVersion)
@@ -151,21 +153,6 @@ func repoRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return root
-}
-
-// lookTool finds a command; without it the test skips on a laptop but fails
-// under CI=true, where make test installs it.
-func lookTool(t *testing.T, name, what string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found under CI (%s)", name, what)
-	}
-	t.Skipf("%s not found (%s)", name, what)
-	return ""
 }
 
 func output(t *testing.T, name string, args ...string) []byte {

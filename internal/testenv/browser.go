@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -19,19 +18,6 @@ import (
 // browserTimeout bounds everything one Browser does, so a hung page fails
 // the test instead of eating the whole go test timeout.
 const browserTimeout = 2 * time.Minute
-
-// chromiumPath finds the browser: $CHROMIUM, else Debian's chromium.
-func chromiumPath() (string, bool) {
-	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "chromium"} {
-		if p == "" {
-			continue
-		}
-		if full, err := exec.LookPath(p); err == nil {
-			return full, true
-		}
-	}
-	return "", false
-}
 
 // BrowserOption changes how Browser starts Chromium.
 type BrowserOption func(*browserOptions)
@@ -51,13 +37,8 @@ func BlockCookies() BrowserOption { return func(o *browserOptions) { o.blockCook
 // Use it with chromedp.Run / chromedp.Do; the browser is already running.
 func Browser(t testing.TB, opts ...BrowserOption) context.Context {
 	t.Helper()
-	path, ok := chromiumPath()
-	if !ok {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("testenv.Browser: no Chromium found ($CHROMIUM, /usr/bin/chromium, chromium on PATH); CI must install it")
-		}
-		t.Skip("testenv.Browser: no Chromium found ($CHROMIUM, /usr/bin/chromium, chromium on PATH)")
-	}
+	path := Tool(t, "Chromium ($CHROMIUM, /usr/bin/chromium, chromium on PATH)", "Debian's chromium; make browser installs it",
+		os.Getenv("CHROMIUM"), "/usr/bin/chromium", "chromium")
 
 	timeout := browserTimeout
 	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {

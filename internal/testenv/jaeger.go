@@ -36,19 +36,8 @@ func jaegerPath(t testing.TB) string {
 	if home, err := os.UserHomeDir(); err == nil {
 		candidates = append(candidates, filepath.Join(home, ".cache", "lcw-auth-proxy", "jaeger-"+JaegerVersion, "jaeger"))
 	}
-	for _, p := range candidates {
-		if p == "" {
-			continue
-		}
-		if full, err := exec.LookPath(p); err == nil {
-			return full
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("testenv: no jaeger binary ($JAEGER or ~/.cache/lcw-auth-proxy/jaeger-" + JaegerVersion + "); CI must run `make jaeger` first")
-	}
-	t.Skip("testenv: no jaeger binary ($JAEGER or ~/.cache/lcw-auth-proxy/jaeger-" + JaegerVersion + "); `make jaeger` builds it (several minutes, once)")
-	return ""
+	return Tool(t, "jaeger binary ($JAEGER or ~/.cache/lcw-auth-proxy/jaeger-"+JaegerVersion+")",
+		"`make jaeger` builds it (several minutes, once)", candidates...)
 }
 
 // StartJaeger starts Jaeger with every listener on a free loopback port

@@ -35,22 +35,8 @@ func NginxListener(t testing.TB) string {
 // CI=true.
 func StartNginx(t testing.TB, addr, http string) *Nginx {
 	t.Helper()
-	bin := ""
-	for _, p := range []string{os.Getenv("NGINX"), "nginx", "/usr/sbin/nginx"} {
-		if p == "" {
-			continue
-		}
-		if full, err := exec.LookPath(p); err == nil {
-			bin = full
-			break
-		}
-	}
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("testenv: no nginx found ($NGINX, PATH, /usr/sbin/nginx); CI must install nginx-light")
-		}
-		t.Skip("testenv: no nginx found; install Debian's nginx-light to run this test")
-	}
+	bin := Tool(t, "nginx ($NGINX, PATH, /usr/sbin/nginx)", "Debian's nginx-light; make services installs it",
+		os.Getenv("NGINX"), "nginx", "/usr/sbin/nginx")
 	dir, err := os.MkdirTemp("", "lcw-nginx-")
 	if err != nil {
 		t.Fatal(err)

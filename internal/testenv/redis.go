@@ -31,19 +31,8 @@ func (r *Redis) URL() string { return "redis://" + r.Addr }
 // redisServerPath finds redis-server: $REDIS_SERVER, else on PATH.
 func redisServerPath(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv("REDIS_SERVER"), "redis-server", "/usr/bin/redis-server"} {
-		if p == "" {
-			continue
-		}
-		if full, err := exec.LookPath(p); err == nil {
-			return full
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("testenv: no redis-server found ($REDIS_SERVER or PATH); CI must install the redis-server package")
-	}
-	t.Skip("testenv: no redis-server found ($REDIS_SERVER or PATH); install Debian's redis-server to run this test")
-	return ""
+	return Tool(t, "redis-server ($REDIS_SERVER or PATH)", "Debian's redis-server package; make services installs it",
+		os.Getenv("REDIS_SERVER"), "redis-server", "/usr/bin/redis-server")
 }
 
 // StartRedis starts a redis-server with no persistence on a free loopback
