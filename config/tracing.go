@@ -108,7 +108,7 @@ func (t *Tracing) provision(p *problems, getenv func(string) string) {
 	e.ServiceName = t.ServiceName
 	e.ParentBased, e.Ratio = true, t.SampleRatio
 	e.Protocol = t.Protocol
-	if v := firstEnv(getenv, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"); v != "" {
+	if _, v := firstEnvName(getenv, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"); v != "" {
 		e.Protocol = v
 		if v != ProtocolHTTP && v != ProtocolGRPC {
 			p.add("environment OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL", "%q is not supported: use %s (the default) or %s", v, ProtocolHTTP, ProtocolGRPC)
@@ -122,7 +122,7 @@ func (t *Tracing) provision(p *problems, getenv func(string) string) {
 
 	e.Headers = parseHeaders(p, getenv, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
 	e.Timeout = envMillis(p, getenv, 10*time.Second, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
-	switch c := firstEnv(getenv, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"); c {
+	switch _, c := firstEnvName(getenv, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"); c {
 	case "", "none":
 		e.Compression = "none"
 	case "gzip":
@@ -145,8 +145,8 @@ func (t *Tracing) provision(p *problems, getenv func(string) string) {
 
 	e.BatchDelay = envMillis(p, getenv, 5*time.Second, "OTEL_BSP_SCHEDULE_DELAY")
 	e.BatchTimeout = envMillis(p, getenv, 30*time.Second, "OTEL_BSP_EXPORT_TIMEOUT")
-	e.QueueSize = envInt(p, getenv, 2048, "OTEL_BSP_MAX_QUEUE_SIZE")
-	e.BatchSize = envInt(p, getenv, 512, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
+	e.QueueSize = envPositive(p, getenv, 2048, "", "OTEL_BSP_MAX_QUEUE_SIZE")
+	e.BatchSize = envPositive(p, getenv, 512, "", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
 	if e.BatchSize > e.QueueSize {
 		e.BatchSize = e.QueueSize // as the SDK does
 	}
@@ -183,16 +183,8 @@ func (t *Tracing) endpoint(p *problems, getenv func(string) string, protocol str
 	return u
 }
 
-func firstEnv(getenv func(string) string, names ...string) string {
-	for _, n := range names {
-		if v := strings.TrimSpace(getenv(n)); v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-// firstEnvName is firstEnv with the name that was set.
+// firstEnvName returns the first of names that is set (not blank) and its
+// trimmed value.
 func firstEnvName(getenv func(string) string, names ...string) (string, string) {
 	for _, n := range names {
 		if v := strings.TrimSpace(getenv(n)); v != "" {
@@ -203,26 +195,20 @@ func firstEnvName(getenv func(string) string, names ...string) (string, string) 
 }
 
 func envMillis(p *problems, getenv func(string) string, def time.Duration, names ...string) time.Duration {
-	name, v := firstEnvName(getenv, names...)
-	if v == "" {
-		return def
-	}
-	ms, err := strconv.Atoi(v)
-	if err != nil || ms <= 0 {
-		p.add("environment "+name, "%q must be a positive whole number of milliseconds", v)
-		return def
-	}
+	ms := envPositive(p, getenv, int(def/time.Millisecond), " of milliseconds", names...)
 	return time.Duration(ms) * time.Millisecond
 }
 
-func envInt(p *problems, getenv func(string) string, def int, name string) int {
-	v := strings.TrimSpace(getenv(name))
+// envPositive reads the first of names that is set as a positive whole
+// number (of unit, for the problem's wording), else def.
+func envPositive(p *problems, getenv func(string) string, def int, unit string, names ...string) int {
+	name, v := firstEnvName(getenv, names...)
 	if v == "" {
 		return def
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
-		p.add("environment "+name, "%q must be a positive whole number", v)
+		p.add("environment "+name, "%q must be a positive whole number"+unit, v)
 		return def
 	}
 	return n
