@@ -109,18 +109,29 @@ func (s *headerStripper) clean(h http.Header, trustedPeer bool) {
 			delete(h, k)
 		}
 	}
-	if cs, ok := h["Cookie"]; ok {
-		kept := cs[:0]
-		for _, c := range cs {
-			if c = s.stripCookies(c); c != "" {
-				kept = append(kept, c)
-			}
+	keepValues(h, "Cookie", func(c string) (string, bool) {
+		c = s.stripCookies(c)
+		return c, c != ""
+	})
+}
+
+// keepValues rewrites h[key] in place with f, which returns a value's
+// replacement and whether to keep it; the key goes when nothing is kept.
+func keepValues(h http.Header, key string, f func(string) (string, bool)) {
+	vs, ok := h[key]
+	if !ok {
+		return
+	}
+	kept := vs[:0]
+	for _, v := range vs {
+		if v, keep := f(v); keep {
+			kept = append(kept, v)
 		}
-		if len(kept) == 0 {
-			delete(h, "Cookie")
-		} else {
-			h["Cookie"] = kept
-		}
+	}
+	if len(kept) == 0 {
+		delete(h, key)
+	} else {
+		h[key] = kept
 	}
 }
 
@@ -170,21 +181,7 @@ func (s *headerStripper) stripCookies(v string) string {
 // cookies: a compromised or confused upstream must not plant a session of
 // its choosing (fixation) or clear the visitor's (wiping).
 func (s *headerStripper) dropOwnSetCookies(h http.Header) {
-	lines, ok := h["Set-Cookie"]
-	if !ok {
-		return
-	}
-	kept := lines[:0]
-	for _, l := range lines {
-		if !s.setsOurs(l) {
-			kept = append(kept, l)
-		}
-	}
-	if len(kept) == 0 {
-		delete(h, "Set-Cookie")
-	} else {
-		h["Set-Cookie"] = kept
-	}
+	keepValues(h, "Set-Cookie", func(l string) (string, bool) { return l, !s.setsOurs(l) })
 }
 
 // setsOurs reports whether the cookie a browser stores from a Set-Cookie
