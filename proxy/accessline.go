@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"log/slog"
 	"strconv"
 	"time"
 	"unicode"
@@ -18,6 +19,20 @@ type accessLine struct {
 	status             int
 	bytes              int64
 	duration, upstream time.Duration
+}
+
+// attrs are the line's fields as slog attributes: what a logger without
+// the fast path (WithAccessLog) gets, and what appendJSON and appendText
+// must format exactly as slog's handlers would.
+func (l *accessLine) attrs() []slog.Attr {
+	return []slog.Attr{
+		slog.String("method", l.method),
+		slog.String("path", l.path),
+		slog.Int("status", l.status),
+		slog.Int64("bytes", l.bytes),
+		slog.Duration("duration", l.duration),
+		slog.Duration("upstream_duration", l.upstream),
+	}
 }
 
 // appendJSON appends the line as JSONHandler writes it: RFC 3339 time with

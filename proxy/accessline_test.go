@@ -17,14 +17,7 @@ func slogLine(format string, l accessLine) string {
 		h = slog.NewTextHandler(&buf, nil)
 	}
 	r := slog.NewRecord(l.time, slog.LevelInfo, "request", 0)
-	r.AddAttrs(
-		slog.String("method", l.method),
-		slog.String("path", l.path),
-		slog.Int("status", l.status),
-		slog.Int64("bytes", l.bytes),
-		slog.Duration("duration", l.duration),
-		slog.Duration("upstream_duration", l.upstream),
-	)
+	r.AddAttrs(l.attrs()...)
 	_ = h.Handle(context.Background(), r)
 	return buf.String()
 }

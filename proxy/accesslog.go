@@ -266,13 +266,6 @@ func observe(log *slog.Logger, rm *requestMetrics, logEnabled bool, next http.Ha
 			fast.write(&line)
 			return
 		}
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", line.method),
-			slog.String("path", line.path),
-			slog.Int("status", line.status),
-			slog.Int64("bytes", line.bytes),
-			slog.Duration("duration", line.duration),
-			slog.Duration("upstream_duration", line.upstream),
-		)
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request", line.attrs()...)
 	})
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
 // reverseProxyTo is the production reverse proxy toward rawURL.
@@ -82,28 +81,10 @@ func TestClientGoneCountsAs499(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination the test reads while servers write.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Access lines wait in a buffer for up to a second; a graceful shutdown
 // (SIGTERM) must write them out once the servers have drained.
 func TestServeWritesOutAccessLogAtShutdown(t *testing.T) {
-	out := &lockedBuffer{}
+	out := &testenv.LogBuffer{}
 	log := slog.New(WithAccessLog(slog.NewJSONHandler(out, nil), out, "json"))
 	cfg := config.Default()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -144,7 +125,7 @@ func TestServeWritesOutAccessLogAtShutdown(t *testing.T) {
 // returns the lines it wrote, by path.
 func accessLines(t *testing.T, h http.Handler, paths ...string) map[string]map[string]any {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &testenv.LogBuffer{}
 	log := slog.New(WithAccessLog(slog.NewJSONHandler(out, nil), out, "json"))
 	h = observe(log, nil, true, h)
 	for _, p := range paths {
