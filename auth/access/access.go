@@ -62,7 +62,8 @@ func NewPolicy(a config.Access, prefix string) *Policy {
 
 // Public reports whether the request's path is configured as public. Paths
 // that a server could resolve differently from us (dot segments, encoded
-// slashes or backslashes, ';' path parameters, escapes a second decoding
+// slashes or backslashes, ';' path parameters, a '#' that some servers
+// take as the end of the path, escapes a second decoding
 // pass or a lenient UTF-8 decoder would turn into those) never count as
 // public, so "/public/..;/admin" or "/public/%252e%252e/admin" cannot borrow
 // a public prefix.
@@ -71,7 +72,7 @@ func (p *Policy) Public(r *http.Request) bool {
 		return false
 	}
 	raw := r.URL.EscapedPath()
-	if strings.ContainsAny(raw, ";\\") || hasAmbiguousEscape(raw) {
+	if strings.ContainsAny(raw, ";\\#") || hasAmbiguousEscape(raw) {
 		return false
 	}
 	clean := path.Clean(r.URL.Path)
@@ -264,6 +265,49 @@ func (p *Policy) Identify(load func(http.ResponseWriter, *http.Request) (*sessio
 	}
 }
 
+// answer is what the access rules make of one request: the one decision
+// that Protect (the full proxy) and ForwardAuth (an ingress's subrequest)
+// both render, so the two can never disagree.
+type answer uint8
+
+const (
+	// pass: the request may reach the site, as the user when
+	// Visitor.User says so, else anonymously.
+	pass answer = iota
+	// trySilent: pass, but an anonymous visitor may first go once through
+	// silent sign-in (where the answer goes to a browser).
+	trySilent
+	// signIn: a visitor without a session on a protected path.
+	signIn
+	// forbidden: a signed-in visitor the authorization rules refuse, on a
+	// protected path (never a new login, which would loop).
+	forbidden
+	// unavailable: the session store could not answer for a protected
+	// path (never "signed out", which would loop through the IdP).
+	unavailable
+)
+
+// decide turns a verdict and the kind of path into the answer. A public
+// path is open to anyone, whatever the store or the rules say of the
+// visitor (they pass as anonymous unless they are an authorized user).
+func (p *Policy) decide(v *Visitor, public bool) answer {
+	if _, ok := v.User(); ok {
+		return pass
+	}
+	switch {
+	case public || !p.required && (v == nil || v.Unavailable == nil):
+		if p.silent != nil && (v == nil || v.Session == nil && v.Unavailable == nil) {
+			return trySilent
+		}
+		return pass
+	case v != nil && v.Unavailable != nil:
+		return unavailable
+	case v != nil && v.Session != nil:
+		return forbidden
+	}
+	return signIn
+}
+
 // Protect lets a request reach next when the path is public, the access
 // mode is optional, or the visitor is an authorized user. A signed-in
 // visitor the rules refuse gets a 403 page, never a new login (which would
@@ -271,30 +315,34 @@ func (p *Policy) Identify(load func(http.ResponseWriter, *http.Request) (*sessio
 func (p *Policy) Protect(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := VisitorFrom(r.Context())
-		public := p.Public(r)
-		if v != nil && v.Unavailable != nil && !public {
-			w.Header().Set("Retry-After", "5")
-			errorpage.Write(w, errorpage.FormatFor(r), http.StatusServiceUnavailable, "Your session cannot be checked right now. Please try again in a moment.")
-			return
-		}
-		if _, ok := v.User(); ok || !p.required || public {
-			if p.silent != nil && (v == nil || v.Session == nil) {
-				var tried bool
-				if r, tried = p.silentTried(r); !tried && request.IsTopLevelNavigation(r) && r.Method == http.MethodGet {
-					p.trySilent(w, r)
-					return
-				}
+		switch p.decide(v, p.Public(r)) {
+		case trySilent:
+			var tried bool
+			if r, tried = p.silentTried(r); !tried && request.IsTopLevelNavigation(r) && r.Method == http.MethodGet {
+				p.trySilent(w, r)
+				return
 			}
 			next.ServeHTTP(w, r)
-			return
-		}
-		if v != nil && v.Session != nil {
-			log.InfoContext(r.Context(), "signed-in user not authorized", slog.String("sub", v.Session.Subject), slog.String("reason", v.Refused.Error()))
+		case pass:
+			next.ServeHTTP(w, r)
+		case unavailable:
+			writeUnavailable(w, r)
+		case forbidden:
+			logRefused(r.Context(), log, v)
 			errorpage.Status(w, errorpage.FormatFor(r), http.StatusForbidden)
-			return
+		default:
+			p.deny(w, r)
 		}
-		p.deny(w, r)
 	})
+}
+
+func writeUnavailable(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "5")
+	errorpage.Write(w, errorpage.FormatFor(r), http.StatusServiceUnavailable, "Your session cannot be checked right now. Please try again in a moment.")
+}
+
+func logRefused(ctx context.Context, log *slog.Logger, v *Visitor) {
+	log.InfoContext(ctx, "signed-in user not authorized", slog.String("sub", v.Session.Subject), slog.String("reason", v.Refused.Error()))
 }
 
 // silentTried reports whether this browser session already had its silent

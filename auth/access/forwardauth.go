@@ -31,7 +31,8 @@ type ForwardAuthOptions struct {
 
 // ForwardAuth answers an ingress's auth subrequest (nginx auth_request,
 // ingress-nginx auth-url, Traefik ForwardAuth, Envoy ext_authz over HTTP)
-// from the verdict Identify made for the cookies the ingress passed on:
+// from the verdict Identify made for the cookies the ingress passed on, with
+// the same decision Protect renders for the full proxy:
 //
 //	200  an authorized user (with the identity headers), or a request the
 //	     access rules let through anonymously (optional mode, public path)
@@ -41,58 +42,64 @@ type ForwardAuthOptions struct {
 //	503  the session store cannot answer
 //
 // The original request's path (for public_paths and the sign-in's rd) comes
-// from the ingress's headers only when it is a trusted proxy; rd then goes
-// through the same validation as the normal login.
+// from the ingress only when it is a trusted proxy; rd then goes through the
+// same validation as the normal login.
 func (p *Policy) ForwardAuth(o ForwardAuthOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
-		orig := originalURL(r, o)
+		orig, known := originalURL(r, o)
 		v := VisitorFrom(r.Context())
-		if v != nil && v.Unavailable != nil {
-			h.Set("Retry-After", "5")
-			errorpage.Write(w, errorpage.FormatFor(r), http.StatusServiceUnavailable, "Your session cannot be checked right now. Please try again in a moment.")
-			return
-		}
-		if s, ok := v.User(); ok {
-			if o.IdentityHeaders != nil {
+		switch p.decide(v, known && p.Public(&http.Request{URL: orig})) {
+		case pass, trySilent: // silent sign-in needs the browser, which an ingress keeps
+			if s, ok := v.User(); ok && o.IdentityHeaders != nil {
 				o.IdentityHeaders(h, s)
 			}
 			w.WriteHeader(http.StatusOK)
-			return
-		}
-		if v != nil && v.Session != nil && p.required {
-			o.Logger.InfoContext(r.Context(), "signed-in user not authorized", slog.String("sub", v.Session.Subject), slog.String("reason", v.Refused.Error()))
+		case unavailable:
+			writeUnavailable(w, r)
+		case forbidden:
+			logRefused(r.Context(), o.Logger, v)
 			errorpage.Status(w, errorpage.FormatFor(r), http.StatusForbidden)
-			return
+		default:
+			p.askSignIn(w, r, orig)
 		}
-		if !p.required || p.Public(&http.Request{URL: orig}) {
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		login := p.loginPath + "?rd=" + url.QueryEscape(redirect.Path(orig.RequestURI()))
-		h.Set("WWW-Authenticate", `Bearer realm="lcw-auth-proxy"`)
-		h.Set("X-Auth-Request-Redirect", login)
-		if !request.IsPageLoad(r) || request.WantsJSON(r, "text/html") {
-			errorpage.Status(w, errorpage.JSON, http.StatusUnauthorized)
-			return
-		}
-		// Traefik and Envoy hand this answer to the browser: send it on.
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Content-Security-Policy", "default-src 'none'")
-		w.WriteHeader(http.StatusUnauthorized)
-		esc := html.EscapeString(login)
-		fmt.Fprintf(w, `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=%s"><title>Sign in</title></head><body><p><a href="%s">Sign in to continue</a></p></body></html>`+"\n", esc, esc)
 	})
 }
 
-// originalURL is the request the ingress is asking about. Only a trusted
-// proxy may name it; anything else is asked about "/", which is never
-// public unless configured so and always a safe rd.
-func originalURL(r *http.Request, o ForwardAuthOptions) *url.URL {
+// askSignIn answers 401 with the way to the sign-in and back to orig.
+func (p *Policy) askSignIn(w http.ResponseWriter, r *http.Request, orig *url.URL) {
+	h := w.Header()
+	login := p.loginPath + "?rd=" + url.QueryEscape(redirect.Path(orig.RequestURI()))
+	h.Set("WWW-Authenticate", `Bearer realm="lcw-auth-proxy"`)
+	h.Set("X-Auth-Request-Redirect", login)
+	if !request.IsPageLoad(r) || request.WantsJSON(r, "text/html") {
+		errorpage.Status(w, errorpage.JSON, http.StatusUnauthorized)
+		return
+	}
+	// Traefik and Envoy hand this answer to the browser: send it on.
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'")
+	w.WriteHeader(http.StatusUnauthorized)
+	esc := html.EscapeString(login)
+	fmt.Fprintf(w, `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=%s"><title>Sign in</title></head><body><p><a href="%s">Sign in to continue</a></p></body></html>`+"\n", esc, esc)
+}
+
+// originalURL is the path and query of the request the ingress asks about.
+// known is false when nobody trustworthy named it: the caller is no trusted
+// proxy, a trusted one sent none of the headers, or the one it sent does not
+// parse or is repeated. Such a request is protected, whatever its path
+// looked like, and its rd is "/".
+//
+// The headers are consulted in a fixed order, and the first one a trusted
+// proxy sent is the only one read: an ingress that names the request one
+// way (nginx and ingress-nginx set X-Original-URL) may pass the other
+// headers on from the client unchanged, so falling back to them would let a
+// client choose the path that is checked.
+func originalURL(r *http.Request, o ForwardAuthOptions) (u *url.URL, known bool) {
 	root := &url.URL{Path: "/"}
 	if !request.FromPeerIn(r, o.TrustedProxies) {
-		return root
+		return root, false
 	}
 	// Envoy ext_authz appends the original path to the endpoint's.
 	if rest, ok := strings.CutPrefix(r.URL.Path, o.Path); ok && strings.HasPrefix(rest, "/") {
@@ -101,21 +108,47 @@ func originalURL(r *http.Request, o ForwardAuthOptions) *url.URL {
 		if raw, ok := strings.CutPrefix(r.URL.EscapedPath(), o.Path); ok {
 			u.RawPath = raw
 		}
-		return &u
+		return &u, true
 	}
-	for _, v := range []string{r.Header.Get("X-Original-URL"), r.Header.Get("X-Forwarded-Uri")} {
-		if v == "" {
+	for _, name := range [...]string{"X-Original-Url", "X-Forwarded-Uri"} {
+		vs := r.Header[name]
+		if len(vs) == 0 {
 			continue
 		}
-		u, err := url.Parse(v)
-		if err != nil || (u.Path == "" && u.RawQuery == "") {
-			continue
+		if len(vs) > 1 {
+			return root, false
 		}
-		if u.Path == "" {
-			u.Path = "/"
+		if u, ok := requestPath(vs[0]); ok {
+			return u, true
 		}
-		// Only the path and query matter: the host is the ingress's own.
-		return &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
+		return root, false
 	}
-	return root
+	return root, false
+}
+
+// requestPath reads the path and query of an original URL, either a full
+// URL (X-Original-URL: nginx builds it from the client's Host, which need
+// not parse: "shop.example.com:b", "%zz", "[::1") or a request path
+// (Traefik's X-Forwarded-Uri). Only the path and query matter, since the
+// host is the ingress's own, so the authority is skipped unread up to the
+// first '/'. An authority cut short by '?' or '#' (a Host of "a?") hides the
+// real path: not ok.
+func requestPath(v string) (*url.URL, bool) {
+	if !strings.HasPrefix(v, "/") {
+		i := strings.Index(v, "://")
+		if i <= 0 || strings.ContainsAny(v[:i], "/?#") {
+			return nil, false
+		}
+		rest := v[i+3:]
+		j := strings.IndexAny(rest, "/?#")
+		if j < 0 || rest[j] != '/' {
+			return nil, false
+		}
+		v = rest[j:]
+	}
+	u, err := url.ParseRequestURI(v)
+	if err != nil || u.Path == "" || u.Scheme != "" || u.Host != "" {
+		return nil, false
+	}
+	return &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}, true
 }

@@ -1,12 +1,16 @@
 package app
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
@@ -102,3 +106,91 @@ func TestForwardAuthBehindNginx(t *testing.T) {
 
 // proxyAddr is the proxy's own listener (e.URL is public_url, nginx's).
 func proxyAddr(e *env) string { return "http://" + e.Config.Listen }
+
+// The second review's forward-auth bypass, end to end behind the real nginx
+// running the shipped example: a client sends a Host nginx accepts but that
+// does not parse as a URL's (nginx builds X-Original-URL from it) together
+// with its own copy of each header the auth endpoint reads, naming a public
+// path. Every such request for a protected page must go to the sign-in (or
+// be refused by nginx), and the site must never serve it: with the example
+// as shipped, and with its lines that clear the client's headers removed
+// (an nginx.conf written before them), where the proxy alone must hold.
+func TestForwardAuthBypassBehindNginx(t *testing.T) {
+	t.Run("example", func(t *testing.T) { testForwardAuthBypass(t, false) })
+	t.Run("client headers passed on", func(t *testing.T) { testForwardAuthBypass(t, true) })
+}
+
+func testForwardAuthBypass(t *testing.T, passClientHeaders bool) {
+	var mu sync.Mutex
+	var served []string
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		served = append(served, r.URL.RequestURI())
+		mu.Unlock()
+		forwardAuthSite().ServeHTTP(w, r)
+	}))
+	t.Cleanup(site.Close)
+	nginxAddr := testenv.NginxListener(t)
+	e := startEnv(t, envOptions{
+		PublicURL: "http://" + nginxAddr,
+		Extra: "upstream:\n  disabled: true\ntrusted_proxies: [127.0.0.1]\nheaders:\n  pass: true\n" +
+			"access:\n  mode: required\n  public_paths: [/public/]\n",
+	})
+	conf := nginxConf(t, e.Config.Listen, strings.TrimPrefix(site.URL, "http://"))
+	if passClientHeaders {
+		var kept []string
+		for line := range strings.Lines(conf) {
+			if !strings.Contains(line, `"";`) || strings.Contains(line, "Content-Length") {
+				kept = append(kept, line)
+			}
+		}
+		conf = strings.Join(kept, "")
+	}
+	testenv.StartNginx(t, nginxAddr, conf)
+
+	raw := func(host string, extra ...string) int {
+		t.Helper()
+		conn, err := net.Dial("tcp", nginxAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		req := "GET /admin HTTP/1.1\r\nHost: " + host + "\r\n"
+		for _, h := range extra {
+			req += h + "\r\n"
+		}
+		if _, err := io.WriteString(conn, req+"Connection: close\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("Host %q %v: %v", host, extra, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	spoofs := []string{
+		"X-Forwarded-Uri: /public/x",
+		"X-Original-URL: http://shop.example.com/public/x",
+		"X-Original-URL: /public/x",
+	}
+	for _, host := range []string{"shop.example.com:b", "%zz", "[::1", "a:1:2", "a?", "x#", nginxAddr} {
+		for _, spoof := range spoofs {
+			if code := raw(host, spoof); code == http.StatusOK || code/100 == 5 {
+				t.Errorf("GET /admin with Host %q and %s: %d, want a sign-in (302) or nginx's 400", host, spoof, code)
+			}
+		}
+		if code := raw(host, spoofs...); code == http.StatusOK || code/100 == 5 {
+			t.Errorf("GET /admin with Host %q and every spoofed header: %d", host, code)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if slices.Contains(served, "/admin") {
+		t.Errorf("the site served /admin to an anonymous client: %v", served)
+	}
+	// The public path itself still passes, with a Host that does not parse too.
+	if code := raw("shop.example.com:b", "X-Forwarded-Uri: /admin"); code != http.StatusFound {
+		t.Errorf("control: GET /admin: %d, want 302", code)
+	}
+}
