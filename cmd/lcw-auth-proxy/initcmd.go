@@ -30,7 +30,8 @@ Usage:
 Writes into DIR (default lcw-config, created with mode 0700): config.yaml (0644, commented;
 from deploy/examples/ for --idp, else a generic template), cookie-secret (0600), and a new
 signing key pair lcw-signing-key.pem (0600) and lcw-signing-key.pub.pem (0644). Existing files
-are kept unless --force. Then prints what to register at the IdP (redirect, post-logout and
+are kept unless --force. A DIR every user can write to (such as /tmp) is refused unless --force:
+others could replace the secrets. Then prints what to register at the IdP (redirect, post-logout and
 back-channel logout URIs) and in Omnichannel's chat authentication setting (public key URL,
 JavaScript client function).
 
@@ -58,7 +59,7 @@ func initCmd(args []string, p process, stdout, stderr io.Writer) error {
 	fs := newFlagSet("init")
 	var o initcfg.Options
 	out := fs.String("out", defaultInitDir, "directory to write into (created 0700)")
-	force := fs.Bool("force", false, "replace existing files")
+	force := fs.Bool("force", false, "replace existing files, and write into a directory every user can write to")
 	fs.StringVar(&o.IdP, "idp", "", "start from deploy/examples for this IdP: "+strings.Join(initcfg.IdPNames(), ", "))
 	fs.StringVar(&o.PublicURL, "public-url", "", "the origin browsers use, e.g. https://shop.example.com")
 	fs.StringVar(&o.Upstream, "upstream", "", "the site to put the proxy in front of, e.g. http://127.0.0.1:8080")

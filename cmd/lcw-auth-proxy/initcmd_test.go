@@ -193,8 +193,24 @@ func TestInitRefusals(t *testing.T) {
 	if _, _, err := runCmd(t, nil, append([]string{"init", "--out", dir, "--force"}, s.flags...)...); err != nil {
 		t.Fatalf("init --force: %v", err)
 	}
+	// A directory others can write to: refused with the fix, unless --force.
+	shared := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(shared, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCmd(t, nil, append([]string{"init", "--out", shared}, s.flags...)...); err == nil ||
+		!strings.Contains(err.Error(), shared+" is writable by every user") || !strings.Contains(err.Error(), "chmod o-w "+shared) {
+		t.Fatalf("init into a world-writable directory: %v, want a refusal naming it and chmod o-w", err)
+	}
+	out, _, err := runCmd(t, nil, append([]string{"init", "--out", shared, "--force"}, s.flags...)...)
+	if err != nil || !strings.Contains(out, "Note: written although "+shared+" is writable by every user") {
+		t.Fatalf("init --force into a world-writable directory: %v\n%s", err, out)
+	}
 	// Google's issuer is fixed: --issuer may be left out.
-	out, _, err := runCmd(t, nil, "init", "--out", t.TempDir(), "--idp", "google", "--public-url", "https://a.test", "--upstream", "http://127.0.0.1:1", "--client-id", "c.apps.googleusercontent.com")
+	out, _, err = runCmd(t, nil, "init", "--out", t.TempDir(), "--idp", "google", "--public-url", "https://a.test", "--upstream", "http://127.0.0.1:1", "--client-id", "c.apps.googleusercontent.com")
 	if err != nil || !strings.Contains(out, "deploy/examples/google.yaml") {
 		t.Fatalf("init --idp google without --issuer: %v\n%s", err, out)
 	}

@@ -88,14 +88,17 @@ func (r *Report) Failed(strict bool) bool {
 }
 
 // Write prints one line per finding, the fix after the finding, and a
-// summary line.
+// summary line. Findings quote the checked site (attributes, key ids,
+// headers, answers), which is not to be trusted: every line passes through
+// printable here, the one place findings reach a terminal, so no finding
+// can forget it.
 func (r *Report) Write(w io.Writer) error {
 	for _, f := range r.Findings {
 		line := fmt.Sprintf("%-5s %-5s %s", f.Level, f.Area, f.Text)
 		if f.Fix != "" && f.Level != OK {
 			line += " — fix: " + f.Fix
 		}
-		if _, err := fmt.Fprintln(w, line); err != nil {
+		if _, err := fmt.Fprintln(w, printable(line)); err != nil {
 			return err
 		}
 	}
