@@ -25,7 +25,11 @@ var identityHeaders = []string{
 // Rails and Django X-Forwarded-Host, Express trust proxy), so from a peer
 // that is not a trusted proxy they are removed before the proxy sets its
 // own: otherwise the upstream could serve /admin while the proxy checked
-// /public/x, or mail out links to the attacker's host.
+// /public/x, or mail out links to the attacker's host. The W3C trace
+// headers are among them, tracing on or off: a client must not join the
+// upstream's spans to a trace of its choosing, force sampling on, or hand
+// the upstream baggage it takes for the proxy's; with tracing on, the
+// tracing transport sets traceparent/tracestate anew.
 var routingHeaders = []string{
 	"X-Original-URL", "X-Rewrite-URL", "X-Original-URI", "X-Forwarded-Uri",
 	"X-Forwarded-Path", "X-Forwarded-Prefix", "X-Envoy-Original-Path",
@@ -35,6 +39,7 @@ var routingHeaders = []string{
 	"X-Forwarded-For", "X-Real-IP", "True-Client-IP", "X-Client-IP", "Client-IP",
 	"X-Cluster-Client-IP", "X-Original-Forwarded-For", "CF-Connecting-IP",
 	"Fastly-Client-IP", "X-ProxyUser-Ip",
+	"Traceparent", "Tracestate", "Baggage",
 }
 
 // Kinds of stripped header.
