@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"net/textproto"
 	"strings"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
@@ -187,6 +188,31 @@ func (s *headerStripper) stripCookies(v string) string {
 // its choosing (fixation) or clear the visitor's (wiping).
 func (s *headerStripper) dropOwnSetCookies(h http.Header) {
 	keepValues(h, "Set-Cookie", func(l string) (string, bool) { return l, !s.setsOurs(l) })
+}
+
+// hopByHopHeaders are RFC 9110's connection-specific fields (and the
+// obsolete ones ReverseProxy removes too): ReverseProxy strips them from
+// final responses but copies a 1xx's header as it came.
+var hopByHopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// cleanInterim filters an informational (1xx) response's header as final
+// responses are filtered: no Set-Cookie for the proxy's cookies, no
+// hop-by-hop fields (nor those the upstream's Connection names).
+func (s *headerStripper) cleanInterim(h http.Header) {
+	s.dropOwnSetCookies(h)
+	for _, v := range h["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopByHopHeaders {
+		delete(h, name)
+	}
 }
 
 // setsOurs reports whether the cookie a browser stores from a Set-Cookie

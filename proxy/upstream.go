@@ -145,14 +145,20 @@ type UpstreamOptions struct {
 
 // ReverseProxy is the httputil.ReverseProxy toward the upstream. Its
 // ServeHTTP starts the access log's upstream clock on the request's record,
-// which it finds through the ResponseWriter.
-type ReverseProxy struct{ *httputil.ReverseProxy }
+// which it finds through the ResponseWriter, and guards the informational
+// responses the upstream sends before its answer (interimWriter).
+type ReverseProxy struct {
+	*httputil.ReverseProxy
+	strip *headerStripper
+}
 
 func (p *ReverseProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rec := recordOf(w); rec != nil {
 		rec.upstreamStarts()
 	}
-	p.ReverseProxy.ServeHTTP(w, r)
+	iw := newInterimWriter(w, r, p.strip)
+	defer iw.release()
+	p.ReverseProxy.ServeHTTP(iw, r)
 }
 
 // NewReverseProxy builds the reverse proxy toward o.URL with header
@@ -183,7 +189,7 @@ func NewReverseProxy(o UpstreamOptions) (*ReverseProxy, error) {
 		}
 		return nil
 	}
-	return &ReverseProxy{&httputil.ReverseProxy{
+	return &ReverseProxy{strip: strip, ReverseProxy: &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			watchBody(pr.Out)
