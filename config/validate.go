@@ -20,8 +20,10 @@ import (
 // problems collects every validation error so one run shows them all.
 type problems []string
 
+// add records a problem with key. Credentials in the arguments (a URL's
+// user info) are hidden: check-config and serve print these messages.
 func (p *problems) add(key, format string, args ...any) {
-	*p = append(*p, fmt.Sprintf("%s: %s", key, fmt.Sprintf(format, args...)))
+	*p = append(*p, fmt.Sprintf("%s: %s", key, fmt.Sprintf(format, redactArgs(args)...)))
 }
 
 // err joins the problems into one error. where, when set, says where each
