@@ -320,7 +320,7 @@ func upstreamErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Requ
 			status = http.StatusGatewayTimeout
 		}
 		log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("method", r.Method), slog.String("path", loggedPath(r.URL.Path)),
 			slog.Int("status", status), slog.String("error", err.Error()))
 		errorpage.Status(w, errorpage.FormatFor(r), status)
 	}
