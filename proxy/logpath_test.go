@@ -152,3 +152,29 @@ func BenchmarkLoggedPath(b *testing.B) {
 		})
 	}
 }
+
+// FuzzLoggedPath: whatever the path, a secret parameter's value never
+// survives, a path without one comes back unchanged, and redacting twice
+// changes nothing more.
+func FuzzLoggedPath(f *testing.F) {
+	for _, s := range []string{"/", "/cb?code=abc&state=x", "/p;jsessionid=1/q", "/a=b", "/p?access_token=&x=1", "/%3F=?=&=;"} {
+		f.Add(s, "SECRETVALUE")
+	}
+	f.Fuzz(func(t *testing.T, p, v string) {
+		got := loggedPath(p)
+		if !strings.Contains(p, "=") && got != p {
+			t.Fatalf("loggedPath(%q) = %q, want it unchanged", p, got)
+		}
+		if again := loggedPath(got); again != got {
+			t.Fatalf("loggedPath(%q) = %q, then %q", p, got, again)
+		}
+		if v == "" || strings.ContainsAny(v, "&;/#=") || strings.Contains(redactedValue, v) {
+			return
+		}
+		// The secret adds no occurrence of itself to what p shows.
+		got = loggedPath(p + "?refresh_token=" + v)
+		if strings.Count(got, v) > strings.Count(loggedPath(p)+"?refresh_token=", v) {
+			t.Fatalf("the secret %q survived in %q", v, got)
+		}
+	})
+}
