@@ -85,6 +85,13 @@ type Upstream struct {
 	IdleConnTimeout     Duration `yaml:"idle_conn_timeout"`
 	CAFile              string   `yaml:"ca_file" path:"true"`
 	InsecureSkipVerify  bool     `yaml:"insecure_skip_verify"`
+	// AllowedUpgrades are the protocols a client may switch to through
+	// the proxy (Upgrade header, 101 answer): after the switch the
+	// connection is a tunnel the proxy no longer checks. Any other Upgrade
+	// is removed and the request forwarded as an ordinary one; h2c (and
+	// h2) can never be listed.
+	// Matched without regard to case.
+	AllowedUpgrades []string `yaml:"allowed_upgrades"`
 }
 
 // OIDC is the relying-party configuration toward the site's OpenID provider.

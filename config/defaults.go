@@ -28,6 +28,7 @@ func Default() Config {
 			DialTimeout:         Duration(5 * time.Second),
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     Duration(90 * time.Second),
+			AllowedUpgrades:     []string{"websocket"},
 		},
 		OIDC: OIDC{
 			Scopes:           []string{"openid", "profile", "email"},

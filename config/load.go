@@ -301,7 +301,8 @@ func syntaxError(data []byte, err error) error {
 		if strings.Contains(problem, "expected key") || strings.Contains(problem, "mapping values are not allowed") {
 			hint = "; check its indentation: a key lines up with the other keys of its section"
 		}
-		return fmt.Errorf("YAML syntax: line %d: %s%s:\n    %s", i+1, problem, hint, text)
+		// The line may hold a URL with its password.
+		return fmt.Errorf("YAML syntax: line %d: %s%s:\n    %s", i+1, problem, hint, redactURL(text))
 	}
 	return fmt.Errorf("YAML syntax: %s", msg)
 }
@@ -490,7 +491,7 @@ func applyEnv(cfg *Config, getenv func(string) string) (map[string]string, error
 		}
 		set[path] = name
 		if err := setFromEnv(v, raw); err != nil {
-			problems = append(problems, fmt.Sprintf("environment %s (key %q): %v", name, path, err))
+			problems = append(problems, fmt.Sprintf("environment %s (key %q): %v", name, path, redactURL(err.Error())))
 		}
 	})
 	if len(problems) > 0 {

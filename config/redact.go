@@ -61,19 +61,24 @@ func redact(v reflect.Value) {
 	}
 }
 
-// redactURL replaces the password of a URL's user info (as url.Redacted
-// does for the serve log) and also a user name that stands alone, which is
-// how many services take an API token ("https://TOKEN@host"). Anything that
-// is not a URL with user info is returned as it is.
+// RedactURL is the URL s as it may be printed: the password of its user
+// info replaced (as url.Redacted does) and also a user name that stands
+// alone, which is how many services take an API token
+// ("https://TOKEN@host"). Anything that is not a URL with user info is
+// returned as it is. For logs of configured URLs (oidc.issuer).
+func RedactURL(s string) string { return redactURL(s) }
+
 func redactURL(s string) string {
 	if !strings.Contains(s, "@") || !strings.Contains(s, "://") {
 		return s
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		// "https://u:p#w@host" does not parse, yet its text holds the
-		// password; the whole value is the only safe thing to hide.
-		return redacted
+		// "https://u:p#w@host" or "https://u:p@host:port" do not parse,
+		// yet their text holds the password: everything that could be
+		// user info goes. This also serves text that merely contains a
+		// URL (an error quoting it).
+		return redactAuthority(s)
 	}
 	if u.User == nil {
 		return s
@@ -84,4 +89,55 @@ func redactURL(s string) string {
 		u.User = url.User(redacted)
 	}
 	return u.String()
+}
+
+// redactAuthority replaces everything from the first "://" to the last
+// '@' of s: whatever the user info was, and wherever a parser would have
+// ended it (at '#', '/' or '?'), it lies in between.
+func redactAuthority(s string) string {
+	start := strings.Index(s, "://") + len("://")
+	at := strings.LastIndexByte(s, '@')
+	if at < start {
+		return s
+	}
+	return s[:start] + redacted + s[at:]
+}
+
+// redactValue is a configured value as a problem message may quote it:
+// redactURL's, and also user info without a scheme ("user:pass@host",
+// which url.Parse reads as the scheme "user"), whose value is refused and
+// so printed. "name@example.com" has no password and stays.
+func redactValue(s string) string {
+	if strings.Contains(s, "://") {
+		return redactURL(s)
+	}
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 || !strings.Contains(s[:at], ":") {
+		return s
+	}
+	return redacted + s[at:]
+}
+
+// redactArgs returns a problem's format arguments with credentials
+// hidden: every message names the value it refuses, and a refused URL is
+// as likely as any to carry a password.
+func redactArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			out[i] = redactValue(v)
+		case []string:
+			vs := make([]string, len(v))
+			for j, s := range v {
+				vs[j] = redactValue(s)
+			}
+			out[i] = vs
+		case error:
+			out[i] = redactURL(v.Error())
+		default:
+			out[i] = a
+		}
+	}
+	return out
 }

@@ -20,8 +20,10 @@ import (
 // problems collects every validation error so one run shows them all.
 type problems []string
 
+// add records a problem with key. Credentials in the arguments (a URL's
+// user info) are hidden: check-config and serve print these messages.
 func (p *problems) add(key, format string, args ...any) {
-	*p = append(*p, fmt.Sprintf("%s: %s", key, fmt.Sprintf(format, args...)))
+	*p = append(*p, fmt.Sprintf("%s: %s", key, fmt.Sprintf(format, redactArgs(args)...)))
 }
 
 // err joins the problems into one error. where, when set, says where each
@@ -107,6 +109,7 @@ func (c *Config) validate(p *problems) {
 var (
 	prefixRE   = regexp.MustCompile(`^(/[A-Za-z0-9_.\-]+)+$`)
 	tokenRE    = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
+	upgradeRE  = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+(/[!#$%&'*+\\-.^_`|~0-9A-Za-z]+)?$")
 	jsIdentRE  = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$`)
 	cookieName = tokenRE
 )
@@ -211,6 +214,16 @@ func (u *Upstream) validate(p *problems) {
 	if u.CAFile != "" {
 		if _, err := os.Stat(u.CAFile); err != nil {
 			p.add("upstream.ca_file", "cannot read %s: %v", u.CAFile, err)
+		}
+	}
+	for i, up := range u.AllowedUpgrades {
+		key := fmt.Sprintf("upstream.allowed_upgrades[%d]", i)
+		name, _, _ := strings.Cut(up, "/")
+		switch {
+		case strings.EqualFold(name, "h2c") || strings.EqualFold(name, "h2"):
+			p.add(key, "%q cannot be allowed: after the switch the connection carries HTTP/2 requests the proxy never sees (h2c smuggling past the access rules); remove it", up)
+		case !upgradeRE.MatchString(up):
+			p.add(key, "%q is not a protocol as the Upgrade header names it (name or name/version), e.g. websocket", up)
 		}
 	}
 }

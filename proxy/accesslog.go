@@ -231,7 +231,8 @@ func closeAccessLog(log *slog.Logger) error {
 // observe counts every request in metrics and, when enabled, writes one
 // access-log line: method, path, status, bytes, duration and upstream
 // duration. Query strings, cookies and headers are never logged: they may
-// carry codes, tokens or personal data.
+// carry codes, tokens or personal data; nor is a secret-looking parameter
+// inside the path (loggedPath).
 func observe(log *slog.Logger, rm *requestMetrics, logEnabled bool, next http.Handler) http.Handler {
 	if !logEnabled && rm == nil {
 		return next
@@ -260,7 +261,7 @@ func observe(log *slog.Logger, rm *requestMetrics, logEnabled bool, next http.Ha
 		if !logged {
 			return
 		}
-		line := accessLine{time: now, method: r.Method, path: r.URL.Path, status: status,
+		line := accessLine{time: now, method: r.Method, path: loggedPath(r.URL.Path), status: status,
 			bytes: rec.bytes, duration: elapsed, upstream: rec.upstream}
 		if fast != nil {
 			fast.write(&line)

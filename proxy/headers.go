@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"net/textproto"
 	"strings"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
@@ -25,7 +26,11 @@ var identityHeaders = []string{
 // Rails and Django X-Forwarded-Host, Express trust proxy), so from a peer
 // that is not a trusted proxy they are removed before the proxy sets its
 // own: otherwise the upstream could serve /admin while the proxy checked
-// /public/x, or mail out links to the attacker's host.
+// /public/x, or mail out links to the attacker's host. The W3C trace
+// headers are among them, tracing on or off: a client must not join the
+// upstream's spans to a trace of its choosing, force sampling on, or hand
+// the upstream baggage it takes for the proxy's; with tracing on, the
+// tracing transport sets traceparent/tracestate anew.
 var routingHeaders = []string{
 	"X-Original-URL", "X-Rewrite-URL", "X-Original-URI", "X-Forwarded-Uri",
 	"X-Forwarded-Path", "X-Forwarded-Prefix", "X-Envoy-Original-Path",
@@ -35,6 +40,7 @@ var routingHeaders = []string{
 	"X-Forwarded-For", "X-Real-IP", "True-Client-IP", "X-Client-IP", "Client-IP",
 	"X-Cluster-Client-IP", "X-Original-Forwarded-For", "CF-Connecting-IP",
 	"Fastly-Client-IP", "X-ProxyUser-Ip",
+	"Traceparent", "Tracestate", "Baggage",
 }
 
 // Kinds of stripped header.
@@ -182,6 +188,31 @@ func (s *headerStripper) stripCookies(v string) string {
 // its choosing (fixation) or clear the visitor's (wiping).
 func (s *headerStripper) dropOwnSetCookies(h http.Header) {
 	keepValues(h, "Set-Cookie", func(l string) (string, bool) { return l, !s.setsOurs(l) })
+}
+
+// hopByHopHeaders are RFC 9110's connection-specific fields (and the
+// obsolete ones ReverseProxy removes too): ReverseProxy strips them from
+// final responses but copies a 1xx's header as it came.
+var hopByHopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// cleanInterim filters an informational (1xx) response's header as final
+// responses are filtered: no Set-Cookie for the proxy's cookies, no
+// hop-by-hop fields (nor those the upstream's Connection names).
+func (s *headerStripper) cleanInterim(h http.Header) {
+	s.dropOwnSetCookies(h)
+	for _, v := range h["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopByHopHeaders {
+		delete(h, name)
+	}
 }
 
 // setsOurs reports whether the cookie a browser stores from a Set-Cookie

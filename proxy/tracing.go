@@ -28,7 +28,8 @@ var traceContext propagation.TraceContext
 // (an endpoint of the proxy's own, or "upstream"). A traceparent is
 // believed only from a trusted proxy; anyone else's starts a new trace, so
 // a client cannot join its requests to a trace of its choosing, nor force
-// sampling on. Only the method, the path (never the query), the route, the
+// sampling on. Only the method, the path (never the query, and no
+// secret-looking parameter in the path: loggedPath), the route, the
 // status, the Host and the peer's address are recorded: no header, cookie
 // or query string, which may carry codes and tokens.
 //
@@ -49,7 +50,7 @@ func traceRequests(tp trace.TracerProvider, prefix string, trusted []netip.Prefi
 		}
 		route := routeName(prefix, r.URL.Path)
 		attrs := make([]attribute.KeyValue, 0, 6)
-		attrs = append(attrs, methodAttr(r.Method), semconv.URLPath(r.URL.Path))
+		attrs = append(attrs, methodAttr(r.Method), semconv.URLPath(loggedPath(r.URL.Path)))
 		if a, own := routes[route]; own {
 			attrs = append(attrs, a)
 		}
@@ -166,7 +167,7 @@ func newTracingTransport(next http.RoundTripper, tp trace.TracerProvider, upstre
 func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, span := t.tracer.Start(req.Context(), "upstream.request", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(t.server...),
-		trace.WithAttributes(methodAttr(req.Method), semconv.URLPath(req.URL.Path)))
+		trace.WithAttributes(methodAttr(req.Method), semconv.URLPath(loggedPath(req.URL.Path))))
 	h := req.Header
 	delete(h, "Traceparent")
 	delete(h, "Tracestate")

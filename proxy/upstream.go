@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -145,14 +146,20 @@ type UpstreamOptions struct {
 
 // ReverseProxy is the httputil.ReverseProxy toward the upstream. Its
 // ServeHTTP starts the access log's upstream clock on the request's record,
-// which it finds through the ResponseWriter.
-type ReverseProxy struct{ *httputil.ReverseProxy }
+// which it finds through the ResponseWriter, and guards the informational
+// responses the upstream sends before its answer (interimWriter).
+type ReverseProxy struct {
+	*httputil.ReverseProxy
+	strip *headerStripper
+}
 
 func (p *ReverseProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rec := recordOf(w); rec != nil {
 		rec.upstreamStarts()
 	}
-	p.ReverseProxy.ServeHTTP(w, r)
+	iw := newInterimWriter(w, r, p.strip)
+	defer iw.release()
+	p.ReverseProxy.ServeHTTP(iw, r)
 }
 
 // NewReverseProxy builds the reverse proxy toward o.URL with header
@@ -168,7 +175,7 @@ func NewReverseProxy(o UpstreamOptions) (*ReverseProxy, error) {
 	}
 	strip := newHeaderStripper(o.CookieName, o.Headers)
 	fwd := newForwardedValues(o.Public)
-	target, trusted, preserveHost := o.URL, o.TrustedProxies, o.Upstream.PreserveHost
+	target, trusted, preserveHost, upgrades := o.URL, o.TrustedProxies, o.Upstream.PreserveHost, o.Upstream.AllowedUpgrades
 	var rw *redirectRewriter
 	if o.Upstream.RewriteRedirects && o.Public != nil {
 		rw = newRedirectRewriter(target, o.Public)
@@ -183,13 +190,14 @@ func NewReverseProxy(o UpstreamOptions) (*ReverseProxy, error) {
 		}
 		return nil
 	}
-	return &ReverseProxy{&httputil.ReverseProxy{
+	return &ReverseProxy{strip: strip, ReverseProxy: &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			watchBody(pr.Out)
 			if preserveHost {
 				pr.Out.Host = pr.In.Host
 			}
+			limitUpgrade(pr.Out.Header, upgrades)
 			trustedPeer := request.FromPeerIn(pr.In, trusted)
 			strip.clean(pr.Out.Header, trustedPeer)
 			setForwarded(pr, trustedPeer, fwd)
@@ -204,6 +212,28 @@ func NewReverseProxy(o UpstreamOptions) (*ReverseProxy, error) {
 		ErrorHandler:   upstreamErrorHandler(o.Logger),
 		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}}, nil
+}
+
+// limitUpgrade removes a protocol upgrade the configuration does not allow
+// (upstream.allowed_upgrades), so the request reaches the upstream as an
+// ordinary one, as nginx and Caddy forward an h2c upgrade. After a 101 the
+// connection is a tunnel the proxy no longer checks: an upstream that
+// took h2c would serve every request on it, to any path, past the access
+// rules and the header hygiene. ReverseProxy has reduced the client's
+// hop-by-hop headers to "Connection: Upgrade" and the first Upgrade
+// value, and it refuses a 101 for an upgrade it did not send.
+func limitUpgrade(h http.Header, allowed []string) {
+	up := h.Get("Upgrade")
+	if up == "" {
+		return
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(up, a) {
+			return
+		}
+	}
+	delete(h, "Upgrade")
+	delete(h, "Connection")
 }
 
 // forwardedValues are the X-Forwarded-* values for requests from untrusted
@@ -290,7 +320,7 @@ func upstreamErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Requ
 			status = http.StatusGatewayTimeout
 		}
 		log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("method", r.Method), slog.String("path", loggedPath(r.URL.Path)),
 			slog.Int("status", status), slog.String("error", err.Error()))
 		errorpage.Status(w, errorpage.FormatFor(r), status)
 	}

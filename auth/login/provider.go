@@ -15,6 +15,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // provider is what discovery yields; it is swapped in atomically once the
@@ -56,11 +58,11 @@ func (rp *RP) discover(ctx context.Context) {
 		p, err := rp.tryDiscover(ctx)
 		if err == nil {
 			rp.disc.p.Store(p)
-			rp.log.Info("OpenID provider discovered", slog.String("issuer", rp.opt.OIDC.Issuer), slog.Bool("end_session", p.endSession != ""))
+			rp.log.Info("OpenID provider discovered", slog.String("issuer", config.RedactURL(rp.opt.OIDC.Issuer)), slog.Bool("end_session", p.endSession != ""))
 			return
 		}
 		rp.disc.lastErr.Store(&err)
-		rp.log.Warn("OpenID provider discovery failed; retrying", slog.String("issuer", rp.opt.OIDC.Issuer), slog.String("error", err.Error()), slog.Duration("retry_in", backoff))
+		rp.log.Warn("OpenID provider discovery failed; retrying", slog.String("issuer", config.RedactURL(rp.opt.OIDC.Issuer)), slog.String("error", config.RedactURL(err.Error())), slog.Duration("retry_in", backoff))
 		select {
 		case <-ctx.Done():
 			return

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
@@ -154,4 +155,59 @@ func TestCheckConfigOnline(t *testing.T) {
 			t.Fatalf("check-config: %v\n%s", err, out)
 		}
 	})
+}
+
+// URLs with credentials are never printed in clear by check-config or
+// serve: not in a refusal of a bad value, not in the online checks of good
+// ones (a password, or a token as the user name), not in serve's logs.
+func TestCredentialsInURLsAreNeverPrinted(t *testing.T) {
+	const pw, tok = "s3cretPW", "t0kenSECRET"
+	t.Run("refused values", func(t *testing.T) {
+		path := baseConfig(t, "ftp://user:"+pw+"@127.0.0.1:8080",
+			"oidc:\n  issuer: https://user:"+pw+"@idp.example:bad\n  client_id: c\npublic_url: user:"+pw+"@shop.example\n")
+		for _, cmd := range []string{"check-config", "serve"} {
+			out, errOut, err := runCmd(t, nil, cmd, "--config", path)
+			if err == nil {
+				t.Fatalf("%s accepted the configuration", cmd)
+			}
+			for _, k := range []string{"upstream.url", "oidc.issuer", "public_url"} {
+				if !strings.Contains(err.Error(), k) {
+					t.Errorf("%s: the refusal does not name %s:\n%v", cmd, k, err)
+				}
+			}
+			if all := out + errOut + err.Error(); strings.Contains(all, pw) {
+				t.Errorf("%s printed the password:\n%s", cmd, all)
+			}
+		}
+	})
+	t.Run("online checks", func(t *testing.T) {
+		path := baseConfig(t, "http://"+tok+"@"+closedPort(t),
+			"oidc:\n  issuer: http://user:"+pw+"@"+closedPort(t)+"\n  client_id: c\n  client_secret: s\n")
+		out, errOut, err := runCmd(t, nil, "check-config", "--config", path, "--online")
+		if err == nil || !strings.Contains(out, "FAIL  upstream.url") || !strings.Contains(out, "FAIL  oidc.issuer") {
+			t.Fatalf("check-config --online: %v\n%s", err, out)
+		}
+		if all := out + errOut + err.Error(); strings.Contains(all, pw) || strings.Contains(all, tok) {
+			t.Errorf("check-config --online printed a credential:\n%s", all)
+		}
+	})
+	t.Run("serve logs", func(t *testing.T) {
+		p := startProxy(t, baseConfig(t, "http://"+tok+"@127.0.0.1:8080",
+			"oidc:\n  issuer: http://user:"+pw+"@"+closedPort(t)+"\n  client_id: c\n  client_secret: s\n"), nil)
+		waitLog(t, p, "OpenID provider discovery failed; retrying")
+		if logs := p.Logs.String(); strings.Contains(logs, pw) || strings.Contains(logs, tok) {
+			t.Errorf("serve logged a credential:\n%s", logs)
+		}
+	})
+}
+
+// waitLog waits until the proxy has logged msg.
+func waitLog(t *testing.T, p *runningProxy, msg string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if len(p.Logs.lines(msg)) > 0 {
+			return
+		}
+	}
+	t.Fatalf("the proxy never logged %q:\n%s", msg, p.Logs)
 }

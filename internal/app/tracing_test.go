@@ -299,16 +299,42 @@ func TestTracingTraceparentOnlyFromTrustedProxies(t *testing.T) {
 	}
 }
 
-// With tracing off the trace headers pass as they always did: no new
-// behaviour, whoever sends them.
-func TestTracingOffLeavesTraceHeadersAlone(t *testing.T) {
-	var got http.Header
-	e := startEnv(t, envOptions{Upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Clone() })})
-	hdr := map[string]string{"Traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "Tracestate": "vendor=opaque"}
-	resp := testenv.Do(t, &http.Client{}, "GET", e.URL+"/public/page", hdr)
-	resp.Body.Close()
-	if got.Get("Traceparent") != hdr["Traceparent"] || got.Get("Tracestate") != hdr["Tracestate"] {
-		t.Errorf("upstream got traceparent %q tracestate %q; want the client's, untouched", got.Get("Traceparent"), got.Get("Tracestate"))
+// With tracing off the trace headers are routing headers like any other:
+// from a trusted proxy they reach the upstream untouched, from anyone else
+// none of them does, so a client cannot join the upstream's spans to a
+// trace of its choosing or hand it baggage.
+func TestTracingOffTraceHeadersOnlyFromTrustedProxies(t *testing.T) {
+	hdr := map[string]string{
+		"Traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"Tracestate":  "vendor=opaque",
+		"Baggage":     "user.role=admin",
+	}
+	for _, tt := range []struct {
+		name    string
+		trusted string
+		pass    bool
+	}{
+		{"trusted proxy: passed", "[127.0.0.1/32]", true},
+		{"untrusted client: dropped", "[192.0.2.1/32]", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := make(chan http.Header, 1)
+			e := startEnv(t, envOptions{
+				Extra:    "trusted_proxies: " + tt.trusted + "\n",
+				Upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Clone() }),
+			})
+			resp := testenv.Do(t, &http.Client{}, "GET", e.URL+"/public/page", hdr)
+			resp.Body.Close()
+			h := <-got
+			for k, v := range hdr {
+				if tt.pass && h.Get(k) != v {
+					t.Errorf("upstream got %s %q; want the trusted proxy's %q, untouched", k, h.Get(k), v)
+				}
+				if !tt.pass && len(h[k]) != 0 {
+					t.Errorf("the client's %s %q reached the upstream", k, h[k])
+				}
+			}
+		})
 	}
 }
 

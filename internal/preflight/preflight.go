@@ -57,10 +57,11 @@ func Provider(ctx context.Context, o config.OIDC) []Finding {
 	ctx, cancel := context.WithTimeout(ctx, o.DiscoveryTimeout.D())
 	defer cancel()
 	client := &http.Client{Timeout: o.DiscoveryTimeout.D()}
-	discoveryURL := strings.TrimSuffix(o.Issuer, "/") + "/.well-known/openid-configuration"
+	// Printed: without the credentials an issuer URL might carry.
+	discoveryURL := config.RedactURL(strings.TrimSuffix(o.Issuer, "/") + "/.well-known/openid-configuration")
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, client), o.Issuer)
 	if err != nil {
-		return []Finding{{Key: "oidc.issuer", Msg: fmt.Sprintf("discovery at %s failed: %v", discoveryURL, err), Fix: discoveryFix(err)}}
+		return []Finding{{Key: "oidc.issuer", Msg: fmt.Sprintf("discovery at %s failed: %s", discoveryURL, config.RedactURL(err.Error())), Fix: discoveryFix(err)}}
 	}
 	var doc struct {
 		JWKSURI    string `json:"jwks_uri"`
@@ -152,12 +153,12 @@ func Upstream(ctx context.Context, u *url.URL, up config.Upstream) Finding {
 	defer client.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		f.Msg, f.Fix = err.Error(), "set upstream.url to an http or https URL"
+		f.Msg, f.Fix = config.RedactURL(err.Error()), "set upstream.url to an http or https URL"
 		return f
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		f.Msg = fmt.Sprintf("%s does not answer: %v", u.Redacted(), err)
+		f.Msg = fmt.Sprintf("%s does not answer: %s", config.RedactURL(u.String()), config.RedactURL(err.Error()))
 		f.Fix = "start the site, or set upstream.url to the address it listens on (as seen from the proxy)"
 		if strings.Contains(err.Error(), "certificate") {
 			f.Fix = "set upstream.ca_file to the CA that signed the upstream's certificate"
@@ -165,6 +166,6 @@ func Upstream(ctx context.Context, u *url.URL, up config.Upstream) Finding {
 		return f
 	}
 	resp.Body.Close()
-	f.OK, f.Msg = true, fmt.Sprintf("%s answers (%s)", u.Redacted(), resp.Status)
+	f.OK, f.Msg = true, fmt.Sprintf("%s answers (%s)", config.RedactURL(u.String()), resp.Status)
 	return f
 }
