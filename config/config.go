@@ -223,7 +223,7 @@ type Token struct {
 	ContextTimeout   Duration               `yaml:"context_timeout"`
 	// ContextKeys declares which keys of the context_url answer are taken, with their types.
 	ContextKeys map[string]ContextRule `yaml:"context_keys"`
-	// RateLimit is how many tokens one session may get per minute, after
+	// RateLimit is how many tokens one user may get per minute, after
 	// a first RateBurst at once: signing is the expensive part of the
 	// endpoint. 0 turns the limit off.
 	RateLimit int `yaml:"rate_limit"`

@@ -35,7 +35,7 @@ const (
 // reason that is logged (never sent: the IdP needs only "invalid_request",
 // and an attacker probing the endpoint must learn nothing).
 type logoutRefusal struct {
-	result string // bad_request, invalid_token, expired, invalid_claims, replayed
+	result string // bad_request, invalid_token, unknown_key, expired, invalid_claims, replayed
 	err    error
 }
 
@@ -168,8 +168,16 @@ func logoutTokenParam(w http.ResponseWriter, r *http.Request) (string, error) {
 // logout token as an ID token), a sid or a sub, and a jti for the replay
 // check.
 func verifyLogoutToken(ctx context.Context, p *provider, raw string, now time.Time, skew time.Duration) (logoutToken, error) {
-	idt, err := p.logout.Verify(ctx, raw)
-	if err != nil {
+	vctx, keys := withKeyOutcome(ctx)
+	idt, err := p.logout.Verify(vctx, raw)
+	switch {
+	case err == nil:
+	case errors.Is(keys.err, errUnknownKey):
+		return logoutToken{}, refuse("unknown_key", "%w", err)
+	case keys.err != nil && !errors.Is(keys.err, errBadSignature):
+		// The IdP's keys could not be had: worth the IdP's retry.
+		return logoutToken{}, fmt.Errorf("verify logout token: %w", keys.err)
+	default:
 		return logoutToken{}, refuse("invalid_token", "%w", err)
 	}
 	var claims map[string]json.RawMessage

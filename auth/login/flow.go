@@ -174,31 +174,57 @@ func withParam(rd, param string) string {
 	return rd + "?" + param
 }
 
+// maxClearedFlows bounds the flow cookies one answer expires. A browser
+// holds at most maxFlows of ours, so a handful covers every honest case; a
+// request stuffed with junk flow cookies (a planted or scripted Cookie
+// header) must not turn into one Set-Cookie each, an answer several times
+// the request's size. Whatever is left is cleared on later logins, or
+// expires with its own Max-Age.
+const maxClearedFlows = maxFlows
+
 // expireOldFlows keeps at most maxFlows-1 flow cookies (the newest, still
-// valid ones) before a new one is added; the rest are expired.
+// valid ones) before a new one is added and expires up to maxClearedFlows
+// of the rest: surplus valid flows first (the oldest of them), then
+// cookies that do not open, in the order the browser sent them.
 func (rp *RP) expireOldFlows(w http.ResponseWriter, r *http.Request) {
+	for _, name := range rp.flowsToExpire(r, time.Now()) {
+		http.SetCookie(w, rp.flowCookie(name, "", -1))
+	}
+}
+
+// flowsToExpire names the flow cookies of r that expireOldFlows clears, at
+// most maxClearedFlows, each name once.
+func (rp *RP) flowsToExpire(r *http.Request, now time.Time) []string {
 	type seen struct {
 		name    string
 		created time.Time
 	}
 	var flows []seen
-	now := time.Now()
+	var stale []string
+	names := make(map[string]bool)
 	for _, c := range r.Cookies() {
-		if !strings.HasPrefix(c.Name, rp.flowCookiePrefix()) {
+		if !strings.HasPrefix(c.Name, rp.flowCookiePrefix()) || names[c.Name] {
 			continue
 		}
+		names[c.Name] = true
 		var f flow
 		plain, err := rp.codec.Open(c.Name, c.Value, now)
 		if err != nil || json.Unmarshal(plain, &f) != nil {
-			http.SetCookie(w, rp.flowCookie(c.Name, "", -1))
+			stale = append(stale, c.Name)
 			continue
 		}
 		flows = append(flows, seen{c.Name, f.Created})
 	}
-	sort.Slice(flows, func(i, j int) bool { return flows[i].created.After(flows[j].created) })
-	for i := maxFlows - 1; i < len(flows); i++ {
-		http.SetCookie(w, rp.flowCookie(flows[i].name, "", -1))
+	sort.Slice(flows, func(i, j int) bool { return flows[i].created.Before(flows[j].created) })
+	var out []string
+	for i := 0; i < len(flows)-(maxFlows-1); i++ {
+		out = append(out, flows[i].name)
 	}
+	out = append(out, stale...)
+	if len(out) > maxClearedFlows {
+		out = out[:maxClearedFlows]
+	}
+	return out
 }
 
 // callbackError is a failed callback with what the user is told.

@@ -94,9 +94,7 @@ func (rp *RP) tryDiscover(ctx context.Context) (*provider, error) {
 			// earlier accepts tokens that expired within the skew.
 			Now: func() time.Time { return time.Now().Add(-skew) },
 		}),
-		// Logout tokens need not carry exp (early drafts of the spec had
-		// none); verifyLogoutToken bounds their age by iat instead.
-		logout: op.Verifier(&oidc.Config{ClientID: rp.opt.OIDC.ClientID, SkipExpiryCheck: true}),
+		logout: rp.logoutVerifier(op),
 		oauth2: oauth2.Config{
 			ClientID:     rp.opt.OIDC.ClientID,
 			ClientSecret: rp.opt.OIDC.ClientSecret,

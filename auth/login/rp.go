@@ -47,6 +47,9 @@ type RP struct {
 	callbackURL string
 	refresher   *refresher
 	tracer      trace.Tracer // nil: tracing off
+	// keyNow is the logout key set's clock (nil: time.Now), so tests can
+	// pass its refetch interval without waiting.
+	keyNow func() time.Time
 
 	probeMu  sync.Mutex // idpUp's cached answer
 	probedAt time.Time

@@ -99,7 +99,8 @@ type Server interface {
 	// session, returning how many records were deleted.
 	EndSubject(ctx context.Context, sub string) (int, error)
 	EndSID(ctx context.Context, sid string) (int, error)
-	// List describes a subject's sessions (no tokens).
+	// List describes a subject's sessions (no tokens), or every session
+	// when sub is empty.
 	List(ctx context.Context, sub string) ([]Info, error)
 	// FirstUse records a back-channel logout token id for ttl and reports
 	// whether it was new (false: a replay).
@@ -118,6 +119,7 @@ var ErrLocked = errors.New("session: the session is being refreshed elsewhere")
 // Info describes one stored session for `sessions list`.
 type Info struct {
 	ID          string    `json:"id"` // a short, non-secret prefix of the record id
+	Subject     string    `json:"sub,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	Expiry      time.Time `json:"expires_at"`
 	RefreshedAt time.Time `json:"refreshed_at,omitzero"`
@@ -576,38 +578,11 @@ func (s *RedisStore) endIndexed(ctx context.Context, indexes []string) (int, err
 	return n, nil
 }
 
-// List implements Server. Ids of sessions that ended are dropped from the
-// index on the way.
+// List implements Server: sub's sessions, or every session when sub is
+// empty, read in batches (see list). Ids of sessions that ended are
+// dropped from the index on the way.
 func (s *RedisStore) List(ctx context.Context, sub string) ([]Info, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	c, err := s.client()
-	if err != nil {
-		return nil, err
-	}
-	var out []Info
-	for _, idx := range s.indexKeys("sub", sub) {
-		ids, err := c.Do(ctx, c.B().Smembers().Key(idx).Build()).AsStrSlice()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		for _, id := range ids {
-			raw, err := c.Do(ctx, c.B().Get().Key(s.recordKey(id)).Build()).ToString()
-			if rueidis.IsRedisNil(err) {
-				_ = c.Do(ctx, c.B().Srem().Key(idx).Member(id).Build()).Error()
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-			}
-			sess, err := s.open(id, raw)
-			if err != nil || sess.Subject != sub {
-				continue // sealed with a retired secret, or not this subject's
-			}
-			out = append(out, Info{ID: id[:8], CreatedAt: sess.CreatedAt, Expiry: sess.Expiry, RefreshedAt: sess.RefreshedAt, SID: sess.SID})
-		}
-	}
-	return out, nil
+	return s.list(ctx, sub)
 }
 
 // FirstUse implements Server.

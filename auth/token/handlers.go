@@ -2,6 +2,7 @@ package token
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -26,8 +27,12 @@ type Identity struct {
 	SessionExpiry time.Time
 	// SessionKey names the session, stably for its whole life and in a way
 	// the browser cannot choose (from the sealed session: subject and
-	// creation time): the token limit is counted per SessionKey.
+	// creation time).
 	SessionKey string
+	// Subject names the signed-in user at the IdP (issuer and subject):
+	// the token limit is counted per Subject, so signing in again brings
+	// no fresh budget. Empty: per SessionKey.
+	Subject string
 }
 
 // IdentityFunc looks up the request's signed-in user: ErrNotSignedIn
@@ -69,9 +74,13 @@ type HandlerOptions struct {
 	// SessionPath is {prefix}/session, named to someone who opens the token
 	// endpoint in a browser tab.
 	SessionPath string
-	// Limit, when set, bounds the tokens minted per Identity.SessionKey
+	// Limit, when set, bounds the tokens minted per Identity.Subject
 	// (token.rate_limit); nil mints without limit.
 	Limit *ratelimit.Limiter
+	// Shared, when set with Limit, keeps the same budget in the
+	// server-side store so that every replica spends from it; Limit then
+	// only stands in while the store does not answer.
+	Shared SharedBudget
 	// Metrics and Logger may be nil.
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
@@ -149,15 +158,11 @@ func TokenHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
 		if o.Limit != nil {
 			// HEAD signs nothing, so it spends nothing; it still says
 			// whether a GET would get a token.
-			allow := o.Limit.Allow
-			if r.Method == http.MethodHead {
-				allow = o.Limit.Peek
-			}
-			if ok, wait := allow(id.SessionKey); !ok {
+			if ok, wait := o.take(r.Context(), id.limitKey(), r.Method == http.MethodHead, log); !ok {
 				inc(c.limited)
 				secs := retryAfter(wait)
 				h["Retry-After"] = []string{secs}
-				fail(w, asJSON, http.StatusTooManyRequests, "too many chat tokens for this session; try again in "+secs+"s")
+				fail(w, asJSON, http.StatusTooManyRequests, "too many chat tokens for this user; try again in "+secs+"s")
 				return
 			}
 		}
@@ -343,4 +348,40 @@ func keyDocument(contentType string, render func() ([]byte, error)) http.Handler
 		h.Set("ETag", `"`+base64.RawURLEncoding.EncodeToString(sum[:16])+`"`)
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 	})
+}
+
+// SharedBudget is a token budget per key that every replica shares (the
+// Redis store's, session.RedisBudget). Take spends one token (peek: none,
+// only tells) and says how long until one is there when none is; an error
+// means the store did not answer.
+type SharedBudget interface {
+	Take(ctx context.Context, key string, peek bool) (ok bool, retryAfter time.Duration, err error)
+}
+
+// limitKey is what the token limit counts by: the user, not the session.
+func (id Identity) limitKey() string {
+	if id.Subject != "" {
+		return id.Subject
+	}
+	return id.SessionKey
+}
+
+// take spends from key's budget: the shared one when there is one, else
+// (or while the store does not answer) this replica's. Falling back to the
+// local limiter fails neither open nor shut: a store outage costs no chat
+// (the session itself may still be served from the client-side cache),
+// and the flood stays bounded, by the burst on each replica instead of
+// one burst for all.
+func (o HandlerOptions) take(ctx context.Context, key string, peek bool, log *slog.Logger) (bool, time.Duration) {
+	if o.Shared != nil {
+		ok, wait, err := o.Shared.Take(ctx, key, peek)
+		if err == nil {
+			return ok, wait
+		}
+		log.WarnContext(ctx, "shared token budget unavailable; this replica's own limit applies", "error", err)
+	}
+	if peek {
+		return o.Limit.Peek(key)
+	}
+	return o.Limit.Allow(key)
 }

@@ -18,15 +18,16 @@ import (
 
 // sessionsCmd lists or revokes one subject's server-side sessions: what an
 // operator does when an account is compromised or a user leaves, without
-// waiting for the IdP or the session lifetime.
+// waiting for the IdP or the session lifetime. list without --sub lists
+// every session (in batches, however many there are).
 func sessionsCmd(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "revoke") {
-		return usageError{"sessions: say list or revoke: lcw-auth-proxy sessions list|revoke --config FILE --sub SUB"}
+		return usageError{"sessions: say list or revoke: lcw-auth-proxy sessions list [--sub SUB] | revoke --sub SUB, with --config FILE"}
 	}
 	action := args[0]
 	fs := newFlagSet("sessions " + action)
 	path := fs.String("config", getenv("LCW_CONFIG"), "configuration file (YAML)")
-	sub := fs.String("sub", "", "the subject: the sub claim of the user's ID token")
+	sub := fs.String("sub", "", "the subject: the sub claim of the user's ID token (list: every session without it)")
 	asJSON := fs.Bool("json", false, "list: print JSON instead of a table")
 	rest, err := parseFlags(fs, args[1:])
 	if err != nil {
@@ -37,8 +38,8 @@ func sessionsCmd(ctx context.Context, args []string, getenv func(string) string,
 		return usageError{fmt.Sprintf("sessions %s: unexpected argument %q", action, rest[0])}
 	case *path == "":
 		return usageError{fmt.Sprintf("sessions %s: --config FILE is required (or LCW_CONFIG)", action)}
-	case *sub == "":
-		return usageError{fmt.Sprintf("sessions %s: --sub SUB is required (the user's sub claim)", action)}
+	case *sub == "" && action == "revoke":
+		return usageError{"sessions revoke: --sub SUB is required (the user's sub claim)"}
 	case *asJSON && action != "list":
 		return usageError{"sessions revoke: --json is for list"}
 	}
@@ -105,14 +106,27 @@ func openServerStore(ctx context.Context, cfg *config.Config) (session.Server, f
 // printSessions writes the table of list: never a token, only what tells
 // sessions apart.
 func printSessions(w io.Writer, sub string, infos []session.Info) error {
-	if len(infos) == 0 {
+	switch {
+	case len(infos) == 0 && sub == "":
+		_, err := fmt.Fprintln(w, "no sessions")
+		return err
+	case len(infos) == 0:
 		_, err := fmt.Fprintf(w, "no sessions of %q\n", sub)
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCREATED\tEXPIRES\tLAST REFRESH\tSID")
+	if sub == "" {
+		fmt.Fprintln(tw, "ID\tSUB\tCREATED\tEXPIRES\tLAST REFRESH\tSID")
+	} else {
+		fmt.Fprintln(tw, "ID\tCREATED\tEXPIRES\tLAST REFRESH\tSID")
+	}
 	for _, in := range infos {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.ID, stamp(in.CreatedAt), stamp(in.Expiry), stamp(in.RefreshedAt), orDash(in.SID))
+		if sub == "" {
+			fmt.Fprintf(tw, "%s\t%q\t", in.ID, in.Subject) // quoted: a subject is the IdP's text
+		} else {
+			fmt.Fprintf(tw, "%s\t", in.ID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", stamp(in.CreatedAt), stamp(in.Expiry), stamp(in.RefreshedAt), orDash(in.SID))
 	}
 	return tw.Flush()
 }

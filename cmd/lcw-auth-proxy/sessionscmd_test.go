@@ -210,7 +210,7 @@ func TestSessionsCommandErrors(t *testing.T) {
 	}{
 		{"no action", []string{"sessions"}, true, []string{"list or revoke"}},
 		{"unknown action", []string{"sessions", "delete", "--sub", "x"}, true, []string{"list or revoke"}},
-		{"no sub", []string{"sessions", "list", "--config", cookieStore}, true, []string{"--sub SUB is required"}},
+		{"no sub", []string{"sessions", "revoke", "--config", cookieStore}, true, []string{"--sub SUB is required"}},
 		{"no config", []string{"sessions", "revoke", "--sub", "x"}, true, []string{"--config FILE is required"}},
 		{"json with revoke", []string{"sessions", "revoke", "--config", cookieStore, "--sub", "x", "--json"}, true, []string{"--json is for list"}},
 		{"cookie store", []string{"sessions", "list", "--config", cookieStore, "--sub", "x"}, false, []string{`session.store is "cookie"`, "session.store: redis"}},

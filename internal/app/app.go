@@ -166,6 +166,10 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 	tokenOpts := token.HandlerOptions{PublicOrigin: origin, SessionPath: cfg.Prefix + "/session", Metrics: m, Logger: log}
 	if cfg.Token.RateLimit > 0 {
 		tokenOpts.Limit = ratelimit.New(ratelimit.Options{PerMinute: cfg.Token.RateLimit, Burst: cfg.Token.RateBurst})
+		if rs, ok := store.(*session.RedisStore); ok {
+			// One budget per user for all replicas.
+			tokenOpts.Shared = rs.Budget(cfg.Token.RateLimit, cfg.Token.RateBurst)
+		}
 	}
 	h, err := proxy.NewHandler(proxy.Deps{
 		Prefix:            cfg.Prefix,
@@ -268,7 +272,7 @@ func identity(r *http.Request) (token.Identity, error) {
 		return token.Identity{}, token.ErrNotSignedIn
 	}
 	key := s.Subject + "\x00" + strconv.FormatInt(s.CreatedAt.UnixNano(), 10)
-	return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry, SessionKey: key}, nil
+	return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry, SessionKey: key, Subject: limitSubject(s.Claims, s.Subject)}, nil
 }
 
 // Close releases the session store's connection, if any, and flushes and
@@ -324,4 +328,11 @@ func (a *App) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.metrics.Handler())
 	return mux
+}
+
+// limitSubject names the user for the token limit: the issuer and the
+// subject, so that two tenants' equal subjects are two users.
+func limitSubject(claims map[string]any, sub string) string {
+	iss, _ := claims["iss"].(string)
+	return iss + "\x00" + sub
 }

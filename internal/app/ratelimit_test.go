@@ -12,8 +12,8 @@ import (
 
 // A signed-in browser asking for chat tokens in a loop gets the burst the
 // widget needs (20, several tabs at once), then 429 with Retry-After. The
-// limit follows the session, not the cookie's bytes or the user: signing in
-// again gives a new session with its own budget.
+// limit follows the signed-in user, not the cookie's bytes or the session:
+// signing in again gives a new session but no new budget.
 func TestTokenFloodIsLimited(t *testing.T) {
 	e := startEnv(t, envOptions{}) // defaults: 30 a minute, bursts of 20
 	sameOrigin := map[string]string{"Sec-Fetch-Site": "same-origin"}
@@ -46,9 +46,14 @@ func TestTokenFloodIsLimited(t *testing.T) {
 		t.Fatalf("tokens_total{result=rate_limited} = %v, want 1", n)
 	}
 
-	// A new sign-in of the same user is a new session with its own budget.
+	// Signing in again brings no new burst: the budget is the user's.
 	c2, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
-	if r := testenv.Do(t, c2, "GET", e.URL+"/_lcw/token", sameOrigin); r.StatusCode != http.StatusOK {
-		t.Fatalf("a second session of the same user: %d", r.StatusCode)
+	if r := testenv.Do(t, c2, "GET", e.URL+"/_lcw/token", sameOrigin); r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a second session of the same user past the budget: %d, want 429", r.StatusCode)
+	}
+	// Another user has a budget of their own.
+	c3, _ := e.login(t, testenv.CustomerUsername, testenv.CustomerPassword, "/")
+	if r := testenv.Do(t, c3, "GET", e.URL+"/_lcw/token", sameOrigin); r.StatusCode != http.StatusOK {
+		t.Fatalf("another user: %d, want 200", r.StatusCode)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/crypto"
@@ -107,6 +108,8 @@ type Provider struct {
 	srv      *http.Server
 	done     chan struct{}
 	stopOnce sync.Once
+
+	jwksRequests atomic.Int64 // see JWKSRequests
 }
 
 // Paths the provider serves besides the protocol endpoints.
@@ -174,6 +177,7 @@ func Start(opts Options) (*Provider, error) {
 		srv:          &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second},
 		done:         make(chan struct{}),
 	}
+	p.srv.Handler = p.countKeyRequests(handler)
 	log.Warn("DEVELOPMENT-ONLY OpenID provider started: plain-text demo passwords, in-memory state, never use it in production",
 		"issuer", issuer)
 	go func() {

@@ -31,6 +31,8 @@ type claimsStorage struct {
 
 	mu     sync.Mutex
 	tokens map[string]issuedToken // access token id -> what we promised
+
+	rotation rotation // keys made by Provider.RotateKey
 }
 
 // issuedToken remembers what was promised for an access token, because the

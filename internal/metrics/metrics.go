@@ -46,8 +46,10 @@ type Metrics struct {
 	StoreOps      *prometheus.CounterVec
 	StoreDuration *prometheus.HistogramVec
 	// BackchannelLogouts counts back-channel logout requests by result:
-	// ended, no_session, bad_request, invalid_token, expired,
-	// invalid_claims, replayed, unavailable.
+	// ended, no_session, bad_request, invalid_token, unknown_key (signed
+	// under a kid the IdP's JWKS does not have, refused without fetching
+	// it again within the refetch interval), expired, invalid_claims,
+	// replayed, unavailable.
 	BackchannelLogouts *prometheus.CounterVec
 }
 
