@@ -50,9 +50,23 @@ type Options struct {
 	Addr string
 
 	// ClientID and ClientSecret of the one registered confidential web
-	// client (client_secret_basic and client_secret_post both work).
-	// Defaults: DefaultClientID, DefaultClientSecret.
+	// client. Defaults: DefaultClientID, DefaultClientSecret.
 	ClientID, ClientSecret string
+
+	// TokenAuthMethod is how the client is registered to authenticate at
+	// the token endpoint: client_secret_basic (the default, as for a client
+	// registered at Ory Hydra without saying) or client_secret_post. The
+	// other method is refused with 401 invalid_client, as Hydra does.
+	TokenAuthMethod string
+	// TokenAuthMethods, when set, replaces the discovery document's
+	// token_endpoint_auth_methods_supported (Hydra lists
+	// client_secret_post first); an empty, non-nil list removes it.
+	TokenAuthMethods []string
+	// BeforeToken, when set, is called with the grant type of each token
+	// request before it is answered: blocking in it holds the request (a
+	// slow IdP), and a non-zero status is answered instead (e.g. 503 from
+	// a load balancer in front of a failing IdP).
+	BeforeToken func(grantType string) int
 
 	// RedirectURIs must contain, exactly, every redirect_uri the relying
 	// party sends; PostLogoutRedirectURIs every post_logout_redirect_uri.
@@ -104,6 +118,7 @@ type Provider struct {
 	Users []User
 
 	storage  *claimsStorage
+	gate     *tokenGate
 	srv      *http.Server
 	done     chan struct{}
 	stopOnce sync.Once
@@ -136,6 +151,13 @@ func Start(opts Options) (*Provider, error) {
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
 	}
+	switch opts.TokenAuthMethod {
+	case "":
+		opts.TokenAuthMethod = string(oidc.AuthMethodBasic)
+	case string(oidc.AuthMethodBasic), string(oidc.AuthMethodPost):
+	default:
+		return nil, fmt.Errorf("development OpenID provider: TokenAuthMethod %q: want client_secret_basic or client_secret_post", opts.TokenAuthMethod)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -163,6 +185,7 @@ func Start(opts Options) (*Provider, error) {
 		ln.Close()
 		return nil, fmt.Errorf("development OpenID provider: %w", err)
 	}
+	gate := &tokenGate{next: handler, authMethod: opts.TokenAuthMethod, before: opts.BeforeToken}
 
 	p := &Provider{
 		Issuer:       issuer,
@@ -171,7 +194,8 @@ func Start(opts Options) (*Provider, error) {
 		ClientSecret: opts.ClientSecret,
 		Users:        opts.Users,
 		storage:      storage,
-		srv:          &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second},
+		gate:         gate,
+		srv:          &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second},
 		done:         make(chan struct{}),
 	}
 	log.Warn("DEVELOPMENT-ONLY OpenID provider started: plain-text demo passwords, in-memory state, never use it in production",
@@ -297,24 +321,42 @@ func newHandler(issuer string, storage *claimsStorage, opts Options) (http.Handl
 		root = interceptor.Handler(withSSO(provider, sso, login, passwordOf))
 	}
 	mux.Handle("/", root)
-	if opts.NoEndSession {
-		return withoutEndSession(mux), nil
+	if opts.NoEndSession || opts.TokenAuthMethods != nil {
+		return withDiscoveryEdits(mux, opts), nil
 	}
 	return mux, nil
 }
 
-// withoutEndSession hides the provider's end_session endpoint: the library
-// offers no option to leave it out (a nil endpoint fails validation), so the
-// discovery document is edited on its way out.
-func withoutEndSession(next http.Handler) http.Handler {
+// withDiscoveryEdits changes what the library announces where it has no
+// option for it: it hides the end_session endpoint (a nil endpoint fails
+// the library's validation) and replaces the token endpoint's
+// authentication methods. The discovery document is edited on its way out.
+func withDiscoveryEdits(next http.Handler, opts Options) http.Handler {
+	edit := func(doc map[string]json.RawMessage) error {
+		if opts.NoEndSession {
+			delete(doc, "end_session_endpoint")
+		}
+		switch {
+		case opts.TokenAuthMethods == nil:
+		case len(opts.TokenAuthMethods) == 0:
+			delete(doc, "token_endpoint_auth_methods_supported")
+		default:
+			v, err := json.Marshal(opts.TokenAuthMethods)
+			if err != nil {
+				return err
+			}
+			doc["token_endpoint_auth_methods_supported"] = v
+		}
+		return nil
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case endSessionPath:
+		switch {
+		case r.URL.Path == endSessionPath && opts.NoEndSession:
 			http.NotFound(w, r)
-		case oidc.DiscoveryEndpoint:
+		case r.URL.Path == oidc.DiscoveryEndpoint:
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, r)
-			body, err := dropEndSession(rec.Result())
+			body, err := editDiscovery(rec.Result(), edit)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
@@ -331,8 +373,8 @@ func withoutEndSession(next http.Handler) http.Handler {
 	})
 }
 
-// dropEndSession removes end_session_endpoint from a discovery response.
-func dropEndSession(resp *http.Response) ([]byte, error) {
+// editDiscovery applies edit to a discovery response's document.
+func editDiscovery(resp *http.Response, edit func(map[string]json.RawMessage) error) ([]byte, error) {
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("read discovery document: %w", err)
@@ -344,7 +386,9 @@ func dropEndSession(resp *http.Response) ([]byte, error) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, fmt.Errorf("decode discovery document: %w", err)
 	}
-	delete(doc, "end_session_endpoint")
+	if err := edit(doc); err != nil {
+		return nil, fmt.Errorf("edit discovery document: %w", err)
+	}
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(doc); err != nil {
 		return nil, fmt.Errorf("encode discovery document: %w", err)
