@@ -149,8 +149,8 @@ func NewRedisStore(c *Codec, keys [][]byte, o RedisOptions) *RedisStore {
 		replace: rueidis.NewLuaScript(`if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
 return 1`),
-		now:     time.Now,
-		ended:   map[string]time.Time{},
+		now:   time.Now,
+		ended: map[string]time.Time{},
 	}
 	if o.Tracer != nil {
 		s.tracer = o.Tracer.Tracer("github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session")
