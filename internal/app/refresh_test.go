@@ -187,3 +187,111 @@ func tokenRequest(base, cookie string) *http.Request {
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	return req
 }
+
+// A grant revoked at the IdP ends the session on a replica that has never
+// made a token request (issue 19, item 3): x/oauth2's auto-detection used
+// to retry the refused refresh with the secret in the body, the OP (as
+// Hydra) answered invalid_client, and that was taken for a passing problem:
+// the session was kept and the postponement saved for every replica.
+func TestRevokedGrantEndsSessionOnFreshReplica(t *testing.T) {
+	r := startReplicas(t, "  refresh_interval: 1s\n")
+	c, _ := r.A.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	cookie := sessionCookie(t, r.A, c)
+	if err := r.OP.Revoke(testenv.SubjectOf(t, r.OP, testenv.VIPUsername)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // the refresh is due
+	if got := tokenStatus(t, r.B, cookie); got != http.StatusUnauthorized {
+		t.Fatalf("token on the fresh replica after the grant was revoked: %d, want 401", got)
+	}
+	if n := records(t, r); n != "0" {
+		t.Errorf("%s session records in Redis after the refused refresh, want 0 (nothing postponed)", n)
+	}
+	if !signedOut(t, r.A, cookie, false) {
+		t.Errorf("the other replica still serves the revoked session")
+	}
+	for _, tr := range r.OP.TokenRequests() {
+		if tr.AuthMethod != "client_secret_basic" {
+			t.Errorf("token request %+v: want client_secret_basic only (no retry with another method)", tr)
+		}
+	}
+}
+
+// A token endpoint that cannot answer (503) is a passing problem: the
+// session is kept and the next refresh postponed, for every replica.
+func TestRefreshUnavailableIsPostponed(t *testing.T) {
+	down := func(grant string) int {
+		if grant == "refresh_token" {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	}
+	r := startReplicasWith(t, "  refresh_interval: 1s\n", testenv.OPOptions{BeforeToken: down})
+	c, _ := r.A.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	cookie := sessionCookie(t, r.A, c)
+	time.Sleep(1100 * time.Millisecond)
+	if got := tokenStatus(t, r.B, cookie); got != http.StatusOK {
+		t.Fatalf("token while the IdP answers 503: %d, want 200 (session kept)", got)
+	}
+	if n := testutil.ToFloat64(r.B.App.metrics.Logins.WithLabelValues("refresh_failed")); n != 1 {
+		t.Errorf("refresh_failed = %v, want 1", n)
+	}
+	if got := tokenStatus(t, r.A, cookie); got != http.StatusOK {
+		t.Errorf("token on the other replica: %d, want 200", got)
+	}
+	refreshes := 0
+	for _, tr := range r.OP.TokenRequests() {
+		if tr.GrantType == "refresh_token" {
+			refreshes++
+		}
+	}
+	if refreshes != 1 {
+		t.Errorf("%d refresh requests at the IdP, want 1: the postponement is saved for every replica", refreshes)
+	}
+}
+
+// The token endpoint sees the configured (or discovered) client
+// authentication, and only that one, for the code exchange and refreshes.
+func TestTokenAuthMethodIsUsed(t *testing.T) {
+	tests := []struct {
+		name       string
+		registered string   // at the OP
+		announced  []string // token_endpoint_auth_methods_supported; nil: the library's
+		configured string
+		want       string
+	}{
+		{"Hydra's discovery order, basic registered: basic first", "client_secret_basic",
+			[]string{"client_secret_post", "client_secret_basic", "private_key_jwt", "none"}, "", "client_secret_basic"},
+		{"only post announced: post", "client_secret_post", []string{"client_secret_post"}, "", "client_secret_post"},
+		{"nothing announced: basic, the spec's default", "client_secret_basic", []string{}, "", "client_secret_basic"},
+		{"configured post", "client_secret_post", nil, "client_secret_post", "client_secret_post"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			extra := "session:\n  secret: {secret}\n  refresh_interval: 1s\n"
+			if tt.configured != "" {
+				extra += oidcSection("  token_auth_method: " + tt.configured + "\n")
+			}
+			e := startEnv(t, envOptions{OP: testenv.OPOptions{TokenAuthMethod: tt.registered, TokenAuthMethods: tt.announced}, Extra: extra})
+			c, resp := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+			if body(t, resp); resp.StatusCode != http.StatusOK {
+				t.Fatalf("login: %d", resp.StatusCode)
+			}
+			time.Sleep(1100 * time.Millisecond)
+			if resp := testenv.Do(t, c, "GET", e.URL+"/page", nil); resp.StatusCode != http.StatusOK {
+				t.Fatalf("page after the refresh: %d", resp.StatusCode)
+			}
+			seen := e.OP.TokenRequests()
+			grants := map[string]bool{}
+			for _, tr := range seen {
+				grants[tr.GrantType] = true
+				if tr.AuthMethod != tt.want {
+					t.Errorf("token request %+v, want %s", tr, tt.want)
+				}
+			}
+			if !grants["authorization_code"] || !grants["refresh_token"] {
+				t.Errorf("token requests %+v: want a code exchange and a refresh", seen)
+			}
+		})
+	}
+}

@@ -321,10 +321,28 @@ func newHandler(issuer string, storage *claimsStorage, opts Options) (http.Handl
 		root = interceptor.Handler(withSSO(provider, sso, login, passwordOf))
 	}
 	mux.Handle("/", root)
+	mux.Handle(endSessionPath, hydraEndSession(root))
 	if opts.NoEndSession || opts.TokenAuthMethods != nil {
 		return withDiscoveryEdits(mux, opts), nil
 	}
 	return mux, nil
+}
+
+// hydraEndSession refuses a post_logout_redirect_uri that comes without
+// id_token_hint with 400 invalid_request, as Ory Hydra does (the library
+// accepts client_id in its place): the browser is left on the IdP's error.
+func hydraEndSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "invalid_request", http.StatusBadRequest)
+			return
+		}
+		if r.Form.Get("post_logout_redirect_uri") != "" && r.Form.Get("id_token_hint") == "" {
+			http.Error(w, "invalid_request: the post_logout_redirect_uri parameter requires id_token_hint", http.StatusBadRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // withDiscoveryEdits changes what the library announces where it has no
