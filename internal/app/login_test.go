@@ -344,7 +344,10 @@ func TestLogout(t *testing.T) {
 	// Hydra refuses post_logout_redirect_uri without it: a second click, a
 	// second tab or a session that already ended logs out locally.
 	t.Run("without a session it stays local", func(t *testing.T) {
-		e := startEnv(t, envOptions{})
+		// Redis: a session ended elsewhere (here: by this logout) is gone
+		// for its cookie too.
+		redis := testenv.StartRedis(t)
+		e := startEnv(t, envOptions{Extra: "session:\n  secret: {secret}\n  store: redis\n  redis:\n    url: " + redis.URL() + "\n"})
 		c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
 		ck, err := e.cookie(c, "_lcw")
 		if err != nil {
