@@ -110,7 +110,19 @@ type OIDC struct {
 	// true, for IdPs that never send email_verified (and only verified
 	// addresses). Off, such an email is treated as absent everywhere.
 	AllowUnverifiedEmail bool `yaml:"allow_unverified_email"`
+	// TokenAuthMethod is how the proxy authenticates at the token endpoint:
+	// client_secret_basic or client_secret_post. Empty: the first of those
+	// (basic first) that discovery's token_endpoint_auth_methods_supported
+	// lists, basic when it lists none (the spec's default). Never found by
+	// trial: a refused grant must not be retried as a client problem.
+	TokenAuthMethod string `yaml:"token_auth_method"`
 }
+
+// Token endpoint client authentication methods (oidc.token_auth_method).
+const (
+	TokenAuthBasic = "client_secret_basic"
+	TokenAuthPost  = "client_secret_post"
+)
 
 // Session configures where sessions live and the cookie that finds them.
 type Session struct {

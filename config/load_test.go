@@ -127,6 +127,12 @@ func TestProblemsNameTheirLine(t *testing.T) {
 			env:  map[string]string{"LCW_ACCESS_MODE": "sometimes"},
 			want: []string{`environment LCW_ACCESS_MODE: access.mode: "sometimes" is not a mode`},
 		},
+		{
+			name: "an unknown token endpoint auth method names the key and the choices",
+			yaml: "session:\n  secret: " + testCookieSecret + "\n",
+			env:  map[string]string{"LCW_OIDC_TOKEN_AUTH_METHOD": "private_key_jwt"},
+			want: []string{`environment LCW_OIDC_TOKEN_AUTH_METHOD: oidc.token_auth_method: "private_key_jwt" is not supported: use client_secret_basic or client_secret_post`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

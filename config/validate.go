@@ -272,6 +272,12 @@ func (o *OIDC) validate(p *problems) {
 	if !strings.HasPrefix(o.PostLogoutRedirectPath, "/") {
 		p.add("oidc.post_logout_redirect_path", "%q must be a path on this site starting with /", o.PostLogoutRedirectPath)
 	}
+	switch o.TokenAuthMethod {
+	case "", TokenAuthBasic, TokenAuthPost:
+	default:
+		p.add("oidc.token_auth_method", "%q is not supported: use %s or %s (or leave it unset to follow the provider's discovery document)",
+			o.TokenAuthMethod, TokenAuthBasic, TokenAuthPost)
+	}
 }
 
 // readSecret returns the inline value or the trimmed content of file; giving

@@ -12,21 +12,25 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
 
-// LogoutHandler clears every cookie of the proxy and, when the provider
-// advertises end_session_endpoint, continues with RP-initiated logout there.
-// Only the site's own pages log out at once (a link or form of the public
-// origin, or a client without Fetch metadata); any other site gets a page
-// asking the user to confirm, so a cross-site link or image cannot end
-// sessions.
+// LogoutHandler clears every cookie of the proxy and, when there was a
+// session and the provider advertises end_session_endpoint, continues
+// with RP-initiated logout there. Without a session (a second click, a
+// second tab, a session ended by back-channel logout or expiry) it stays
+// local: without id_token_hint, certified IdPs such as Ory Hydra refuse
+// post_logout_redirect_uri, and the user would be left on their error
+// page. Only the site's own pages log out at once (a link or form of the
+// public origin, or a client without Fetch metadata); any other site gets
+// a page asking the user to confirm, so a cross-site link or image cannot
+// end sessions.
 func (rp *RP) LogoutHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !request.SameOrigin(r, rp.opt.PublicOrigin) {
 			rp.confirmLogout(w)
 			return
 		}
-		var idToken string
-		if sess, err := rp.store.Load(r); err == nil {
-			idToken = sess.IDToken
+		sess, err := rp.store.Load(r)
+		if err != nil {
+			sess = nil
 		}
 		if err := rp.store.Clear(w, r); err != nil {
 			// The record lives on: a copy of the cookie would still work,
@@ -36,6 +40,9 @@ func (rp *RP) LogoutHandler() http.Handler {
 			errorpage.Write(w, errorpage.FormatFor(r), http.StatusServiceUnavailable, "Signing out is not possible right now. Please try again in a moment.")
 			return
 		}
+		if sess != nil {
+			rp.refresher.ended(sess)
+		}
 		for _, c := range r.Cookies() {
 			if strings.HasPrefix(c.Name, rp.flowCookiePrefix()) {
 				http.SetCookie(w, rp.flowCookie(c.Name, "", -1))
@@ -43,22 +50,37 @@ func (rp *RP) LogoutHandler() http.Handler {
 		}
 		rp.metrics.Logins.WithLabelValues("logout").Inc()
 		w.Header().Set("Cache-Control", "no-store")
-		after := rp.opt.OIDC.PostLogoutRedirectPath
-		target := after
-		if p, err := rp.disc.get(); err == nil && p.endSession != "" {
-			if u, err := url.Parse(p.endSession); err == nil {
-				q := u.Query()
-				q.Set("client_id", rp.opt.OIDC.ClientID)
-				q.Set("post_logout_redirect_uri", rp.opt.PublicOrigin+after)
-				if idToken != "" {
-					q.Set("id_token_hint", idToken)
-				}
-				u.RawQuery = q.Encode()
-				target = u.String()
-			}
+		idToken := ""
+		if sess != nil {
+			idToken = sess.IDToken
 		}
-		http.Redirect(w, r, target, http.StatusFound)
+		http.Redirect(w, r, rp.afterLogout(idToken), http.StatusFound)
 	})
+}
+
+// afterLogout is where the browser goes once the session is cleared: the
+// provider's end_session_endpoint with id_token_hint and
+// post_logout_redirect_uri when there is an ID token to name the session,
+// post_logout_redirect_path on this site otherwise.
+func (rp *RP) afterLogout(idToken string) string {
+	local := rp.opt.OIDC.PostLogoutRedirectPath
+	if idToken == "" {
+		return local
+	}
+	p, err := rp.disc.get()
+	if err != nil || p.endSession == "" {
+		return local
+	}
+	u, err := url.Parse(p.endSession)
+	if err != nil {
+		return local
+	}
+	q := u.Query()
+	q.Set("client_id", rp.opt.OIDC.ClientID)
+	q.Set("id_token_hint", idToken)
+	q.Set("post_logout_redirect_uri", rp.opt.PublicOrigin+local)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // confirmLogout answers a logout that did not come from the site itself

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,9 @@ type provider struct {
 	logout     *oidc.IDTokenVerifier
 	oauth2     oauth2.Config
 	endSession string
+	// authMethod is the token endpoint authentication in use
+	// (oauth2.Endpoint.AuthStyle says the same to x/oauth2).
+	authMethod string
 }
 
 // errNotDiscovered is returned while the IdP has not answered discovery.
@@ -58,7 +62,8 @@ func (rp *RP) discover(ctx context.Context) {
 		p, err := rp.tryDiscover(ctx)
 		if err == nil {
 			rp.disc.p.Store(p)
-			rp.log.Info("OpenID provider discovered", slog.String("issuer", config.RedactURL(rp.opt.OIDC.Issuer)), slog.Bool("end_session", p.endSession != ""))
+			rp.log.Info("OpenID provider discovered", slog.String("issuer", config.RedactURL(rp.opt.OIDC.Issuer)), slog.Bool("end_session", p.endSession != ""),
+				slog.String("token_auth_method", p.authMethod))
 			return
 		}
 		rp.disc.lastErr.Store(&err)
@@ -80,11 +85,19 @@ func (rp *RP) tryDiscover(ctx context.Context) (*provider, error) {
 		return nil, fmt.Errorf("discover %s: %w", rp.opt.OIDC.Issuer, err)
 	}
 	var extra struct {
-		EndSession string `json:"end_session_endpoint"`
+		EndSession  string   `json:"end_session_endpoint"`
+		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	}
 	if err := op.Claims(&extra); err != nil {
 		return nil, fmt.Errorf("read discovery document of %s: %w", rp.opt.OIDC.Issuer, err)
 	}
+	method, warning := tokenAuthMethod(rp.opt.OIDC.TokenAuthMethod, extra.AuthMethods)
+	if warning != "" {
+		rp.log.Warn(warning, slog.String("issuer", rp.opt.OIDC.Issuer), slog.String("oidc.token_auth_method", method),
+			slog.Any("token_endpoint_auth_methods_supported", extra.AuthMethods))
+	}
+	endpoint := op.Endpoint()
+	endpoint.AuthStyle = authStyles[method]
 	skew := rp.opt.OIDC.ClockSkew.D()
 	return &provider{
 		oidc: op,
@@ -98,12 +111,49 @@ func (rp *RP) tryDiscover(ctx context.Context) (*provider, error) {
 		oauth2: oauth2.Config{
 			ClientID:     rp.opt.OIDC.ClientID,
 			ClientSecret: rp.opt.OIDC.ClientSecret,
-			Endpoint:     op.Endpoint(),
+			Endpoint:     endpoint,
 			RedirectURL:  rp.callbackURL,
 			Scopes:       rp.opt.OIDC.Scopes,
 		},
 		endSession: extra.EndSession,
+		authMethod: method,
 	}, nil
+}
+
+// authStyles are x/oauth2's names for the token endpoint authentication
+// methods. AuthStyleAutoDetect is never used: it retries a refused request
+// with the other method, and the second answer (often invalid_client, as
+// Hydra's for a method the client is not registered with) hides the first
+// (invalid_grant), so a revoked grant would look like a configuration
+// problem.
+var authStyles = map[string]oauth2.AuthStyle{
+	config.TokenAuthBasic: oauth2.AuthStyleInHeader,
+	config.TokenAuthPost:  oauth2.AuthStyleInParams,
+}
+
+// tokenAuthMethod picks the token endpoint authentication: the configured
+// method, or the first of client_secret_basic and client_secret_post (in
+// that order) that the provider lists, client_secret_basic when it lists
+// nothing (the spec's default). warning, when not empty, says why the
+// choice may fail: the configured method is not listed, or neither is. A
+// warning rather than a refusal: some discovery documents list less than
+// the provider accepts.
+func tokenAuthMethod(configured string, supported []string) (method, warning string) {
+	if configured != "" {
+		if len(supported) > 0 && !slices.Contains(supported, configured) {
+			return configured, "oidc.token_auth_method is not among the provider's token_endpoint_auth_methods_supported; token requests may be refused with invalid_client"
+		}
+		return configured, ""
+	}
+	if len(supported) == 0 {
+		return config.TokenAuthBasic, ""
+	}
+	for _, m := range []string{config.TokenAuthBasic, config.TokenAuthPost} {
+		if slices.Contains(supported, m) {
+			return m, ""
+		}
+	}
+	return config.TokenAuthBasic, "the provider lists neither client_secret_basic nor client_secret_post in token_endpoint_auth_methods_supported; trying client_secret_basic"
 }
 
 // clientContext makes go-oidc and x/oauth2 use the RP's HTTP client, which

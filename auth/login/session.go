@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -94,11 +95,31 @@ func (f *refresher) refresh(w http.ResponseWriter, r *http.Request, old *session
 		}
 		res := f.exchangeOnce(r.Context(), old)
 		f.mu.Lock()
+		defer f.mu.Unlock()
+		if prev, ok := f.recent[key]; ok && prev.sess == nil {
+			// Ended here (logout) while the IdP answered: the cookie
+			// store has no record to compare with, so this is how a
+			// refresh in flight is kept from setting the cookie again.
+			res = refreshed{}
+		}
 		f.recent[key] = recentRefresh{sess: res.sess, until: time.Now().Add(recentWindow)}
-		f.mu.Unlock()
 		return res, nil
 	})
 	return f.finish(w, r, v.(refreshed))
+}
+
+// ended records that sess was ended in this process (logout): a refresh
+// of it in flight does not bring it back, and requests that still carry
+// its cookie shortly after are signed out. With a server-side store the
+// record's deletion already does this on every replica; with the cookie
+// store it is the only way, and it works in this process only.
+func (f *refresher) ended(sess *session.Session) {
+	if sess.RefreshToken == "" {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.recent[sess.RefreshToken] = recentRefresh{until: time.Now().Add(recentWindow)}
 }
 
 // exchangeOnce refreshes old at the IdP, or, with a server-side store,
@@ -124,19 +145,43 @@ func (f *refresher) exchangeOnce(ctx context.Context, old *session.Session) refr
 	switch {
 	case errors.Is(err, session.ErrInvalid):
 		return refreshed{} // ended meanwhile
-	case err == nil && cur.RefreshToken != old.RefreshToken:
+	case err == nil && (cur.RefreshToken != old.RefreshToken || !cur.RefreshAt.Equal(old.RefreshAt)):
 		return refreshed{sess: cur, stored: true}
+	case err != nil:
+		cur = old // the store did not answer; the replace below compares with what Load read
 	}
-	sess := f.exchange(ctx, old)
+	sess := f.exchange(ctx, cur)
 	if sess == nil {
 		return refreshed{}
 	}
 	// Saved before the lock is released: a replica that takes the lock
 	// next must read the new refresh token, not spend the old one again.
-	if err := srv.Put(ctx, sess); err != nil {
-		f.rp.log.ErrorContext(ctx, "save refreshed session", slog.String("error", err.Error()))
+	// Saved only over the record as read: a logout, `sessions revoke` or
+	// back-channel logout during the exchange deleted it, and must stay.
+	return f.save(ctx, srv, sess, cur)
+}
+
+// save writes a refreshed (or postponed) session over prev's record and
+// says what the session now is.
+func (f *refresher) save(ctx context.Context, srv session.Server, sess, prev *session.Session) refreshed {
+	err := srv.Replace(ctx, sess, prev)
+	if err == nil {
+		return refreshed{sess: sess, stored: true}
 	}
-	return refreshed{sess: sess, stored: true}
+	if !errors.Is(err, session.ErrChanged) {
+		f.rp.log.ErrorContext(ctx, "save refreshed session", slog.String("error", err.Error()))
+		return refreshed{sess: sess, stored: true}
+	}
+	cur, gerr := srv.Get(ctx, prev.ID)
+	switch {
+	case errors.Is(gerr, session.ErrInvalid):
+		f.rp.metrics.Logins.WithLabelValues("refresh_discarded").Inc()
+		f.rp.log.InfoContext(ctx, "session ended during its refresh; the refreshed tokens are discarded", slog.String("sub", prev.Subject))
+		return refreshed{}
+	case gerr != nil:
+		return refreshed{sess: sess, stored: true}
+	}
+	return refreshed{sess: cur, stored: true} // rewritten meanwhile (our own write, its answer lost)
 }
 
 // await polls the store until the replica holding the lock has saved the
@@ -202,10 +247,10 @@ func (f *refresher) exchange(ctx context.Context, old *session.Session) *session
 	tok, err := p.oauth2.TokenSource(rctx, &oauth2.Token{RefreshToken: old.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
 	end(err)
 	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.Response != nil && re.Response.StatusCode == http.StatusBadRequest && re.ErrorCode == "") {
+		if code, refused := refusedByProvider(err); refused {
 			rp.metrics.Logins.WithLabelValues("refresh_invalid_grant").Inc()
-			rp.log.InfoContext(ctx, "session ended by the provider on refresh", slog.String("sub", old.Subject))
+			rp.log.InfoContext(ctx, "session ended by the provider on refresh", slog.String("sub", old.Subject), slog.String("error_code", code),
+				slog.String("error", err.Error()))
 			return nil
 		}
 		rp.metrics.Logins.WithLabelValues("refresh_failed").Inc()
@@ -220,6 +265,37 @@ func (f *refresher) exchange(ctx context.Context, old *session.Session) *session
 	}
 	rp.metrics.Logins.WithLabelValues("refresh").Inc()
 	return sess
+}
+
+// refusedByProvider tells a token endpoint's refusal of the grant or the
+// client (the session must end) from a failure to get an answer (the
+// session is kept and the refresh retried later). A refusal is an OAuth
+// error code or a 4xx status: invalid_grant, invalid_client (a secret
+// rotated at the IdP, or a method the client is not registered with),
+// unauthorized_client, invalid_request, invalid_scope… Transient are
+// network errors, timeouts, 5xx, 408 and 429, and the codes that say so
+// (server_error, temporarily_unavailable). code is the OAuth error code,
+// or the status when there is none.
+func refusedByProvider(err error) (code string, refused bool) {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return "", false // no answer: network, timeout, or an unreadable one
+	}
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	code = re.ErrorCode
+	if code == "" {
+		code = strconv.Itoa(status)
+	}
+	switch {
+	case re.ErrorCode == "server_error" || re.ErrorCode == "temporarily_unavailable":
+		return code, false
+	case status >= 500, status == http.StatusRequestTimeout, status == http.StatusTooManyRequests:
+		return code, false
+	}
+	return code, re.ErrorCode != "" || status >= 400
 }
 
 func postpone(old *session.Session) *session.Session {

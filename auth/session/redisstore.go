@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,7 @@ type RedisStore struct {
 	records *cache       // sealed record → decoded Session
 	index   [][]byte     // HMAC keys for index names, current first
 	unlock  *rueidis.Lua
+	replace *rueidis.Lua
 	now     func() time.Time
 	tracer  trace.Tracer // nil: no spans
 
@@ -89,9 +91,11 @@ type Server interface {
 	Store
 	// Get reads a session by record id, bypassing any cache.
 	Get(ctx context.Context, id string) (*Session, error)
-	// Put replaces the record of a session that has an ID (a refresh),
-	// without touching cookies.
-	Put(ctx context.Context, sess *Session) error
+	// Replace writes sess (a refresh of prev, same ID) over prev's record,
+	// without touching cookies, only if the record is still exactly prev
+	// as read by Get or Load: a session ended (or rewritten) meanwhile is
+	// not brought back. ErrChanged when it was not written for that reason.
+	Replace(ctx context.Context, sess, prev *Session) error
 	// Lock takes the refresh lock of a session; ErrLocked when another
 	// replica holds it. release is safe to call once the work is done.
 	Lock(ctx context.Context, id string, hold time.Duration) (release func(), err error)
@@ -116,6 +120,10 @@ type Server interface {
 // ErrLocked means another replica is refreshing the session.
 var ErrLocked = errors.New("session: the session is being refreshed elsewhere")
 
+// ErrChanged means Replace found the record ended or rewritten since it
+// was read, and left it alone.
+var ErrChanged = errors.New("session: the record was ended or changed meanwhile")
+
 // Info describes one stored session for `sessions list`.
 type Info struct {
 	ID          string    `json:"id"` // a short, non-secret prefix of the record id
@@ -137,8 +145,14 @@ func NewRedisStore(c *Codec, keys [][]byte, o RedisOptions) *RedisStore {
 		tickets: newCache(1 << 20),
 		records: newCache(defaultCacheBytes),
 		unlock:  rueidis.NewLuaScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`),
-		now:     time.Now,
-		ended:   map[string]time.Time{},
+		// Compare-and-set of a record: a revocation (DEL) or another write
+		// since the read makes it a no-op (0). One key, so it runs on a
+		// Cluster too.
+		replace: rueidis.NewLuaScript(`if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
+return 1`),
+		now:   time.Now,
+		ended: map[string]time.Time{},
 	}
 	if o.Tracer != nil {
 		s.tracer = o.Tracer.Tracer("github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session")
@@ -328,6 +342,7 @@ func (s *RedisStore) open(id, raw string) (*Session, error) {
 	// record copied to another id from hitting what it decoded to there.
 	if sess, ok := s.records.get(raw, now); ok && sess.ID == id {
 		cp := *sess
+		cp.sealed = raw
 		return &cp, nil
 	}
 	plain, expiry, err := s.codec.open(recordName(id), raw)
@@ -344,6 +359,7 @@ func (s *RedisStore) open(id, raw string) (*Session, error) {
 	sess.ID = id
 	s.records.put(raw, sess)
 	cp := *sess
+	cp.sealed = raw
 	return &cp, nil
 }
 
@@ -412,27 +428,94 @@ func (s *RedisStore) Save(w http.ResponseWriter, r *http.Request, sess *Session)
 	return nil
 }
 
-// Put implements Server.
-func (s *RedisStore) Put(ctx context.Context, sess *Session) error {
-	if sess == nil || sess.ID == "" || sess.Subject == "" {
-		return errors.New("put session: a session needs an id and a subject")
+// Replace implements Server. The indexes are added first and the record
+// then compared-and-set: a record is never listed nowhere, and an index
+// entry whose record is gone (or was never written) is harmless, dropped
+// when the index is read. Indexes live in other slots than the record on
+// a Cluster, so one script cannot cover them; this order makes that safe:
+// a revocation that reads the index before our SADD still finds the id
+// (the login indexed it), and one that deletes the record at any moment
+// before our script makes the script a no-op.
+func (s *RedisStore) Replace(ctx context.Context, sess, prev *Session) error {
+	if sess == nil || sess.ID == "" || sess.Subject == "" || prev == nil || prev.ID != sess.ID {
+		return errors.New("replace session: a session needs an id, a subject and the record it replaces")
+	}
+	if prev.sealed == "" {
+		return errors.New("replace session: the replaced session was not read from this store")
 	}
 	ttl := sess.Expiry.Sub(s.now())
 	if ttl <= 0 {
-		return fmt.Errorf("put session: expiry %s is not in the future", sess.Expiry.Format(time.RFC3339))
+		return fmt.Errorf("replace session: expiry %s is not in the future", sess.Expiry.Format(time.RFC3339))
 	}
-	return s.writeRecord(ctx, sess, ttl)
+	record, err := s.seal(sess)
+	if err != nil {
+		return err
+	}
+	c, err := s.client()
+	if err != nil {
+		return fmt.Errorf("replace session: %w", err)
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	ctx, op := s.begin(ctx, "save")
+	err = s.doRetried(ctx, c, s.indexCommands(c, sess))
+	var written int64
+	if err == nil {
+		exec := func() error {
+			var e error
+			written, e = s.replace.Exec(ctx, c, []string{s.recordKey(sess.ID)},
+				[]string{prev.sealed, record, strconv.FormatInt(ttl.Milliseconds(), 10)}).AsInt64()
+			return e
+		}
+		// Once more after a broken connection, as doRetried: a script that
+		// ran but whose answer was lost finds its own record and answers
+		// 0, which the caller resolves by reading the record.
+		if err = exec(); err != nil && retryable(ctx, err) {
+			err = exec()
+		}
+	}
+	s.end(op, err)
+	switch {
+	case err != nil:
+		return fmt.Errorf("replace session: %w: %w", ErrUnavailable, err)
+	case written == 0:
+		return fmt.Errorf("replace session %s…: %w", sess.ID[:6], ErrChanged)
+	}
+	return nil
 }
 
-// writeRecord seals sess under its id and stores it with its indexes.
-func (s *RedisStore) writeRecord(ctx context.Context, sess *Session, ttl time.Duration) error {
+// seal seals sess under its id.
+func (s *RedisStore) seal(sess *Session) (string, error) {
 	data, err := json.Marshal(sess)
 	if err != nil {
-		return fmt.Errorf("save session: encode: %w", err)
+		return "", fmt.Errorf("save session: encode: %w", err)
 	}
 	record, err := s.codec.Seal(recordName(sess.ID), data, sess.Expiry)
 	if err != nil {
-		return fmt.Errorf("save session: %w", err)
+		return "", fmt.Errorf("save session: %w", err)
+	}
+	return record, nil
+}
+
+// indexCommands add sess to its subject's and IdP session's indexes. The
+// indexes live as long as the longest session they list; ids of ended
+// sessions are dropped when the index is read.
+func (s *RedisStore) indexCommands(c rueidis.Client, sess *Session) rueidis.Commands {
+	indexTTL := s.opts.Cookie.Lifetime.Milliseconds()
+	sub := s.indexKeys("sub", sess.Subject)[0]
+	cmds := rueidis.Commands{c.B().Sadd().Key(sub).Member(sess.ID).Build(), c.B().Pexpire().Key(sub).Milliseconds(indexTTL).Build()}
+	if sess.SID != "" {
+		k := s.indexKeys("sid", sess.SID)[0]
+		cmds = append(cmds, c.B().Sadd().Key(k).Member(sess.ID).Build(), c.B().Pexpire().Key(k).Milliseconds(indexTTL).Build())
+	}
+	return cmds
+}
+
+// writeRecord stores a new session's record with its indexes.
+func (s *RedisStore) writeRecord(ctx context.Context, sess *Session, ttl time.Duration) error {
+	record, err := s.seal(sess)
+	if err != nil {
+		return err
 	}
 	c, err := s.client()
 	if err != nil {
@@ -440,29 +523,31 @@ func (s *RedisStore) writeRecord(ctx context.Context, sess *Session, ttl time.Du
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	cmds := rueidis.Commands{c.B().Set().Key(s.recordKey(sess.ID)).Value(record).PxMilliseconds(ttl.Milliseconds()).Build()}
-	// The indexes live as long as the longest session they list; ids of
-	// ended sessions are dropped when the index is read.
-	indexTTL := s.opts.Cookie.Lifetime.Milliseconds()
-	sub := s.indexKeys("sub", sess.Subject)[0]
-	cmds = append(cmds, c.B().Sadd().Key(sub).Member(sess.ID).Build(), c.B().Pexpire().Key(sub).Milliseconds(indexTTL).Build())
-	if sess.SID != "" {
-		k := s.indexKeys("sid", sess.SID)[0]
-		cmds = append(cmds, c.B().Sadd().Key(k).Member(sess.ID).Build(), c.B().Pexpire().Key(k).Milliseconds(indexTTL).Build())
-	}
+	cmds := append(s.indexCommands(c, sess), c.B().Set().Key(s.recordKey(sess.ID)).Value(record).PxMilliseconds(ttl.Milliseconds()).Build())
 	ctx, op := s.begin(ctx, "save")
-	err = firstErr(c.DoMulti(ctx, cmds...))
-	if _, redisErr := rueidis.IsRedisErr(err); err != nil && !redisErr && ctx.Err() == nil {
-		// A connection broken by a Redis restart fails the first write on
-		// it; the client has reconnected by now. The commands are
-		// idempotent (SET, SADD, PEXPIRE), so once more is safe.
-		err = firstErr(c.DoMulti(ctx, cmds...))
-	}
+	err = s.doRetried(ctx, c, cmds)
 	s.end(op, err)
 	if err != nil {
 		return fmt.Errorf("save session: %w: %w", ErrUnavailable, err)
 	}
 	return nil
+}
+
+// doRetried runs idempotent commands (SET, SADD, PEXPIRE), once more
+// when the first attempt met a connection broken by a Redis restart: it
+// fails the first write on it, and the client has reconnected by then.
+func (s *RedisStore) doRetried(ctx context.Context, c rueidis.Client, cmds rueidis.Commands) error {
+	err := firstErr(c.DoMulti(ctx, cmds...))
+	if err != nil && retryable(ctx, err) {
+		err = firstErr(c.DoMulti(ctx, cmds...))
+	}
+	return err
+}
+
+// retryable tells a broken connection from an answer of Redis's own.
+func retryable(ctx context.Context, err error) bool {
+	_, redisErr := rueidis.IsRedisErr(err)
+	return !redisErr && ctx.Err() == nil
 }
 
 func firstErr(rs []rueidis.RedisResult) error {

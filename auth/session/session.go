@@ -78,6 +78,9 @@ type Session struct {
 	// ID is the server-side record's id (RedisStore only; never in a
 	// cookie's JSON).
 	ID string `json:"-"`
+	// sealed is the record as read from a server-side store: the version
+	// a conditional replace (RedisStore.Replace) compares with.
+	sealed string
 }
 
 // EmailVerified reports whether the IdP says the email claim was verified:

@@ -340,6 +340,40 @@ func TestLogout(t *testing.T) {
 			t.Fatalf("after OP logout ended at %s", final.Request.URL)
 		}
 	})
+	// Without a session there is no id_token_hint, and an IdP such as
+	// Hydra refuses post_logout_redirect_uri without it: a second click, a
+	// second tab or a session that already ended logs out locally.
+	t.Run("without a session it stays local", func(t *testing.T) {
+		// Redis: a session ended elsewhere (here: by this logout) is gone
+		// for its cookie too.
+		redis := testenv.StartRedis(t)
+		e := startEnv(t, envOptions{Extra: "session:\n  secret: {secret}\n  store: redis\n  redis:\n    url: " + redis.URL() + "\n"})
+		c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+		ck, err := e.cookie(c, "_lcw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := testenv.Do(t, noRedirect(c), "GET", e.URL+"/_lcw/logout", nil)
+		loc, _ := url.Parse(first.Header.Get("Location"))
+		if !strings.HasPrefix(loc.String(), e.OP.Issuer) || loc.Query().Get("id_token_hint") == "" || loc.Query().Get("post_logout_redirect_uri") != e.URL+"/" {
+			t.Fatalf("logout with a session: %s, want the IdP with id_token_hint and post_logout_redirect_uri", loc)
+		}
+		for name, hdr := range map[string]map[string]string{
+			"second click":                 nil,
+			"cookie of the ended session":  {"Cookie": "_lcw=" + ck.Value},
+			"second tab, a planted cookie": {"Cookie": "_lcw=garbage"},
+		} {
+			resp := testenv.Do(t, noRedirect(c), "GET", e.URL+"/_lcw/logout", hdr)
+			if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/" {
+				t.Errorf("%s: %d %q, want a local redirect to /", name, resp.StatusCode, resp.Header.Get("Location"))
+			}
+		}
+		// What the old code sent is refused by the OP, as by Hydra.
+		bad := testenv.Do(t, noRedirect(&http.Client{}), "GET", e.OP.Issuer+"/end_session?client_id="+testenv.DefaultClientID+"&post_logout_redirect_uri="+url.QueryEscape(e.URL+"/"), nil)
+		if body(t, bad); bad.StatusCode != http.StatusBadRequest {
+			t.Errorf("the OP answered %d to post_logout_redirect_uri without id_token_hint, want 400 as Hydra", bad.StatusCode)
+		}
+	})
 	t.Run("provider without end_session_endpoint", func(t *testing.T) {
 		e := startEnv(t, envOptions{OP: testenv.OPOptions{NoEndSession: true}})
 		c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")

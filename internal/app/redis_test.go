@@ -25,14 +25,20 @@ type replicas struct {
 
 func startReplicas(t *testing.T, extra string) *replicas {
 	t.Helper()
+	return startReplicasWith(t, extra, testenv.OPOptions{})
+}
+
+// startReplicasWith is startReplicas with an OP of op's options (its
+// redirect URIs are filled in).
+func startReplicasWith(t *testing.T, extra string, op testenv.OPOptions) *replicas {
+	t.Helper()
 	r := &replicas{Redis: testenv.StartRedis(t)}
 	lnA, _ := net.Listen("tcp", "127.0.0.1:0")
 	lnB, _ := net.Listen("tcp", "127.0.0.1:0")
 	urls := []string{"http://" + lnA.Addr().String(), "http://" + lnB.Addr().String()}
-	r.OP = testenv.StartOP(t, testenv.OPOptions{
-		RedirectURIs:           []string{urls[0] + "/_lcw/callback", urls[1] + "/_lcw/callback"},
-		PostLogoutRedirectURIs: []string{urls[0] + "/", urls[1] + "/"},
-	})
+	op.RedirectURIs = []string{urls[0] + "/_lcw/callback", urls[1] + "/_lcw/callback"}
+	op.PostLogoutRedirectURIs = []string{urls[0] + "/", urls[1] + "/"}
+	r.OP = testenv.StartOP(t, op)
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	section := "session:\n  secret: " + base64.StdEncoding.EncodeToString(secret) + "\n  store: redis\n  redis:\n    url: " + r.Redis.URL() + "\n" + extra

@@ -51,9 +51,23 @@ type Options struct {
 	Addr string
 
 	// ClientID and ClientSecret of the one registered confidential web
-	// client (client_secret_basic and client_secret_post both work).
-	// Defaults: DefaultClientID, DefaultClientSecret.
+	// client. Defaults: DefaultClientID, DefaultClientSecret.
 	ClientID, ClientSecret string
+
+	// TokenAuthMethod is how the client is registered to authenticate at
+	// the token endpoint: client_secret_basic (the default, as for a client
+	// registered at Ory Hydra without saying) or client_secret_post. The
+	// other method is refused with 401 invalid_client, as Hydra does.
+	TokenAuthMethod string
+	// TokenAuthMethods, when set, replaces the discovery document's
+	// token_endpoint_auth_methods_supported (Hydra lists
+	// client_secret_post first); an empty, non-nil list removes it.
+	TokenAuthMethods []string
+	// BeforeToken, when set, is called with the grant type of each token
+	// request before it is answered: blocking in it holds the request (a
+	// slow IdP), and a non-zero status is answered instead (e.g. 503 from
+	// a load balancer in front of a failing IdP).
+	BeforeToken func(grantType string) int
 
 	// RedirectURIs must contain, exactly, every redirect_uri the relying
 	// party sends; PostLogoutRedirectURIs every post_logout_redirect_uri.
@@ -105,6 +119,7 @@ type Provider struct {
 	Users []User
 
 	storage  *claimsStorage
+	gate     *tokenGate
 	srv      *http.Server
 	done     chan struct{}
 	stopOnce sync.Once
@@ -139,6 +154,13 @@ func Start(opts Options) (*Provider, error) {
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
 	}
+	switch opts.TokenAuthMethod {
+	case "":
+		opts.TokenAuthMethod = string(oidc.AuthMethodBasic)
+	case string(oidc.AuthMethodBasic), string(oidc.AuthMethodPost):
+	default:
+		return nil, fmt.Errorf("development OpenID provider: TokenAuthMethod %q: want client_secret_basic or client_secret_post", opts.TokenAuthMethod)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -166,6 +188,7 @@ func Start(opts Options) (*Provider, error) {
 		ln.Close()
 		return nil, fmt.Errorf("development OpenID provider: %w", err)
 	}
+	gate := &tokenGate{next: handler, authMethod: opts.TokenAuthMethod, before: opts.BeforeToken}
 
 	p := &Provider{
 		Issuer:       issuer,
@@ -174,7 +197,8 @@ func Start(opts Options) (*Provider, error) {
 		ClientSecret: opts.ClientSecret,
 		Users:        opts.Users,
 		storage:      storage,
-		srv:          &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second},
+		gate:         gate,
+		srv:          &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second},
 		done:         make(chan struct{}),
 	}
 	p.srv.Handler = p.countKeyRequests(handler)
@@ -301,24 +325,60 @@ func newHandler(issuer string, storage *claimsStorage, opts Options) (http.Handl
 		root = interceptor.Handler(withSSO(provider, sso, login, passwordOf))
 	}
 	mux.Handle("/", root)
-	if opts.NoEndSession {
-		return withoutEndSession(mux), nil
+	mux.Handle(endSessionPath, hydraEndSession(root))
+	if opts.NoEndSession || opts.TokenAuthMethods != nil {
+		return withDiscoveryEdits(mux, opts), nil
 	}
 	return mux, nil
 }
 
-// withoutEndSession hides the provider's end_session endpoint: the library
-// offers no option to leave it out (a nil endpoint fails validation), so the
-// discovery document is edited on its way out.
-func withoutEndSession(next http.Handler) http.Handler {
+// hydraEndSession refuses a post_logout_redirect_uri that comes without
+// id_token_hint with 400 invalid_request, as Ory Hydra does (the library
+// accepts client_id in its place): the browser is left on the IdP's error.
+func hydraEndSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case endSessionPath:
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "invalid_request", http.StatusBadRequest)
+			return
+		}
+		if r.Form.Get("post_logout_redirect_uri") != "" && r.Form.Get("id_token_hint") == "" {
+			http.Error(w, "invalid_request: the post_logout_redirect_uri parameter requires id_token_hint", http.StatusBadRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withDiscoveryEdits changes what the library announces where it has no
+// option for it: it hides the end_session endpoint (a nil endpoint fails
+// the library's validation) and replaces the token endpoint's
+// authentication methods. The discovery document is edited on its way out.
+func withDiscoveryEdits(next http.Handler, opts Options) http.Handler {
+	edit := func(doc map[string]json.RawMessage) error {
+		if opts.NoEndSession {
+			delete(doc, "end_session_endpoint")
+		}
+		switch {
+		case opts.TokenAuthMethods == nil:
+		case len(opts.TokenAuthMethods) == 0:
+			delete(doc, "token_endpoint_auth_methods_supported")
+		default:
+			v, err := json.Marshal(opts.TokenAuthMethods)
+			if err != nil {
+				return err
+			}
+			doc["token_endpoint_auth_methods_supported"] = v
+		}
+		return nil
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == endSessionPath && opts.NoEndSession:
 			http.NotFound(w, r)
-		case oidc.DiscoveryEndpoint:
+		case r.URL.Path == oidc.DiscoveryEndpoint:
 			rec := httptest.NewRecorder()
 			next.ServeHTTP(rec, r)
-			body, err := dropEndSession(rec.Result())
+			body, err := editDiscovery(rec.Result(), edit)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
@@ -335,8 +395,8 @@ func withoutEndSession(next http.Handler) http.Handler {
 	})
 }
 
-// dropEndSession removes end_session_endpoint from a discovery response.
-func dropEndSession(resp *http.Response) ([]byte, error) {
+// editDiscovery applies edit to a discovery response's document.
+func editDiscovery(resp *http.Response, edit func(map[string]json.RawMessage) error) ([]byte, error) {
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("read discovery document: %w", err)
@@ -348,7 +408,9 @@ func dropEndSession(resp *http.Response) ([]byte, error) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, fmt.Errorf("decode discovery document: %w", err)
 	}
-	delete(doc, "end_session_endpoint")
+	if err := edit(doc); err != nil {
+		return nil, fmt.Errorf("edit discovery document: %w", err)
+	}
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(doc); err != nil {
 		return nil, fmt.Errorf("encode discovery document: %w", err)

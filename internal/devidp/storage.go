@@ -51,6 +51,7 @@ func newClaimsStorage(users *userStore, opts Options) *claimsStorage {
 		accessLifetime: opts.AccessTokenLifetime,
 		client: &webClient{
 			Client:          base,
+			authMethod:      oidc.AuthMethod(opts.TokenAuthMethod),
 			postLogout:      slices.Clone(opts.PostLogoutRedirectURIs),
 			claimsInIDToken: !opts.ClaimsOnlyInUserinfo,
 			idTokenLifetime: opts.IDTokenLifetime,
@@ -174,6 +175,7 @@ func (s *claimsStorage) appendExtraClaims(userinfo *oidc.UserInfo, userID string
 // 400) and never asserts profile claims into the ID token.
 type webClient struct {
 	*storage.Client
+	authMethod      oidc.AuthMethod
 	postLogout      []string
 	claimsInIDToken bool
 	idTokenLifetime time.Duration // 0 keeps the example's
@@ -181,6 +183,10 @@ type webClient struct {
 
 // PostLogoutRedirectURIs implements op.Client.
 func (c *webClient) PostLogoutRedirectURIs() []string { return c.postLogout }
+
+// AuthMethod implements op.Client: the registered token endpoint
+// authentication (tokenGate enforces it).
+func (c *webClient) AuthMethod() oidc.AuthMethod { return c.authMethod }
 
 // IDTokenUserinfoClaimsAssertion implements op.Client.
 func (c *webClient) IDTokenUserinfoClaimsAssertion() bool { return c.claimsInIDToken }

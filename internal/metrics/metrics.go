@@ -20,7 +20,8 @@ type Metrics struct {
 	Requests *prometheus.CounterVec
 	// RequestDuration observes whole-request latency by route kind.
 	RequestDuration *prometheus.HistogramVec
-	// Logins counts login outcomes: started, success, error, refresh, refresh_failed, logout.
+	// Logins counts login outcomes: started, success, error, refresh, refresh_failed (kept, retried later),
+	// refresh_invalid_grant (refused by the IdP: the session ended), refresh_discarded (ended during its refresh), logout.
 	Logins *prometheus.CounterVec
 	// Tokens counts token endpoint outcomes: issued, unauthenticated,
 	// forbidden, rate_limited, error, method_not_allowed.
