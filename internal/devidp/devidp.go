@@ -201,7 +201,7 @@ func Start(opts Options) (*Provider, error) {
 		srv:          &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second},
 		done:         make(chan struct{}),
 	}
-	p.srv.Handler = p.countKeyRequests(handler)
+	p.srv.Handler = p.countKeyRequests(gate)
 	log.Warn("DEVELOPMENT-ONLY OpenID provider started: plain-text demo passwords, in-memory state, never use it in production",
 		"issuer", issuer)
 	go func() {
