@@ -4,21 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
@@ -45,21 +41,7 @@ func startLiveRP(t *testing.T) *liveRP {
 	t.Helper()
 	l := &liveRP{op: testenv.StartOP(t, testenv.OPOptions{})}
 	l.clock.Store(time.Now().UnixNano())
-	dir := t.TempDir()
-	key := filepath.Join(dir, "k.pem")
-	_ = os.WriteFile(key, []byte("unused"), 0o600)
-	yaml := `public_url: https://shop.example.com
-upstream: {url: "http://127.0.0.1:8080"}
-oidc: {issuer: "` + l.op.Issuer + `", client_id: ` + l.op.ClientID + `, client_secret: ` + l.op.ClientSecret + `}
-session: {secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
-token: {issuer: shop.example.com, signing_keys: [{file: ` + key + `}]}
-`
-	path := filepath.Join(dir, "c.yaml")
-	_ = os.WriteFile(path, []byte(yaml), 0o600)
-	cfg, err := config.Load(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadConfig(t, `{issuer: "`+l.op.Issuer+`", client_id: `+l.op.ClientID+`, client_secret: `+l.op.ClientSecret+`}`)
 	codec, err := session.NewCodec(cfg.Session.Keys)
 	if err != nil {
 		t.Fatal(err)
@@ -120,26 +102,6 @@ func logoutClaimsFor(op *testenv.OP, sub string) map[string]any {
 	}
 }
 
-// forgedToken signs claims with key under kid, as an attacker without the
-// IdP's key can.
-func forgedToken(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]any) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // Forged back-channel logout tokens, unauthenticated by nature, must not
 // each cost the IdP a JWKS request (go-oidc's remote key set fetched the
 // JWKS again for every signature that failed): 500 tokens under random
@@ -171,7 +133,7 @@ func TestForgedLogoutTokensDoNotFetchTheIdPKeys(t *testing.T) {
 				if kid == "" {
 					kid = rand.Text()
 				}
-				if got := l.post(t, forgedToken(t, attacker, kid, logoutClaimsFor(l.op, sub))); got != http.StatusBadRequest {
+				if got := l.post(t, testenv.ForgeJWT(t, attacker, kid, logoutClaimsFor(l.op, sub))); got != http.StatusBadRequest {
 					wrong.Add(1)
 				}
 			}

@@ -15,17 +15,16 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
-// newRP builds a relying party whose provider was never discovered, as
-// while the IdP is down; the end-to-end tests in internal/app cover the
-// flows against a real provider.
-func newRP(t *testing.T) *RP {
+// loadConfig loads a minimal configuration with oidc as its oidc section
+// (YAML flow style).
+func loadConfig(t *testing.T, oidc string) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	key := filepath.Join(dir, "k.pem")
 	_ = os.WriteFile(key, []byte("unused"), 0o600)
 	yaml := `public_url: https://shop.example.com
 upstream: {url: "http://127.0.0.1:8080"}
-oidc: {issuer: "http://127.0.0.1:1", client_id: c}
+oidc: ` + oidc + `
 session: {secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
 token: {issuer: shop.example.com, signing_keys: [{file: ` + key + `}]}
 `
@@ -35,6 +34,15 @@ token: {issuer: shop.example.com, signing_keys: [{file: ` + key + `}]}
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// newRP builds a relying party whose provider was never discovered, as
+// while the IdP is down; the end-to-end tests in internal/app cover the
+// flows against a real provider.
+func newRP(t *testing.T) *RP {
+	t.Helper()
+	cfg := loadConfig(t, `{issuer: "http://127.0.0.1:1", client_id: c}`)
 	codec, err := session.NewCodec(cfg.Session.Keys)
 	if err != nil {
 		t.Fatal(err)

@@ -50,12 +50,7 @@ func nginxConf(t *testing.T, proxy, site string) string {
 func TestForwardAuthBehindNginx(t *testing.T) {
 	site := httptest.NewServer(forwardAuthSite())
 	t.Cleanup(site.Close)
-	nginxAddr := testenv.NginxListener(t)
-	e := startEnv(t, envOptions{
-		PublicURL: "http://" + nginxAddr,
-		Extra: "upstream:\n  disabled: true\ntrusted_proxies: [127.0.0.1]\nheaders:\n  pass: true\n" +
-			"access:\n  mode: required\n  public_paths: [/public/]\n",
-	})
+	nginxAddr, e := startForwardAuthEnv(t)
 	ng := testenv.StartNginx(t, nginxAddr, nginxConf(t, e.Config.Listen, strings.TrimPrefix(site.URL, "http://")))
 
 	// Without an upstream, the proxy itself serves nothing outside its prefix.
@@ -104,6 +99,20 @@ func TestForwardAuthBehindNginx(t *testing.T) {
 	}
 }
 
+// startForwardAuthEnv starts the proxy as the forward-auth example runs
+// it (no upstream, nginx trusted, identity headers on the auth answer), with
+// public_url on the address nginx will listen on.
+func startForwardAuthEnv(t *testing.T) (nginxAddr string, e *env) {
+	t.Helper()
+	nginxAddr = testenv.NginxListener(t)
+	e = startEnv(t, envOptions{
+		PublicURL: "http://" + nginxAddr,
+		Extra: "upstream:\n  disabled: true\ntrusted_proxies: [127.0.0.1]\nheaders:\n  pass: true\n" +
+			"access:\n  mode: required\n  public_paths: [/public/]\n",
+	})
+	return nginxAddr, e
+}
+
 // proxyAddr is the proxy's own listener (e.URL is public_url, nginx's).
 func proxyAddr(e *env) string { return "http://" + e.Config.Listen }
 
@@ -130,12 +139,7 @@ func testForwardAuthBypass(t *testing.T, passClientHeaders bool) {
 		forwardAuthSite().ServeHTTP(w, r)
 	}))
 	t.Cleanup(site.Close)
-	nginxAddr := testenv.NginxListener(t)
-	e := startEnv(t, envOptions{
-		PublicURL: "http://" + nginxAddr,
-		Extra: "upstream:\n  disabled: true\ntrusted_proxies: [127.0.0.1]\nheaders:\n  pass: true\n" +
-			"access:\n  mode: required\n  public_paths: [/public/]\n",
-	})
+	nginxAddr, e := startForwardAuthEnv(t)
 	conf := nginxConf(t, e.Config.Listen, strings.TrimPrefix(site.URL, "http://"))
 	if passClientHeaders {
 		var kept []string
