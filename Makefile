@@ -31,7 +31,7 @@ browser:
 	fi
 
 # node installs Debian's nodejs and npm when missing, for the widget interop
-# test (internal/app): it installs Microsoft's chat SDK and widget code, and
+# test (cmd/internal/e2e): it installs Microsoft's chat SDK and widget code, and
 # esbuild to bundle them, with npm ci from a committed lockfile. The test
 # skips without them on a laptop, but fails under CI=true.
 .PHONY: node

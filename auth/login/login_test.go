@@ -38,7 +38,7 @@ token: {issuer: shop.example.com, signing_keys: [{file: ` + key + `}]}
 }
 
 // newRP builds a relying party whose provider was never discovered, as
-// while the IdP is down; the end-to-end tests in internal/app cover the
+// while the IdP is down; the end-to-end tests in cmd/internal/e2e cover the
 // flows against a real provider.
 func newRP(t *testing.T) *RP {
 	t.Helper()

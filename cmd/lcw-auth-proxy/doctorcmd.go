@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/doctor"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/doctor"
 )
 
 // doctorUsage is doctor's line for the help text.

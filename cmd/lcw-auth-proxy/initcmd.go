@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/app"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/initcfg"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/app"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/initcfg"
 )
 
 // defaultInitDir is where init writes when --out is not given: a new

@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/app"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/preflight"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/app"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/preflight"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

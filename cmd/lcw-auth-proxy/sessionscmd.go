@@ -12,7 +12,7 @@ import (
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/app"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/app"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 

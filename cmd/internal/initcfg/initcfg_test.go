@@ -20,7 +20,7 @@ func TestEveryExampleIsAnIdP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onDisk, err := filepath.Glob("../../deploy/examples/*.yaml")
+	onDisk, err := filepath.Glob("../../../deploy/examples/*.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

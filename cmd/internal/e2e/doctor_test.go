@@ -1,4 +1,4 @@
-package app
+package e2e
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/doctor"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/doctor"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 

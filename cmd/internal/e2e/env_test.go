@@ -1,4 +1,4 @@
-package app
+package e2e
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/app"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
@@ -50,7 +51,7 @@ type env struct {
 	OPOpts   testenv.OPOptions
 	Upstream *httptest.Server
 	URL      string // the proxy's public URL
-	App      *App
+	App      *app.App
 	Config   *config.Config
 	Logs     *testenv.LogBuffer
 	KeyFile  string
@@ -144,7 +145,7 @@ token:
 	if o.LogOut != nil {
 		logOut = o.LogOut
 	}
-	a, err := NewWithOptions(cfg, NewLogger(cfg.Log, logOut), Options{Tracer: o.Tracer})
+	a, err := app.NewWithOptions(cfg, app.NewLogger(cfg.Log, logOut), app.Options{Tracer: o.Tracer})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
@@ -172,12 +173,12 @@ func (e *env) waitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if e.App.rp.Ready() == nil {
+		if e.App.Ready() == nil {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("proxy not ready: %v", e.App.rp.Ready())
+	t.Fatalf("proxy not ready: %v", e.App.Ready())
 }
 
 // login signs user in through the proxy with a fresh cookie-jar client and

@@ -1,4 +1,4 @@
-package app
+package e2e
 
 import (
 	"crypto/rand"
@@ -101,8 +101,8 @@ token:
 		KeyURL: e.URL + "/_lcw/public-keys", ClientFunction: "lcwAuth.getAuthenticationToken", PageOrigin: e.URL})
 	singlePEM := testenv.StartOmnichannel(t, testenv.OmnichannelOptions{
 		KeyURL: e.URL + "/_lcw/public-key.pem", ClientFunction: "lcwAuth.getAuthenticationToken", PageOrigin: e.URL})
-	issued := func() float64 { return testutil.ToFloat64(e.App.metrics.Tokens.WithLabelValues("issued")) }
-	signer := func() string { kid, _ := e.App.keys.Signer(); return kid }
+	issued := func() float64 { return testutil.ToFloat64(e.App.Metrics().Tokens.WithLabelValues("issued")) }
+	signer := func() string { kid, _ := e.App.Keys().Signer(); return kid }
 
 	open := func(t *testing.T) {
 		t.Helper()
@@ -249,14 +249,14 @@ token:
 		if n := multiKey.Log().KeyFetches - fetches; n != 1 {
 			t.Errorf("Omnichannel fetched the keys %d times for the new kid, want 1", n)
 		}
-		if n := testutil.ToFloat64(e.App.metrics.ClientClockSkew); n != 0 {
+		if n := testutil.ToFloat64(e.App.Metrics().ClientClockSkew); n != 0 {
 			t.Errorf("a clock 50 s ahead was reported as skew (%v times)", n)
 		}
 	})
 
 	t.Run("browser clock 90 s ahead: the widget takes a valid token for expired, the page reports it", func(t *testing.T) {
 		open(t)
-		skewBefore := testutil.ToFloat64(e.App.metrics.ClientClockSkew)
+		skewBefore := testutil.ToFloat64(e.App.Metrics().ClientClockSkew)
 		evalJS[bool](t, ctx, "interop.advanceClock(90), true")
 		r := run(t, "interop.start("+startOptions(multiKey, "loader")+")")
 		// FacadeChatSDK.setToken throws "New authentication token is
@@ -265,7 +265,7 @@ token:
 			t.Errorf("chat start with the clock ahead: ok %v, error %q, console %q; want the widget to refuse the token as already expired", r.OK, r.Error, r.ConsoleErrors)
 		}
 		deadline := time.Now().Add(5 * time.Second)
-		for testutil.ToFloat64(e.App.metrics.ClientClockSkew) == skewBefore {
+		for testutil.ToFloat64(e.App.Metrics().ClientClockSkew) == skewBefore {
 			if time.Now().After(deadline) {
 				t.Fatal("the page did not report its clock (lcw_client_clock_skew_total unchanged)")
 			}

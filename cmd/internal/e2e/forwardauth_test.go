@@ -1,4 +1,4 @@
-package app
+package e2e
 
 import (
 	"bufio"
@@ -30,7 +30,7 @@ func forwardAuthSite() http.Handler {
 // addresses, so the example users copy is the one that is tested.
 func nginxConf(t *testing.T, proxy, site string) string {
 	t.Helper()
-	raw, err := os.ReadFile("../../deploy/examples/forward-auth/nginx.conf")
+	raw, err := os.ReadFile("../../../deploy/examples/forward-auth/nginx.conf")
 	if err != nil {
 		t.Fatal(err)
 	}

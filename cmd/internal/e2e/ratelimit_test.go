@@ -1,4 +1,4 @@
-package app
+package e2e
 
 import (
 	"net/http"
@@ -42,7 +42,7 @@ func TestTokenFloodIsLimited(t *testing.T) {
 	if s, err := strconv.Atoi(limited.Header.Get("Retry-After")); err != nil || s < 1 || s > 2 {
 		t.Fatalf("Retry-After %q, want 1 or 2 seconds", limited.Header.Get("Retry-After"))
 	}
-	if n := testutil.ToFloat64(e.App.metrics.Tokens.WithLabelValues("rate_limited")); n != 1 {
+	if n := testutil.ToFloat64(e.App.Metrics().Tokens.WithLabelValues("rate_limited")); n != 1 {
 		t.Fatalf("tokens_total{result=rate_limited} = %v, want 1", n)
 	}
 

@@ -25,7 +25,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/ratelimit"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/tracing"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/tracing"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/bootstrap"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
@@ -300,6 +300,18 @@ func (a *App) flushTraces() {
 
 // Handler is the proxy's whole handler tree (for tests and the demo).
 func (a *App) Handler() http.Handler { return a.handler }
+
+// Metrics are the collectors the parts count into (for tests).
+func (a *App) Metrics() *metrics.Metrics { return a.metrics }
+
+// Store is the session store session.store names (for tests).
+func (a *App) Store() session.Store { return a.store }
+
+// Keys is the signing key set (for tests).
+func (a *App) Keys() *keys.Set { return a.keys }
+
+// Ready is nil once the IdP's discovery document and keys are loaded.
+func (a *App) Ready() error { return a.rp.Ready() }
 
 // Start begins the background work (IdP discovery, key reloads) that Run
 // also starts; tests that serve Handler themselves call it.

@@ -1,4 +1,4 @@
-package app
+package e2e
 
 import (
 	"context"
@@ -59,7 +59,7 @@ func TestLoginThenProxiedPage(t *testing.T) {
 	if strings.Contains(spoof, "evil") || strings.Contains(spoof, "admin") || !strings.Contains(spoof, "X-Forwarded-Email: vip@example.com") {
 		t.Errorf("spoofed headers reached the upstream:\n%s", spoof)
 	}
-	if n := testutil.ToFloat64(e.App.metrics.Logins.WithLabelValues("success")); n != 1 {
+	if n := testutil.ToFloat64(e.App.Metrics().Logins.WithLabelValues("success")); n != 1 {
 		t.Errorf("logins_total{success} = %v", n)
 	}
 }
@@ -211,7 +211,7 @@ func TestCallbackStateAttacks(t *testing.T) {
 		t.Fatalf("idp error: %d %s", resp.StatusCode, b)
 	}
 	for _, reason := range []string{"state_missing", "idp_error"} {
-		if n := testutil.ToFloat64(e.App.metrics.Logins.WithLabelValues(reason)); n < 1 {
+		if n := testutil.ToFloat64(e.App.Metrics().Logins.WithLabelValues(reason)); n < 1 {
 			t.Errorf("logins_total{%s} = %v", reason, n)
 		}
 	}
@@ -285,7 +285,7 @@ func TestRefreshOncePerSession(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := testutil.ToFloat64(e.App.metrics.Logins.WithLabelValues("refresh")); n != 1 {
+	if n := testutil.ToFloat64(e.App.Metrics().Logins.WithLabelValues("refresh")); n != 1 {
 		t.Fatalf("refreshes = %v, want exactly 1", n)
 	}
 	// The browser got the refreshed cookie and keeps working with it.

@@ -1,4 +1,4 @@
-package app
+package e2e
 
 import (
 	"context"
@@ -70,7 +70,7 @@ func TestRevocationDuringRefreshStays(t *testing.T) {
 		revoke func(t *testing.T, r *replicas, on *env, cookie string)
 	}{
 		{"sessions revoke", func(t *testing.T, r *replicas, on *env, _ string) {
-			n, err := on.App.store.(session.Server).EndSubject(context.Background(), testenv.SubjectOf(t, r.OP, testenv.VIPUsername))
+			n, err := on.App.Store().(session.Server).EndSubject(context.Background(), testenv.SubjectOf(t, r.OP, testenv.VIPUsername))
 			if err != nil || n != 1 {
 				t.Fatalf("EndSubject: %d, %v", n, err)
 			}
@@ -129,7 +129,7 @@ func TestRevocationDuringRefreshStays(t *testing.T) {
 						t.Errorf("the revoked session on %s after its refresh finished: still signed in", e.URL)
 					}
 				}
-				discarded := testutil.ToFloat64(r.A.App.metrics.Logins.WithLabelValues("refresh_discarded"))
+				discarded := testutil.ToFloat64(r.A.App.Metrics().Logins.WithLabelValues("refresh_discarded"))
 				if discarded != 1 {
 					t.Errorf("refresh_discarded = %v, want 1", discarded)
 				}
@@ -235,7 +235,7 @@ func TestRefreshUnavailableIsPostponed(t *testing.T) {
 	if got := tokenStatus(t, r.B, cookie); got != http.StatusOK {
 		t.Fatalf("token while the IdP answers 503: %d, want 200 (session kept)", got)
 	}
-	if n := testutil.ToFloat64(r.B.App.metrics.Logins.WithLabelValues("refresh_failed")); n != 1 {
+	if n := testutil.ToFloat64(r.B.App.Metrics().Logins.WithLabelValues("refresh_failed")); n != 1 {
 		t.Errorf("refresh_failed = %v, want 1", n)
 	}
 	if got := tokenStatus(t, r.A, cookie); got != http.StatusOK {

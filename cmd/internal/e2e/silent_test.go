@@ -1,4 +1,4 @@
-package app
+package e2e
 
 import (
 	"net/http"
@@ -79,7 +79,7 @@ func TestSilentSignInNotSignedInAtIdP(t *testing.T) {
 			t.Errorf("%s after the silent attempt: hops %v, status %d", p, seen, resp.StatusCode)
 		}
 	}
-	if n := testutil.ToFloat64(e.App.metrics.Logins.WithLabelValues("silent_login_required")); n != 1 {
+	if n := testutil.ToFloat64(e.App.Metrics().Logins.WithLabelValues("silent_login_required")); n != 1 {
 		t.Errorf("silent_login_required = %v, want 1", n)
 	}
 }
@@ -193,7 +193,7 @@ func TestSilentSignInSignedInAtIdP(t *testing.T) {
 	if r := testenv.Do(t, fresh, "GET", e.URL+"/_lcw/token", map[string]string{"Sec-Fetch-Site": "same-origin"}); r.StatusCode != http.StatusOK {
 		t.Errorf("token after silent sign-in: %d", r.StatusCode)
 	}
-	if n := testutil.ToFloat64(e.App.metrics.Logins.WithLabelValues("silent_success")); n != 1 {
+	if n := testutil.ToFloat64(e.App.Metrics().Logins.WithLabelValues("silent_success")); n != 1 {
 		t.Errorf("silent_success = %v, want 1", n)
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package e2e
 
 import (
 	"crypto/rand"
@@ -121,8 +121,8 @@ func TestRedisRefreshAcrossReplicas(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	refreshes := testutil.ToFloat64(r.A.App.metrics.Logins.WithLabelValues("refresh")) + testutil.ToFloat64(r.B.App.metrics.Logins.WithLabelValues("refresh"))
-	lost := testutil.ToFloat64(r.A.App.metrics.Logins.WithLabelValues("refresh_invalid_grant")) + testutil.ToFloat64(r.B.App.metrics.Logins.WithLabelValues("refresh_invalid_grant"))
+	refreshes := testutil.ToFloat64(r.A.App.Metrics().Logins.WithLabelValues("refresh")) + testutil.ToFloat64(r.B.App.Metrics().Logins.WithLabelValues("refresh"))
+	lost := testutil.ToFloat64(r.A.App.Metrics().Logins.WithLabelValues("refresh_invalid_grant")) + testutil.ToFloat64(r.B.App.Metrics().Logins.WithLabelValues("refresh_invalid_grant"))
 	if refreshes != 1 || lost != 0 {
 		t.Fatalf("refreshes = %v, invalid_grant = %v; want exactly one refresh and no lost session", refreshes, lost)
 	}
@@ -194,7 +194,7 @@ func TestRedisOutage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || c2 == nil {
 		t.Fatalf("sign-in after recovery: %d", resp.StatusCode)
 	}
-	if ops := testutil.ToFloat64(e.App.metrics.StoreOps.WithLabelValues("load", "error")); ops == 0 {
+	if ops := testutil.ToFloat64(e.App.Metrics().StoreOps.WithLabelValues("load", "error")); ops == 0 {
 		t.Errorf("store errors not counted")
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package e2e
 
 import (
 	"context"
@@ -78,7 +78,7 @@ func postForm(t *testing.T, u, contentType, form string) *http.Response {
 // sids are the IdP session ids of sub's sessions, as the store lists them.
 func sids(t *testing.T, e *env, sub string) []string {
 	t.Helper()
-	infos, err := e.App.store.(session.Server).List(context.Background(), sub)
+	infos, err := e.App.Store().(session.Server).List(context.Background(), sub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestBackchannelLogoutEndsSessionsOnEveryReplica(t *testing.T) {
 		t.Errorf("logout of an unknown sid: %d, want 200", resp.StatusCode)
 	}
 	m := func(e *env, result string) float64 {
-		return testutil.ToFloat64(e.App.metrics.BackchannelLogouts.WithLabelValues(result))
+		return testutil.ToFloat64(e.App.Metrics().BackchannelLogouts.WithLabelValues(result))
 	}
 	if m(r.B, "ended") != 1 || m(r.A, "ended") != 1 || m(r.A, "no_session") != 1 {
 		t.Errorf("lcw_backchannel_logouts_total: ended B=%v A=%v, no_session A=%v; want 1, 1, 1", m(r.B, "ended"), m(r.A, "ended"), m(r.A, "no_session"))
@@ -248,13 +248,13 @@ func TestBackchannelLogoutRefusals(t *testing.T) {
 			cookie := sessionCookie(t, r.A, c)
 			all := sids(t, r.A, vip)
 			valid := logoutClaims(r.OP, vip, all[len(all)-1])
-			before := testutil.ToFloat64(r.A.App.metrics.BackchannelLogouts.WithLabelValues(tt.result))
+			before := testutil.ToFloat64(r.A.App.Metrics().BackchannelLogouts.WithLabelValues(tt.result))
 			resp := postForm(t, r.A.URL+"/_lcw/backchannel-logout", tt.contentType, tt.body(valid))
 			b := body(t, resp)
 			if resp.StatusCode != http.StatusBadRequest || strings.TrimSpace(b) != `{"error":"invalid_request"}` || resp.Header.Get("Cache-Control") != "no-store" {
 				t.Errorf("answer %d %q (Cache-Control %q), want 400 {\"error\":\"invalid_request\"} no-store", resp.StatusCode, b, resp.Header.Get("Cache-Control"))
 			}
-			if got := testutil.ToFloat64(r.A.App.metrics.BackchannelLogouts.WithLabelValues(tt.result)); got != before+1 {
+			if got := testutil.ToFloat64(r.A.App.Metrics().BackchannelLogouts.WithLabelValues(tt.result)); got != before+1 {
 				t.Errorf("lcw_backchannel_logouts_total{result=%q} went from %v to %v", tt.result, before, got)
 			}
 			for _, e := range []*env{r.A, r.B} {
@@ -285,7 +285,7 @@ func TestBackchannelLogoutRefusals(t *testing.T) {
 		if got := tokenStatus(t, r.A, fresh); got != http.StatusOK {
 			t.Errorf("the new session after a replayed logout token: %d, want 200", got)
 		}
-		if got := testutil.ToFloat64(r.B.App.metrics.BackchannelLogouts.WithLabelValues("replayed")); got != 1 {
+		if got := testutil.ToFloat64(r.B.App.Metrics().BackchannelLogouts.WithLabelValues("replayed")); got != 1 {
 			t.Errorf("replays counted: %v", got)
 		}
 	})
@@ -337,7 +337,7 @@ func TestBackchannelLogoutStoreUnavailable(t *testing.T) {
 	if b := body(t, resp); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("with Redis down: %d %q, want 503 no-store", resp.StatusCode, b)
 	}
-	if got := testutil.ToFloat64(r.A.App.metrics.BackchannelLogouts.WithLabelValues("unavailable")); got != 1 {
+	if got := testutil.ToFloat64(r.A.App.Metrics().BackchannelLogouts.WithLabelValues("unavailable")); got != 1 {
 		t.Errorf("unavailable counted %v times", got)
 	}
 	r.Redis.Restart()
