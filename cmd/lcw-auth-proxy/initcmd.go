@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/app"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/initcfg"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // defaultInitDir is where init writes when --out is not given: a new

@@ -10,9 +10,9 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/app"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/preflight"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

@@ -15,8 +15,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/initcfg"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // prefix is the proxy's path prefix in the demo (the product's default).

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/app"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/devidp"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/preflight"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/devidp"
 )
 
 const usage = `lcw-demo — try lcw-auth-proxy in a browser with nothing to set up
