@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
@@ -49,10 +50,31 @@ func newInitSite(t *testing.T) *initSite {
 	return s
 }
 
+// waitReady waits for the proxy at url to have loaded the IdP's discovery
+// document: a sign-in before that is answered 503, as it should be.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(url + "/_lcw/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy at %s not ready after 20s (last: %v)", url, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // signIn logs the VIP in through the proxy at url and returns what
 // {prefix}/session says.
 func signIn(t *testing.T, url string) map[string]any {
 	t.Helper()
+	waitReady(t, url)
 	c := testenv.NewBrowserClient(t)
 	resp := testenv.Login(t, c, url+"/_lcw/login?rd=/", testenv.VIPUsername, testenv.VIPPassword)
 	body, _ := io.ReadAll(resp.Body)
