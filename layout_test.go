@@ -1,0 +1,111 @@
+// Package layout_test holds the house rule of docs/ARCHITECTURE.md: every
+// package sits on one floor, and its code imports only packages of its own
+// floor or of floors below it.
+package layout_test
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/lcw-auth-proxy/lcw-auth-proxy/"
+
+// floors maps folders (a folder stands for everything under it) to their
+// floor, from the ground up. The longest matching folder decides. A new
+// folder must be placed here before it can hold code.
+var floors = map[string]int{
+	"config":           0,
+	"deploy":           0,
+	"internal":         1, // ground-floor helpers every layer may use
+	"auth":             1,
+	"proxy":            3,
+	"cmd/internal":     4, // wiring and command features
+	"internal/devidp":  4, // the development OP: demo and tests only
+	"internal/testenv": 4, // the real servers tests start
+	"cmd":              5, // the binaries
+	"bench":            5,
+}
+
+var floorNames = []string{"config, deploy", "internal (helpers)", "auth", "proxy", "cmd/internal, internal/devidp, internal/testenv", "cmd, bench"}
+
+func floorOf(dir string) (int, bool) {
+	best, floor := -1, 0
+	for f, n := range floors {
+		if (dir == f || strings.HasPrefix(dir, f+"/")) && len(f) > best {
+			best, floor = len(f), n
+		}
+	}
+	return floor, best >= 0
+}
+
+// TestImportsRunDownTheFloors reads the imports of every non-test Go file
+// (tests may reach up: they exercise the floor above) and fails on each
+// import that climbs.
+func TestImportsRunDownTheFloors(t *testing.T) {
+	fset := token.NewFileSet()
+	files := 0
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != "." && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		dir := filepath.ToSlash(filepath.Dir(path))
+		from, ok := floorOf(dir)
+		if !ok {
+			t.Errorf("%s: folder %s is on no floor; place it in floors (layout_test.go) and docs/ARCHITECTURE.md", path, dir)
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			if !strings.HasPrefix(p, module) {
+				continue
+			}
+			target := strings.TrimPrefix(p, module)
+			to, ok := floorOf(target)
+			if !ok {
+				t.Errorf("%s imports %s, which is on no floor", path, target)
+				continue
+			}
+			if to > from {
+				t.Errorf("%s (floor %d: %s) imports %s (floor %d: %s): imports must run down the house",
+					path, from, floorNames[from], target, to, floorNames[to])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 50 {
+		t.Fatalf("read only %d Go files; is the test running at the module root?", files)
+	}
+}
+
+// TestFloorsNameExistingFolders keeps the table honest: a floor entry for a
+// folder that no longer exists is a stale map.
+func TestFloorsNameExistingFolders(t *testing.T) {
+	for f := range floors {
+		if st, err := os.Stat(f); err != nil || !st.IsDir() {
+			t.Errorf("floors names %s, which is not a folder", f)
+		}
+	}
+}
