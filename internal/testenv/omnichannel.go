@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,10 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
 )
 
 // OmnichannelOptions configure StartOmnichannel.
@@ -30,9 +27,11 @@ type OmnichannelOptions struct {
 // Omnichannel stands in for the Omnichannel service that Microsoft's chat
 // SDK talks to, on loopback: the live chat config (with an authentication
 // setting) and the authenticated chat token request, whose
-// AuthenticatedUserToken it verifies as Omnichannel does (token.Verify
-// against the key document at KeyURL, fetched again when a token names a
-// kid it has not seen).
+// AuthenticatedUserToken it verifies as Omnichannel's documentation says
+// (the key document at KeyURL, fetched again when a token names a kid it has
+// not seen). It verifies with code of its own on golang-jwt, not the proxy's
+// auth/token: a stand-in that reused the proxy's verifier would accept what
+// the proxy gets wrong.
 type Omnichannel struct {
 	URL string
 	// OrgID and WidgetID are what the SDK must be configured with.
@@ -40,7 +39,7 @@ type Omnichannel struct {
 
 	opts OmnichannelOptions
 	mu   sync.Mutex
-	keys []keys.PublicKey
+	keys []publishedKey
 	log  OmnichannelLog
 }
 
@@ -153,8 +152,7 @@ func (oc *Omnichannel) chatToken(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		oc.log.Rejected = append(oc.log.Rejected, err.Error())
 	} else {
-		sub, _ := rep.Claims["sub"].(string)
-		oc.log.Accepted = append(oc.log.Accepted, AcceptedToken{Token: tok, Kid: rep.Kid, Subject: sub})
+		oc.log.Accepted = append(oc.log.Accepted, AcceptedToken{Token: tok, Kid: rep.Kid, Subject: rep.Subject})
 	}
 	n := len(oc.log.Accepted)
 	oc.mu.Unlock()
@@ -174,45 +172,29 @@ func (oc *Omnichannel) chatToken(w http.ResponseWriter, r *http.Request) {
 
 // verify checks tok with the published keys, and downloads them again
 // once when the token's kid is not among those it holds (a rotation).
-func (oc *Omnichannel) verify(tok string) (*token.Report, error) {
+func (oc *Omnichannel) verify(tok string) (*verified, error) {
 	if tok == "" {
 		return nil, fmt.Errorf("no AuthenticatedUserToken header")
 	}
-	oc.mu.Lock()
-	pub := oc.keys
-	oc.mu.Unlock()
-	if pub == nil {
+	if oc.currentKeys() == nil {
 		if err := oc.fetchKeys(); err != nil {
 			return nil, err
 		}
 	}
-	rep, err := token.Verify(tok, oc.currentKeys(), time.Now())
-	if err != nil && rep.Header != nil {
-		if kid, _ := rep.Header["kid"].(string); kid != "" && !oc.hasKid(kid) {
-			if ferr := oc.fetchKeys(); ferr != nil {
-				return nil, ferr
-			}
-			rep, err = token.Verify(tok, oc.currentKeys(), time.Now())
+	v, err := verifyUserToken(tok, oc.currentKeys())
+	if errors.Is(err, errUnknownKid) {
+		if ferr := oc.fetchKeys(); ferr != nil {
+			return nil, ferr
 		}
+		v, err = verifyUserToken(tok, oc.currentKeys())
 	}
-	return rep, err
+	return v, err
 }
 
-func (oc *Omnichannel) currentKeys() []keys.PublicKey {
+func (oc *Omnichannel) currentKeys() []publishedKey {
 	oc.mu.Lock()
 	defer oc.mu.Unlock()
 	return oc.keys
-}
-
-// hasKid reports whether a held key matches kid; a PEM key (no kid)
-// matches every kid, so it is never refetched for one.
-func (oc *Omnichannel) hasKid(kid string) bool {
-	for _, k := range oc.currentKeys() {
-		if k.Kid == "" || k.Kid == kid {
-			return true
-		}
-	}
-	return false
 }
 
 // fetchKeys downloads the key document without credentials, as
@@ -227,7 +209,7 @@ func (oc *Omnichannel) fetchKeys() error {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("fetch public key URL: %s %v", resp.Status, err)
 	}
-	pub, err := token.ParseKeyDocument(body)
+	pub, err := parseKeyDocument(body)
 	if err != nil {
 		return fmt.Errorf("public key URL: %w", err)
 	}
