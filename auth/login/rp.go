@@ -42,6 +42,7 @@ type RP struct {
 	metrics     *metrics.Metrics
 	http        *http.Client
 	store       session.Store
+	records     records // store's server-side records; nil with the cookie store
 	codec       *session.Codec
 	disc        discovery
 	callbackURL string
@@ -71,6 +72,7 @@ func New(o Options) (*RP, error) {
 		codec:       codec,
 		callbackURL: o.PublicOrigin + o.Prefix + "/callback",
 	}
+	rp.records, _ = store.(records)
 	rp.refresher = newRefresher(rp)
 	if o.Tracer != nil {
 		rp.tracer = o.Tracer.Tracer(tracerName)
