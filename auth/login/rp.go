@@ -21,7 +21,9 @@ type Options struct {
 	OIDC config.OIDC
 	// Session is the validated session section (cookie, lifetime, refresh).
 	Session config.Session
-	// Store keeps the sessions; Codec seals the login flow cookies.
+	// Store keeps the sessions; Codec seals the login flow cookies. A
+	// store that also has records (session.RedisStore) lets replicas
+	// refresh a session one at a time, under its lock.
 	Store session.Store
 	Codec *session.Codec
 	// Prefix is the proxy's path prefix; the redirect URI is
