@@ -21,7 +21,9 @@ type Options struct {
 	OIDC config.OIDC
 	// Session is the validated session section (cookie, lifetime, refresh).
 	Session config.Session
-	// Store keeps the sessions; Codec seals the login flow cookies.
+	// Store keeps the sessions; Codec seals the login flow cookies. A
+	// store that also has records (session.RedisStore) lets replicas
+	// refresh a session one at a time, under its lock.
 	Store session.Store
 	Codec *session.Codec
 	// Prefix is the proxy's path prefix; the redirect URI is
@@ -42,6 +44,7 @@ type RP struct {
 	metrics     *metrics.Metrics
 	http        *http.Client
 	store       session.Store
+	records     records // store's server-side records; nil with the cookie store
 	codec       *session.Codec
 	disc        discovery
 	callbackURL string
@@ -71,6 +74,7 @@ func New(o Options) (*RP, error) {
 		codec:       codec,
 		callbackURL: o.PublicOrigin + o.Prefix + "/callback",
 	}
+	rp.records, _ = store.(records)
 	rp.refresher = newRefresher(rp)
 	if o.Tracer != nil {
 		rp.tracer = o.Tracer.Tracer(tracerName)

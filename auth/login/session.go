@@ -60,6 +60,22 @@ type recentRefresh struct {
 	until time.Time
 }
 
+// records is what the refresher needs of a server-side store beyond
+// Store: the record as stored, a compare-and-set write over it, and the
+// refresh lock replicas agree through (session.RedisStore has them; the
+// cookie store, with nothing on the server, does not).
+type records interface {
+	// Get reads a session by record id, bypassing any cache; an error
+	// wrapping session.ErrInvalid when it ended.
+	Get(ctx context.Context, id string) (*session.Session, error)
+	// Replace writes sess over prev's record only if it is still exactly
+	// prev; session.ErrChanged when it was ended or rewritten meanwhile.
+	Replace(ctx context.Context, sess, prev *session.Session) error
+	// Lock takes a session's refresh lock for at most hold;
+	// session.ErrLocked when another replica holds it.
+	Lock(ctx context.Context, id string, hold time.Duration) (release func(), err error)
+}
+
 // refreshed is one refresh's outcome.
 type refreshed struct {
 	sess   *session.Session // nil: the session ended
@@ -125,8 +141,8 @@ func (f *refresher) ended(sess *session.Session) {
 // exchangeOnce refreshes old at the IdP, or, with a server-side store,
 // takes the result of the replica that holds the session's refresh lock.
 func (f *refresher) exchangeOnce(ctx context.Context, old *session.Session) refreshed {
-	srv, ok := f.rp.store.(session.Server)
-	if !ok || old.ID == "" {
+	srv := f.rp.records
+	if srv == nil || old.ID == "" {
 		return refreshed{sess: f.exchange(ctx, old)}
 	}
 	ctx = context.WithoutCancel(ctx) // others wait on this result
@@ -163,7 +179,7 @@ func (f *refresher) exchangeOnce(ctx context.Context, old *session.Session) refr
 
 // save writes a refreshed (or postponed) session over prev's record and
 // says what the session now is.
-func (f *refresher) save(ctx context.Context, srv session.Server, sess, prev *session.Session) refreshed {
+func (f *refresher) save(ctx context.Context, srv records, sess, prev *session.Session) refreshed {
 	err := srv.Replace(ctx, sess, prev)
 	if err == nil {
 		return refreshed{sess: sess, stored: true}
@@ -186,7 +202,7 @@ func (f *refresher) save(ctx context.Context, srv session.Server, sess, prev *se
 
 // await polls the store until the replica holding the lock has saved the
 // refreshed record (or the session ended), for at most lockHold.
-func (f *refresher) await(ctx context.Context, srv session.Server, old *session.Session) refreshed {
+func (f *refresher) await(ctx context.Context, srv records, old *session.Session) refreshed {
 	deadline := time.Now().Add(lockHold)
 	for time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
@@ -224,7 +240,7 @@ func (f *refresher) finish(w http.ResponseWriter, r *http.Request, res refreshed
 	// Save normalises the session it is given; the shared result stays
 	// untouched for the other requests waiting on it.
 	own := *res.sess
-	if _, server := f.rp.store.(session.Server); res.stored && server {
+	if res.stored && f.rp.records != nil {
 		return &own // the record is the result; the ticket cookie stays
 	}
 	if err := f.rp.store.Save(w, r, &own); err != nil {

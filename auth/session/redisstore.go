@@ -62,6 +62,13 @@ type RedisOptions struct {
 //	p sub:{h}     ids of one subject's sessions (h: an HMAC of the subject)
 //	p sid:{h}     ids of one IdP session's sessions (back-channel logout)
 //	p jti:{h}     back-channel logout tokens already used
+//
+// Beyond Store it offers what only a server-side store can: the record by
+// id with a compare-and-set replace and a refresh lock (Get, Replace,
+// Lock), ending and listing sessions (EndSID, EndSubject, List), the
+// logout-token replay set (FirstUse, ForgetUse), readiness (Ping) and a
+// token budget every replica shares (Budget). Each caller declares the
+// small interface it uses.
 type RedisStore struct {
 	codec   *Codec
 	opts    RedisOptions
@@ -82,40 +89,7 @@ type RedisStore struct {
 	ended   map[string]time.Time
 }
 
-var _ Server = (*RedisStore)(nil)
-
-// Server is what a server-side store adds to Store: ending sessions by
-// subject or IdP session, listing them, the cross-replica refresh lock and
-// the back-channel logout replay check.
-type Server interface {
-	Store
-	// Get reads a session by record id, bypassing any cache.
-	Get(ctx context.Context, id string) (*Session, error)
-	// Replace writes sess (a refresh of prev, same ID) over prev's record,
-	// without touching cookies, only if the record is still exactly prev
-	// as read by Get or Load: a session ended (or rewritten) meanwhile is
-	// not brought back. ErrChanged when it was not written for that reason.
-	Replace(ctx context.Context, sess, prev *Session) error
-	// Lock takes the refresh lock of a session; ErrLocked when another
-	// replica holds it. release is safe to call once the work is done.
-	Lock(ctx context.Context, id string, hold time.Duration) (release func(), err error)
-	// EndSubject and EndSID end every session of a subject or of an IdP
-	// session, returning how many records were deleted.
-	EndSubject(ctx context.Context, sub string) (int, error)
-	EndSID(ctx context.Context, sid string) (int, error)
-	// List describes a subject's sessions (no tokens), or every session
-	// when sub is empty.
-	List(ctx context.Context, sub string) ([]Info, error)
-	// FirstUse records a back-channel logout token id for ttl and reports
-	// whether it was new (false: a replay).
-	FirstUse(ctx context.Context, jti string, ttl time.Duration) (bool, error)
-	// ForgetUse undoes FirstUse when the work the token asked for failed,
-	// so that the sender's retry of the same token is not taken for a
-	// replay.
-	ForgetUse(ctx context.Context, jti string) error
-	// Ping checks that the store answers (readiness).
-	Ping(ctx context.Context) error
-}
+var _ Store = (*RedisStore)(nil)
 
 // ErrLocked means another replica is refreshing the session.
 var ErrLocked = errors.New("session: the session is being refreshed elsewhere")
@@ -363,7 +337,7 @@ func (s *RedisStore) open(id, raw string) (*Session, error) {
 	return &cp, nil
 }
 
-// Get implements Server.
+// Get reads a session by record id, bypassing any cache.
 func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 	c, err := s.client()
 	if err != nil {
@@ -428,8 +402,12 @@ func (s *RedisStore) Save(w http.ResponseWriter, r *http.Request, sess *Session)
 	return nil
 }
 
-// Replace implements Server. The indexes are added first and the record
-// then compared-and-set: a record is never listed nowhere, and an index
+// Replace writes sess (a refresh of prev, same ID) over prev's record,
+// without touching cookies, only if the record is still exactly prev as
+// read by Get or Load: a session ended (or rewritten) meanwhile is not
+// brought back. ErrChanged when it was not written for that reason.
+//
+// The indexes are added first and the record then compared-and-set: a record is never listed nowhere, and an index
 // entry whose record is gone (or was never written) is harmless, dropped
 // when the index is read. Indexes live in other slots than the record on
 // a Cluster, so one script cannot cover them; this order makes that safe:
@@ -584,8 +562,10 @@ func (s *RedisStore) Clear(w http.ResponseWriter, r *http.Request) error {
 // Twice implements Store.
 func (s *RedisStore) Twice(r *http.Request) bool { return s.cookies.Twice(r) }
 
-// Lock implements Server with SET NX PX and a random token, so only the
-// holder's release deletes the lock, and a crashed holder's lock expires.
+// Lock takes the refresh lock of a session for at most hold; ErrLocked
+// when another replica holds it. release is safe to call once the work is
+// done. SET NX PX with a random token: only the holder's release deletes
+// the lock, and a crashed holder's lock expires.
 func (s *RedisStore) Lock(ctx context.Context, id string, hold time.Duration) (func(), error) {
 	token := make([]byte, 16)
 	_, _ = rand.Read(token)
@@ -615,12 +595,14 @@ func (s *RedisStore) Lock(ctx context.Context, id string, hold time.Duration) (f
 	}, nil
 }
 
-// EndSubject implements Server.
+// EndSubject ends every session of a subject, returning how many records
+// were deleted.
 func (s *RedisStore) EndSubject(ctx context.Context, sub string) (int, error) {
 	return s.endIndexed(ctx, s.indexKeys("sub", sub))
 }
 
-// EndSID implements Server.
+// EndSID ends every session of an IdP session (the ID token's sid),
+// returning how many records were deleted.
 func (s *RedisStore) EndSID(ctx context.Context, sid string) (int, error) {
 	return s.endIndexed(ctx, s.indexKeys("sid", sid))
 }
@@ -663,14 +645,15 @@ func (s *RedisStore) endIndexed(ctx context.Context, indexes []string) (int, err
 	return n, nil
 }
 
-// List implements Server: sub's sessions, or every session when sub is
+// List describes sub's sessions (no tokens), or every session when sub is
 // empty, read in batches (see list). Ids of sessions that ended are
 // dropped from the index on the way.
 func (s *RedisStore) List(ctx context.Context, sub string) ([]Info, error) {
 	return s.list(ctx, sub)
 }
 
-// FirstUse implements Server.
+// FirstUse records a back-channel logout token id for ttl and reports
+// whether it was new (false: a replay).
 func (s *RedisStore) FirstUse(ctx context.Context, jti string, ttl time.Duration) (bool, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
@@ -691,7 +674,8 @@ func (s *RedisStore) FirstUse(ctx context.Context, jti string, ttl time.Duration
 	return true, nil
 }
 
-// ForgetUse implements Server.
+// ForgetUse undoes FirstUse when the work the token asked for failed, so
+// that the sender's retry of the same token is not taken for a replay.
 func (s *RedisStore) ForgetUse(ctx context.Context, jti string) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
@@ -708,7 +692,7 @@ func (s *RedisStore) ForgetUse(ctx context.Context, jti string) error {
 	return nil
 }
 
-// Ping implements Server.
+// Ping checks that Redis answers (readiness).
 func (s *RedisStore) Ping(ctx context.Context) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()

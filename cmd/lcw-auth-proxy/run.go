@@ -104,7 +104,7 @@ func runProcess(ctx context.Context, args []string, p process, stdout, stderr io
 	case "verify":
 		return verifyCmd(ctx, args, getenv, stdout, stderr)
 	case "sessions":
-		return sessionsCmd(ctx, args, getenv, stdout, stderr)
+		return sessionsCmd(ctx, args, p, stdout, stderr)
 	case "doctor":
 		return doctorCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
@@ -160,9 +160,23 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// configFlags parses the flags every config-reading command shares; more,
-// when given, adds the command's own.
+// configFlags parses the flags every config-reading command shares and
+// loads the configuration; more, when given, adds the command's own.
 func configFlags(name string, args []string, p process, more func(*flag.FlagSet)) (*config.Config, error) {
+	path, err := configPath(name, args, p, more)
+	if err != nil {
+		return nil, err
+	}
+	return p.loadConfig(path)
+}
+
+// configPath parses the flags of a config-reading command: --config
+// (LCW_CONFIG by default) and, when more is given, the command's own. A
+// command that checks its own flags before the file is read calls it, then
+// p.loadConfig: every command that reads the configuration finds it the
+// same way and refuses the same mistakes (a misspelt LCW_* variable
+// among them).
+func configPath(name string, args []string, p process, more func(*flag.FlagSet)) (string, error) {
 	fs := newFlagSet(name)
 	path := fs.String("config", p.getenv(config.ConfigFileEnv), "configuration file (YAML)")
 	if more != nil {
@@ -171,15 +185,15 @@ func configFlags(name string, args []string, p process, more func(*flag.FlagSet)
 	// Not parseFlags: these commands take no positional argument, so the
 	// first one is the mistake to report, whatever follows it.
 	if err := fs.Parse(args); err != nil {
-		return nil, parseError(fs, err)
+		return "", parseError(fs, err)
 	}
 	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
+		return "", usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
 	}
 	if *path == "" {
-		return nil, usageError{fmt.Sprintf("%s: --config FILE is required (or LCW_CONFIG)", name)}
+		return "", usageError{fmt.Sprintf("%s: --config FILE is required (or LCW_CONFIG)", name)}
 	}
-	return p.loadConfig(*path)
+	return *path, nil
 }
 
 func serve(ctx context.Context, args []string, p process, stderr io.Writer) error {

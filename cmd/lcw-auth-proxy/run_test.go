@@ -679,3 +679,29 @@ func TestMisspeltVariableIsRefused(t *testing.T) {
 		t.Fatalf("check-config with LCW_UPSTREAM_ULR: %v", err)
 	}
 }
+
+// Every command that reads the configuration reads it as serve does: a
+// misspelt LCW_* variable stops sessions and token with serve's own
+// message, before Redis or the claims file is asked.
+func TestMisspeltVariableIsRefusedByEveryCommand(t *testing.T) {
+	path := baseConfig(t, "http://127.0.0.1:8080", "")
+	environ := []string{"LCW_SESION_STORE=redis"}
+	p := process{getenv: config.Getenv(environ), environ: environ}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a serve that did not refuse stops here
+	defer cancel()
+	serveErr := runProcess(ctx, []string{"serve", "--config", path}, p, io.Discard, io.Discard)
+	if serveErr == nil || !strings.Contains(serveErr.Error(), "LCW_SESION_STORE") {
+		t.Fatalf("serve with LCW_SESION_STORE: %v", serveErr)
+	}
+	for _, args := range [][]string{
+		{"sessions", "list", "--config", path},
+		{"sessions", "revoke", "--config", path, "--sub", "x"},
+		{"check-config", "--config", path},
+		{"token", "--config", path, "--claims", filepath.Join(t.TempDir(), "absent.json")},
+	} {
+		err := runProcess(ctx, args, p, io.Discard, io.Discard)
+		if err == nil || err.Error() != serveErr.Error() {
+			t.Errorf("%s with LCW_SESION_STORE: %v; want serve's %q", strings.Join(args[:2], " "), err, serveErr)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -11,61 +12,55 @@ import (
 	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/app"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
 // sessionsCmd lists or revokes one subject's server-side sessions: what an
 // operator does when an account is compromised or a user leaves, without
 // waiting for the IdP or the session lifetime. list without --sub lists
 // every session (in batches, however many there are).
-func sessionsCmd(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+func sessionsCmd(ctx context.Context, args []string, p process, stdout, _ io.Writer) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "revoke") {
 		return usageError{"sessions: say list or revoke: lcw-auth-proxy sessions list [--sub SUB] | revoke --sub SUB, with --config FILE"}
 	}
 	action := args[0]
-	fs := newFlagSet("sessions " + action)
-	path := fs.String("config", getenv("LCW_CONFIG"), "configuration file (YAML)")
-	sub := fs.String("sub", "", "the subject: the sub claim of the user's ID token (list: every session without it)")
-	asJSON := fs.Bool("json", false, "list: print JSON instead of a table")
-	rest, err := parseFlags(fs, args[1:])
-	if err != nil {
-		return err
-	}
+	var sub string
+	var asJSON bool
+	path, err := configPath("sessions "+action, args[1:], p, func(fs *flag.FlagSet) {
+		fs.StringVar(&sub, "sub", "", "the subject: the sub claim of the user's ID token (list: every session without it)")
+		fs.BoolVar(&asJSON, "json", false, "list: print JSON instead of a table")
+	})
 	switch {
-	case len(rest) > 0:
-		return usageError{fmt.Sprintf("sessions %s: unexpected argument %q", action, rest[0])}
-	case *path == "":
-		return usageError{fmt.Sprintf("sessions %s: --config FILE is required (or LCW_CONFIG)", action)}
-	case *sub == "" && action == "revoke":
+	case err != nil:
+		return err
+	case sub == "" && action == "revoke":
 		return usageError{"sessions revoke: --sub SUB is required (the user's sub claim)"}
-	case *asJSON && action != "list":
+	case asJSON && action != "list":
 		return usageError{"sessions revoke: --json is for list"}
 	}
-	cfg, err := config.Load(*path, getenv)
+	cfg, err := p.loadConfig(path)
 	if err != nil {
 		return err
 	}
-	srv, closeStore, err := openServerStore(ctx, cfg)
+	srv, closeStore, err := openServerStore(ctx, cfg.Session)
 	if err != nil {
 		return fmt.Errorf("sessions %s: %w", action, err)
 	}
 	defer closeStore()
 	if action == "revoke" {
-		n, err := srv.EndSubject(ctx, *sub)
+		n, err := srv.EndSubject(ctx, sub)
 		if err != nil {
 			return fmt.Errorf("sessions revoke: after %d ended: %w", n, err)
 		}
-		fmt.Fprintf(stdout, "revoked %d session(s) of %q\n", n, *sub)
+		fmt.Fprintf(stdout, "revoked %d session(s) of %q\n", n, sub)
 		return nil
 	}
-	infos, err := srv.List(ctx, *sub)
+	infos, err := srv.List(ctx, sub)
 	if err != nil {
 		return fmt.Errorf("sessions list: %w", err)
 	}
 	slices.SortFunc(infos, func(a, b session.Info) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	if *asJSON {
+	if asJSON {
 		if infos == nil {
 			infos = []session.Info{} // [] rather than null for scripts
 		}
@@ -73,34 +68,44 @@ func sessionsCmd(ctx context.Context, args []string, getenv func(string) string,
 		enc.SetIndent("", "  ")
 		return enc.Encode(infos)
 	}
-	return printSessions(stdout, *sub, infos)
+	return printSessions(stdout, sub, infos)
+}
+
+// sessionAdmin is what the sessions command needs of the store: listing
+// and ending a subject's sessions, and a first question that tells an
+// unreachable Redis apart from a failed command. Only a server-side store
+// (session.RedisStore) has it.
+type sessionAdmin interface {
+	List(ctx context.Context, sub string) ([]session.Info, error)
+	EndSubject(ctx context.Context, sub string) (int, error)
+	Ping(ctx context.Context) error
 }
 
 // openServerStore connects to the store the proxy uses. Only a server-side
 // store holds sessions the server can list or end.
-func openServerStore(ctx context.Context, cfg *config.Config) (session.Server, func(), error) {
-	if cfg.Session.Store != "redis" {
-		return nil, nil, fmt.Errorf("session.store is %q: sessions live in the browsers' cookies, so the server can neither list nor revoke them; use session.store: redis", cfg.Session.Store)
+func openServerStore(ctx context.Context, cfg config.Session) (sessionAdmin, func(), error) {
+	if cfg.Store != "redis" {
+		return nil, nil, fmt.Errorf("session.store is %q: sessions live in the browsers' cookies, so the server can neither list nor revoke them; use session.store: redis", cfg.Store)
 	}
-	codec, err := session.NewCodec(cfg.Session.Keys)
+	codec, err := session.NewCodec(cfg.Keys)
 	if err != nil {
 		return nil, nil, fmt.Errorf("session keys: %w", err)
 	}
-	store, client, err := app.NewSessionStore(cfg.Session, codec, metrics.New())
+	store, closeStore, err := session.New(cfg, codec, session.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, ok := store.(session.Server)
-	if !ok { // NewSessionStore returned the cookie store for "redis": a bug
-		client.Close()
+	srv, ok := store.(sessionAdmin)
+	if !ok { // session.New returned the cookie store for "redis": a bug
+		closeStore()
 		return nil, nil, errors.New("the session store is not server-side")
 	}
 	// A clear "cannot reach" now, rather than from the first command.
 	if err := srv.Ping(ctx); err != nil {
-		client.Close()
+		closeStore()
 		return nil, nil, fmt.Errorf("cannot reach Redis (session.redis): %w", err)
 	}
-	return srv, client.Close, nil
+	return srv, closeStore, nil
 }
 
 // printSessions writes the table of list: never a token, only what tells

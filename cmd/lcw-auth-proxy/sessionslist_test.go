@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/app"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
@@ -82,11 +80,11 @@ func saveSessions(t *testing.T, cfg *config.Config, n, users int) {
 	// machine from failing it; the listing keeps the config's 200ms.
 	seed := cfg.Session
 	seed.Redis.Timeout = config.Duration(10 * time.Second)
-	store, client, err := app.NewSessionStore(seed, codec, metrics.New())
+	store, closeStore, err := session.New(seed, codec, session.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
+	defer closeStore()
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
 	const workers = 16

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // keyFetchTimeout bounds verify's download of a public key URL.
@@ -71,27 +71,23 @@ Configure it with:
 // tokenCmd mints a token offline from a claims file with the configured keys
 // and rules, to try a mapping without signing in.
 func tokenCmd(ctx context.Context, args []string, proc process, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token")
-	path := fs.String("config", proc.getenv(config.ConfigFileEnv), "configuration file (YAML)")
-	claimsPath := fs.String("claims", "", "JSON file of identity claims (- for stdin)")
-	decode := fs.Bool("decode", false, "also print the decoded header and payload")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
+	var claimsPath string
+	var decode bool
+	path, err := configPath("token", args, proc, func(fs *flag.FlagSet) {
+		fs.StringVar(&claimsPath, "claims", "", "JSON file of identity claims (- for stdin)")
+		fs.BoolVar(&decode, "decode", false, "also print the decoded header and payload")
+	})
 	switch {
-	case len(rest) > 0:
-		return usageError{fmt.Sprintf("token: unexpected argument %q", rest[0])}
-	case *path == "":
-		return usageError{"token: --config FILE is required (or LCW_CONFIG)"}
-	case *claimsPath == "":
+	case err != nil:
+		return err
+	case claimsPath == "":
 		return usageError{"token: --claims FILE is required: a JSON object of ID token claims, e.g. {\"sub\": \"…\", \"email\": \"…\"}"}
 	}
-	cfg, err := proc.loadConfig(*path)
+	cfg, err := proc.loadConfig(path)
 	if err != nil {
 		return err
 	}
-	idClaims, err := readClaims(*claimsPath)
+	idClaims, err := readClaims(claimsPath)
 	if err != nil {
 		return err
 	}
@@ -115,7 +111,7 @@ func tokenCmd(ctx context.Context, args []string, proc process, stdout, stderr i
 		return err
 	}
 	fmt.Fprintln(stdout, tok)
-	if *decode {
+	if decode {
 		return printDecoded(stdout, tok)
 	}
 	return nil

@@ -56,7 +56,8 @@ type App struct {
 	keys    *keys.Set
 	handler http.Handler
 	store   session.Store
-	redis   *session.RedisClient // nil with the cookie store
+	// closeStore releases the session store's connection, if any.
+	closeStore func()
 	// tracing is the tracer provider New built from the config, flushed and
 	// shut down after the servers drained; nil when tracing is off or the
 	// caller brought its own (Options.Tracer).
@@ -107,10 +108,15 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 	if err != nil {
 		return nil, fmt.Errorf("session keys: %w", err)
 	}
-	store, redis, err := newSessionStore(cfg.Session, codec, m, tp)
+	store, closeStore, err := session.New(cfg.Session, codec, session.Options{Observe: m.ObserveStore, Tracer: tp})
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			closeStore()
+		}
+	}()
 	rp, err := login.New(login.Options{
 		OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Prefix: cfg.Prefix, PublicOrigin: origin,
 		Logger: log, Metrics: m, Tracer: tp,
@@ -159,14 +165,14 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 		inj = inject.New(opts)
 	}
 	var backchannel http.Handler
-	if srv, ok := store.(session.Server); ok && (cfg.Session.BackchannelLogout == nil || *cfg.Session.BackchannelLogout) {
+	if srv, ok := store.(login.BackchannelStore); ok && (cfg.Session.BackchannelLogout == nil || *cfg.Session.BackchannelLogout) {
 		// Only a server-side store has anything to end when the IdP calls.
 		backchannel = rp.BackchannelLogoutHandler(srv)
 	}
 	tokenOpts := token.HandlerOptions{PublicOrigin: origin, SessionPath: cfg.Prefix + "/session", Metrics: m, Logger: log}
 	if cfg.Token.RateLimit > 0 {
 		tokenOpts.Limit = ratelimit.New(ratelimit.Options{PerMinute: cfg.Token.RateLimit, Burst: cfg.Token.RateBurst})
-		if rs, ok := store.(*session.RedisStore); ok {
+		if rs, ok := store.(budgets); ok {
 			// One budget per user for all replicas.
 			tokenOpts.Shared = rs.Budget(cfg.Token.RateLimit, cfg.Token.RateBurst)
 		}
@@ -214,39 +220,25 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 	if err != nil {
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h, store: store, redis: redis, tracing: owned}, nil
+	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h, store: store, closeStore: closeStore, tracing: owned}, nil
 }
 
-// NewSessionStore builds the store session.store names: the cookie store,
-// or the Redis store with its client (returned so the caller can close it).
-func NewSessionStore(cfg config.Session, codec *session.Codec, m *metrics.Metrics) (session.Store, *session.RedisClient, error) {
-	return newSessionStore(cfg, codec, m, nil)
+// budgets is a session store that keeps token budgets every replica
+// shares (the Redis store).
+type budgets interface {
+	Budget(perMinute, burst int) *session.RedisBudget
 }
 
-// newSessionStore is NewSessionStore with the Redis store's operations
-// traced when tp is set.
-func newSessionStore(cfg config.Session, codec *session.Codec, m *metrics.Metrics, tp trace.TracerProvider) (session.Store, *session.RedisClient, error) {
-	cookie := session.CookieOptions{
-		Name: cfg.Name, Domain: cfg.CookieDomain, Path: cfg.CookiePath, Secure: cfg.Secure, Lifetime: cfg.Lifetime.D(),
-	}
-	if cfg.Store != "redis" {
-		return session.NewCookieStore(codec, cookie), nil, nil
-	}
-	client, err := session.NewRedisClient(cfg.Redis)
-	if err != nil {
-		return nil, nil, err
-	}
-	return session.NewRedisStore(codec, cfg.Keys, session.RedisOptions{
-		Cookie: cookie, Client: client, KeyPrefix: cfg.Redis.KeyPrefix,
-		Timeout: cfg.Redis.Timeout.D(), CacheTTL: cfg.Redis.CacheTTL.D(),
-		Observe: m.ObserveStore, Tracer: tp,
-	}), client, nil
+// pinger is a session store that can say whether it answers: a
+// server-side one (the cookie store has nothing to reach).
+type pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // storeChecks makes a server-side store part of readiness: without it no
 // signed-in request can be served.
 func storeChecks(s session.Store) []proxy.Check {
-	srv, ok := s.(session.Server)
+	srv, ok := s.(pinger)
 	if !ok {
 		return nil
 	}
@@ -278,9 +270,7 @@ func identity(r *http.Request) (token.Identity, error) {
 // Close releases the session store's connection, if any, and flushes and
 // stops the tracer provider New built.
 func (a *App) Close() {
-	if a.redis != nil {
-		a.redis.Close()
-	}
+	a.closeStore()
 	a.flushTraces()
 }
 

@@ -78,7 +78,7 @@ func postForm(t *testing.T, u, contentType, form string) *http.Response {
 // sids are the IdP session ids of sub's sessions, as the store lists them.
 func sids(t *testing.T, e *env, sub string) []string {
 	t.Helper()
-	infos, err := e.App.Store().(session.Server).List(context.Background(), sub)
+	infos, err := e.App.Store().(*session.RedisStore).List(context.Background(), sub)
 	if err != nil {
 		t.Fatal(err)
 	}

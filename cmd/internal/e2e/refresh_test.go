@@ -70,7 +70,7 @@ func TestRevocationDuringRefreshStays(t *testing.T) {
 		revoke func(t *testing.T, r *replicas, on *env, cookie string)
 	}{
 		{"sessions revoke", func(t *testing.T, r *replicas, on *env, _ string) {
-			n, err := on.App.Store().(session.Server).EndSubject(context.Background(), testenv.SubjectOf(t, r.OP, testenv.VIPUsername))
+			n, err := on.App.Store().(*session.RedisStore).EndSubject(context.Background(), testenv.SubjectOf(t, r.OP, testenv.VIPUsername))
 			if err != nil || n != 1 {
 				t.Fatalf("EndSubject: %d, %v", n, err)
 			}
