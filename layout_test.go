@@ -20,19 +20,37 @@ const module = "github.com/lcw-auth-proxy/lcw-auth-proxy/"
 // floor, from the ground up. The longest matching folder decides. A new
 // folder must be placed here before it can hold code.
 var floors = map[string]int{
-	"config":           0,
-	"deploy":           0,
-	"internal":         1, // ground-floor helpers every layer may use
-	"auth":             1,
-	"proxy":            3,
-	"cmd/internal":     4, // wiring and command features
-	"internal/devidp":  4, // the development OP: demo and tests only
-	"internal/testenv": 4, // the real servers tests start
-	"cmd":              5, // the binaries
-	"bench":            5,
+	"config":       0,
+	"deploy":       0,
+	"internal":     1, // ground-floor helpers every layer may use
+	"auth":         1,
+	"proxy":        3,
+	"cmd/internal": 4, // wiring and command features
+	"cmd":          5, // the binaries
+	"bench":        5,
 }
 
-var floorNames = []string{"config, deploy", "internal (helpers)", "auth", "proxy", "cmd/internal, internal/devidp, internal/testenv", "cmd, bench"}
+var floorNames = []string{"config, deploy", "internal", "auth", "proxy", "cmd/internal", "cmd, bench"}
+
+// testOnly are ground-floor packages that serve tests and the demo, never
+// the proxy: only the folders listed may import them outside tests.
+var testOnly = map[string][]string{
+	"internal/testenv": nil,
+	"internal/devidp":  {"internal/testenv", "cmd/lcw-demo"},
+}
+
+func mayImport(dir, target string) bool {
+	allowed, ok := testOnly[target]
+	if !ok {
+		return true
+	}
+	for _, a := range allowed {
+		if dir == a {
+			return true
+		}
+	}
+	return false
+}
 
 func floorOf(dir string) (int, bool) {
 	best, floor := -1, 0
@@ -85,6 +103,9 @@ func TestImportsRunDownTheFloors(t *testing.T) {
 				t.Errorf("%s imports %s, which is on no floor", path, target)
 				continue
 			}
+			if !mayImport(dir, target) {
+				t.Errorf("%s imports %s, which serves tests and the demo only", path, target)
+			}
 			if to > from {
 				t.Errorf("%s (floor %d: %s) imports %s (floor %d: %s): imports must run down the house",
 					path, from, floorNames[from], target, to, floorNames[to])
@@ -103,6 +124,9 @@ func TestImportsRunDownTheFloors(t *testing.T) {
 // TestFloorsNameExistingFolders keeps the table honest: a floor entry for a
 // folder that no longer exists is a stale map.
 func TestFloorsNameExistingFolders(t *testing.T) {
+	for f := range testOnly {
+		floors[f] = 0 // only to check the folder below
+	}
 	for f := range floors {
 		if st, err := os.Stat(f); err != nil || !st.IsDir() {
 			t.Errorf("floors names %s, which is not a folder", f)
