@@ -2,10 +2,8 @@ package config
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -290,18 +288,7 @@ func tracingTLS(p *problems, getenv func(string) string) *tls.Config {
 		return nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ca != "" {
-		pem, err := os.ReadFile(ca)
-		pool := x509.NewCertPool()
-		switch {
-		case err != nil:
-			p.add("environment "+caName, "cannot read %s: %v", ca, err)
-		case !pool.AppendCertsFromPEM(pem):
-			p.add("environment "+caName, "%s holds no PEM certificate", ca)
-		default:
-			tc.RootCAs = pool
-		}
-	}
+	tc.RootCAs = readCAFile(p, "environment "+caName, ca, "")
 	if cert != "" || key != "" {
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {

@@ -72,6 +72,8 @@ func (c *Config) provision(p *problems, getenv func(string) string) {
 		c.TrustedProxyNets = append(c.TrustedProxyNets, pfx)
 	}
 	c.UpstreamURL = c.Upstream.parseURL(p)
+	c.Upstream.RootCAs = readCAFile(p, "upstream.ca_file", c.Upstream.CAFile,
+		"give the CA certificate (-----BEGIN CERTIFICATE-----) that signed the upstream's certificate")
 	c.OIDC.ClientSecret = readSecret(p, "oidc.client_secret", c.OIDC.ClientSecret, c.OIDC.ClientSecretFile)
 	c.Session.provision(p, c.Public)
 	c.Access.provision()
@@ -211,11 +213,6 @@ func (u *Upstream) validate(p *problems) {
 	if u.IdleConnTimeout <= 0 {
 		p.add("upstream.idle_conn_timeout", "must be positive, e.g. 90s")
 	}
-	if u.CAFile != "" {
-		if _, err := os.Stat(u.CAFile); err != nil {
-			p.add("upstream.ca_file", "cannot read %s: %v", u.CAFile, err)
-		}
-	}
 	for i, up := range u.AllowedUpgrades {
 		key := fmt.Sprintf("upstream.allowed_upgrades[%d]", i)
 		name, _, _ := strings.Cut(up, "/")
@@ -353,19 +350,30 @@ const secretFix = "32 random bytes in base64; generate one with: openssl rand -b
 // provision reads the Redis password file and CA file.
 func (r *Redis) provision(p *problems) {
 	r.Password = readSecret(p, "session.redis.password", r.Password, r.PasswordFile)
-	if r.CAFile != "" {
-		pem, err := os.ReadFile(r.CAFile)
-		if err != nil {
-			p.add("session.redis.ca_file", "cannot read %s: %v", r.CAFile, err)
-			return
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			p.add("session.redis.ca_file", "%s holds no PEM certificate: give the CA that signed the Redis server's certificate", r.CAFile)
-			return
-		}
-		r.RootCAs = pool
+	r.RootCAs = readCAFile(p, "session.redis.ca_file", r.CAFile, "give the CA that signed the Redis server's certificate")
+}
+
+// readCAFile reads the PEM certificates of file (the value of key) into a
+// pool; nil when file is empty or unusable, which is reported with fix.
+func readCAFile(p *problems, key, file, fix string) *x509.CertPool {
+	if file == "" {
+		return nil
 	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		p.add(key, "cannot read %s: %v", file, err)
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		if fix != "" {
+			p.add(key, "%s holds no PEM certificate: %s", file, fix)
+		} else {
+			p.add(key, "%s holds no PEM certificate", file)
+		}
+		return nil
+	}
+	return pool
 }
 
 func (s *Session) validateStore(p *problems) {
