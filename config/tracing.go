@@ -307,7 +307,7 @@ func (t *Tracing) validate(p *problems) {
 		p.add("tracing.sample_ratio", "%v must be from 0 to 1 (1 records every new trace)", t.SampleRatio)
 	}
 	if strings.TrimSpace(t.ServiceName) == "" {
-		p.add("tracing.service_name", "must not be empty (default lcw-auth-proxy)")
+		p.add("tracing.service_name", "must not be empty (default %s)", Default().Tracing.ServiceName)
 	}
 	if t.Protocol != ProtocolHTTP && t.Protocol != ProtocolGRPC {
 		p.add("tracing.protocol", "%q is not supported: use %s (the default) or %s", t.Protocol, ProtocolHTTP, ProtocolGRPC)

@@ -184,10 +184,10 @@ func (s *Server) validate(p *problems) {
 		p.add("server.idle_timeout", "must be positive, e.g. 120s")
 	}
 	if s.MaxHeaderBytes < 4096 {
-		p.add("server.max_header_bytes", "%d is too small: use at least 4096 (default 65536)", s.MaxHeaderBytes)
+		p.add("server.max_header_bytes", "%d is too small: use at least 4096 (default %d)", s.MaxHeaderBytes, Default().Server.MaxHeaderBytes)
 	}
 	if s.MaxConnections < 0 {
-		p.add("server.max_connections", "must not be negative (0 = no limit; default 10000)")
+		p.add("server.max_connections", "must not be negative (0 = no limit; default %d)", Default().Server.MaxConnections)
 	}
 	switch {
 	case s.TLSCertFile == "" && s.TLSKeyFile == "":
@@ -208,7 +208,7 @@ func (u *Upstream) validate(p *problems) {
 		p.add("upstream.dial_timeout", "must be positive, e.g. 5s")
 	}
 	if u.MaxIdleConnsPerHost < 1 {
-		p.add("upstream.max_idle_conns_per_host", "must be at least 1 (default 256)")
+		p.add("upstream.max_idle_conns_per_host", "must be at least 1 (default %d)", Default().Upstream.MaxIdleConnsPerHost)
 	}
 	if u.IdleConnTimeout <= 0 {
 		p.add("upstream.idle_conn_timeout", "must be positive, e.g. 90s")
@@ -261,7 +261,7 @@ func (o *OIDC) validate(p *problems) {
 		p.add("oidc.scopes", "must include openid (got %v)", o.Scopes)
 	}
 	if o.ClockSkew < 0 || o.ClockSkew.D() > 5*time.Minute {
-		p.add("oidc.clock_skew", "must be between 0 and 5m (default 30s)")
+		p.add("oidc.clock_skew", "must be between 0 and 5m (default %s)", DurationText(Default().OIDC.ClockSkew.D()))
 	}
 	if o.DiscoveryTimeout <= 0 {
 		p.add("oidc.discovery_timeout", "must be positive, e.g. 10s")
@@ -426,17 +426,17 @@ func (s *Session) validateStore(p *problems) {
 		p.add("session.redis.dial_timeout", "must be positive, e.g. 5s")
 	}
 	if r.Timeout <= 0 || r.Timeout.D() > 30*time.Second {
-		p.add("session.redis.timeout", "%s is out of range: use more than 0 and at most 30s (default 2s); a slower Redis counts as down", r.Timeout.D())
+		p.add("session.redis.timeout", "%s is out of range: use more than 0 and at most 30s (default %s); a slower Redis counts as down", r.Timeout.D(), DurationText(Default().Session.Redis.Timeout.D()))
 	}
 	if r.CacheTTL < 0 {
-		p.add("session.redis.cache_ttl", "must not be negative (0 turns the client-side cache off; default 1m)")
+		p.add("session.redis.cache_ttl", "must not be negative (0 turns the client-side cache off; default %s)", DurationText(Default().Session.Redis.CacheTTL.D()))
 	}
 }
 
 func (s *Session) validate(p *problems) {
 	s.validateStore(p)
 	if s.Lifetime.D() < time.Minute {
-		p.add("session.lifetime", "must be at least 1m (default 12h)")
+		p.add("session.lifetime", "must be at least 1m (default %s)", DurationText(Default().Session.Lifetime.D()))
 	}
 	if !cookieName.MatchString(s.CookieName) {
 		p.add("session.cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~)", s.CookieName)
