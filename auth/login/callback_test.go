@@ -237,7 +237,7 @@ func TestSessionFromRefreshedToken(t *testing.T) {
 	// cannot do without one.
 	bare := &oauth2.Token{AccessToken: "at"}
 	if got, err := s.rp.sessionFromToken(context.Background(), p, bare, "", sess); err != nil || got.Subject != sess.Subject || got.RefreshToken != sess.RefreshToken {
-		t.Errorf("refresh without an ID token: %+v, %v", got, err)
+		t.Errorf("a refresh without an ID token must keep the subject and refresh token (error %v)", err)
 	}
 	if _, err := s.rp.sessionFromToken(context.Background(), p, bare, "n", nil); err == nil || !strings.Contains(err.Error(), "no id_token") {
 		t.Errorf("login without an ID token: %v", err)

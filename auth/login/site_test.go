@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ upstream: {url: "http://127.0.0.1:8080"}
 oidc: {issuer: "` + op.Issuer + `", client_id: ` + op.ClientID + `, client_secret: ` + op.ClientSecret +
 		`, scopes: [openid, profile, email, offline_access]` + o.oidc + `}
 session: {secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="` + o.session + `}
-token: {issuer: shop.example.com, signing_keys: [{file: ` + key + `}]}
+token: {issuer: shop.example.com, signing_keys: [{file: ` + strconv.Quote(key) + `}]}
 `
 	path := filepath.Join(dir, "c.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
