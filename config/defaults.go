@@ -88,9 +88,8 @@ func Default() Config {
 // default or a bound use it, so they read like the key they name.
 func DurationText(d time.Duration) string {
 	s := d.String()
-	s, _ = strings.CutSuffix(s, "m0s")
-	if s != d.String() {
-		s += "m"
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
 	}
 	if t, ok := strings.CutSuffix(s, "h0m"); ok {
 		s = t + "h"

@@ -126,8 +126,10 @@ func keySet(ctx context.Context, client *http.Client, uri string) Finding {
 const upstreamTimeout = 10 * time.Second
 
 // Upstream sends one GET to the upstream's address, with the proxy's TLS
-// settings for it (up as Load provisioned it: its CA file already read). Any HTTP answer, whatever its status, shows the site is
-// there; only a failed connection, TLS handshake or timeout is a finding.
+// settings for it (up.TLSConfig: the CA file was read when the
+// configuration was loaded). Any HTTP answer, whatever its status, shows
+// the site is there; only a failed connection, TLS handshake or timeout is
+// a finding.
 func Upstream(ctx context.Context, u *url.URL, up config.Upstream) Finding {
 	f := Finding{Key: "upstream.url"}
 	if u == nil {
