@@ -5,6 +5,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"net/netip"
 	"net/url"
@@ -92,6 +93,21 @@ type Upstream struct {
 	// h2) can never be listed.
 	// Matched without regard to case.
 	AllowedUpgrades []string `yaml:"allowed_upgrades"`
+
+	// RootCAs is CAFile, parsed: the only roots an https upstream's
+	// certificate is checked against. Nil without ca_file.
+	RootCAs *x509.CertPool `yaml:"-"`
+}
+
+// TLSConfig is the TLS client configuration toward an https upstream:
+// RootCAs as the only roots, or no verification with insecure_skip_verify;
+// nil (the system's roots) when neither is set. The proxy's transport and
+// check-config --online both dial the upstream with it.
+func (u *Upstream) TLSConfig() *tls.Config {
+	if u.RootCAs == nil && !u.InsecureSkipVerify {
+		return nil
+	}
+	return &tls.Config{RootCAs: u.RootCAs, InsecureSkipVerify: u.InsecureSkipVerify} //nolint:gosec // explicit opt-in for self-signed upstreams
 }
 
 // OIDC is the relying-party configuration toward the site's OpenID provider.

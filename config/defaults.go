@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Default returns the configuration every file starts from. This is the one
 // place defaults are written; the README's reference lists the same values.
@@ -78,4 +81,18 @@ func Default() Config {
 		},
 		Tracing: Tracing{Protocol: ProtocolHTTP, SampleRatio: 1, ServiceName: "lcw-auth-proxy"},
 	}
+}
+
+// DurationText writes d the way a configuration value is written: 10m,
+// 12h, 30s rather than time.Duration's 10m0s. Messages that quote a
+// default or a bound use it, so they read like the key they name.
+func DurationText(d time.Duration) string {
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
 }

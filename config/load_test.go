@@ -33,7 +33,7 @@ func TestRelativePathsResolveAgainstTheConfigFile(t *testing.T) {
 		"secrets/cookie-secret":   testCookieSecret + "\n",
 		"secrets/previous-cookie": testCookieSecret + "\n",
 		"keys/signing.pem":        "placeholder: parsed by auth/keys",
-		"tls/ca.pem":              "placeholder: parsed by the proxy",
+		"tls/ca.pem":              testCAPEM(t),
 		"config.yaml": `public_url: http://127.0.0.1:4180
 upstream: {url: "https://127.0.0.1:8443", ca_file: tls/ca.pem}
 oidc: {issuer: "https://idp.example.com", client_id: c, client_secret_file: secrets/client-secret}

@@ -29,6 +29,19 @@ const (
 	TypeBoolean = "boolean"
 )
 
+// Bounds of token.lifetime. Omnichannel documents none; Power Pages,
+// Microsoft's own issuer of these tokens, accepts 1 to 60 minutes, and so
+// does validation. The widget compares exp with the browser's clock
+// without a margin, so below AdvisedMinTokenLifetime a browser clock a few
+// minutes fast sees a fresh token as already expired: accepted, but doctor
+// warns about it (and the README advises against it); above
+// MaxTokenLifetime the verifier warns about a token from another issuer.
+const (
+	MinTokenLifetime        = time.Minute
+	MaxTokenLifetime        = time.Hour
+	AdvisedMinTokenLifetime = 5 * time.Minute
+)
+
 // jsonNumberRE is the JSON number grammar; numeric strings outside it (hex,
 // "Inf", "1_000") would not survive as a JSON number in lwicontexts.
 var jsonNumberRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
@@ -63,27 +76,29 @@ func (t *Token) validate(p *problems) {
 	if strings.TrimSpace(t.Issuer) == "" {
 		p.add("token.issuer", "is required: the iss claim Omnichannel sees, usually the site's host, e.g. shop.example.com")
 	}
-	if t.Lifetime.D() < time.Minute || t.Lifetime.D() > time.Hour {
-		p.add("token.lifetime", "%s is out of range: use 1m to 60m (default 10m)", t.Lifetime.D())
+	if t.Lifetime.D() < MinTokenLifetime || t.Lifetime.D() > MaxTokenLifetime {
+		// In minutes, as Power Pages writes the range.
+		p.add("token.lifetime", "%s is out of range: use %dm to %dm (default %s)", t.Lifetime.D(),
+			MinTokenLifetime/time.Minute, MaxTokenLifetime/time.Minute, DurationText(Default().Token.Lifetime.D()))
 	}
 	if t.NotBeforeSkew < 0 || t.NotBeforeSkew.D() > 10*time.Minute {
-		p.add("token.not_before_skew", "%s is out of range: use 0 to 10m (default 60s); nbf is set this far before iat to allow for clock skew", t.NotBeforeSkew.D())
+		p.add("token.not_before_skew", "%s is out of range: use 0 to 10m (default %s); nbf is set this far before iat to allow for clock skew", t.NotBeforeSkew.D(), DurationText(Default().Token.NotBeforeSkew.D()))
 	}
 	if t.SubjectClaim == "" {
-		p.add("token.subject_claim", "is required: the ID token claim that becomes sub (default sub)")
+		p.add("token.subject_claim", "is required: the ID token claim that becomes sub (default %s)", Default().Token.SubjectClaim)
 	}
 	t.validateKeys(p)
 	if t.RetiredKeyGrace < t.Lifetime {
-		p.add("token.retired_key_grace", "%s is shorter than token.lifetime (%s): a retired key must stay published at least as long as the tokens it signed live (default 24h)", t.RetiredKeyGrace.D(), t.Lifetime.D())
+		p.add("token.retired_key_grace", "%s is shorter than token.lifetime (%s): a retired key must stay published at least as long as the tokens it signed live (default %s)", t.RetiredKeyGrace.D(), t.Lifetime.D(), DurationText(Default().Token.RetiredKeyGrace.D()))
 	}
 	switch {
 	case t.RateLimit < 0:
-		p.add("token.rate_limit", "must not be negative: tokens per minute per session (default 30; 0 = no limit)")
+		p.add("token.rate_limit", "must not be negative: tokens per minute per session (default %d; 0 = no limit)", Default().Token.RateLimit)
 	case t.RateLimit > 0 && t.RateBurst < 1:
-		p.add("token.rate_burst", "%d: must be at least 1 while token.rate_limit is on (default 20: the widget in several tabs at once)", t.RateBurst)
+		p.add("token.rate_burst", "%d: must be at least 1 while token.rate_limit is on (default %d: the widget in several tabs at once)", t.RateBurst, Default().Token.RateBurst)
 	}
 	if t.KeyCheckInterval.D() < time.Second {
-		p.add("token.key_check_interval", "%s is too short: use at least 1s (default 10s); key files are re-read this often", t.KeyCheckInterval.D())
+		p.add("token.key_check_interval", "%s is too short: use at least 1s (default %s); key files are re-read this often", t.KeyCheckInterval.D(), DurationText(Default().Token.KeyCheckInterval.D()))
 	}
 
 	validateRules(p, "token.lwicontexts", t.LWIContexts, false)
@@ -100,7 +115,7 @@ func (t *Token) validate(p *problems) {
 			p.add("token.context_keys", "is required with token.context_url: declare each key taken from its answer, e.g. msdyn_cartvalue: { type: number }")
 		}
 		if t.ContextTimeout <= 0 || t.ContextTimeout.D() > 5*time.Second {
-			p.add("token.context_timeout", "%s is out of range: use more than 0 and at most 5s (default 2s), well inside the widget's 10-second limit", t.ContextTimeout.D())
+			p.add("token.context_timeout", "%s is out of range: use more than 0 and at most 5s (default %s), well inside the widget's 10-second limit", t.ContextTimeout.D(), DurationText(Default().Token.ContextTimeout.D()))
 		}
 	} else if len(t.ContextKeys) > 0 {
 		p.add("token.context_keys", "needs token.context_url: the keys are taken from that URL's answer; set it or remove context_keys")

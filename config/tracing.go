@@ -2,10 +2,8 @@ package config
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -214,40 +212,41 @@ func envPositive(p *problems, getenv func(string) string, def int, unit string, 
 	return n
 }
 
-// parseHeaders reads "key=value,key2=value2" with percent-encoded values.
+// parseHeaders reads the first of names that is set as an OTEL_* list.
 // The values are never echoed in a problem: they are usually credentials.
 func parseHeaders(p *problems, getenv func(string) string, names ...string) map[string]string {
 	name, raw := firstEnvName(getenv, names...)
-	out := map[string]string{}
-	if raw == "" {
-		return out
-	}
-	for i, pair := range strings.Split(raw, ",") {
-		k, v, ok := strings.Cut(pair, "=")
-		k = strings.TrimSpace(k)
-		val, err := url.PathUnescape(strings.TrimSpace(v))
-		if !ok || k == "" || err != nil {
-			p.add("environment "+name, "entry %d is not key=value (values percent-encoded); the value is not shown here because headers usually carry credentials", i+1)
-			continue
-		}
-		out[k] = val
-	}
-	return out
+	return parseOTelList(raw, func(n int, _ string) {
+		p.add("environment "+name, "entry %d is not key=value (values percent-encoded); the value is not shown here because headers usually carry credentials", n)
+	})
 }
 
-// parseResource reads OTEL_RESOURCE_ATTRIBUTES: key=value pairs, values
-// percent-encoded.
+// parseResource reads OTEL_RESOURCE_ATTRIBUTES, an OTEL_* list.
 func parseResource(p *problems, raw string) map[string]string {
+	return parseOTelList(raw, func(n int, entry string) {
+		p.add("environment "+envResource, "entry %d (%q) is not key=value with a percent-encoded value", n, entry)
+	})
+}
+
+// parseOTelList reads a list of key=value pairs in the form the
+// OpenTelemetry specification gives OTEL_EXPORTER_OTLP_(TRACES_)HEADERS and
+// OTEL_RESOURCE_ATTRIBUTES (W3C Baggage without properties): entries
+// separated by commas; blanks around a key and around a value dropped;
+// the value, after that, percent-decoded (so %20 keeps a space, %2C a
+// comma, and '+' stays a plus); the key taken as written. An entry without
+// '=', with an empty key or with a malformed escape is left out and handed
+// to bad with its 1-based number. A blank list is empty; a later key wins.
+func parseOTelList(raw string, bad func(n int, entry string)) map[string]string {
 	out := map[string]string{}
 	if strings.TrimSpace(raw) == "" {
 		return out
 	}
-	for i, pair := range strings.Split(raw, ",") {
-		k, v, ok := strings.Cut(pair, "=")
+	for i, entry := range strings.Split(raw, ",") {
+		k, v, ok := strings.Cut(entry, "=")
 		k = strings.TrimSpace(k)
 		val, err := url.PathUnescape(strings.TrimSpace(v))
 		if !ok || k == "" || err != nil {
-			p.add("environment "+envResource, "entry %d (%q) is not key=value with a percent-encoded value", i+1, pair)
+			bad(i+1, entry)
 			continue
 		}
 		out[k] = val
@@ -290,18 +289,7 @@ func tracingTLS(p *problems, getenv func(string) string) *tls.Config {
 		return nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ca != "" {
-		pem, err := os.ReadFile(ca)
-		pool := x509.NewCertPool()
-		switch {
-		case err != nil:
-			p.add("environment "+caName, "cannot read %s: %v", ca, err)
-		case !pool.AppendCertsFromPEM(pem):
-			p.add("environment "+caName, "%s holds no PEM certificate", ca)
-		default:
-			tc.RootCAs = pool
-		}
-	}
+	tc.RootCAs = readCAFile(p, "environment "+caName, ca, "")
 	if cert != "" || key != "" {
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
@@ -320,7 +308,7 @@ func (t *Tracing) validate(p *problems) {
 		p.add("tracing.sample_ratio", "%v must be from 0 to 1 (1 records every new trace)", t.SampleRatio)
 	}
 	if strings.TrimSpace(t.ServiceName) == "" {
-		p.add("tracing.service_name", "must not be empty (default lcw-auth-proxy)")
+		p.add("tracing.service_name", "must not be empty (default %s)", Default().Tracing.ServiceName)
 	}
 	if t.Protocol != ProtocolHTTP && t.Protocol != ProtocolGRPC {
 		p.add("tracing.protocol", "%q is not supported: use %s (the default) or %s", t.Protocol, ProtocolHTTP, ProtocolGRPC)

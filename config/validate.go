@@ -72,6 +72,8 @@ func (c *Config) provision(p *problems, getenv func(string) string) {
 		c.TrustedProxyNets = append(c.TrustedProxyNets, pfx)
 	}
 	c.UpstreamURL = c.Upstream.parseURL(p)
+	c.Upstream.RootCAs = readCAFile(p, "upstream.ca_file", c.Upstream.CAFile,
+		"give the CA certificate (-----BEGIN CERTIFICATE-----) that signed the upstream's certificate")
 	c.OIDC.ClientSecret = readSecret(p, "oidc.client_secret", c.OIDC.ClientSecret, c.OIDC.ClientSecretFile)
 	c.Session.provision(p, c.Public)
 	c.Access.provision()
@@ -182,10 +184,10 @@ func (s *Server) validate(p *problems) {
 		p.add("server.idle_timeout", "must be positive, e.g. 120s")
 	}
 	if s.MaxHeaderBytes < 4096 {
-		p.add("server.max_header_bytes", "%d is too small: use at least 4096 (default 65536)", s.MaxHeaderBytes)
+		p.add("server.max_header_bytes", "%d is too small: use at least 4096 (default %d)", s.MaxHeaderBytes, Default().Server.MaxHeaderBytes)
 	}
 	if s.MaxConnections < 0 {
-		p.add("server.max_connections", "must not be negative (0 = no limit; default 10000)")
+		p.add("server.max_connections", "must not be negative (0 = no limit; default %d)", Default().Server.MaxConnections)
 	}
 	switch {
 	case s.TLSCertFile == "" && s.TLSKeyFile == "":
@@ -206,15 +208,10 @@ func (u *Upstream) validate(p *problems) {
 		p.add("upstream.dial_timeout", "must be positive, e.g. 5s")
 	}
 	if u.MaxIdleConnsPerHost < 1 {
-		p.add("upstream.max_idle_conns_per_host", "must be at least 1 (default 256)")
+		p.add("upstream.max_idle_conns_per_host", "must be at least 1 (default %d)", Default().Upstream.MaxIdleConnsPerHost)
 	}
 	if u.IdleConnTimeout <= 0 {
 		p.add("upstream.idle_conn_timeout", "must be positive, e.g. 90s")
-	}
-	if u.CAFile != "" {
-		if _, err := os.Stat(u.CAFile); err != nil {
-			p.add("upstream.ca_file", "cannot read %s: %v", u.CAFile, err)
-		}
 	}
 	for i, up := range u.AllowedUpgrades {
 		key := fmt.Sprintf("upstream.allowed_upgrades[%d]", i)
@@ -264,7 +261,7 @@ func (o *OIDC) validate(p *problems) {
 		p.add("oidc.scopes", "must include openid (got %v)", o.Scopes)
 	}
 	if o.ClockSkew < 0 || o.ClockSkew.D() > 5*time.Minute {
-		p.add("oidc.clock_skew", "must be between 0 and 5m (default 30s)")
+		p.add("oidc.clock_skew", "must be between 0 and 5m (default %s)", DurationText(Default().OIDC.ClockSkew.D()))
 	}
 	if o.DiscoveryTimeout <= 0 {
 		p.add("oidc.discovery_timeout", "must be positive, e.g. 10s")
@@ -353,19 +350,30 @@ const secretFix = "32 random bytes in base64; generate one with: openssl rand -b
 // provision reads the Redis password file and CA file.
 func (r *Redis) provision(p *problems) {
 	r.Password = readSecret(p, "session.redis.password", r.Password, r.PasswordFile)
-	if r.CAFile != "" {
-		pem, err := os.ReadFile(r.CAFile)
-		if err != nil {
-			p.add("session.redis.ca_file", "cannot read %s: %v", r.CAFile, err)
-			return
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			p.add("session.redis.ca_file", "%s holds no PEM certificate: give the CA that signed the Redis server's certificate", r.CAFile)
-			return
-		}
-		r.RootCAs = pool
+	r.RootCAs = readCAFile(p, "session.redis.ca_file", r.CAFile, "give the CA that signed the Redis server's certificate")
+}
+
+// readCAFile reads the PEM certificates of file (the value of key) into a
+// pool; nil when file is empty or unusable, which is reported with fix.
+func readCAFile(p *problems, key, file, fix string) *x509.CertPool {
+	if file == "" {
+		return nil
 	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		p.add(key, "cannot read %s: %v", file, err)
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		if fix != "" {
+			p.add(key, "%s holds no PEM certificate: %s", file, fix)
+		} else {
+			p.add(key, "%s holds no PEM certificate", file)
+		}
+		return nil
+	}
+	return pool
 }
 
 func (s *Session) validateStore(p *problems) {
@@ -418,17 +426,17 @@ func (s *Session) validateStore(p *problems) {
 		p.add("session.redis.dial_timeout", "must be positive, e.g. 5s")
 	}
 	if r.Timeout <= 0 || r.Timeout.D() > 30*time.Second {
-		p.add("session.redis.timeout", "%s is out of range: use more than 0 and at most 30s (default 2s); a slower Redis counts as down", r.Timeout.D())
+		p.add("session.redis.timeout", "%s is out of range: use more than 0 and at most 30s (default %s); a slower Redis counts as down", r.Timeout.D(), DurationText(Default().Session.Redis.Timeout.D()))
 	}
 	if r.CacheTTL < 0 {
-		p.add("session.redis.cache_ttl", "must not be negative (0 turns the client-side cache off; default 1m)")
+		p.add("session.redis.cache_ttl", "must not be negative (0 turns the client-side cache off; default %s)", DurationText(Default().Session.Redis.CacheTTL.D()))
 	}
 }
 
 func (s *Session) validate(p *problems) {
 	s.validateStore(p)
 	if s.Lifetime.D() < time.Minute {
-		p.add("session.lifetime", "must be at least 1m (default 12h)")
+		p.add("session.lifetime", "must be at least 1m (default %s)", DurationText(Default().Session.Lifetime.D()))
 	}
 	if !cookieName.MatchString(s.CookieName) {
 		p.add("session.cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~)", s.CookieName)

@@ -2,17 +2,13 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -34,9 +30,9 @@ const maxResponseHeaderBytes = 10 << 20
 // a body take the direct path; the rest the standard Transport.
 func newTransport(upstream *url.URL, u config.Upstream) (http.RoundTripper, error) {
 	dialer := &net.Dialer{Timeout: u.DialTimeout.D(), KeepAlive: 30 * time.Second}
-	std, err := newStdTransport(dialer, u)
-	if err != nil || upstream.Scheme != "http" || !canPeek {
-		return std, err
+	std := newStdTransport(dialer, u)
+	if upstream.Scheme != "http" || !canPeek {
+		return std, nil
 	}
 	return &directTransport{
 		host:           upstream.Host,
@@ -58,8 +54,8 @@ func dialAddr(u *url.URL) string {
 	return net.JoinHostPort(u.Hostname(), port)
 }
 
-func newStdTransport(dialer *net.Dialer, u config.Upstream) (*http.Transport, error) {
-	t := &http.Transport{
+func newStdTransport(dialer *net.Dialer, u config.Upstream) *http.Transport {
+	return &http.Transport{
 		Proxy:                 nil, // a sidecar talks to its upstream directly, never via HTTP_PROXY
 		DialContext:           dialer.DialContext,
 		MaxIdleConns:          u.MaxIdleConnsPerHost * 2,
@@ -72,36 +68,8 @@ func newStdTransport(dialer *net.Dialer, u config.Upstream) (*http.Transport, er
 		ForceAttemptHTTP2:     true,
 		WriteBufferSize:       32 << 10,
 		ReadBufferSize:        32 << 10,
+		TLSClientConfig:       u.TLSConfig(),
 	}
-	tc, err := UpstreamTLSConfig(u)
-	if err != nil {
-		return nil, err
-	}
-	t.TLSClientConfig = tc
-	return t, nil
-}
-
-// UpstreamTLSConfig is the TLS client configuration toward an https
-// upstream: upstream.ca_file's certificates as the only roots, or no
-// verification with insecure_skip_verify; nil (the system's roots) when
-// neither is set. check-config --online dials the upstream with it too.
-func UpstreamTLSConfig(u config.Upstream) (*tls.Config, error) {
-	if u.CAFile == "" && !u.InsecureSkipVerify {
-		return nil, nil
-	}
-	tc := &tls.Config{InsecureSkipVerify: u.InsecureSkipVerify} //nolint:gosec // explicit opt-in for self-signed upstreams
-	if u.CAFile != "" {
-		pem, err := os.ReadFile(u.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read upstream.ca_file %s: %w", u.CAFile, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("upstream.ca_file %s holds no PEM certificate: give the CA certificate (-----BEGIN CERTIFICATE-----) that signed the upstream's certificate", u.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	return tc, nil
 }
 
 // copyBufferSize is twice ReverseProxy's default: with the direct

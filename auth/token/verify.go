@@ -193,8 +193,8 @@ func (r *Report) checkClaims(now time.Time) {
 			r.fail("the token is not valid before %s (now is %s)", stamp(nbf), stamp(unix))
 		}
 	}
-	if hasIat && hasExp && exp-iat > int64(time.Hour/time.Second) {
-		r.warn("the token lives %s: keep chat tokens short (Power Pages allows at most 60 minutes)", time.Duration(exp-iat)*time.Second)
+	if hasIat && hasExp && exp-iat > int64(config.MaxTokenLifetime/time.Second) {
+		r.warn("the token lives %s: keep chat tokens short (Power Pages allows at most %d minutes)", time.Duration(exp-iat)*time.Second, config.MaxTokenLifetime/time.Minute)
 	}
 }
 

@@ -9,17 +9,20 @@ import (
 	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/doctor"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // doctorUsage is doctor's line for the help text.
-const doctorUsage = `lcw-auth-proxy doctor [--prefix /_lcw] [--widget] [--cookie-file FILE | --cookie COOKIE] [--timeout 10s] [--strict] URL
+func doctorUsage() string {
+	return `lcw-auth-proxy doctor [--prefix ` + config.Default().Prefix + `] [--widget] [--cookie-file FILE | --cookie COOKIE] [--timeout 10s] [--strict] URL
   checks a deployed site from the outside, as Omnichannel and a browser see it; exit status 1 on errors (--strict: warnings too)`
+}
 
 // doctorCmd checks the site of a page URL (see internal/doctor) and prints
 // one line per finding.
 func doctorCmd(ctx context.Context, args []string, _ func(string) string, stdout, _ io.Writer) error {
 	fs := newFlagSet("doctor")
-	prefix := fs.String("prefix", "/_lcw", "the proxy's path prefix")
+	prefix := fs.String("prefix", config.Default().Prefix, "the proxy's path prefix")
 	widget := fs.Bool("widget", false, "require the Omnichannel widget loader tag on the page")
 	cookie := fs.String("cookie", "", "Cookie header of a signed-in session (name=value; …); --cookie-file keeps it out of the shell history")
 	cookieFile := fs.String("cookie-file", "", "file holding that Cookie header, or a Netscape cookies.txt")
@@ -31,7 +34,7 @@ func doctorCmd(ctx context.Context, args []string, _ func(string) string, stdout
 	}
 	switch {
 	case len(rest) != 1:
-		return usageError{"doctor: give the URL of a page that should offer the chat, e.g. lcw-auth-proxy doctor https://shop.example.com/\n\n" + doctorUsage}
+		return usageError{"doctor: give the URL of a page that should offer the chat, e.g. lcw-auth-proxy doctor https://shop.example.com/\n\n" + doctorUsage()}
 	case *cookie != "" && *cookieFile != "":
 		return usageError{"doctor: give --cookie or --cookie-file, not both"}
 	}

@@ -15,13 +15,16 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // Options say what to check.
 type Options struct {
 	// URL is a page of the site that should offer the chat.
 	URL string
-	// Prefix is the proxy's path prefix (default /_lcw).
+	// Prefix is the proxy's path prefix (default: the configuration's
+	// default prefix, config.Default().Prefix).
 	Prefix string
 	// Widget requires the Omnichannel widget loader tag on the page (it is
 	// checked whenever it is found anyway).
@@ -133,10 +136,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("%q is not an http(s) URL of a page: give the page that should offer the chat, e.g. https://shop.example.com/", o.URL)
 	}
 	if o.Prefix == "" {
-		o.Prefix = "/_lcw"
+		o.Prefix = config.Default().Prefix
 	}
 	if !strings.HasPrefix(o.Prefix, "/") || strings.HasSuffix(o.Prefix, "/") {
-		return nil, fmt.Errorf("prefix %q must start with / and not end with one, e.g. /_lcw", o.Prefix)
+		return nil, fmt.Errorf("prefix %q must start with / and not end with one, e.g. %s", o.Prefix, config.Default().Prefix)
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second

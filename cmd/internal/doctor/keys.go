@@ -13,6 +13,7 @@ import (
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // published is what the key documents hold; nil where one was unusable.
@@ -49,7 +50,7 @@ func (c *check) fetchPublic(ctx context.Context, name string) ([]byte, bool) {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		c.add(Error, "keys", fmt.Sprintf("%s answers %s: the key is behind a sign-in", u, resp.Status), behindLogin)
 	case resp.StatusCode != http.StatusOK:
-		c.add(Error, "keys", fmt.Sprintf("%s answers %s", u, resp.Status), fmt.Sprintf("check --prefix (the proxy's prefix, default /_lcw) and that the proxy serves %s/", c.opt.Prefix))
+		c.add(Error, "keys", fmt.Sprintf("%s answers %s", u, resp.Status), fmt.Sprintf("check --prefix (the proxy's prefix, default %s) and that the proxy serves %s/", config.Default().Prefix, c.opt.Prefix))
 	case bytes.Contains(bytes.ToLower(body[:min(len(body), 512)]), []byte("<html")) || bytes.Contains(bytes.ToLower(body[:min(len(body), 512)]), []byte("<!doctype")):
 		c.add(Error, "keys", fmt.Sprintf("%s answers an HTML page, not a key: the key is behind a sign-in page", u), behindLogin)
 	default:

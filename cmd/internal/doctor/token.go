@@ -16,13 +16,12 @@ import (
 )
 
 // Thresholds for warnings about a real token: close to Omnichannel's
-// lwicontexts limits (100 keys, 4,000 characters a value), and a lifetime
-// short enough that a browser clock a few minutes ahead sees the token
-// expired on arrival (the widget checks exp with no margin).
+// lwicontexts limits (100 keys, 4,000 characters a value). A lifetime
+// below config.AdvisedMinTokenLifetime is warned about too: a browser
+// clock a few minutes ahead sees such a token expired on arrival.
 const (
-	contextKeysWarn   = 80
-	contextValueWarn  = 3500
-	shortLifetimeWarn = 5 * time.Minute
+	contextKeysWarn  = 80
+	contextValueWarn = 3500
 )
 
 // guid is the form of a Dataverse record id.
@@ -154,8 +153,8 @@ func (c *check) checkClaims(rep *token.Report) {
 	}
 	iat, _ := rep.Claims["iat"].(float64)
 	exp, _ := rep.Claims["exp"].(float64)
-	if life := time.Duration(exp-iat) * time.Second; exp > iat && life < shortLifetimeWarn {
+	if life := time.Duration(exp-iat) * time.Second; exp > iat && life < config.AdvisedMinTokenLifetime {
 		c.add(Warn, "token", fmt.Sprintf("the token lives %s: a visitor whose clock runs a few minutes ahead gets it already expired (the widget checks exp against the browser's clock)", life),
-			"set token.lifetime to at least 5m (default 10m)")
+			fmt.Sprintf("set token.lifetime to at least %s (default %s)", config.DurationText(config.AdvisedMinTokenLifetime), config.DurationText(config.Default().Token.Lifetime.D())))
 	}
 }

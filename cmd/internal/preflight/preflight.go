@@ -24,7 +24,6 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy"
 )
 
 // Finding is the result of one check.
@@ -127,24 +126,21 @@ func keySet(ctx context.Context, client *http.Client, uri string) Finding {
 const upstreamTimeout = 10 * time.Second
 
 // Upstream sends one GET to the upstream's address, with the proxy's TLS
-// settings for it. Any HTTP answer, whatever its status, shows the site is
-// there; only a failed connection, TLS handshake or timeout is a finding.
+// settings for it (up.TLSConfig: the CA file was read when the
+// configuration was loaded). Any HTTP answer, whatever its status, shows
+// the site is there; only a failed connection, TLS handshake or timeout is
+// a finding.
 func Upstream(ctx context.Context, u *url.URL, up config.Upstream) Finding {
 	f := Finding{Key: "upstream.url"}
 	if u == nil {
 		f.Msg, f.Fix = "no upstream configured", "set upstream.url to the site to proxy"
 		return f
 	}
-	tc, err := proxy.UpstreamTLSConfig(up)
-	if err != nil {
-		f.Key, f.Msg, f.Fix = "upstream.ca_file", err.Error(), "give the CA certificate that signed the upstream's certificate, as PEM"
-		return f
-	}
 	client := &http.Client{
 		Timeout: upstreamTimeout,
 		Transport: &http.Transport{
 			Proxy:           nil, // as the proxy: straight to the upstream
-			TLSClientConfig: tc,
+			TLSClientConfig: up.TLSConfig(),
 			DialContext:     (&net.Dialer{Timeout: up.DialTimeout.D()}).DialContext,
 		},
 		// The upstream's own answer counts, not where it redirects to.
