@@ -24,9 +24,9 @@ type Options struct {
 	// Store keeps the sessions; Codec seals the login flow cookies.
 	Store session.Store
 	Codec *session.Codec
-	// Prefix is the proxy's path prefix; the redirect URI is
-	// PublicOrigin + Prefix + "/callback".
-	Prefix       string
+	// Paths are the proxy's endpoints; the redirect URI is
+	// PublicOrigin + Paths.Callback.
+	Paths        config.Paths
 	PublicOrigin string
 	Logger       *slog.Logger
 	Metrics      *metrics.Metrics
@@ -69,7 +69,7 @@ func New(o Options) (*RP, error) {
 		http:        newHTTPClient(),
 		store:       store,
 		codec:       codec,
-		callbackURL: o.PublicOrigin + o.Prefix + "/callback",
+		callbackURL: o.PublicOrigin + o.Paths.Callback,
 	}
 	rp.refresher = newRefresher(rp)
 	if o.Tracer != nil {

@@ -17,7 +17,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
@@ -37,14 +37,19 @@ const clockSkewTolerance = time.Minute
 
 // Options configure the bootstrap script and its endpoints.
 type Options struct {
-	// Prefix is the proxy's own path prefix, e.g. "/_lcw".
-	Prefix string
+	// Paths are the proxy's endpoints: the script asks Paths.Token, sends
+	// the visitor to Paths.Login and reports to Paths.ClientEvents.
+	Paths config.Paths
+	// SessionHeader is the token endpoint's response header that names
+	// the visitor's session (token.SessionHeader): the script reuses a
+	// token only while it stays the same.
+	SessionHeader string
 	// ClientFunction is the global the script defines, e.g.
 	// "lcwAuth.getAuthenticationToken" (validated by config as dotted JS
 	// identifiers).
 	ClientFunction string
 	// OnUnauthenticated is "empty" (callback("") on 401) or "login" (send
-	// the user to {Prefix}/login?rd=<current path>, once).
+	// the user to Paths.Login?rd=<current path>, once).
 	OnUnauthenticated string
 	// PublicOrigin ("https://shop.example") is the only Origin accepted by
 	// the client-events endpoint.
@@ -77,12 +82,12 @@ type scriptConfig struct {
 func New(o Options) *Bootstrap {
 	cfg := scriptConfig{
 		Fn:                strings.Split(o.ClientFunction, "."),
-		TokenURL:          o.Prefix + "/token",
-		LoginURL:          o.Prefix + "/login",
-		EventsURL:         o.Prefix + "/client-events",
+		TokenURL:          o.Paths.Token,
+		LoginURL:          o.Paths.Login,
+		EventsURL:         o.Paths.ClientEvents,
 		OnUnauthenticated: o.OnUnauthenticated,
 		TimeoutMs:         tokenTimeout.Milliseconds(),
-		SessionHeader:     token.SessionHeader,
+		SessionHeader:     o.SessionHeader,
 		MaxSkewSeconds:    int64(clockSkewTolerance / time.Second),
 	}
 	// json.Marshal escapes <, > and & (and U+2028/9), so no configured value

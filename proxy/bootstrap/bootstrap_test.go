@@ -6,13 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
 func newTest(t *testing.T, mod func(*Options)) (*Bootstrap, *metrics.Metrics) {
 	t.Helper()
 	m := metrics.New()
-	o := Options{Prefix: "/_lcw", ClientFunction: "lcwAuth.getAuthenticationToken", OnUnauthenticated: "empty",
+	o := Options{Paths: config.NewPaths("/_lcw"), SessionHeader: "X-Lcw-Session", ClientFunction: "lcwAuth.getAuthenticationToken", OnUnauthenticated: "empty",
 		PublicOrigin: "https://shop.example", Metrics: m}
 	if mod != nil {
 		mod(&o)
@@ -92,7 +93,7 @@ func TestVersionIsContentHash(t *testing.T) {
 
 func TestScriptEmbedsConfigSafely(t *testing.T) {
 	b, _ := newTest(t, func(o *Options) {
-		o.Prefix = `/x"</script><script>alert(1)</script>'` + "\u2028"
+		o.Paths = config.NewPaths(`/x"</script><script>alert(1)</script>'` + "\u2028")
 		o.ClientFunction = "a.b.c"
 	})
 	w := httptest.NewRecorder()
