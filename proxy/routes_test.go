@@ -189,6 +189,41 @@ func TestEveryRouteAnswers(t *testing.T) {
 	}
 }
 
+// A method a route does not take never reaches its handler. The handlers
+// registered without a method answer 405 with the methods they take; for
+// the routes registered with theirs (GET takes HEAD too), the prefix's
+// catch-all matches every other method first, so the mux answers 404, not
+// 405. Nothing of either is cacheable.
+func TestRouteMethods(t *testing.T) {
+	d := newTestDeps(t)
+	h, err := NewHandler(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := d.Paths
+	allow := map[string]string{p.Token: "GET, HEAD", p.BackchannelLogout: "POST", p.ClientEvents: "POST"}
+	for _, rt := range d.routes() {
+		wantAllow, checked := allow[rt.path]
+		if checked != (rt.method == "") {
+			t.Errorf("%s %s: registered without a method: %v, want %v", rt.method, rt.path, rt.method == "", checked)
+		}
+		wantStatus := http.StatusNotFound
+		if checked {
+			wantStatus = http.StatusMethodNotAllowed
+		}
+		for _, method := range []string{http.MethodPut, http.MethodDelete} {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(method, "https://shop.example.com"+rt.path, nil))
+			if w.Code != wantStatus || w.Header().Get("Allow") != wantAllow {
+				t.Errorf("%s %s: %d (Allow %q), want %d (Allow %q)", method, rt.path, w.Code, w.Header().Get("Allow"), wantStatus, wantAllow)
+			}
+			if cc := w.Header().Get("Cache-Control"); cc != "" && cc != "no-store" {
+				t.Errorf("%s %s: Cache-Control %q", method, rt.path, cc)
+			}
+		}
+	}
+}
+
 // counted is how many requests route's counters hold, over all classes.
 func counted(m *metrics.Metrics, route string) float64 {
 	var n float64

@@ -109,13 +109,9 @@ func (b *Bootstrap) Version() string { return b.version }
 // ScriptHandler serves GET {prefix}/bootstrap.js with a strong ETag. A
 // request naming the current version (?v=) may be cached for a year; others
 // for five minutes, so a page cached with an old tag soon sees a new script.
+// Mount it for GET: the router answers other methods 405.
 func (b *Bootstrap) ScriptHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
 		h := w.Header()
 		h.Set("Content-Type", "text/javascript; charset=utf-8")
 		h.Set("X-Content-Type-Options", "nosniff")
