@@ -137,6 +137,18 @@ func TestEveryRouteHasItsName(t *testing.T) {
 	}
 }
 
+// Naming a request's route is on every request's path: it allocates
+// nothing, whatever the path names.
+func TestRouteNamesDoNotAllocate(t *testing.T) {
+	d := newTestDeps(t)
+	names := newRouteNames(d.Paths.Prefix, d.routes())
+	for _, p := range []string{d.Paths.Token, d.Paths.Token + "/", "/_lcw/nope", "/shop/item/42"} {
+		if n := testing.AllocsPerRun(100, func() { names.of(p) }); n != 0 {
+			t.Errorf("naming %s: %v allocations", p, n)
+		}
+	}
+}
+
 // With every part present, every route in the table answers: none is the
 // prefix's catch-all 404. Its server span and its request counter carry its
 // name.
