@@ -80,9 +80,10 @@ type Deps struct {
 
 // route is one endpoint the proxy serves itself.
 type route struct {
-	// method goes into the mux pattern, which then answers every other
-	// method 405 (GET also takes HEAD). Empty: the handler checks the
-	// method itself.
+	// method goes into the mux pattern (GET also takes HEAD): no other
+	// method reaches the handler, and the prefix's catch-all answers it
+	// 404. Empty: every method reaches the handler, which answers 405
+	// itself.
 	method string
 	path   string // from config.Paths
 	// h is nil when its part is off: the route is left unregistered (404),
