@@ -43,6 +43,8 @@ type Config struct {
 	Public           *url.URL       `yaml:"-"`
 	UpstreamURL      *url.URL       `yaml:"-"`
 	TrustedProxyNets []netip.Prefix `yaml:"-"`
+	// Paths are the proxy's own endpoints under Prefix.
+	Paths Paths `yaml:"-"`
 }
 
 // Log configures the structured logger.

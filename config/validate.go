@@ -62,6 +62,7 @@ func (c *Config) resolve(where func(key string) string, getenv func(string) stri
 // reported here and leave the derived field empty.
 func (c *Config) provision(p *problems, getenv func(string) string) {
 	c.Prefix = strings.TrimSuffix(c.Prefix, "/")
+	c.Paths = NewPaths(c.Prefix)
 	c.Public = parsePublicURL(p, c.PublicURL)
 	for i, s := range c.TrustedProxies {
 		pfx, err := parsePrefix(s)

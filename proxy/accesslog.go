@@ -4,9 +4,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path"
+	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -104,25 +103,20 @@ func (w *loggingWriter) Flush() {
 
 func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// routeNames are the proxy's own endpoints as metric labels; anything else
-// under the prefix is "own_other" so label cardinality stays fixed.
-var routeNames = []string{"login", "callback", "logout", "token", "session", "auth", "silent", "backchannel-logout", "public-key.pem", "public-keys",
-	"jwks.json", "bootstrap.js", "client-events", "healthz", "readyz"}
-
 // requestMetrics holds the request counters resolved once per route and
 // status class, so the hot path does no label hashing.
 type requestMetrics struct {
-	prefix   string
+	names    *routeNames
 	counters map[string]*[6]prometheus.Counter
 	duration map[string]prometheus.Observer
 }
 
-func newRequestMetrics(m *metrics.Metrics, prefix string) *requestMetrics {
+func newRequestMetrics(m *metrics.Metrics, names *routeNames) *requestMetrics {
 	if m == nil {
 		return nil
 	}
-	rm := &requestMetrics{prefix: prefix, counters: map[string]*[6]prometheus.Counter{}, duration: map[string]prometheus.Observer{}}
-	for _, route := range append(routeNames, "own_other", "upstream") {
+	rm := &requestMetrics{names: names, counters: map[string]*[6]prometheus.Counter{}, duration: map[string]prometheus.Observer{}}
+	for _, route := range slices.Concat(names.names, []string{"own_other", "upstream"}) {
 		var cs [6]prometheus.Counter
 		for class := 1; class <= 5; class++ {
 			cs[class] = m.Requests.WithLabelValues(route, strconv.Itoa(class)+"xx")
@@ -134,25 +128,8 @@ func newRequestMetrics(m *metrics.Metrics, prefix string) *requestMetrics {
 	return rm
 }
 
-func (rm *requestMetrics) route(p string) string { return routeName(rm.prefix, p) }
-
-// routeName names the route of path p for metrics and spans: one of
-// routeNames, "own_other" for anything else under the prefix, or "upstream".
-func routeName(prefix, p string) string {
-	if !underPrefix(p, prefix) {
-		return "upstream"
-	}
-	rest := strings.TrimPrefix(path.Clean(p), prefix+"/")
-	for _, r := range routeNames {
-		if rest == r {
-			return r
-		}
-	}
-	return "own_other"
-}
-
 func (rm *requestMetrics) observe(p string, status int, d time.Duration) {
-	route := rm.route(p)
+	route := rm.names.of(p)
 	class := status / 100
 	if class < 1 || class > 5 {
 		class = 0

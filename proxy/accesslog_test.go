@@ -53,7 +53,7 @@ func TestClientGoneCountsAs499(t *testing.T) {
 			defer up.Close()
 			defer close(release)
 			m := metrics.New()
-			front := httptest.NewServer(observe(quietLog, newRequestMetrics(m, "/_lcw"), accessLog, reverseProxyTo(t, up.URL)))
+			front := httptest.NewServer(observe(quietLog, newRequestMetrics(m, newRouteNames("/_lcw", nil)), accessLog, reverseProxyTo(t, up.URL)))
 			defer front.Close()
 
 			ctx, cancel := context.WithCancel(context.Background())
@@ -212,7 +212,7 @@ func BenchmarkAccessLog(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			log := c.logger(b)
-			h := observe(log, newRequestMetrics(metrics.New(), "/_lcw"), c.accessLog,
+			h := observe(log, newRequestMetrics(metrics.New(), newRouteNames("/_lcw", nil)), c.accessLog,
 				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 			req := httptest.NewRequest(http.MethodGet, "/small", nil)
 			w := httptest.NewRecorder()

@@ -107,7 +107,7 @@ func TestSpansRecordNoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := traceRequests(tp, "/_lcw", nil, rp)
+	h := traceRequests(tp, newRouteNames("/_lcw", nil), nil, rp)
 	for _, target := range secretRequests {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))

@@ -1,118 +1,238 @@
 package proxy
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"path"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/access"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/login"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/bootstrap"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
 )
 
-// Deps are the handler tree's dependencies. A nil handler leaves its route
-// unregistered (404).
+// Deps are what the handler tree is made from: the parts cmd/internal/app
+// builds, each once, and the settings the routes read. The endpoints' handlers
+// are made from them here, in routes. RP, Minter, Keys, Bootstrap and Policy
+// are required; the optional parts leave their routes or steps out.
 type Deps struct {
-	Prefix    string
+	// Paths are the endpoints, provisioned from the prefix.
+	Paths     config.Paths
 	Logger    *slog.Logger
 	Metrics   *metrics.Metrics // request counters; nil disables them
 	AccessLog bool
-
-	// Sign-in (auth/login); Silent is the prompt=none round trip.
-	Login, Callback, Logout, Silent http.Handler
-	// BackchannelLogout is called by the IdP (auth/login); nil unless the
-	// session store is server-side.
-	BackchannelLogout http.Handler
-	// Chat token and keys (auth/token).
-	Token, PublicKeyPEM, PublicKeys, JWKS, Session http.Handler
-	// Bootstrap script and its error reports (proxy/bootstrap).
-	Bootstrap, ClientEvents http.Handler
-	// ForwardAuth answers an ingress's auth subrequests (access.ForwardAuth).
-	ForwardAuth http.Handler
-
-	// Identify loads the visitor's session and puts the access verdict in
-	// the request context (access.Policy.Identify).
-	Identify func(http.Handler) http.Handler
-	// Policy guards upstream traffic; it reads the verdict.
-	Policy *access.Policy
-	// IdentityHeaders sets the identity headers for an authorized visitor
-	// on the upstream request; nil when headers.pass is off.
-	IdentityHeaders func(dst http.Header, s *session.Session)
-	// Injector adds the bootstrap to pages; nil when inject.enabled is off.
-	Injector *inject.Injector
-	// Upstream is the reverse proxy's configuration; its hooks are set here.
-	// Without a URL (upstream.disabled) there is no upstream: everything
-	// outside the prefix is 404.
-	Upstream UpstreamOptions
-	// Ready lists the readiness checks reported by {prefix}/readyz.
-	Ready []Check
 	// Tracer, when set, traces every request (a server span, continued from
 	// a trusted proxy's traceparent) and the upstream round trip (a client
 	// span, traceparent sent on). Nil, tracing is off and neither the
 	// middleware nor the transport wrapper exists.
 	Tracer trace.TracerProvider
+
+	// RP is the OIDC relying party: sign-in, callback, silent sign-in,
+	// logout, the back-channel logout, and the session Identify starts
+	// from.
+	RP *login.RP
+	// Store keeps the sessions. A server-side store is part of readiness
+	// (pinger) and, with BackchannelLogout set, ends sessions when the IdP
+	// calls {prefix}/backchannel-logout (login.BackchannelStore); the
+	// cookie store has nothing to end, so that route then stays
+	// unregistered (404).
+	Store             session.Store
+	BackchannelLogout bool
+	// Minter mints the chat token at {prefix}/token and shows what it would
+	// carry at {prefix}/session, both with Token's options.
+	Minter *token.Minter
+	Token  token.HandlerOptions
+	// Keys are the signing keys: the key documents publish them, readiness
+	// wants one loaded.
+	Keys *keys.Set
+	// Bootstrap is the script and its client-events endpoint, served even
+	// with injection off, for sites that add the script tag themselves.
+	Bootstrap *bootstrap.Bootstrap
+	// Policy decides each request's verdict (Identify, in front of the
+	// token, session and forward-auth endpoints and the upstream), guards
+	// the upstream (Protect) and answers forward auth.
+	Policy *access.Policy
+	// IdentityHeaders sets the identity headers for an authorized visitor,
+	// on the upstream request and on forward auth's answer; nil when
+	// headers.pass is off.
+	IdentityHeaders func(dst http.Header, s *session.Session)
+	// Injector adds the bootstrap to pages; nil when inject.enabled is off.
+	Injector *inject.Injector
+	// Upstream is the reverse proxy's configuration; its hooks are set here.
+	// Without a URL (upstream.disabled) there is no upstream: everything
+	// outside the prefix is 404. Its TrustedProxies are also the ingresses
+	// forward auth believes and the proxies whose traceparent is continued.
+	Upstream UpstreamOptions
+}
+
+// route is one endpoint the proxy serves itself.
+type route struct {
+	// method goes into the mux pattern (GET also takes HEAD): no other
+	// method reaches the handler, and the prefix's catch-all answers it
+	// 404. Empty: every method reaches the handler, which answers 405
+	// itself.
+	method string
+	path   string // from config.Paths
+	// h is nil when its part is off: the route is left unregistered (404),
+	// but keeps its name in metrics.
+	h http.Handler
+	// identify puts the handler behind Identify: it reads the verdict.
+	identify bool
+	// subtree also routes path + "/…" here.
+	subtree bool
+}
+
+// routes is every endpoint the proxy serves itself, one line each: its
+// method and path, the handler made from the parts, and whether the verdict
+// comes first. A route's name in metrics and spans is its path after the
+// prefix (routeNames), so a new endpoint is a handler in its package and
+// one line here.
+func (d Deps) routes() []route {
+	p, rp, ks := d.Paths, d.RP, d.Keys
+	return []route{
+		{method: "GET", path: p.Healthz, h: healthz()},
+		{method: "GET", path: p.Readyz, h: readyz(d.readyChecks())},
+
+		{method: "GET", path: p.Login, h: rp.LoginHandler()},
+		{method: "GET", path: p.Callback, h: rp.CallbackHandler()},
+		{method: "GET", path: p.Silent, h: rp.SilentHandler()},
+		{method: "GET", path: p.Logout, h: rp.LogoutHandler()},
+		{method: "POST", path: p.Logout, h: rp.LogoutHandler()},
+		// Server to server: no Identify (no cookies), POST only, checked by
+		// the handler; the signed logout token is its only authority.
+		{path: p.BackchannelLogout, h: d.backchannelLogout()},
+
+		// Any method reaches the token handler, which answers 405 itself.
+		{path: p.Token, h: token.TokenHandler(d.Minter, tokenIdentity, d.Token), identify: true},
+		{method: "GET", path: p.Session, h: token.SessionHandler(d.Minter, tokenIdentity, d.Token), identify: true},
+		{method: "GET", path: p.PublicKeyPEM, h: token.PublicKeyPEMHandler(ks)},
+		{method: "GET", path: p.PublicKeys, h: token.PublicKeysHandler(ks)},
+		{method: "GET", path: p.JWKS, h: token.JWKSHandler(ks)},
+
+		// Envoy's ext_authz appends the original path: the subtree.
+		{method: "GET", path: p.Auth, h: d.forwardAuth(), identify: true, subtree: true},
+
+		{method: "GET", path: p.Bootstrap, h: d.Bootstrap.ScriptHandler()},
+		{path: p.ClientEvents, h: d.Bootstrap.ClientEventsHandler()}, // POST only, checked by the handler
+	}
+}
+
+// backchannelLogout is the IdP's back-channel logout, when there are
+// server-side sessions to end and session.backchannel_logout is on.
+func (d Deps) backchannelLogout() http.Handler {
+	srv, ok := d.Store.(login.BackchannelStore)
+	if !ok || !d.BackchannelLogout {
+		return nil
+	}
+	return d.RP.BackchannelLogoutHandler(srv)
+}
+
+// forwardAuth answers an ingress's auth subrequests from the verdict.
+func (d Deps) forwardAuth() http.Handler {
+	return d.Policy.ForwardAuth(access.ForwardAuthOptions{
+		Path: d.Paths.Auth, TrustedProxies: d.Upstream.TrustedProxies, IdentityHeaders: d.IdentityHeaders, Logger: d.Logger,
+	})
+}
+
+// readyChecks are what {prefix}/readyz reports: the IdP's discovery, a
+// signing key, and a server-side store, without which no signed-in request
+// can be served.
+func (d Deps) readyChecks() []Check {
+	checks := []Check{
+		{Name: "oidc_discovery", Check: d.RP.Ready},
+		{Name: "signing_keys", Check: func() error {
+			if _, k := d.Keys.Signer(); k == nil {
+				return errors.New("no signing key loaded")
+			}
+			return nil
+		}},
+	}
+	if s, ok := d.Store.(pinger); ok {
+		checks = append(checks, Check{Name: "session_store", Check: func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return s.Ping(ctx)
+		}})
+	}
+	return checks
+}
+
+// pinger is a session store that can say whether it answers: a
+// server-side one (the cookie store has nothing to reach).
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// check reports a missing required part: its routes could not answer.
+func (d Deps) check() error {
+	var missing []string
+	for _, part := range []struct {
+		name   string
+		absent bool
+	}{
+		{"Paths", d.Paths.Prefix == ""}, {"Logger", d.Logger == nil}, {"RP", d.RP == nil}, {"Minter", d.Minter == nil},
+		{"Keys", d.Keys == nil}, {"Bootstrap", d.Bootstrap == nil}, {"Policy", d.Policy == nil},
+	} {
+		if part.absent {
+			missing = append(missing, part.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("proxy: parts missing: %s", strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // NewHandler builds the handler tree. Every endpoint the proxy serves itself
-// is listed here, and so is the chain every other request takes to the
-// upstream:
+// is listed in routes, and the chain every other request takes to the
+// upstream is here:
 //
 //	traceRequests (server span; only when tracing is on)
 //	└ observe (access log, metrics)
-//	  └ split by prefix ── own endpoints (token and session behind Identify)
+//	  └ split by prefix ── own endpoints (routes; token, session and auth behind Identify)
 //	    └ Identify (session → verdict) → Protect (policy) → ReverseProxy
 //	                          Rewrite: hygiene, identity headers, injector's request
 //	                          Transport: client span (tracing on), direct or standard
 //	                          ModifyResponse: redirects, injector
 func NewHandler(d Deps) (http.Handler, error) {
-	p := d.Prefix
-	identify := orIdentity(d.Identify)
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	identify := d.Policy.Identify(d.RP.Session)
+	routes := d.routes()
+	names := newRouteNames(d.Paths.Prefix, routes)
 	own := http.NewServeMux()
-	handle := func(pattern string, h http.Handler) {
-		if h != nil {
-			own.Handle(pattern, h)
+	for _, rt := range routes {
+		if rt.h == nil {
+			continue
+		}
+		h := rt.h
+		if rt.identify {
+			h = identify(h)
+		}
+		pattern := strings.TrimSpace(rt.method + " " + rt.path)
+		own.Handle(pattern, h)
+		if rt.subtree {
+			own.Handle(pattern+"/", h)
 		}
 	}
-	handle("GET "+p+"/healthz", healthz())
-	handle("GET "+p+"/readyz", readyz(d.Ready))
-
-	handle("GET "+p+"/login", d.Login)
-	handle("GET "+p+"/callback", d.Callback)
-	handle("GET "+p+"/silent", d.Silent)
-	handle("GET "+p+"/logout", d.Logout)
-	handle("POST "+p+"/logout", d.Logout)
-	// Server to server: no Identify (no cookies), POST only, checked by
-	// the handler; the signed logout token is its only authority.
-	handle(p+"/backchannel-logout", d.BackchannelLogout)
-
-	if d.Token != nil {
-		handle(p+"/token", identify(d.Token)) // the handler answers 405 for other methods
-	}
-	if d.Session != nil {
-		handle("GET "+p+"/session", identify(d.Session))
-	}
-	handle("GET "+p+"/public-key.pem", d.PublicKeyPEM)
-	handle("GET "+p+"/public-keys", d.PublicKeys)
-	handle("GET "+p+"/jwks.json", d.JWKS)
-
-	if d.ForwardAuth != nil {
-		handle("GET "+p+"/auth", identify(d.ForwardAuth))
-		handle("GET "+p+"/auth/", identify(d.ForwardAuth)) // Envoy ext_authz appends the original path
-	}
-
-	handle("GET "+p+"/bootstrap.js", d.Bootstrap)
-	handle(p+"/client-events", d.ClientEvents) // POST only, checked by the handler
-
-	own.Handle(p+"/", http.NotFoundHandler()) // the prefix never reaches the upstream
+	own.Handle(d.Paths.Prefix+"/", http.NotFoundHandler()) // the prefix never reaches the upstream
 
 	if d.Upstream.URL == nil {
-		return d.outermost(splitByPrefix(p, own, http.NotFoundHandler())), nil
+		return d.outermost(names, splitByPrefix(d.Paths.Prefix, own, http.NotFoundHandler())), nil
 	}
 	up := d.Upstream
 	up.Tracer = d.Tracer
@@ -133,31 +253,57 @@ func NewHandler(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build reverse proxy: %w", err)
 	}
-	var upstream http.Handler = rev
-	if d.Policy != nil {
-		upstream = d.Policy.Protect(d.Logger, upstream)
-	}
-	upstream = identify(upstream)
-	return d.outermost(splitByPrefix(p, own, upstream)), nil
+	upstream := identify(d.Policy.Protect(d.Logger, rev))
+	return d.outermost(names, splitByPrefix(d.Paths.Prefix, own, upstream)), nil
 }
 
 // outermost wraps the whole tree in what sees every request: the access
 // log and metrics, and outside them the server span, so that it covers
 // everything the proxy does. The trusted proxies are upstream's, which are
 // the config's trusted_proxies whether or not there is an upstream.
-func (d Deps) outermost(h http.Handler) http.Handler {
-	h = observe(d.Logger, newRequestMetrics(d.Metrics, d.Prefix), d.AccessLog, h)
+func (d Deps) outermost(names *routeNames, h http.Handler) http.Handler {
+	h = observe(d.Logger, newRequestMetrics(d.Metrics, names), d.AccessLog, h)
 	if d.Tracer != nil {
-		h = traceRequests(d.Tracer, d.Prefix, d.Upstream.TrustedProxies, h)
+		h = traceRequests(d.Tracer, names, d.Upstream.TrustedProxies, h)
 	}
 	return h
 }
 
-func orIdentity(mw func(http.Handler) http.Handler) func(http.Handler) http.Handler {
-	if mw == nil {
-		return func(h http.Handler) http.Handler { return h }
+// routeNames names a request's route for metrics and spans: an endpoint's
+// path after the prefix ("token", "public-key.pem"), "own_other" for
+// anything else under the prefix, "upstream" for the rest. The set is
+// fixed when the tree is built, so label cardinality stays fixed.
+type routeNames struct {
+	prefix string
+	byPath map[string]string // the endpoint's path → its name
+	names  []string          // every name, in the routes' order, once
+	paths  map[string]string // name → path, for the span's http.route
+}
+
+func newRouteNames(prefix string, routes []route) *routeNames {
+	n := &routeNames{prefix: prefix, byPath: map[string]string{}, paths: map[string]string{}}
+	for _, rt := range routes {
+		if _, seen := n.byPath[rt.path]; seen {
+			continue
+		}
+		name := strings.TrimPrefix(rt.path, prefix+"/")
+		n.byPath[rt.path] = name
+		n.paths[name] = rt.path
+		n.names = append(n.names, name)
 	}
-	return mw
+	return n
+}
+
+// of names the route of path p. Only a path that needs cleaning is
+// copied; the lookups do not allocate.
+func (n *routeNames) of(p string) string {
+	if !underPrefix(p, n.prefix) {
+		return "upstream"
+	}
+	if name, ok := n.byPath[path.Clean(p)]; ok {
+		return name
+	}
+	return "own_other"
 }
 
 // splitByPrefix sends requests for the proxy's own endpoints to own and the

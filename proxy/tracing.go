@@ -35,20 +35,20 @@ var traceContext propagation.TraceContext
 //
 // It is installed only when tracing is on: off, the request path has no
 // trace of it.
-func traceRequests(tp trace.TracerProvider, prefix string, trusted []netip.Prefix, next http.Handler) http.Handler {
+func traceRequests(tp trace.TracerProvider, names *routeNames, trusted []netip.Prefix, next http.Handler) http.Handler {
 	tracer := tp.Tracer(tracerName)
 	// http.route only for the proxy's own endpoints: neither the
 	// upstream's routes nor an unknown path under the prefix are known.
-	routes := make(map[string]attribute.KeyValue, len(routeNames))
-	for _, r := range routeNames {
-		routes[r] = semconv.HTTPRoute(prefix + "/" + r)
+	routes := make(map[string]attribute.KeyValue, len(names.paths))
+	for name, p := range names.paths {
+		routes[name] = semconv.HTTPRoute(p)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if request.FromPeerIn(r, trusted) {
 			ctx = traceContext.Extract(ctx, propagation.HeaderCarrier(r.Header))
 		}
-		route := routeName(prefix, r.URL.Path)
+		route := names.of(r.URL.Path)
 		attrs := make([]attribute.KeyValue, 0, 6)
 		attrs = append(attrs, methodAttr(r.Method), semconv.URLPath(loggedPath(r.URL.Path)))
 		if a, own := routes[route]; own {

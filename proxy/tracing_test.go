@@ -33,8 +33,8 @@ func TestTracingInstallsNothingWhenOff(t *testing.T) {
 			// Without metrics or access log observe adds nothing either,
 			// so off, the tree is the inner handler itself.
 			inner := &sentinel{}
-			d := Deps{Prefix: "/_lcw", Logger: quietLog, Tracer: tc.tp}
-			if h := d.outermost(inner); (h == http.Handler(inner)) != (tc.tp == nil) {
+			d := Deps{Paths: config.NewPaths("/_lcw"), Logger: quietLog, Tracer: tc.tp}
+			if h := d.outermost(newRouteNames(d.Paths.Prefix, nil), inner); (h == http.Handler(inner)) != (tc.tp == nil) {
 				t.Errorf("outermost handler is %T with tracer %v", h, tc.tp)
 			}
 		})

@@ -47,8 +47,9 @@ func (p *Policy) WithSilentSignIn(s Silent) *Policy {
 	return p
 }
 
-// NewPolicy builds the policy of a provisioned access section.
-func NewPolicy(a config.Access, prefix string) *Policy {
+// NewPolicy builds the policy of a provisioned access section; anonymous
+// visitors are sent to paths.Login.
+func NewPolicy(a config.Access, paths config.Paths) *Policy {
 	return &Policy{
 		required:    a.Mode == "required",
 		publicPaths: a.PublicPaths,
@@ -56,7 +57,7 @@ func NewPolicy(a config.Access, prefix string) *Policy {
 		groups:      a.RequiredGroups,
 		groupsClaim: a.GroupsClaim,
 		claims:      a.RequiredClaims,
-		loginPath:   prefix + "/login",
+		loginPath:   paths.Login,
 	}
 }
 

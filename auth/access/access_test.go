@@ -13,6 +13,9 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
+// lcwPaths are the endpoints under the default prefix.
+var lcwPaths = config.NewPaths("/_lcw")
+
 func newRequest(rawPath string, hdr map[string]string) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, "http://shop.example.com"+rawPath, nil)
 	for k, v := range hdr {
@@ -22,7 +25,7 @@ func newRequest(rawPath string, hdr map[string]string) *http.Request {
 }
 
 func TestPublicPaths(t *testing.T) {
-	p := NewPolicy(config.Access{Mode: "required", PublicPaths: []string{"/public/", "/favicon.ico", "/health"}}, "/_lcw")
+	p := NewPolicy(config.Access{Mode: "required", PublicPaths: []string{"/public/", "/favicon.ico", "/health"}}, lcwPaths)
 	tests := []struct {
 		path   string
 		public bool
@@ -104,7 +107,7 @@ func TestAuthorize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := NewPolicy(tt.access, "/_lcw").authorize(sess(tt.claims))
+			err := NewPolicy(tt.access, lcwPaths).authorize(sess(tt.claims))
 			if (err == nil) != tt.ok {
 				t.Fatalf("Authorize = %v, want ok=%v", err, tt.ok)
 			}
@@ -132,7 +135,7 @@ func TestProtect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := NewPolicy(config.Access{Mode: tt.mode, PublicPaths: []string{"/public/"}, GroupsClaim: "groups"}, "/_lcw")
+			p := NewPolicy(config.Access{Mode: tt.mode, PublicPaths: []string{"/public/"}, GroupsClaim: "groups"}, lcwPaths)
 			h := p.Identify(func(http.ResponseWriter, *http.Request) (*session.Session, error) { return tt.sess, nil })(p.Protect(slog.New(slog.DiscardHandler), next))
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, newRequest(tt.path, tt.hdr))
@@ -179,7 +182,7 @@ func TestIdentityHeadersUseGroupsClaim(t *testing.T) {
 // A signed-in visitor the rules refuse is no user in optional mode: the
 // request passes, but as anonymous, so nothing downstream sees the session.
 func TestRefusedVisitorIsAnonymousInOptionalMode(t *testing.T) {
-	p := NewPolicy(config.Access{Mode: "optional", RequiredGroups: []string{"vip"}, GroupsClaim: "groups"}, "/_lcw")
+	p := NewPolicy(config.Access{Mode: "optional", RequiredGroups: []string{"vip"}, GroupsClaim: "groups"}, lcwPaths)
 	refused := &session.Session{Subject: "u2", Claims: map[string]any{"groups": []any{"staff"}}}
 	var seen *Visitor
 	h := p.Identify(func(http.ResponseWriter, *http.Request) (*session.Session, error) { return refused, nil })(
@@ -240,7 +243,7 @@ func TestForwardAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := NewPolicy(config.Access{Mode: tt.mode, PublicPaths: []string{"/public/"}, RequiredGroups: []string{"vip"}, GroupsClaim: "groups"}, "/_lcw")
+			p := NewPolicy(config.Access{Mode: tt.mode, PublicPaths: []string{"/public/"}, RequiredGroups: []string{"vip"}, GroupsClaim: "groups"}, lcwPaths)
 			h := p.Identify(func(http.ResponseWriter, *http.Request) (*session.Session, error) { return tt.sess, nil })(p.ForwardAuth(ForwardAuthOptions{
 				Path: "/_lcw/auth", TrustedProxies: ingress, Logger: slog.New(slog.DiscardHandler),
 				IdentityHeaders: IdentityHeaders(config.Headers{Pass: true, User: "X-Forwarded-User"}, "groups"),
@@ -264,7 +267,7 @@ func TestForwardAuth(t *testing.T) {
 		})
 	}
 	// A browser page load (Traefik hands the answer to it) is sent on.
-	p := NewPolicy(config.Access{Mode: "required"}, "/_lcw")
+	p := NewPolicy(config.Access{Mode: "required"}, lcwPaths)
 	h := p.Identify(func(http.ResponseWriter, *http.Request) (*session.Session, error) { return nil, nil })(p.ForwardAuth(ForwardAuthOptions{Path: "/_lcw/auth", Logger: slog.New(slog.DiscardHandler)}))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, newRequest("/_lcw/auth", map[string]string{"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}))

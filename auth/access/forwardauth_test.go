@@ -28,7 +28,7 @@ func forwardAuthFor(p *Policy, sess *session.Session, err error) http.Handler {
 // Once a trusted ingress sent X-Original-URL, nothing else is read: a value
 // that does not parse is a protected path, never the other header's.
 func TestForwardAuthNeverFallsBackFromOriginalURL(t *testing.T) {
-	p := NewPolicy(config.Access{Mode: "required", PublicPaths: []string{"/public/"}}, "/_lcw")
+	p := NewPolicy(config.Access{Mode: "required", PublicPaths: []string{"/public/"}}, lcwPaths)
 	h := forwardAuthFor(p, nil, nil)
 	ask := func(hdr http.Header) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodGet, "http://10.0.0.5/_lcw/auth", nil)
@@ -115,7 +115,7 @@ func TestProtectAndForwardAuthAgree(t *testing.T) {
 		for kind, byVerdict := range byKind {
 			for _, v := range verdicts {
 				t.Run(mode+"/"+kind+"/"+v.name, func(t *testing.T) {
-					p := NewPolicy(config.Access{Mode: mode, PublicPaths: []string{"/public/"}, RequiredGroups: []string{"vip"}, GroupsClaim: "groups"}, "/_lcw")
+					p := NewPolicy(config.Access{Mode: mode, PublicPaths: []string{"/public/"}, RequiredGroups: []string{"vip"}, GroupsClaim: "groups"}, lcwPaths)
 					load := func(http.ResponseWriter, *http.Request) (*session.Session, error) { return v.sess, v.err }
 
 					pw := httptest.NewRecorder()
@@ -156,7 +156,7 @@ func FuzzOriginalURL(f *testing.F) {
 	} {
 		f.Add(s[0], s[1])
 	}
-	p := NewPolicy(config.Access{Mode: "required", PublicPaths: []string{"/public/"}}, "/_lcw")
+	p := NewPolicy(config.Access{Mode: "required", PublicPaths: []string{"/public/"}}, lcwPaths)
 	o := ForwardAuthOptions{Path: "/_lcw/auth", TrustedProxies: trustedIngress}
 	f.Fuzz(func(t *testing.T, original, forwarded string) {
 		r := httptest.NewRequest(http.MethodGet, "http://10.0.0.5/_lcw/auth", nil)

@@ -57,7 +57,7 @@ func startLiveRP(t *testing.T) *liveRP {
 		Cookie: session.CookieOptions{Name: cfg.Session.Name, Path: "/", Secure: true, Lifetime: cfg.Session.Lifetime.D()},
 		Client: client, KeyPrefix: rc.KeyPrefix, Timeout: rc.Timeout.D(),
 	})
-	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Prefix: cfg.Prefix, PublicOrigin: cfg.Public.String(),
+	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: cfg.Public.String(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New()})
 	if err != nil {
 		t.Fatal(err)

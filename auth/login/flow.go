@@ -61,7 +61,7 @@ func (rp *RP) flowCookiePath() string {
 	if rp.opt.Session.HostPrefix {
 		return "/"
 	}
-	return rp.opt.Prefix
+	return rp.opt.Paths.Prefix
 }
 
 func (rp *RP) flowCookie(name, value string, maxAge int) *http.Cookie {

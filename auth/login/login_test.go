@@ -48,7 +48,7 @@ func newRP(t *testing.T) *RP {
 		t.Fatal(err)
 	}
 	store := session.NewCookieStore(codec, session.CookieOptions{Name: cfg.Session.Name, Path: "/", Secure: true, Lifetime: cfg.Session.Lifetime.D()})
-	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Prefix: cfg.Prefix, PublicOrigin: cfg.Public.String(),
+	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: cfg.Public.String(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New()})
 	if err != nil {
 		t.Fatal(err)

@@ -97,7 +97,7 @@ func (rp *RP) confirmLogout(w http.ResponseWriter) {
 	fmt.Fprintf(w, `<!doctype html><html><head><meta charset="utf-8"><title>Sign out?</title>
 <style>body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;color:#222}button{font-size:1em;padding:.5em 1.2em}</style></head>
 <body><h1>Sign out?</h1><p>Another site asked to sign you out of this one.</p>
-<form method="post" action="%s/logout"><button type="submit">Sign out</button></form>
+<form method="post" action="%s"><button type="submit">Sign out</button></form>
 <p><a href="/">Stay signed in</a></p></body></html>
-`, html.EscapeString(rp.opt.Prefix))
+`, html.EscapeString(rp.opt.Paths.Logout))
 }

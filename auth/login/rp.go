@@ -26,9 +26,9 @@ type Options struct {
 	// refresh a session one at a time, under its lock.
 	Store session.Store
 	Codec *session.Codec
-	// Prefix is the proxy's path prefix; the redirect URI is
-	// PublicOrigin + Prefix + "/callback".
-	Prefix       string
+	// Paths are the proxy's endpoints; the redirect URI is
+	// PublicOrigin + Paths.Callback.
+	Paths        config.Paths
 	PublicOrigin string
 	Logger       *slog.Logger
 	Metrics      *metrics.Metrics
@@ -72,7 +72,7 @@ func New(o Options) (*RP, error) {
 		http:        newHTTPClient(),
 		store:       store,
 		codec:       codec,
-		callbackURL: o.PublicOrigin + o.Prefix + "/callback",
+		callbackURL: o.PublicOrigin + o.Paths.Callback,
 	}
 	rp.records, _ = store.(records)
 	rp.refresher = newRefresher(rp)

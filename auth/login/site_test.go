@@ -80,7 +80,7 @@ token: {issuer: shop.example.com, signing_keys: [{file: ` + strconv.Quote(key) +
 	}
 	store := session.NewCookieStore(codec, session.CookieOptions{Name: cfg.Session.Name, Path: cfg.Session.CookiePath, Secure: cfg.Session.Secure, Lifetime: cfg.Session.Lifetime.D()})
 	m := metrics.New()
-	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Prefix: cfg.Prefix, PublicOrigin: cfg.Public.String(),
+	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: cfg.Public.String(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
 	if err != nil {
 		t.Fatal(err)

@@ -241,18 +241,15 @@ func fail(w http.ResponseWriter, asJSON bool, code int, msg string) {
 
 // SessionHandler shows what the next token would carry, for debugging a
 // mapping: {"subject", "expires_at" (the session's), "lwicontexts" (as an
-// object), "problems"}. It calls context_url like a real token would.
+// object), "problems"}. It calls context_url like a real token would. It
+// serves whatever method reaches it: mount it for GET (the router answers
+// other methods 405).
 func SessionHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h["Cache-Control"] = noStore
 		h["Vary"] = []string{"Cookie"}
 		h["X-Content-Type-Options"] = nosniff
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			h["Allow"] = getHead
-			fail(w, true, http.StatusMethodNotAllowed, "use GET")
-			return
-		}
 		// Typed into the address bar is fine here; other sites are not.
 		if request.From(r, o.PublicOrigin) == request.SiteCross {
 			fail(w, true, http.StatusForbidden, "cross-site requests cannot read the session")
@@ -326,15 +323,11 @@ func JWKSHandler(ks *keys.Set) http.Handler {
 }
 
 // keyDocument serves a public, briefly cacheable document with an ETag so
-// verifiers revalidate cheaply and pick up a rotation within minutes.
+// verifiers revalidate cheaply and pick up a rotation within minutes. Like
+// SessionHandler, it is mounted for GET: the router answers other methods.
 func keyDocument(contentType string, render func() ([]byte, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			h.Set("Allow", "GET, HEAD")
-			http.Error(w, "use GET", http.StatusMethodNotAllowed)
-			return
-		}
 		body, err := render()
 		if err != nil {
 			http.Error(w, "key document unavailable", http.StatusInternalServerError)

@@ -22,16 +22,17 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
-// serve mounts the handlers the way the proxy does, on a real loopback server.
+// serve mounts the handlers the way the proxy does (proxy/routes.go), on a
+// real loopback server: the mux answers the methods a route does not take.
 func serve(t testing.TB, f *fixture, who IdentityFunc) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	mux.Handle("/_lcw/token", TokenHandler(f.minter, who, HandlerOptions{PublicOrigin: srv.URL, Metrics: f.metrics}))
-	mux.Handle("/_lcw/public-key.pem", PublicKeyPEMHandler(f.keys))
-	mux.Handle("/_lcw/public-keys", PublicKeysHandler(f.keys))
-	mux.Handle("/_lcw/jwks.json", JWKSHandler(f.keys))
-	mux.Handle("/_lcw/session", SessionHandler(f.minter, who, HandlerOptions{PublicOrigin: srv.URL}))
+	mux.Handle("GET /_lcw/public-key.pem", PublicKeyPEMHandler(f.keys))
+	mux.Handle("GET /_lcw/public-keys", PublicKeysHandler(f.keys))
+	mux.Handle("GET /_lcw/jwks.json", JWKSHandler(f.keys))
+	mux.Handle("GET /_lcw/session", SessionHandler(f.minter, who, HandlerOptions{PublicOrigin: srv.URL}))
 	t.Cleanup(srv.Close)
 	return srv
 }

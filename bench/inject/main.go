@@ -27,6 +27,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
 )
 
@@ -54,7 +55,7 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("parse upstream url: %w", err)
 	}
-	inj := inject.New(inject.Options{Prefix: "/_lcw", BootstrapVersion: "v", Logger: slog.New(slog.DiscardHandler)})
+	inj := inject.New(inject.Options{Paths: config.NewPaths("/_lcw"), BootstrapVersion: "v", Logger: slog.New(slog.DiscardHandler)})
 	proxy := httptest.NewServer(&httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)

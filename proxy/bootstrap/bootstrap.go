@@ -17,7 +17,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
@@ -37,14 +37,19 @@ const clockSkewTolerance = time.Minute
 
 // Options configure the bootstrap script and its endpoints.
 type Options struct {
-	// Prefix is the proxy's own path prefix, e.g. "/_lcw".
-	Prefix string
+	// Paths are the proxy's endpoints: the script asks Paths.Token, sends
+	// the visitor to Paths.Login and reports to Paths.ClientEvents.
+	Paths config.Paths
+	// SessionHeader is the token endpoint's response header that names
+	// the visitor's session (token.SessionHeader): the script reuses a
+	// token only while it stays the same.
+	SessionHeader string
 	// ClientFunction is the global the script defines, e.g.
 	// "lcwAuth.getAuthenticationToken" (validated by config as dotted JS
 	// identifiers).
 	ClientFunction string
 	// OnUnauthenticated is "empty" (callback("") on 401) or "login" (send
-	// the user to {Prefix}/login?rd=<current path>, once).
+	// the user to Paths.Login?rd=<current path>, once).
 	OnUnauthenticated string
 	// PublicOrigin ("https://shop.example") is the only Origin accepted by
 	// the client-events endpoint.
@@ -77,12 +82,12 @@ type scriptConfig struct {
 func New(o Options) *Bootstrap {
 	cfg := scriptConfig{
 		Fn:                strings.Split(o.ClientFunction, "."),
-		TokenURL:          o.Prefix + "/token",
-		LoginURL:          o.Prefix + "/login",
-		EventsURL:         o.Prefix + "/client-events",
+		TokenURL:          o.Paths.Token,
+		LoginURL:          o.Paths.Login,
+		EventsURL:         o.Paths.ClientEvents,
 		OnUnauthenticated: o.OnUnauthenticated,
 		TimeoutMs:         tokenTimeout.Milliseconds(),
-		SessionHeader:     token.SessionHeader,
+		SessionHeader:     o.SessionHeader,
 		MaxSkewSeconds:    int64(clockSkewTolerance / time.Second),
 	}
 	// json.Marshal escapes <, > and & (and U+2028/9), so no configured value
@@ -104,13 +109,9 @@ func (b *Bootstrap) Version() string { return b.version }
 // ScriptHandler serves GET {prefix}/bootstrap.js with a strong ETag. A
 // request naming the current version (?v=) may be cached for a year; others
 // for five minutes, so a page cached with an old tag soon sees a new script.
+// Mount it for GET: the router answers other methods 405.
 func (b *Bootstrap) ScriptHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
 		h := w.Header()
 		h.Set("Content-Type", "text/javascript; charset=utf-8")
 		h.Set("X-Content-Type-Options", "nosniff")

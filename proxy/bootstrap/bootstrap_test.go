@@ -1,18 +1,20 @@
 package bootstrap
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
 func newTest(t *testing.T, mod func(*Options)) (*Bootstrap, *metrics.Metrics) {
 	t.Helper()
 	m := metrics.New()
-	o := Options{Prefix: "/_lcw", ClientFunction: "lcwAuth.getAuthenticationToken", OnUnauthenticated: "empty",
+	o := Options{Paths: config.NewPaths("/_lcw"), SessionHeader: "X-Lcw-Session", ClientFunction: "lcwAuth.getAuthenticationToken", OnUnauthenticated: "empty",
 		PublicOrigin: "https://shop.example", Metrics: m}
 	if mod != nil {
 		mod(&o)
@@ -22,6 +24,11 @@ func newTest(t *testing.T, mod func(*Options)) (*Bootstrap, *metrics.Metrics) {
 
 func TestScriptHandler(t *testing.T) {
 	b, _ := newTest(t, nil)
+	// Mounted for GET, as proxy/routes.go mounts it: the router refuses the
+	// other methods, here with 405 (in the proxy, where the prefix's
+	// catch-all matches them, with 404).
+	mux := http.NewServeMux()
+	mux.Handle("GET /_lcw/bootstrap.js", b.ScriptHandler())
 	tests := []struct {
 		name        string
 		method      string
@@ -47,7 +54,7 @@ func TestScriptHandler(t *testing.T) {
 				r.Header.Set("If-None-Match", tc.ifNoneMatch)
 			}
 			w := httptest.NewRecorder()
-			b.ScriptHandler().ServeHTTP(w, r)
+			mux.ServeHTTP(w, r)
 			if w.Code != tc.wantStatus {
 				t.Fatalf("status = %d, want %d", w.Code, tc.wantStatus)
 			}
@@ -92,7 +99,7 @@ func TestVersionIsContentHash(t *testing.T) {
 
 func TestScriptEmbedsConfigSafely(t *testing.T) {
 	b, _ := newTest(t, func(o *Options) {
-		o.Prefix = `/x"</script><script>alert(1)</script>'` + "\u2028"
+		o.Paths = config.NewPaths(`/x"</script><script>alert(1)</script>'` + "\u2028")
 		o.ClientFunction = "a.b.c"
 	})
 	w := httptest.NewRecorder()

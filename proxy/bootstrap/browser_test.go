@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
@@ -63,7 +64,7 @@ func startSite(t *testing.T, onUnauth string) *site {
 	mux := http.NewServeMux()
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
-	b := New(Options{Prefix: "/_lcw", ClientFunction: "lcwAuth.getAuthenticationToken", OnUnauthenticated: onUnauth, PublicOrigin: s.URL})
+	b := New(Options{Paths: config.NewPaths("/_lcw"), SessionHeader: token.SessionHeader, ClientFunction: "lcwAuth.getAuthenticationToken", OnUnauthenticated: onUnauth, PublicOrigin: s.URL})
 	tag := `<script src="/_lcw/bootstrap.js?v=` + b.Version() + `" defer></script>`
 	mux.Handle("GET /_lcw/bootstrap.js", b.ScriptHandler())
 	events := b.ClientEventsHandler()

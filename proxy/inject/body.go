@@ -191,7 +191,7 @@ func (b *body) scan() {
 	}
 
 	rec := &recorder{src: b.src, buf: b.inj.lookaheads.Get()[:0], limit: lookahead}
-	res := findInsertion(rec, b.inj.opt.Prefix)
+	res := findInsertion(rec, b.inj.opt.Paths.Bootstrap)
 	data := rec.buf
 	defer b.inj.lookaheads.Put(data) // the recorder may have grown it
 	b.consumed = len(data)
@@ -343,11 +343,10 @@ type insertion struct {
 // </head>, else right after the first <body> start tag. Raw-text elements
 // (script, style, title, textarea, …) are handled by the tokenizer itself;
 // <template> contents are inert and skipped here.
-func findInsertion(r io.Reader, prefix string) insertion {
+func findInsertion(r io.Reader, bootstrapPath string) insertion {
 	z := html.NewTokenizer(r)
 	res := insertion{at: -1}
 	off, template := 0, 0
-	bootstrapPath := prefix + "/bootstrap.js"
 	for {
 		tt := z.Next()
 		if tt == html.ErrorToken {

@@ -29,11 +29,11 @@ import (
 )
 
 // Options configure an Injector. The zero value of every field is a usable
-// default except Prefix.
+// default except Paths.
 type Options struct {
-	// Prefix is the proxy's own path prefix, e.g. "/_lcw"; the bootstrap tag
-	// is <script src="{Prefix}/bootstrap.js?v={BootstrapVersion}" defer>.
-	Prefix string
+	// Paths are the proxy's endpoints; the bootstrap tag is
+	// <script src="{Paths.Bootstrap}?v={BootstrapVersion}" defer>.
+	Paths config.Paths
 	// BootstrapVersion is bootstrap.js's content hash, for cache busting.
 	BootstrapVersion string
 	// Widget, when Src is set, adds Omnichannel's widget loader tag after
@@ -73,7 +73,7 @@ type Injector struct {
 // New returns an Injector for o.
 func New(o Options) *Injector {
 	i := &Injector{
-		opt: o, log: o.Logger, tags: newTags(o.Prefix, o.BootstrapVersion, o.Widget),
+		opt: o, log: o.Logger, tags: newTags(o.Paths.Bootstrap, o.BootstrapVersion, o.Widget),
 		chunks: bufpool.New(chunkSize), lookaheads: bufpool.New(lookahead),
 	}
 	if i.log == nil {
@@ -87,8 +87,8 @@ func New(o Options) *Injector {
 	}
 	if o.PublicOrigin != "" {
 		origin := strings.TrimRight(o.PublicOrigin, "/")
-		i.allow.bootstrapSource = origin + o.Prefix + "/bootstrap.js"
-		i.allow.ownConnect = origin + o.Prefix + "/"
+		i.allow.bootstrapSource = origin + o.Paths.Bootstrap
+		i.allow.ownConnect = origin + o.Paths.Prefix + "/"
 	}
 	if o.AllowWidgetCSP && o.Widget.Src != "" {
 		if u, err := url.Parse(o.Widget.Src); err == nil && u.Host != "" {

@@ -27,7 +27,7 @@ const testTag = `<script src="/_lcw/bootstrap.js?v=abc" defer></script>`
 func testInjector(t testing.TB, mod func(*Options)) (*Injector, *metrics.Metrics) {
 	t.Helper()
 	m := metrics.New()
-	o := Options{Prefix: "/_lcw", BootstrapVersion: "abc", Metrics: m, Logger: slog.New(slog.DiscardHandler)}
+	o := Options{Paths: config.NewPaths("/_lcw"), BootstrapVersion: "abc", Metrics: m, Logger: slog.New(slog.DiscardHandler)}
 	if mod != nil {
 		mod(&o)
 	}
@@ -252,7 +252,7 @@ func TestWidgetIDAcrossReads(t *testing.T) {
 }
 
 func TestHostilePrefixAndVersionEscaped(t *testing.T) {
-	inj, _ := testInjector(t, func(o *Options) { o.Prefix = `/a"b<`; o.BootstrapVersion = `v"&x` })
+	inj, _ := testInjector(t, func(o *Options) { o.Paths = config.NewPaths(`/a"b<`); o.BootstrapVersion = `v"&x` })
 	_, out := run(t, inj, response{body: []byte("<head></head>")})
 	want := `<head><script src="/a&#34;b&lt;/bootstrap.js?v=v%22%26x" defer></script></head>`
 	if string(out) != want {

@@ -120,7 +120,7 @@ func FuzzInject(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s), []byte{3, 1, 7})
 	}
-	inj := New(Options{Prefix: "/_lcw", BootstrapVersion: "abc", Logger: slog.New(slog.DiscardHandler)})
+	inj := New(Options{Paths: config.NewPaths("/_lcw"), BootstrapVersion: "abc", Logger: slog.New(slog.DiscardHandler)})
 	f.Fuzz(func(t *testing.T, page, splits []byte) {
 		sizes := make([]int, len(splits))
 		for i, s := range splits {
@@ -281,7 +281,7 @@ func FuzzWidget(f *testing.F) {
 	} {
 		f.Add([]byte(s), []byte{3, 1, 7})
 	}
-	inj := New(Options{Prefix: "/_lcw", BootstrapVersion: "abc", Logger: slog.New(slog.DiscardHandler),
+	inj := New(Options{Paths: config.NewPaths("/_lcw"), BootstrapVersion: "abc", Logger: slog.New(slog.DiscardHandler),
 		Widget: config.Widget{Src: "https://cdn.example/w.js"}})
 	id := []byte("Microsoft_Omnichannel_LCWidget")
 	ours := []byte(`<script id="Microsoft_Omnichannel_LCWidget" src="https://cdn.example/w.js"`)

@@ -20,8 +20,8 @@ type tags struct {
 	widgetOpen    string // `<script id=… src=… data-…` or ""
 }
 
-func newTags(prefix, version string, w config.Widget) tags {
-	src := prefix + "/bootstrap.js"
+func newTags(bootstrapPath, version string, w config.Widget) tags {
+	src := bootstrapPath
 	if version != "" {
 		src += "?v=" + url.QueryEscape(version)
 	}

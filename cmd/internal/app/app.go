@@ -5,14 +5,11 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
-	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -118,7 +115,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 		}
 	}()
 	rp, err := login.New(login.Options{
-		OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Prefix: cfg.Prefix, PublicOrigin: origin,
+		OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: origin,
 		Logger: log, Metrics: m, Tracer: tp,
 	})
 	if err != nil {
@@ -131,17 +128,23 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 	minter := token.NewMinter(token.MinterOptions{
 		Token: cfg.Token, Keys: ks, Enricher: token.EnricherFromConfig(cfg.Token), Metrics: m, Logger: log, Tracer: tp,
 	})
-	policy := access.NewPolicy(cfg.Access, cfg.Prefix)
+	tokenOpts := token.HandlerOptions{PublicOrigin: origin, SessionPath: cfg.Paths.Session, Metrics: m, Logger: log}
+	if cfg.Token.RateLimit > 0 {
+		tokenOpts.Limit = ratelimit.New(ratelimit.Options{PerMinute: cfg.Token.RateLimit, Burst: cfg.Token.RateBurst})
+		if rs, ok := store.(budgets); ok {
+			// One budget per user for all replicas.
+			tokenOpts.Shared = rs.Budget(cfg.Token.RateLimit, cfg.Token.RateBurst)
+		}
+	}
+	policy := access.NewPolicy(cfg.Access, cfg.Paths)
 	if cfg.Access.SilentSignIn {
 		policy.WithSilentSignIn(access.Silent{
-			Path: cfg.Prefix + "/silent", Cookie: rp.SilentCookie(), SkipParam: login.SkipSilentParam, Secure: cfg.Session.Secure,
+			Path: cfg.Paths.Silent, Cookie: rp.SilentCookie(), SkipParam: login.SkipSilentParam, Secure: cfg.Session.Secure,
 		})
 	}
-	identityHeaders := access.IdentityHeaders(cfg.Headers, cfg.Access.GroupsClaim)
-	// bootstrap.js is served even with injection off, for sites that add
-	// the script tag themselves.
 	boot := bootstrap.New(bootstrap.Options{
-		Prefix:            cfg.Prefix,
+		Paths:             cfg.Paths,
+		SessionHeader:     token.SessionHeader,
 		ClientFunction:    cfg.Inject.ClientFunction,
 		OnUnauthenticated: cfg.Inject.OnUnauthenticated,
 		PublicOrigin:      origin,
@@ -150,7 +153,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 	var inj *inject.Injector
 	if cfg.Inject.Enabled {
 		opts := inject.Options{
-			Prefix:           cfg.Prefix,
+			Paths:            cfg.Paths,
 			BootstrapVersion: boot.Version(),
 			Widget:           cfg.Inject.Widget,
 			AllowWidgetCSP:   cfg.Inject.CSP.AllowWidget,
@@ -164,58 +167,27 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 		}
 		inj = inject.New(opts)
 	}
-	var backchannel http.Handler
-	if srv, ok := store.(login.BackchannelStore); ok && (cfg.Session.BackchannelLogout == nil || *cfg.Session.BackchannelLogout) {
-		// Only a server-side store has anything to end when the IdP calls.
-		backchannel = rp.BackchannelLogoutHandler(srv)
-	}
-	tokenOpts := token.HandlerOptions{PublicOrigin: origin, SessionPath: cfg.Prefix + "/session", Metrics: m, Logger: log}
-	if cfg.Token.RateLimit > 0 {
-		tokenOpts.Limit = ratelimit.New(ratelimit.Options{PerMinute: cfg.Token.RateLimit, Burst: cfg.Token.RateBurst})
-		if rs, ok := store.(budgets); ok {
-			// One budget per user for all replicas.
-			tokenOpts.Shared = rs.Budget(cfg.Token.RateLimit, cfg.Token.RateBurst)
-		}
-	}
 	h, err := proxy.NewHandler(proxy.Deps{
-		Prefix:            cfg.Prefix,
+		Paths:             cfg.Paths,
 		Logger:            log,
 		Metrics:           m,
 		AccessLog:         cfg.Log.AccessLog,
-		Login:             rp.LoginHandler(),
-		Callback:          rp.CallbackHandler(),
-		Logout:            rp.LogoutHandler(),
-		Silent:            rp.SilentHandler(),
-		BackchannelLogout: backchannel,
-		Token:             token.TokenHandler(minter, identity, tokenOpts),
-		Session:           token.SessionHandler(minter, identity, tokenOpts),
-		PublicKeyPEM:      token.PublicKeyPEMHandler(ks),
-		PublicKeys:        token.PublicKeysHandler(ks),
-		JWKS:              token.JWKSHandler(ks),
-		Bootstrap:         boot.ScriptHandler(),
-		ClientEvents:      boot.ClientEventsHandler(),
-		ForwardAuth: policy.ForwardAuth(access.ForwardAuthOptions{
-			Path: cfg.Prefix + "/auth", TrustedProxies: cfg.TrustedProxyNets, IdentityHeaders: identityHeaders, Logger: log,
-		}),
-		Identify:        policy.Identify(rp.Session),
-		Policy:          policy,
-		IdentityHeaders: identityHeaders,
-		Injector:        inj,
+		Tracer:            tp,
+		RP:                rp,
+		Store:             store,
+		BackchannelLogout: cfg.Session.BackchannelLogout == nil || *cfg.Session.BackchannelLogout,
+		Minter:            minter,
+		Token:             tokenOpts,
+		Keys:              ks,
+		Bootstrap:         boot,
+		Policy:            policy,
+		IdentityHeaders:   access.IdentityHeaders(cfg.Headers, cfg.Access.GroupsClaim),
+		Injector:          inj,
 		Upstream: proxy.UpstreamOptions{
 			URL: cfg.UpstreamURL, Upstream: cfg.Upstream, Public: cfg.Public,
 			TrustedProxies: cfg.TrustedProxyNets, CookieName: cfg.Session.CookieName,
 			Headers: cfg.Headers, Logger: log,
 		},
-		Ready: append([]proxy.Check{
-			{Name: "oidc_discovery", Check: rp.Ready},
-			{Name: "signing_keys", Check: func() error {
-				if _, k := ks.Signer(); k == nil {
-					return errors.New("no signing key loaded")
-				}
-				return nil
-			}},
-		}, storeChecks(store)...),
-		Tracer: tp,
 	})
 	if err != nil {
 		return nil, err
@@ -227,44 +199,6 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 // shares (the Redis store).
 type budgets interface {
 	Budget(perMinute, burst int) *session.RedisBudget
-}
-
-// pinger is a session store that can say whether it answers: a
-// server-side one (the cookie store has nothing to reach).
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
-// storeChecks makes a server-side store part of readiness: without it no
-// signed-in request can be served.
-func storeChecks(s session.Store) []proxy.Check {
-	srv, ok := s.(pinger)
-	if !ok {
-		return nil
-	}
-	return []proxy.Check{{Name: "session_store", Check: func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return srv.Ping(ctx)
-	}}}
-}
-
-// identity is what the chat token may carry: the verified claims of an
-// authorized visitor, never anything the browser sent. The session key is
-// the subject and the session's creation time, both sealed in the session
-// and kept across refreshes: a browser cannot pick a fresh one, only sign
-// in again.
-func identity(r *http.Request) (token.Identity, error) {
-	v := access.VisitorFrom(r.Context())
-	if v != nil && v.Unavailable != nil {
-		return token.Identity{}, v.Unavailable
-	}
-	s, ok := v.User()
-	if !ok {
-		return token.Identity{}, token.ErrNotSignedIn
-	}
-	key := s.Subject + "\x00" + strconv.FormatInt(s.CreatedAt.UnixNano(), 10)
-	return token.Identity{Claims: s.Claims, SessionExpiry: s.Expiry, SessionKey: key, Subject: limitSubject(s.Claims, s.Subject)}, nil
 }
 
 // Close releases the session store's connection, if any, and flushes and
@@ -330,11 +264,4 @@ func (a *App) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.metrics.Handler())
 	return mux
-}
-
-// limitSubject names the user for the token limit: the issuer and the
-// subject, so that two tenants' equal subjects are two users.
-func limitSubject(claims map[string]any, sub string) string {
-	iss, _ := claims["iss"].(string)
-	return iss + "\x00" + sub
 }

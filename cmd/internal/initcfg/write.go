@@ -241,15 +241,15 @@ func registration(text []byte) (Registration, error) {
 	if err := yaml.Unmarshal(text, &c); err != nil {
 		return Registration{}, fmt.Errorf("read back the configuration: %w", err)
 	}
-	public, prefix := strings.TrimSuffix(c.PublicURL, "/"), strings.TrimSuffix(c.Prefix, "/")
+	public, paths := strings.TrimSuffix(c.PublicURL, "/"), config.NewPaths(strings.TrimSuffix(c.Prefix, "/"))
 	return Registration{
 		ClientID:              c.OIDC.ClientID,
 		Scopes:                strings.Join(c.OIDC.Scopes, " "),
-		RedirectURI:           public + prefix + "/callback",
+		RedirectURI:           public + paths.Callback,
 		PostLogoutRedirectURI: public + c.OIDC.PostLogoutRedirectPath,
-		BackchannelLogoutURI:  public + prefix + "/backchannel-logout",
-		PublicKeyURL:          public + prefix + "/public-key.pem",
-		PublicKeysURL:         public + prefix + "/public-keys",
+		BackchannelLogoutURI:  public + paths.BackchannelLogout,
+		PublicKeyURL:          public + paths.PublicKeyPEM,
+		PublicKeysURL:         public + paths.PublicKeys,
 		ClientFunction:        c.Inject.ClientFunction,
 	}, nil
 }
