@@ -22,6 +22,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/bufpool"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/h1transport"
 )
 
 // maxResponseHeaderBytes is http.Transport's default limit, kept for the
@@ -31,22 +32,23 @@ const maxResponseHeaderBytes = 10 << 20
 // newTransport returns the upstream transport, tuned for a sidecar: a large
 // idle pool to one host, no transparent compression (the injector decides
 // what to do with encodings) and bounded waits. Plain-http requests without
-// a body take the direct path; the rest the standard Transport.
+// a body take the direct path (h1transport); the rest the standard Transport.
 func newTransport(upstream *url.URL, u config.Upstream) (http.RoundTripper, error) {
 	dialer := &net.Dialer{Timeout: u.DialTimeout.D(), KeepAlive: 30 * time.Second}
 	std, err := newStdTransport(dialer, u)
-	if err != nil || upstream.Scheme != "http" || !canPeek {
+	if err != nil || upstream.Scheme != "http" || !h1transport.Supported {
 		return std, err
 	}
-	return &directTransport{
-		host:           upstream.Host,
-		addr:           dialAddr(upstream),
-		dial:           dialer.DialContext,
-		next:           std,
-		headerTimeout:  u.Timeout.D(),
-		idleTimeout:    u.IdleConnTimeout.D(),
-		maxIdle:        u.MaxIdleConnsPerHost,
-		maxHeaderBytes: maxResponseHeaderBytes,
+	return &h1transport.Transport{
+		Host:                   upstream.Host,
+		Addr:                   dialAddr(upstream),
+		DialContext:            dialer.DialContext,
+		Next:                   std,
+		ResponseHeaderTimeout:  u.Timeout.D(),
+		IdleConnTimeout:        u.IdleConnTimeout.D(),
+		MaxIdleConns:           u.MaxIdleConnsPerHost,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+		ReadBufferSize:         copyBufferSize,
 	}, nil
 }
 
@@ -105,11 +107,11 @@ func UpstreamTLSConfig(u config.Upstream) (*tls.Config, error) {
 }
 
 // copyBufferSize is twice ReverseProxy's default: with the direct
-// transport's read buffer of the same size, a typical page (up to 64 KiB)
-// is read from the upstream once and written to the client in two writes
-// (the second because net/http's 4 KiB writer holds the header), where 32
-// KiB took two reads and three writes; bench/run.sh's page rows gained
-// 6-8 %. A stream (SSE) holds one buffer for its lifetime.
+// transport's read buffer of the same size, a page of up to 64 KiB is read
+// from the upstream once and written to the client in two writes (the
+// second because net/http's 4 KiB writer holds the header), where 32 KiB
+// takes two reads and three writes (bench/run.sh's page rows measure it). A
+// stream (SSE) holds one buffer for its lifetime.
 const copyBufferSize = 64 << 10
 
 // newBufferPool lends ReverseProxy its copy buffers so a busy proxy does
