@@ -14,6 +14,7 @@ import (
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/ratelimit"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
@@ -228,12 +229,7 @@ func unavailable(w http.ResponseWriter, asJSON bool, err error) bool {
 // fail writes an error in the form the client asked for.
 func fail(w http.ResponseWriter, asJSON bool, code int, msg string) {
 	if asJSON {
-		body, _ := json.Marshal(struct {
-			Error string `json:"error"`
-		}{msg})
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		w.Write(body)
+		errorpage.WriteJSON(w, code, errorpage.JSONError{Error: msg})
 		return
 	}
 	http.Error(w, msg, code)
