@@ -168,6 +168,9 @@ func (p *ReverseProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // hygiene applied in Rewrite and, for the upstream's Set-Cookie lines, in
 // ModifyResponse.
 func NewReverseProxy(o UpstreamOptions) (*ReverseProxy, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	tr, err := newTransport(o.URL, o.Upstream)
 	if err != nil {
 		return nil, err

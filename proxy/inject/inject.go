@@ -52,7 +52,7 @@ type Options struct {
 	SignedIn func(*http.Request) bool
 	// Metrics, when set, counts responses by result.
 	Metrics *metrics.Metrics
-	// Logger defaults to slog.Default().
+	// Logger receives aborted bodies; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -72,12 +72,12 @@ type Injector struct {
 
 // New returns an Injector for o.
 func New(o Options) *Injector {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	i := &Injector{
 		opt: o, log: o.Logger, tags: newTags(o.Prefix, o.BootstrapVersion, o.Widget),
 		chunks: bufpool.New(chunkSize), lookaheads: bufpool.New(lookahead),
-	}
-	if i.log == nil {
-		i.log = slog.Default()
 	}
 	if o.Metrics != nil {
 		i.counters = make(map[string]prometheus.Counter, len(results))
