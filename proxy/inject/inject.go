@@ -106,9 +106,9 @@ type clientAcceptKey struct{}
 // request. For requests that will likely be answered with an HTML page it
 // asks the upstream for an uncompressed body, and remembers the client's
 // Accept-Encoding so ModifyResponse compresses the injected page itself:
-// compressing once is about 2× (gzip) to 7× (br) cheaper than decoding the
-// upstream's compression and encoding again (BenchmarkEncodings), and the
-// upstream saves its compression work too. Other requests (images, scripts,
+// compressing once costs less than decoding the upstream's compression and
+// encoding again (BenchmarkEncodings compares the two), and the upstream
+// saves its compression work too. Other requests (images, scripts,
 // XHR) keep the client's Accept-Encoding and pass through untouched.
 //
 // The request's context is replaced in place (*out = *out.WithContext(…)),
