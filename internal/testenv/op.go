@@ -17,7 +17,7 @@ const (
 )
 
 // OPOptions configures StartOP (see devidp.Options). The zero value is a
-// working provider with DefaultUsers and a client that has no registered
+// working provider with devidp.DefaultUsers and a client that has no registered
 // redirect URIs.
 type OPOptions = devidp.Options
 
