@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/h1transport"
 )
 
 // interimWriter is the ResponseWriter the reverse proxy writes to, there to
@@ -85,7 +87,7 @@ func (w *interimWriter) WriteHeader(code int) {
 		}
 	}
 	w.n1xx++
-	if !w.http11 || w.n1xx > max1xxResponses {
+	if !w.http11 || w.n1xx > h1transport.Max1xxResponses {
 		return // the upstream's hints are dropped, never the exchange
 	}
 	w.strip.cleanInterim(h)

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/h1transport"
 )
 
 // earlyHints is an upstream's 103 that tries to set the proxy's session
@@ -49,8 +52,8 @@ func (s *interimSeen) trace() *httptrace.ClientTrace {
 // transports: the direct one (GET) and http.Transport (a request body).
 func TestEarlyHintsAreFiltered(t *testing.T) {
 	const refreshed = "_lcw=refreshed; Path=/; HttpOnly"
-	up := newRawServer(t, canned(earlyHints+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false))
-	rp := reverseProxyTo(t, up.url.String())
+	up := testenv.NewRawServer(t, testenv.Canned(earlyHints+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false))
+	rp := reverseProxyTo(t, up.URL.String())
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/refresh" {
 			w.Header().Add("Set-Cookie", refreshed) // as the session refresh does before proxying
@@ -109,8 +112,8 @@ func TestEarlyHintsAreFiltered(t *testing.T) {
 // are dropped without failing the request.
 func TestInterimResponsesBounded(t *testing.T) {
 	hint := "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
-	up := newRawServer(t, canned(strings.Repeat(hint, max1xxResponses+3)+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false))
-	rp := reverseProxyTo(t, up.url.String())
+	up := testenv.NewRawServer(t, testenv.Canned(strings.Repeat(hint, h1transport.Max1xxResponses+3)+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false))
+	rp := reverseProxyTo(t, up.URL.String())
 	front := httptest.NewServer(rp)
 	defer front.Close()
 	var seen interimSeen
@@ -122,8 +125,8 @@ func TestInterimResponsesBounded(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || string(b) != "ok" || len(seen.interim) != max1xxResponses {
-		t.Fatalf("got %d %q after %d interim responses, want 200 after %d", resp.StatusCode, b, len(seen.interim), max1xxResponses)
+	if resp.StatusCode != 200 || string(b) != "ok" || len(seen.interim) != h1transport.Max1xxResponses {
+		t.Fatalf("got %d %q after %d interim responses, want 200 after %d", resp.StatusCode, b, len(seen.interim), h1transport.Max1xxResponses)
 	}
 
 	w := httptest.NewRecorder()

@@ -211,6 +211,9 @@ func NewHandler(d Deps) (http.Handler, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
 	identify := d.Policy.Identify(d.RP.Session)
 	routes := d.routes()
 	names := newRouteNames(d.Paths.Prefix, routes)

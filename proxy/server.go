@@ -40,6 +40,9 @@ type ServeOptions struct {
 // Serve runs every listener until ctx is done, then shuts them down
 // gracefully: in-flight requests get up to o.ShutdownTimeout to finish.
 func Serve(ctx context.Context, o ServeOptions, listeners ...Listener) error {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	log, cfg := o.Logger, o.Server
 	servers := make([]*http.Server, 0, len(listeners))
 	errc := make(chan error, len(listeners))

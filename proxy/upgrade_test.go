@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
 // lenientUpstream switches to whatever protocol a request asks for, and
@@ -19,17 +20,17 @@ import (
 // h2c-capable server would serve the HTTP/2 requests on it. It records the
 // Upgrade header of each request it got over a fresh exchange.
 type lenientUpstream struct {
-	*rawServer
+	*testenv.RawServer
 	mu       sync.Mutex
 	upgrades []string
 }
 
 func newLenientUpstream(t *testing.T) *lenientUpstream {
 	u := &lenientUpstream{}
-	u.rawServer = newRawServer(t, func(s *rawServer, _ int, c net.Conn, br *bufio.Reader) {
+	u.RawServer = testenv.NewRawServer(t, func(s *testenv.RawServer, _ int, c net.Conn, br *bufio.Reader) {
 		tunnel := false
 		for {
-			req, err := s.readReq(br)
+			req, err := s.ReadReq(br)
 			if err != nil {
 				return
 			}
@@ -86,7 +87,7 @@ func TestUpgradeOnlyToAllowedProtocols(t *testing.T) {
 			if tt.allowed != nil {
 				u.AllowedUpgrades = tt.allowed
 			}
-			rp, err := NewReverseProxy(UpstreamOptions{URL: up.url, Upstream: u, CookieName: "_lcw", Logger: quietLog})
+			rp, err := NewReverseProxy(UpstreamOptions{URL: up.URL, Upstream: u, CookieName: "_lcw", Logger: quietLog})
 			if err != nil {
 				t.Fatal(err)
 			}

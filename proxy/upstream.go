@@ -18,6 +18,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/bufpool"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/h1transport"
 )
 
 // maxResponseHeaderBytes is http.Transport's default limit, kept for the
@@ -27,23 +28,24 @@ const maxResponseHeaderBytes = 10 << 20
 // newTransport returns the upstream transport, tuned for a sidecar: a large
 // idle pool to one host, no transparent compression (the injector decides
 // what to do with encodings) and bounded waits. Plain-http requests without
-// a body take the direct path; the rest the standard Transport.
-func newTransport(upstream *url.URL, u config.Upstream) (http.RoundTripper, error) {
+// a body take the direct path (h1transport); the rest the standard Transport.
+func newTransport(upstream *url.URL, u config.Upstream) http.RoundTripper {
 	dialer := &net.Dialer{Timeout: u.DialTimeout.D(), KeepAlive: 30 * time.Second}
 	std := newStdTransport(dialer, u)
-	if upstream.Scheme != "http" || !canPeek {
-		return std, nil
+	if upstream.Scheme != "http" || !h1transport.Supported {
+		return std
 	}
-	return &directTransport{
-		host:           upstream.Host,
-		addr:           dialAddr(upstream),
-		dial:           dialer.DialContext,
-		next:           std,
-		headerTimeout:  u.Timeout.D(),
-		idleTimeout:    u.IdleConnTimeout.D(),
-		maxIdle:        u.MaxIdleConnsPerHost,
-		maxHeaderBytes: maxResponseHeaderBytes,
-	}, nil
+	return &h1transport.Transport{
+		Host:                   upstream.Host,
+		Addr:                   dialAddr(upstream),
+		DialContext:            dialer.DialContext,
+		Next:                   std,
+		ResponseHeaderTimeout:  u.Timeout.D(),
+		IdleConnTimeout:        u.IdleConnTimeout.D(),
+		MaxIdleConns:           u.MaxIdleConnsPerHost,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+		ReadBufferSize:         copyBufferSize,
+	}
 }
 
 func dialAddr(u *url.URL) string {
@@ -73,11 +75,11 @@ func newStdTransport(dialer *net.Dialer, u config.Upstream) *http.Transport {
 }
 
 // copyBufferSize is twice ReverseProxy's default: with the direct
-// transport's read buffer of the same size, a typical page (up to 64 KiB)
-// is read from the upstream once and written to the client in two writes
-// (the second because net/http's 4 KiB writer holds the header), where 32
-// KiB took two reads and three writes; bench/run.sh's page rows gained
-// 6-8 %. A stream (SSE) holds one buffer for its lifetime.
+// transport's read buffer of the same size, a page of up to 64 KiB is read
+// from the upstream once and written to the client in two writes (the
+// second because net/http's 4 KiB writer holds the header), where 32 KiB
+// takes two reads and three writes (bench/run.sh's page rows measure it). A
+// stream (SSE) holds one buffer for its lifetime.
 const copyBufferSize = 64 << 10
 
 // newBufferPool lends ReverseProxy its copy buffers so a busy proxy does
@@ -134,10 +136,10 @@ func (p *ReverseProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // hygiene applied in Rewrite and, for the upstream's Set-Cookie lines, in
 // ModifyResponse.
 func NewReverseProxy(o UpstreamOptions) (*ReverseProxy, error) {
-	tr, err := newTransport(o.URL, o.Upstream)
-	if err != nil {
-		return nil, err
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	tr := newTransport(o.URL, o.Upstream)
 	if o.Tracer != nil {
 		tr = newTracingTransport(tr, o.Tracer, o.URL)
 	}

@@ -45,6 +45,9 @@ type ForwardAuthOptions struct {
 // from the ingress only when it is a trusted proxy; rd then goes through the
 // same validation as the normal login.
 func (p *Policy) ForwardAuth(o ForwardAuthOptions) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")

@@ -86,9 +86,6 @@ func NewMapper(rules map[string]config.ContextRule) *Mapper {
 	return m
 }
 
-// Len is the number of rules.
-func (m *Mapper) Len() int { return len(m.rules) }
-
 // Map computes the context values for one user's claims. claims are
 // JSON-decoded (float64 or json.Number, string, bool, []any, map[string]any).
 // Values are string, json.Number or bool.

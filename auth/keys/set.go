@@ -9,7 +9,6 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"sync"
@@ -75,7 +74,7 @@ func Load(files []config.SigningKey, opts Options) (*Set, error) {
 		return nil, errors.New("no signing keys configured: add token.signing_keys (create a key with lcw-auth-proxy keygen --out DIR)")
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -205,12 +204,12 @@ func (s *Set) Reload() error {
 		if e.kid == prev.kid {
 			if !prev.key.PublicKey.Equal(&e.key.PublicKey) {
 				s.opts.Logger.Warn("signing key replaced under the same configured kid: tokens signed with the old key no longer verify; leave kid out (thumbprint kids) or change it when rotating",
-					"file", f.File, "kid", e.kid)
+					slog.String("file", f.File), slog.String("kid", e.kid))
 			}
 		} else {
 			next.retired = append(next.retired, PublicKey{Kid: prev.kid, Key: &prev.key.PublicKey, Expiry: now.Add(s.opts.Grace)})
 		}
-		s.opts.Logger.Info("signing key reloaded", "file", f.File, "kid", e.kid, "signs", i == 0)
+		s.opts.Logger.Info("signing key reloaded", slog.String("file", f.File), slog.String("kid", e.kid), slog.Bool("signs", i == 0))
 		s.count("ok")
 	}
 	// Keep retired keys inside their grace period that are not active again.
@@ -232,7 +231,7 @@ func (s *Set) Reload() error {
 }
 
 func (s *Set) failed(f config.SigningKey, err error) error {
-	s.opts.Logger.Error("signing key reload failed; the previous key stays in use", "file", f.File, "error", err)
+	s.opts.Logger.Error("signing key reload failed; the previous key stays in use", slog.String("file", f.File), slog.String("error", err.Error()))
 	s.count("error")
 	return err
 }

@@ -10,6 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
 )
 
 // Limits of OpenID Connect Back-Channel Logout 1.0 as the proxy applies
@@ -93,15 +95,11 @@ func (rp *RP) BackchannelLogoutHandler(srv BackchannelStore) http.Handler {
 		case errors.As(err, &refused):
 			rp.metrics.BackchannelLogouts.WithLabelValues(refused.result).Inc()
 			rp.log.InfoContext(r.Context(), "back-channel logout refused", slog.String("reason", refused.result), slog.String("error", refused.err.Error()))
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = w.Write([]byte(`{"error":"invalid_request"}`)) // the IdP went away: nothing to do
+			errorpage.WriteJSON(w, http.StatusBadRequest, errorpage.JSONError{Error: "invalid_request"})
 		case err != nil:
 			rp.metrics.BackchannelLogouts.WithLabelValues("unavailable").Inc()
 			rp.log.WarnContext(r.Context(), "back-channel logout failed; the IdP should retry", slog.String("error", err.Error()))
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"error":"temporarily_unavailable"}`))
+			errorpage.WriteJSON(w, http.StatusServiceUnavailable, errorpage.JSONError{Error: "temporarily_unavailable"})
 		default:
 			w.WriteHeader(http.StatusOK)
 		}

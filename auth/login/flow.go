@@ -262,12 +262,12 @@ func (rp *RP) CallbackHandler() http.Handler {
 					ce.reason = "silent_" + ce.reason
 				}
 				rp.metrics.Logins.WithLabelValues(ce.reason).Inc()
-				rp.log.DebugContext(r.Context(), "silent sign-in ended anonymous", slog.String("reason", ce.reason), slog.Any("error", ce.err))
+				rp.log.DebugContext(r.Context(), "silent sign-in ended anonymous", slog.String("reason", ce.reason), slog.String("error", ce.err.Error()))
 				http.Redirect(w, r, f.RD, http.StatusFound)
 				return
 			}
 			rp.metrics.Logins.WithLabelValues(ce.reason).Inc()
-			rp.log.WarnContext(r.Context(), "login failed", slog.String("reason", ce.reason), slog.Any("error", ce.err))
+			rp.log.WarnContext(r.Context(), "login failed", slog.String("reason", ce.reason), slog.String("error", ce.err.Error()))
 			errorpage.Write(w, errorpage.FormatFor(r), ce.status, ce.msg)
 			return
 		}

@@ -64,6 +64,9 @@ func New(o Options) (*RP, error) {
 	if o.Store == nil || o.Codec == nil {
 		return nil, errors.New("login: a session store and a codec are required")
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	store, codec := o.Store, o.Codec
 	rp := &RP{
 		opt:         o,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/ratelimit"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
@@ -116,10 +117,10 @@ func newTokenCounters(m *metrics.Metrics) tokenCounters {
 // carry SessionHeader.
 func TokenHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
 	c := newTokenCounters(o.Metrics)
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	log := o.Logger
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h["Cache-Control"] = noStore
@@ -181,7 +182,7 @@ func TokenHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
 		}
 		if err != nil {
 			inc(c.failed)
-			log.ErrorContext(r.Context(), "chat token not issued", "error", err)
+			log.ErrorContext(r.Context(), "chat token not issued", slog.String("error", err.Error()))
 			h.Del("Content-Type")
 			fail(w, asJSON, http.StatusInternalServerError, "the chat token could not be issued; see the proxy's log")
 			return
@@ -228,12 +229,7 @@ func unavailable(w http.ResponseWriter, asJSON bool, err error) bool {
 // fail writes an error in the form the client asked for.
 func fail(w http.ResponseWriter, asJSON bool, code int, msg string) {
 	if asJSON {
-		body, _ := json.Marshal(struct {
-			Error string `json:"error"`
-		}{msg})
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		w.Write(body)
+		errorpage.WriteJSON(w, code, errorpage.JSONError{Error: msg})
 		return
 	}
 	http.Error(w, msg, code)
@@ -371,7 +367,7 @@ func (o HandlerOptions) take(ctx context.Context, key string, peek bool, log *sl
 		if err == nil {
 			return ok, wait
 		}
-		log.WarnContext(ctx, "shared token budget unavailable; this replica's own limit applies", "error", err)
+		log.WarnContext(ctx, "shared token budget unavailable; this replica's own limit applies", slog.String("error", err.Error()))
 	}
 	if peek {
 		return o.Limit.Peek(key)

@@ -62,10 +62,10 @@ type MinterOptions struct {
 
 // NewMinter builds a Minter.
 func NewMinter(o MinterOptions) *Minter {
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	log := o.Logger
 	cfg := o.Token
 	mt := &Minter{cfg: cfg, keys: o.Keys, mapper: claims.NewMapper(cfg.LWIContexts), enrich: o.Enricher, log: log, m: o.Metrics, now: time.Now}
 	if o.Enricher != nil {
@@ -125,7 +125,7 @@ func (m *Minter) Payload(ctx context.Context, idClaims map[string]any) (Payload,
 		if p.Reason == claims.ReasonMissing {
 			level = slog.LevelDebug // routine: not every user has every claim
 		}
-		m.log.Log(ctx, level, "lwicontexts key left out", "key", p.Key, "reason", p.Reason)
+		m.log.LogAttrs(ctx, level, "lwicontexts key left out", slog.String("key", p.Key), slog.String("reason", p.Reason))
 		if m.m != nil {
 			m.m.ContextProblems.WithLabelValues(p.Key, p.Reason).Inc()
 		}
@@ -142,7 +142,7 @@ func (m *Minter) addEnrichment(ctx context.Context, sub string, idClaims, values
 	answer, err := m.enrich.Enrich(ectx, sub, idClaims)
 	endSpan(span, err, "context_url failed")
 	if err != nil {
-		m.log.WarnContext(ctx, "context_url failed; the token is minted without its keys", "error", err)
+		m.log.WarnContext(ctx, "context_url failed; the token is minted without its keys", slog.String("error", err.Error()))
 		inc(m.enrichErr)
 		return problems
 	}

@@ -206,7 +206,8 @@ func serve(ctx context.Context, args []string, p process, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "version", buildVersion(), "upstream", config.RedactURL(cfg.UpstreamURL.String()), "public_url", cfg.PublicURL, "tracing", cfg.Tracing.Export.String())
+	log.Info("starting", slog.String("version", buildVersion()), slog.String("upstream", config.RedactURL(cfg.UpstreamURL.String())),
+		slog.String("public_url", cfg.PublicURL), slog.String("tracing", cfg.Tracing.Export.String()))
 	return a.Run(ctx)
 }
 

@@ -225,7 +225,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	go func() { proxyDone <- a.RunOn(ctx, proxyLn) }()
 
 	if err := waitReady(ctx, public+prefix+"/readyz"); err != nil {
-		log.Warn("the proxy is not ready yet; the page may show errors for a moment", "error", err)
+		log.Warn("the proxy is not ready yet; the page may show errors for a moment", slog.String("error", err.Error()))
 	}
 	printWelcome(stdout, welcome{
 		URL: public + "/", Issuer: idp.Issuer, Users: idp.Users, Upstream: upstream, BuiltInSite: o.upstream == "",

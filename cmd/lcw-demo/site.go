@@ -97,7 +97,7 @@ func (s *demoSite) render(w http.ResponseWriter, r *http.Request, name, title st
 	}
 	var buf bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&buf, "layout.html", data); err != nil {
-		s.log.Error("demo site: render page", "page", name, "error", err)
+		s.log.Error("demo site: render page", slog.String("page", name), slog.String("error", err.Error()))
 		http.Error(w, "cannot render the page", http.StatusInternalServerError)
 		return
 	}

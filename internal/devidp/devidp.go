@@ -102,7 +102,7 @@ type Options struct {
 	IDTokenLifetime time.Duration
 
 	// Logger receives the development-only warning and serving errors;
-	// nil means slog.Default().
+	// nil discards them.
 	Logger *slog.Logger
 }
 
@@ -161,10 +161,10 @@ func Start(opts Options) (*Provider, error) {
 	default:
 		return nil, fmt.Errorf("development OpenID provider: TokenAuthMethod %q: want client_secret_basic or client_secret_post", opts.TokenAuthMethod)
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	log := opts.Logger
 	if err := RequireLoopback(opts.Addr); err != nil {
 		return nil, fmt.Errorf("development OpenID provider: %w", err)
 	}
@@ -203,11 +203,11 @@ func Start(opts Options) (*Provider, error) {
 	}
 	p.srv.Handler = p.countKeyRequests(gate)
 	log.Warn("DEVELOPMENT-ONLY OpenID provider started: plain-text demo passwords, in-memory state, never use it in production",
-		"issuer", issuer)
+		slog.String("issuer", issuer))
 	go func() {
 		defer close(p.done)
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("development OpenID provider stopped serving", "issuer", issuer, "error", err)
+			log.Error("development OpenID provider stopped serving", slog.String("issuer", issuer), slog.String("error", err.Error()))
 		}
 	}()
 	return p, nil
@@ -305,6 +305,7 @@ func newHandler(issuer string, storage *claimsStorage, opts Options) (http.Handl
 		check:    storage.CheckUsernamePassword,
 		callback: op.AuthCallbackURL(provider),
 		sso:      sso,
+		log:      opts.Logger,
 	}
 	interceptor := op.NewIssuerInterceptor(provider.IssuerFromRequest)
 

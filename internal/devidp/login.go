@@ -27,6 +27,7 @@ type loginPage struct {
 	check    func(username, password, authRequestID string) error
 	callback func(ctx context.Context, authRequestID string) string
 	sso      *ssoSessions // the browser session a sign-in starts
+	log      *slog.Logger
 }
 
 // loginView is what the template shows.
@@ -78,7 +79,7 @@ func (l *loginPage) render(w http.ResponseWriter, status int, v loginView) {
 	}
 	var buf bytes.Buffer
 	if err := loginTemplate.Execute(&buf, v); err != nil {
-		slog.Error("development OpenID provider: render login page", "error", err)
+		l.log.Error("development OpenID provider: render login page", slog.String("error", err.Error()))
 		http.Error(w, "cannot render the login page", http.StatusInternalServerError)
 		return
 	}

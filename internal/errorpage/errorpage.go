@@ -1,8 +1,10 @@
 // Package errorpage writes the user-facing error answers of the proxy: a
 // small HTML page, or JSON for API clients, never any internal detail.
+// Every JSON error body the proxy writes goes through WriteJSON.
 package errorpage
 
 import (
+	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
@@ -56,9 +58,7 @@ func Write(w http.ResponseWriter, f Format, status int, msg string) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if f == JSON {
-		h.Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		fmt.Fprintf(w, `{"error":%q,"status":%d}`+"\n", msg, status)
+		WriteJSON(w, status, JSONError{Error: msg, Status: status})
 		return
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -68,4 +68,23 @@ func Write(w http.ResponseWriter, f Format, status int, msg string) {
 <style>body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;color:#222}</style></head>
 <body><h1>%d %s</h1><p>%s</p></body></html>
 `, status, html.EscapeString(http.StatusText(status)), status, html.EscapeString(http.StatusText(status)), html.EscapeString(msg))
+}
+
+// JSONError is the proxy's one JSON error shape: "error" always, and
+// "status" (the HTTP status again) in the answers Write gives scripts; the
+// endpoints whose contract names only "error" (the token endpoints, OpenID
+// back-channel logout) leave it out.
+type JSONError struct {
+	Error  string `json:"error"`
+	Status int    `json:"status,omitempty"`
+}
+
+// WriteJSON answers status with e as application/json. encoding/json builds
+// the body, so any message is valid JSON: quotes, backslashes and control
+// characters escaped, U+2028/9 and <, >, & too, invalid UTF-8 replaced.
+// Other headers (Cache-Control, nosniff) are the caller's.
+func WriteJSON(w http.ResponseWriter, status int, e JSONError) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(e) // a write error means the client went away
 }

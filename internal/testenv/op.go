@@ -5,7 +5,6 @@
 package testenv
 
 import (
-	"log/slog"
 	"testing"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/devidp"
@@ -18,7 +17,7 @@ const (
 )
 
 // OPOptions configures StartOP (see devidp.Options). The zero value is a
-// working provider with DefaultUsers and a client that has no registered
+// working provider with devidp.DefaultUsers and a client that has no registered
 // redirect URIs.
 type OPOptions = devidp.Options
 
@@ -33,9 +32,6 @@ type OP = devidp.Provider
 // development-only warning is not logged.
 func StartOP(t testing.TB, opts OPOptions) *OP {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
 	o, err := devidp.Start(opts)
 	if err != nil {
 		t.Fatalf("testenv.StartOP: %v", err)

@@ -9,7 +9,7 @@ import (
 // User is an account of the test OpenID provider (see devidp.User).
 type User = devidp.User
 
-// Usernames and passwords of DefaultUsers, so tests can log in without
+// Usernames and passwords of devidp.DefaultUsers, so tests can log in without
 // searching the slice.
 const (
 	VIPUsername      = devidp.VIPUsername
@@ -20,15 +20,10 @@ const (
 	PlainPassword    = devidp.PlainPassword
 )
 
-// DefaultUsers returns the accounts StartOP serves when OPOptions.Users is
-// empty: a VIP with every claim the proxy maps, a regular customer, and a
-// plain user with no extra claims and an unverified email (for "claim
-// missing" cases). Each call returns fresh values, so callers may modify them.
-func DefaultUsers() []User { return devidp.DefaultUsers() }
-
-// LWIContexts is the token.lwicontexts section that maps DefaultUsers'
-// claims: the VIP gets msdyn_isvip true, everyone region EU. It is indented
-// to sit under `token:` in a test config.
+// LWIContexts is the token.lwicontexts section that maps the claims of the
+// users StartOP serves by default (devidp.DefaultUsers): the VIP gets
+// msdyn_isvip true, everyone region EU. It is indented to sit under
+// `token:` in a test config.
 const LWIContexts = `  lwicontexts:
     customer_email: { claim: email }
     customer_name:  { claim: name }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"golang.org/x/net/html"
@@ -148,7 +149,7 @@ func (b *body) finish(err error) {
 
 func (b *body) fail(err error) {
 	b.done, b.err = true, err
-	b.inj.log.Warn("inject: response body aborted", "error", err)
+	b.inj.log.Warn("inject: response body aborted", slog.String("error", err.Error()))
 }
 
 // Close implements io.Closer. It returns pooled resources and closes the

@@ -52,7 +52,7 @@ type Options struct {
 	SignedIn func(*http.Request) bool
 	// Metrics, when set, counts responses by result.
 	Metrics *metrics.Metrics
-	// Logger defaults to slog.Default().
+	// Logger receives aborted bodies; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -72,12 +72,12 @@ type Injector struct {
 
 // New returns an Injector for o.
 func New(o Options) *Injector {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	i := &Injector{
 		opt: o, log: o.Logger, tags: newTags(o.Paths.Bootstrap, o.BootstrapVersion, o.Widget),
 		chunks: bufpool.New(chunkSize), lookaheads: bufpool.New(lookahead),
-	}
-	if i.log == nil {
-		i.log = slog.Default()
 	}
 	if o.Metrics != nil {
 		i.counters = make(map[string]prometheus.Counter, len(results))
@@ -106,9 +106,9 @@ type clientAcceptKey struct{}
 // request. For requests that will likely be answered with an HTML page it
 // asks the upstream for an uncompressed body, and remembers the client's
 // Accept-Encoding so ModifyResponse compresses the injected page itself:
-// compressing once is about 2× (gzip) to 7× (br) cheaper than decoding the
-// upstream's compression and encoding again (BenchmarkEncodings), and the
-// upstream saves its compression work too. Other requests (images, scripts,
+// compressing once costs less than decoding the upstream's compression and
+// encoding again (BenchmarkEncodings compares the two), and the upstream
+// saves its compression work too. Other requests (images, scripts,
 // XHR) keep the client's Accept-Encoding and pass through untouched.
 //
 // The request's context is replaced in place (*out = *out.WithContext(…)),

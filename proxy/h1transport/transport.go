@@ -1,7 +1,12 @@
-package proxy
+// Package h1transport is an http.RoundTripper for one plain-http upstream
+// that carries the common request — HTTP/1.1, no request body, no protocol
+// upgrade — on the calling goroutine, and hands every other request to the
+// standard Transport behind it.
+package h1transport
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,13 +26,13 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// directTransport carries the common request — HTTP/1.1 to a plain-http
+// Transport carries the common request — HTTP/1.1 to a plain-http
 // upstream, no request body, no protocol upgrade — on the calling goroutine:
 // it writes the request and reads the response itself on a pooled connection.
 // http.Transport hands every request to two goroutines per connection and
-// back through channels; on a sidecar pinned to one core, doing without
-// them cut the proxy's CPU per small response by 14–24 %. Everything else
-// (request bodies, websockets, TLS, HTTP/2) goes to next, the standard
+// back through channels; doing without them saves that hand-off on every
+// small response, which is most of a sidecar's traffic. Everything else
+// (request bodies, websockets, TLS, HTTP/2) goes to Next, the standard
 // Transport, which handles 100-continue and full-duplex bodies that this
 // sequential loop cannot.
 //
@@ -38,22 +43,42 @@ import (
 // close; an idle connection the upstream closed is detected before reuse,
 // and a replayable request that fails on a reused connection before any
 // byte came back is retried once on a fresh one.
-type directTransport struct {
-	host           string // the upstream URL's host; other hosts go to next
-	addr           string // host:port to dial
-	dial           func(ctx context.Context, network, addr string) (net.Conn, error)
-	next           http.RoundTripper
-	headerTimeout  time.Duration
-	idleTimeout    time.Duration
-	maxIdle        int
-	maxHeaderBytes int64
+//
+// As with http.Transport, the exported fields are its configuration: set
+// them before the first request and do not change them after.
+type Transport struct {
+	// Host is the upstream URL's host (host or host:port, as in the request
+	// URLs); requests to other hosts go to Next.
+	Host string
+	// Addr is the host:port to dial.
+	Addr string
+	// DialContext dials the upstream; nil uses a zero net.Dialer.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Next carries the requests this Transport does not; nil is
+	// http.DefaultTransport.
+	Next http.RoundTripper
+	// ResponseHeaderTimeout bounds the wait for the response header after
+	// the request was written; zero means no bound.
+	ResponseHeaderTimeout time.Duration
+	// IdleConnTimeout closes a pooled connection idle for longer; zero keeps
+	// it until the upstream closes it.
+	IdleConnTimeout time.Duration
+	// MaxIdleConns is how many idle connections are pooled; zero pools none.
+	MaxIdleConns int
+	// MaxResponseHeaderBytes bounds the response header, 1xx ones included
+	// (each counted on its own); zero means http.Transport's default, 10 MiB.
+	MaxResponseHeaderBytes int64
+	// ReadBufferSize is each connection's read buffer; zero means 4 KiB.
+	// One read takes the header and as much of the body as fits, which the
+	// reverse proxy then hands on in one write: match its copy buffer.
+	ReadBufferSize int
 
 	mu     sync.Mutex
-	idle   []*directConn // LIFO: the most recently used connection is the warmest
+	idle   []*pooledConn // LIFO: the most recently used connection is the warmest
 	reaper *time.Timer   // set while idle is not empty
 }
 
-type directConn struct {
+type pooledConn struct {
 	conn   net.Conn
 	lr     *limitReader
 	br     *bufio.Reader
@@ -90,20 +115,15 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// directReadBufferSize matches the reverse proxy's copy buffer
-// (copyBufferSize): one read takes a response's header and the first
-// 64 KiB of its body, which the reverse proxy then hands on in one write
-// instead of several.
-const directReadBufferSize = copyBufferSize
+// Max1xxResponses bounds informational responses before the final one: a
+// response with more fails. http.Transport leaves the count to whoever sets
+// Got1xxResponse, and ReverseProxy sets no limit; more than this is a
+// misbehaving upstream.
+const Max1xxResponses = 5
 
-// max1xxResponses bounds informational responses before the final one.
-// http.Transport leaves the count to whoever sets Got1xxResponse, and
-// ReverseProxy sets no limit; more than this is a misbehaving upstream.
-const max1xxResponses = 5
-
-func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.eligible(req) {
-		return t.next.RoundTrip(req)
+		return t.next().RoundTrip(req)
 	}
 	if err := validHeader(req.Header); err != nil {
 		return nil, err
@@ -139,8 +159,30 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-func (t *directTransport) eligible(req *http.Request) bool {
-	return req.URL.Scheme == "http" && req.URL.Host == t.host &&
+func (t *Transport) next() http.RoundTripper {
+	if t.Next == nil {
+		return http.DefaultTransport
+	}
+	return t.Next
+}
+
+func (t *Transport) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if t.DialContext == nil {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	return t.DialContext(ctx, network, addr)
+}
+
+func (t *Transport) maxHeaderBytes() int64 {
+	if t.MaxResponseHeaderBytes <= 0 {
+		return 10 << 20
+	}
+	return t.MaxResponseHeaderBytes
+}
+
+func (t *Transport) eligible(req *http.Request) bool {
+	return req.URL.Scheme == "http" && req.URL.Host == t.Host &&
 		(req.Body == nil || req.Body == http.NoBody) &&
 		req.Header.Get("Upgrade") == "" && req.Method != http.MethodConnect
 }
@@ -172,7 +214,7 @@ func replayable(req *http.Request) bool {
 	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
 }
 
-func (t *directTransport) roundTrip(req *http.Request, c *directConn) (*http.Response, error) {
+func (t *Transport) roundTrip(req *http.Request, c *pooledConn) (*http.Response, error) {
 	ctx := req.Context()
 	// Closing the connection is the one way to interrupt a blocked read or
 	// write without racing against our own deadline changes; a connection
@@ -192,10 +234,10 @@ func (t *directTransport) roundTrip(req *http.Request, c *directConn) (*http.Res
 	if err := c.bw.Flush(); err != nil {
 		return fail(fmt.Errorf("write request: %w", err))
 	}
-	if t.headerTimeout > 0 {
-		c.conn.SetReadDeadline(time.Now().Add(t.headerTimeout))
+	if t.ResponseHeaderTimeout > 0 {
+		c.conn.SetReadDeadline(time.Now().Add(t.ResponseHeaderTimeout))
 	}
-	c.lr.n = t.maxHeaderBytes
+	c.lr.n = t.maxHeaderBytes()
 	trace := httptrace.ContextClientTrace(ctx)
 	var resp *http.Response
 	for n1xx := 0; ; n1xx++ {
@@ -207,21 +249,21 @@ func (t *directTransport) roundTrip(req *http.Request, c *directConn) (*http.Res
 		if resp.StatusCode < 100 || resp.StatusCode > 199 {
 			break
 		}
-		if resp.StatusCode == http.StatusSwitchingProtocols || n1xx >= max1xxResponses {
+		if resp.StatusCode == http.StatusSwitchingProtocols || n1xx >= Max1xxResponses {
 			return fail(fmt.Errorf("unexpected %d response from upstream", resp.StatusCode))
 		}
 		if trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
 				return fail(err)
 			}
-			c.lr.n = t.maxHeaderBytes
+			c.lr.n = t.maxHeaderBytes()
 		}
 	}
 	c.lr.n = math.MaxInt64
-	if t.headerTimeout > 0 {
+	if t.ResponseHeaderTimeout > 0 {
 		c.conn.SetReadDeadline(time.Time{})
 	}
-	b := &directBody{t: t, c: c, ctx: ctx, body: resp.Body, stop: stop, reuse: !resp.Close && !req.Close}
+	b := &respBody{t: t, c: c, ctx: ctx, body: resp.Body, stop: stop, reuse: !resp.Close && !req.Close}
 	if resp.Body == http.NoBody {
 		b.finish(true)
 		return resp, nil
@@ -230,14 +272,14 @@ func (t *directTransport) roundTrip(req *http.Request, c *directConn) (*http.Res
 	return resp, nil
 }
 
-// directBody returns the connection to the pool once the response was read
+// respBody returns the connection to the pool once the response was read
 // to its end, and closes it when the reader gives up early: draining an
 // unread body could mean reading gigabytes nobody wants. Read and Close are
 // not called concurrently: ReverseProxy and the injector do both from the
 // handler goroutine, and cancellation goes through the context.
-type directBody struct {
-	t     *directTransport
-	c     *directConn
+type respBody struct {
+	t     *Transport
+	c     *pooledConn
 	ctx   context.Context
 	body  io.ReadCloser
 	stop  func() bool
@@ -249,7 +291,7 @@ type directBody struct {
 // errReadOnClosedBody is http.Transport's error for the same misuse.
 var errReadOnClosedBody = errors.New("http: read on closed response body")
 
-func (b *directBody) Read(p []byte) (int, error) {
+func (b *respBody) Read(p []byte) (int, error) {
 	if b.done {
 		// Sticky, as http.Transport's body: a cut body must not read as a
 		// clean io.EOF to a caller that asks again (bufio.Reader forgets
@@ -271,7 +313,7 @@ func (b *directBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *directBody) Close() error {
+func (b *respBody) Close() error {
 	if !b.done {
 		b.finish(false)
 		b.err = errReadOnClosedBody
@@ -279,7 +321,7 @@ func (b *directBody) Close() error {
 	return nil
 }
 
-func (b *directBody) finish(complete bool) {
+func (b *respBody) finish(complete bool) {
 	b.done = true
 	// stop must run even when the body failed, to release the callback.
 	if b.stop() && complete && b.reuse && b.c.br.Buffered() == 0 {
@@ -290,13 +332,13 @@ func (b *directBody) finish(complete bool) {
 }
 
 // conn returns a live pooled connection, or dials one.
-func (t *directTransport) conn(ctx context.Context, fresh bool) (*directConn, error) {
+func (t *Transport) conn(ctx context.Context, fresh bool) (*pooledConn, error) {
 	for !fresh {
 		c := t.get()
 		if c == nil {
 			break
 		}
-		if t.idleTimeout > 0 && time.Since(c.idleAt) > t.idleTimeout || !c.alive() {
+		if t.IdleConnTimeout > 0 && time.Since(c.idleAt) > t.IdleConnTimeout || !c.alive() {
 			c.conn.Close()
 			continue
 		}
@@ -304,15 +346,15 @@ func (t *directTransport) conn(ctx context.Context, fresh bool) (*directConn, er
 		c.lr.read = 0
 		return c, nil
 	}
-	nc, err := t.dial(ctx, "tcp", t.addr)
+	nc, err := t.dial(ctx, "tcp", t.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial upstream: %w", err)
 	}
 	lr := &limitReader{r: nc}
-	c := &directConn{
+	c := &pooledConn{
 		conn: nc,
 		lr:   lr,
-		br:   bufio.NewReaderSize(lr, directReadBufferSize),
+		br:   bufio.NewReaderSize(lr, cmp.Or(t.ReadBufferSize, 4<<10)),
 		bw:   bufio.NewWriterSize(nc, 4<<10),
 	}
 	if sc, ok := nc.(syscall.Conn); ok {
@@ -325,7 +367,7 @@ func (t *directTransport) conn(ctx context.Context, fresh bool) (*directConn, er
 	return c, nil
 }
 
-func (t *directTransport) get() *directConn {
+func (t *Transport) get() *pooledConn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := len(t.idle)
@@ -338,17 +380,17 @@ func (t *directTransport) get() *directConn {
 	return c
 }
 
-func (t *directTransport) put(c *directConn) {
+func (t *Transport) put(c *pooledConn) {
 	c.idleAt = time.Now()
 	t.mu.Lock()
-	if len(t.idle) >= t.maxIdle {
+	if len(t.idle) >= t.MaxIdleConns {
 		t.mu.Unlock()
 		c.conn.Close()
 		return
 	}
 	t.idle = append(t.idle, c)
-	if t.reaper == nil && t.idleTimeout > 0 {
-		t.reaper = time.AfterFunc(t.idleTimeout, t.reap)
+	if t.reaper == nil && t.IdleConnTimeout > 0 {
+		t.reaper = time.AfterFunc(t.IdleConnTimeout, t.reap)
 	}
 	t.mu.Unlock()
 }
@@ -356,8 +398,8 @@ func (t *directTransport) put(c *directConn) {
 // reap closes connections idle longer than idleTimeout, so a quiet proxy
 // does not hold sockets the upstream has long closed. It runs only while
 // the pool is not empty.
-func (t *directTransport) reap() {
-	cutoff := time.Now().Add(-t.idleTimeout)
+func (t *Transport) reap() {
+	cutoff := time.Now().Add(-t.IdleConnTimeout)
 	t.mu.Lock()
 	n := 0 // the pool is in idleAt order: put appends, get takes the newest
 	for n < len(t.idle) && t.idle[n].idleAt.Before(cutoff) {
@@ -378,7 +420,7 @@ func (t *directTransport) reap() {
 
 // CloseIdleConnections closes the pooled connections (on shutdown, in
 // tests) and those of the fallback transport.
-func (t *directTransport) CloseIdleConnections() {
+func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = nil
@@ -390,7 +432,7 @@ func (t *directTransport) CloseIdleConnections() {
 	for _, c := range idle {
 		c.conn.Close()
 	}
-	if ci, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+	if ci, ok := t.next().(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
 }
@@ -398,7 +440,7 @@ func (t *directTransport) CloseIdleConnections() {
 // alive reports whether an idle connection may carry a request: the
 // upstream has neither closed it nor sent anything unasked. It peeks
 // without blocking, one syscall.
-func (c *directConn) alive() bool {
+func (c *pooledConn) alive() bool {
 	if c.raw == nil || c.br.Buffered() > 0 {
 		return false
 	}

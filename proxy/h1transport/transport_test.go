@@ -1,4 +1,4 @@
-package proxy
+package h1transport_test
 
 import (
 	"bufio"
@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -26,172 +25,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/h1transport"
 )
 
 // Generous bound for anything that should happen "at once": the tests run on
 // loaded CI machines, so they only catch hangs, never measure speed.
 const soon = 5 * time.Second
 
-var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 // ---------------------------------------------------------------------------
 // Helpers
-
-// rawServer is a loopback upstream that writes exact bytes, for the
-// misbehaving upstreams an httptest.Server cannot imitate. Each accepted
-// connection runs handle on its own goroutine; the connection is closed when
-// handle returns.
-type rawServer struct {
-	url      *url.URL
-	ln       net.Listener
-	accepted atomic.Int32 // connections accepted
-	finished atomic.Int32 // connections whose handler returned (closed by us)
-	bytesIn  atomic.Int64 // request bytes received, over all connections
-	done     chan struct{}
-	wg       sync.WaitGroup
-
-	mu     sync.Mutex
-	closed bool
-	open   map[net.Conn]struct{}
-	log    []string // "METHOD /uri" of every request read by readReq
-}
-
-type rawHandler func(s *rawServer, n int, c net.Conn, br *bufio.Reader)
-
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-func newRawServer(t *testing.T, handle rawHandler) *rawServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rawServer{
-		url:  &url.URL{Scheme: "http", Host: ln.Addr().String()},
-		ln:   ln,
-		done: make(chan struct{}),
-		open: map[net.Conn]struct{}{},
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n := int(s.accepted.Add(1))
-			s.mu.Lock()
-			if s.closed {
-				s.mu.Unlock()
-				c.Close()
-				continue
-			}
-			s.open[c] = struct{}{}
-			s.wg.Add(1)
-			s.mu.Unlock()
-			go func() {
-				defer s.wg.Done()
-				defer func() {
-					c.Close()
-					s.mu.Lock()
-					delete(s.open, c)
-					s.mu.Unlock()
-					s.finished.Add(1)
-				}()
-				handle(s, n, c, bufio.NewReader(countingReader{c, &s.bytesIn}))
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		close(s.done)
-		ln.Close()
-		s.mu.Lock()
-		s.closed = true
-		for c := range s.open {
-			c.Close()
-		}
-		s.mu.Unlock()
-		s.wg.Wait()
-	})
-	return s
-}
-
-// readReq reads one request (and its body) and logs it.
-func (s *rawServer) readReq(br *bufio.Reader) (*http.Request, error) {
-	req, err := http.ReadRequest(br)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := io.Copy(io.Discard, req.Body); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	s.log = append(s.log, req.Method+" "+req.URL.RequestURI())
-	s.mu.Unlock()
-	return req, nil
-}
-
-func (s *rawServer) requests() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.log...)
-}
-
-func (s *rawServer) count(entry string) int {
-	n := 0
-	for _, r := range s.requests() {
-		if r == entry {
-			n++
-		}
-	}
-	return n
-}
-
-// canned answers every request on a connection with resp, and closes the
-// connection after the first answer when closeAfter is set.
-func canned(resp string, closeAfter bool) rawHandler {
-	return func(s *rawServer, _ int, c net.Conn, br *bufio.Reader) {
-		for {
-			if _, err := s.readReq(br); err != nil {
-				return
-			}
-			if _, err := io.WriteString(c, resp); err != nil || closeAfter {
-				return
-			}
-		}
-	}
-}
-
-// echoResponse is a keep-alive response whose body is the request's URI, so a
-// response that belongs to another request shows at once.
-func echoResponse(req *http.Request) string {
-	uri := req.URL.RequestURI()
-	return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(uri), uri)
-}
-
-// echoHandler answers every request with echoResponse.
-func echoHandler(s *rawServer, _ int, c net.Conn, br *bufio.Reader) {
-	for {
-		req, err := s.readReq(br)
-		if err != nil {
-			return
-		}
-		if _, err := io.WriteString(c, echoResponse(req)); err != nil {
-			return
-		}
-	}
-}
 
 // waitFor polls cond until it holds or soon has passed.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -205,46 +48,37 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// newDirect returns a directTransport toward u with test-friendly settings.
-func newDirect(t *testing.T, u *url.URL, next http.RoundTripper) *directTransport {
+// newDirect returns a Transport toward u with test-friendly settings, those
+// of production otherwise (the reverse proxy's 64 KiB read buffer,
+// http.Transport's header limit).
+func newDirect(t *testing.T, u *url.URL, next http.RoundTripper) *h1transport.Transport {
 	t.Helper()
 	if next == nil {
 		next = &http.Transport{}
 	}
 	d := &net.Dialer{Timeout: soon}
-	tr := &directTransport{
-		host:           u.Host,
-		addr:           dialAddr(u),
-		dial:           d.DialContext,
-		next:           next,
-		headerTimeout:  soon,
-		idleTimeout:    time.Minute,
-		maxIdle:        16,
-		maxHeaderBytes: maxResponseHeaderBytes,
+	tr := &h1transport.Transport{
+		Host:                   u.Host,
+		Addr:                   u.Host,
+		DialContext:            d.DialContext,
+		Next:                   next,
+		ResponseHeaderTimeout:  soon,
+		IdleConnTimeout:        time.Minute,
+		MaxIdleConns:           16,
+		MaxResponseHeaderBytes: 10 << 20,
+		ReadBufferSize:         64 << 10,
 	}
 	t.Cleanup(tr.CloseIdleConnections)
 	return tr
 }
 
-func (t *directTransport) idleLen() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.idle)
-}
-
-func (t *directTransport) idleConns() []*directConn {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]*directConn(nil), t.idle...)
-}
-
 // waitPooledClosed waits until the one pooled connection fails the
 // pre-reuse check (the upstream's close or extra bytes reached it).
-func waitPooledClosed(t *testing.T, tr *directTransport, what string) {
+func waitPooledClosed(t *testing.T, tr *h1transport.Transport, what string) {
 	t.Helper()
 	waitFor(t, what, func() bool {
-		idle := tr.idleConns()
-		return len(idle) == 1 && !idle[0].alive()
+		alive := tr.IdleAlive()
+		return len(alive) == 1 && !alive[0]
 	})
 }
 
@@ -329,7 +163,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 }
 
 // ---------------------------------------------------------------------------
-// 1. Differential: ReverseProxy+directTransport vs ReverseProxy+http.Transport
+// 1. Differential: ReverseProxy+Transport vs ReverseProxy+http.Transport
 
 // proxyResult is what a client of the reverse proxy observes.
 type proxyResult struct {
@@ -346,10 +180,9 @@ type proxyResult struct {
 func viaProxy(t *testing.T, rt http.RoundTripper, target *url.URL, method string) []proxyResult {
 	t.Helper()
 	front := httptest.NewUnstartedServer(&httputil.ReverseProxy{
-		Rewrite:      func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
-		Transport:    rt,
-		ErrorHandler: upstreamErrorHandler(quietLog),
-		ErrorLog:     log.New(io.Discard, "", 0),
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
+		Transport: rt,
+		ErrorLog:  log.New(io.Discard, "", 0),
 	})
 	front.Config.ErrorLog = log.New(io.Discard, "", 0)
 	front.Start()
@@ -487,13 +320,13 @@ func TestDirectDifferential(t *testing.T) {
 			name: "seven 1xx", resp: hints + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 			// Go 1.26's http.Transport has no count limit on 1xx responses
 			// once they are delivered to Got1xxResponse (it only bounds
-			// their size); directTransport deliberately stops after 5, so
+			// their size); Transport deliberately stops after 5, so
 			// an upstream cannot keep a proxy goroutine busy forever with
 			// endless 1xx. The client got the first five, then a 502.
 			differs: func(t *testing.T, direct, std []proxyResult, directConns, stdConns int) {
 				for _, r := range direct {
-					if r.Status != http.StatusBadGateway || len(r.Infos) != max1xxResponses {
-						t.Errorf("direct: status %d after %d 1xx, want 502 after %d", r.Status, len(r.Infos), max1xxResponses)
+					if r.Status != http.StatusBadGateway || len(r.Infos) != h1transport.Max1xxResponses {
+						t.Errorf("direct: status %d after %d 1xx, want 502 after %d", r.Status, len(r.Infos), h1transport.Max1xxResponses)
 					}
 				}
 				if directConns != 2 {
@@ -546,17 +379,17 @@ func TestDirectDifferential(t *testing.T) {
 			if method == "" {
 				method = http.MethodGet
 			}
-			dsrv := newRawServer(t, canned(tt.resp, tt.closeAfter))
-			direct := newDirect(t, dsrv.url, nil)
-			direct.maxHeaderBytes = smallHeaderLimit
-			dres := viaProxy(t, direct, dsrv.url, method)
+			dsrv := testenv.NewRawServer(t, testenv.Canned(tt.resp, tt.closeAfter))
+			direct := newDirect(t, dsrv.URL, nil)
+			direct.MaxResponseHeaderBytes = smallHeaderLimit
+			dres := viaProxy(t, direct, dsrv.URL, method)
 
-			ssrv := newRawServer(t, canned(tt.resp, tt.closeAfter))
+			ssrv := testenv.NewRawServer(t, testenv.Canned(tt.resp, tt.closeAfter))
 			std := &http.Transport{MaxResponseHeaderBytes: smallHeaderLimit, DisableCompression: true, ResponseHeaderTimeout: soon}
 			defer std.CloseIdleConnections()
-			sres := viaProxy(t, std, ssrv.url, method)
+			sres := viaProxy(t, std, ssrv.URL, method)
 
-			dConns, sConns := int(dsrv.accepted.Load()), int(ssrv.accepted.Load())
+			dConns, sConns := int(dsrv.Accepted.Load()), int(ssrv.Accepted.Load())
 			if tt.differs != nil {
 				tt.differs(t, dres, sres, dConns, sConns)
 				return
@@ -589,8 +422,8 @@ func TestDirectDifferential(t *testing.T) {
 func TestDirect1xxTrace(t *testing.T) {
 	resp := "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </b.js>\r\n\r\n" +
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-	srv := newRawServer(t, canned(resp, false))
-	tr := newDirect(t, srv.url, nil)
+	srv := testenv.NewRawServer(t, testenv.Canned(resp, false))
+	tr := newDirect(t, srv.URL, nil)
 
 	var got []string
 	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
@@ -599,7 +432,7 @@ func TestDirect1xxTrace(t *testing.T) {
 			return nil
 		},
 	})
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.url.String()+"/", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL.String()+"/", nil)
 	res, err := tr.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -612,19 +445,19 @@ func TestDirect1xxTrace(t *testing.T) {
 	if want := []string{"103 </a.css>", "103 </b.js>"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Got1xxResponse saw %q, want %q", got, want)
 	}
-	if tr.idleLen() != 1 {
-		t.Fatalf("idle = %d, want the connection pooled", tr.idleLen())
+	if tr.IdleLen() != 1 {
+		t.Fatalf("idle = %d, want the connection pooled", tr.IdleLen())
 	}
 
 	hookErr := errors.New("hook says no")
 	ctx = httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
 		Got1xxResponse: func(int, textproto.MIMEHeader) error { return hookErr },
 	})
-	req, _ = http.NewRequestWithContext(ctx, "GET", srv.url.String()+"/", nil)
+	req, _ = http.NewRequestWithContext(ctx, "GET", srv.URL.String()+"/", nil)
 	if _, err := tr.RoundTrip(req); !errors.Is(err, hookErr) {
 		t.Fatalf("err = %v, want the hook's error", err)
 	}
-	if tr.idleLen() != 0 {
+	if tr.IdleLen() != 0 {
 		t.Fatal("a connection abandoned mid-response was pooled")
 	}
 }
@@ -632,85 +465,22 @@ func TestDirect1xxTrace(t *testing.T) {
 // ---------------------------------------------------------------------------
 // 2. Reuse
 
-func TestDirectReusesOneConnection(t *testing.T) {
-	srv, cc := newCountedServer(t, func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, r.URL.Path)
-	})
-	u := mustURL(t, srv.URL)
-	rt, err := newTransport(u, config.Default().Upstream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, ok := rt.(*directTransport)
-	if !ok {
-		t.Fatalf("newTransport returned %T for an http upstream", rt)
-	}
-	next := &countingRT{next: tr.next}
-	tr.next = next
-	defer tr.CloseIdleConnections()
-
-	for i := range 50 {
-		mustEcho(t, tr, srv.URL, fmt.Sprintf("/r%d", i))
-	}
-	if n := cc.newConns.Load(); n != 1 {
-		t.Fatalf("upstream saw %d connections for 50 sequential GETs, want 1", n)
-	}
-	if n := next.calls.Load(); n != 0 {
-		t.Fatalf("%d requests went to the fallback transport", n)
-	}
-}
-
-// newTransport picks the direct path for http upstreams only, with the
-// configured limits.
-func TestNewTransportSelection(t *testing.T) {
-	cfg := config.Default().Upstream
-	rt, err := newTransport(mustURL(t, "http://app:8080"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, ok := rt.(*directTransport)
-	if !ok {
-		t.Fatalf("http upstream: %T", rt)
-	}
-	if tr.host != "app:8080" || tr.addr != "app:8080" || tr.headerTimeout != cfg.Timeout.D() ||
-		tr.idleTimeout != cfg.IdleConnTimeout.D() || tr.maxIdle != cfg.MaxIdleConnsPerHost || tr.maxHeaderBytes != maxResponseHeaderBytes {
-		t.Fatalf("direct transport settings: %+v", tr)
-	}
-	if _, ok := tr.next.(*http.Transport); !ok {
-		t.Fatalf("next is %T", tr.next)
-	}
-	rt, err = newTransport(mustURL(t, "http://app"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a := rt.(*directTransport).addr; a != "app:80" {
-		t.Fatalf("addr without port = %q", a)
-	}
-	rt, err = newTransport(mustURL(t, "https://app"), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := rt.(*http.Transport); !ok {
-		t.Fatalf("https upstream: %T, want the standard transport", rt)
-	}
-}
-
 // ---------------------------------------------------------------------------
 // 3. Stale idle connections
 
 func TestDirectStaleIdleConnections(t *testing.T) {
 	// A complete keep-alive response (no Connection: close), then the
 	// upstream hangs up, as servers with short idle timeouts do.
-	srv := newRawServer(t, func(s *rawServer, _ int, c net.Conn, br *bufio.Reader) {
-		if req, err := s.readReq(br); err == nil {
-			io.WriteString(c, echoResponse(req))
+	srv := testenv.NewRawServer(t, func(s *testenv.RawServer, _ int, c net.Conn, br *bufio.Reader) {
+		if req, err := s.ReadReq(br); err == nil {
+			io.WriteString(c, testenv.EchoResponse(req))
 		}
 	})
-	tr := newDirect(t, srv.url, nil)
+	tr := newDirect(t, srv.URL, nil)
 	for i := range 20 {
-		mustEcho(t, tr, srv.url.String(), fmt.Sprintf("/r%d", i))
+		mustEcho(t, tr, srv.URL.String(), fmt.Sprintf("/r%d", i))
 	}
-	if n := srv.accepted.Load(); n != 20 {
+	if n := srv.Accepted.Load(); n != 20 {
 		t.Fatalf("accepted %d connections, want 20", n)
 	}
 
@@ -718,11 +488,11 @@ func TestDirectStaleIdleConnections(t *testing.T) {
 	// connection is detected before use. Wait until the close is visible
 	// on the pooled socket, as it is almost at once on loopback.
 	waitPooledClosed(t, tr, "the upstream's close to reach the pooled connection")
-	status, body, err := do(t, tr, "POST", srv.url.String()+"/post", nil)
+	status, body, err := do(t, tr, "POST", srv.URL.String()+"/post", nil)
 	if err != nil || status != 200 || body != "/post" {
 		t.Fatalf("POST after the upstream closed the idle connection: %d %q %v", status, body, err)
 	}
-	if n := srv.count("POST /post"); n != 1 {
+	if n := srv.Count("POST /post"); n != 1 {
 		t.Fatalf("upstream saw the POST %d times", n)
 	}
 }
@@ -731,7 +501,7 @@ func TestDirectStaleIdleConnections(t *testing.T) {
 func TestDirectIdleTimeout(t *testing.T) {
 	srv, cc := newCountedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	tr := newDirect(t, mustURL(t, srv.URL), nil)
-	tr.idleTimeout = time.Minute
+	tr.IdleConnTimeout = time.Minute
 	for range 2 {
 		if _, _, err := do(t, tr, "GET", srv.URL, nil); err != nil {
 			t.Fatal(err)
@@ -740,13 +510,10 @@ func TestDirectIdleTimeout(t *testing.T) {
 	if n := cc.newConns.Load(); n != 1 {
 		t.Fatalf("%d connections, want 1", n)
 	}
-	idle := tr.idleConns()
-	if len(idle) != 1 {
-		t.Fatalf("idle = %d", len(idle))
+	if n := tr.IdleLen(); n != 1 {
+		t.Fatalf("idle = %d", n)
 	}
-	tr.mu.Lock()
-	idle[0].idleAt = time.Now().Add(-2 * time.Minute)
-	tr.mu.Unlock()
+	tr.AgeIdle(2 * time.Minute)
 	if _, _, err := do(t, tr, "GET", srv.URL, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -761,18 +528,15 @@ func TestDirectIdleTimeout(t *testing.T) {
 func TestDirectIdleReaped(t *testing.T) {
 	srv, cc := newCountedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	tr := newDirect(t, mustURL(t, srv.URL), nil)
-	tr.idleTimeout = 50 * time.Millisecond
+	tr.IdleConnTimeout = 50 * time.Millisecond
 	for range 3 {
 		if _, _, err := do(t, tr, "GET", srv.URL, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	waitFor(t, "the idle connection to be reaped", func() bool { return cc.closed.Load() == 1 })
-	tr.mu.Lock()
-	reaper := tr.reaper
-	tr.mu.Unlock()
-	if idle := tr.idleLen(); idle != 0 || reaper != nil {
-		t.Fatalf("after reaping: %d idle, reaper %v", idle, reaper)
+	if idle, reaping := tr.IdleLen(), tr.Reaping(); idle != 0 || reaping {
+		t.Fatalf("after reaping: %d idle, reaper set %v", idle, reaping)
 	}
 	// The pool works on after a reap.
 	if _, body, err := do(t, tr, "GET", srv.URL, nil); err != nil || body != "ok" {
@@ -786,13 +550,13 @@ func TestDirectIdleReaped(t *testing.T) {
 func TestDirectRetry(t *testing.T) {
 	// Each connection answers its first request and hangs up on the second
 	// after reading it, without a byte of answer.
-	handler := func(s *rawServer, _ int, c net.Conn, br *bufio.Reader) {
-		req, err := s.readReq(br)
+	handler := func(s *testenv.RawServer, _ int, c net.Conn, br *bufio.Reader) {
+		req, err := s.ReadReq(br)
 		if err != nil {
 			return
 		}
-		io.WriteString(c, echoResponse(req))
-		s.readReq(br)
+		io.WriteString(c, testenv.EchoResponse(req))
+		s.ReadReq(br)
 	}
 	type attempt struct {
 		name    string
@@ -809,12 +573,12 @@ func TestDirectRetry(t *testing.T) {
 		{name: "POST with X-Idempotency-Key", method: "POST", header: http.Header{"X-Idempotency-Key": {"k1"}}, retried: true},
 	} {
 		t.Run(a.name, func(t *testing.T) {
-			srv := newRawServer(t, handler)
-			tr := newDirect(t, srv.url, nil)
-			if _, body, err := do(t, tr, "GET", srv.url.String()+"/warm", nil); err != nil || body != "/warm" {
+			srv := testenv.NewRawServer(t, handler)
+			tr := newDirect(t, srv.URL, nil)
+			if _, body, err := do(t, tr, "GET", srv.URL.String()+"/warm", nil); err != nil || body != "/warm" {
 				t.Fatalf("warm-up: %q %v", body, err)
 			}
-			status, body, err := do(t, tr, a.method, srv.url.String()+"/target", a.header)
+			status, body, err := do(t, tr, a.method, srv.URL.String()+"/target", a.header)
 			entry := a.method + " /target"
 			if a.retried {
 				want := "/target"
@@ -824,10 +588,10 @@ func TestDirectRetry(t *testing.T) {
 				if err != nil || status != 200 || body != want {
 					t.Fatalf("%s: %d %q %v, want it retried on a fresh connection", a.method, status, body, err)
 				}
-				if n := srv.count(entry); n != 2 {
+				if n := srv.Count(entry); n != 2 {
 					t.Fatalf("upstream saw %q %d times, want 2 (first try + retry)", entry, n)
 				}
-				if n := srv.accepted.Load(); n != 2 {
+				if n := srv.Accepted.Load(); n != 2 {
 					t.Fatalf("accepted %d connections, want 2", n)
 				}
 				return
@@ -835,32 +599,33 @@ func TestDirectRetry(t *testing.T) {
 			if err == nil {
 				t.Fatalf("%s on a connection the upstream dropped succeeded (%d %q): it must not be replayed", a.method, status, body)
 			}
-			if n := srv.count(entry); n != 1 {
+			if n := srv.Count(entry); n != 1 {
 				t.Fatalf("upstream saw %q %d times, want exactly 1", entry, n)
 			}
-			if n := srv.accepted.Load(); n != 1 {
+			if n := srv.Accepted.Load(); n != 1 {
 				t.Fatalf("accepted %d connections, want 1 (no retry)", n)
 			}
 		})
 	}
 }
 
-// The same through ReverseProxy: the client sees 200 for a GET and 502 for a
-// POST that must not be replayed.
+// The same through ReverseProxy: the client sees 200 for a GET and 502 (the
+// ReverseProxy's answer to a transport error) for a POST that must not be
+// replayed.
 func TestDirectRetryViaReverseProxy(t *testing.T) {
-	srv := newRawServer(t, func(s *rawServer, _ int, c net.Conn, br *bufio.Reader) {
-		req, err := s.readReq(br)
+	srv := testenv.NewRawServer(t, func(s *testenv.RawServer, _ int, c net.Conn, br *bufio.Reader) {
+		req, err := s.ReadReq(br)
 		if err != nil {
 			return
 		}
-		io.WriteString(c, echoResponse(req))
-		s.readReq(br)
+		io.WriteString(c, testenv.EchoResponse(req))
+		s.ReadReq(br)
 	})
-	tr := newDirect(t, srv.url, nil)
+	tr := newDirect(t, srv.URL, nil)
 	front := httptest.NewServer(&httputil.ReverseProxy{
-		Rewrite:      func(pr *httputil.ProxyRequest) { pr.SetURL(srv.url) },
-		Transport:    tr,
-		ErrorHandler: upstreamErrorHandler(quietLog),
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(srv.URL) },
+		Transport: tr,
+		ErrorLog:  log.New(io.Discard, "", 0),
 	})
 	defer front.Close()
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -885,7 +650,7 @@ func TestDirectRetryViaReverseProxy(t *testing.T) {
 	if s, _ := send("POST", "/post"); s != http.StatusBadGateway {
 		t.Fatalf("POST on a dropped connection: %d, want 502", s)
 	}
-	if n := srv.count("POST /post"); n != 1 {
+	if n := srv.Count("POST /post"); n != 1 {
 		t.Fatalf("upstream saw the POST %d times", n)
 	}
 }
@@ -912,12 +677,12 @@ func TestDirectDesync(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				release, written := make(chan struct{}), make(chan struct{})
-				srv := newRawServer(t, func(s *rawServer, n int, c net.Conn, br *bufio.Reader) {
+				srv := testenv.NewRawServer(t, func(s *testenv.RawServer, n int, c net.Conn, br *bufio.Reader) {
 					if n > 1 {
-						echoHandler(s, n, c, br)
+						testenv.EchoHandler(s, n, c, br)
 						return
 					}
-					if _, err := s.readReq(br); err != nil {
+					if _, err := s.ReadReq(br); err != nil {
 						return
 					}
 					if !delayed {
@@ -927,7 +692,7 @@ func TestDirectDesync(t *testing.T) {
 						io.WriteString(c, f.resp)
 						select {
 						case <-release:
-						case <-s.done:
+						case <-s.Done:
 							return
 						}
 						io.WriteString(c, evil)
@@ -935,10 +700,10 @@ func TestDirectDesync(t *testing.T) {
 					}
 					// Answer anything else on this connection too: a
 					// desynced client would read "evil" first.
-					echoHandler(s, n, c, br)
+					testenv.EchoHandler(s, n, c, br)
 				})
-				tr := newDirect(t, srv.url, nil)
-				req, _ := http.NewRequest(f.method, srv.url.String()+"/one", nil)
+				tr := newDirect(t, srv.URL, nil)
+				req, _ := http.NewRequest(f.method, srv.URL.String()+"/one", nil)
 				resp, err := tr.RoundTrip(req)
 				if err != nil {
 					t.Fatal(err)
@@ -946,8 +711,8 @@ func TestDirectDesync(t *testing.T) {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if delayed {
-					if tr.idleLen() != 1 {
-						t.Fatalf("idle = %d: the clean connection should have been pooled", tr.idleLen())
+					if tr.IdleLen() != 1 {
+						t.Fatalf("idle = %d: the clean connection should have been pooled", tr.IdleLen())
 					}
 					close(release)
 					<-written
@@ -956,14 +721,14 @@ func TestDirectDesync(t *testing.T) {
 					waitPooledClosed(t, tr, "the extra bytes to arrive")
 				} else {
 					<-written
-					if tr.idleLen() != 0 {
+					if tr.IdleLen() != 0 {
 						t.Fatal("a connection with extra buffered bytes was pooled")
 					}
 				}
 				for i := range 3 {
-					mustEcho(t, tr, srv.url.String(), fmt.Sprintf("/next%d", i)) // after the desync attempt
+					mustEcho(t, tr, srv.URL.String(), fmt.Sprintf("/next%d", i)) // after the desync attempt
 				}
-				if n := srv.accepted.Load(); n != 2 {
+				if n := srv.Accepted.Load(); n != 2 {
 					t.Fatalf("accepted %d connections, want 2 (the tainted one never reused)", n)
 				}
 			})
@@ -976,8 +741,8 @@ func TestDirectDesync(t *testing.T) {
 
 func TestDirectEarlyCloseClosesConnection(t *testing.T) {
 	writeErr := make(chan error, 1)
-	srv := newRawServer(t, func(s *rawServer, _ int, c net.Conn, br *bufio.Reader) {
-		if _, err := s.readReq(br); err != nil {
+	srv := testenv.NewRawServer(t, func(s *testenv.RawServer, _ int, c net.Conn, br *bufio.Reader) {
+		if _, err := s.ReadReq(br); err != nil {
 			return
 		}
 		chunk := fmt.Sprintf("%x\r\n%s\r\n", 16<<10, bytes.Repeat([]byte("x"), 16<<10))
@@ -991,15 +756,15 @@ func TestDirectEarlyCloseClosesConnection(t *testing.T) {
 				return
 			}
 			select {
-			case <-s.done:
+			case <-s.Done:
 				writeErr <- errors.New("test ended")
 				return
 			default:
 			}
 		}
 	})
-	tr := newDirect(t, srv.url, nil)
-	req, _ := http.NewRequest("GET", srv.url.String()+"/endless", nil)
+	tr := newDirect(t, srv.URL, nil)
+	req, _ := http.NewRequest("GET", srv.URL.String()+"/endless", nil)
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -1023,7 +788,7 @@ func TestDirectEarlyCloseClosesConnection(t *testing.T) {
 	case <-time.After(soon):
 		t.Fatal("the upstream kept writing: the connection was not closed")
 	}
-	if tr.idleLen() != 0 {
+	if tr.IdleLen() != 0 {
 		t.Fatal("an early-closed connection was pooled")
 	}
 	if _, err := resp.Body.Read(make([]byte, 10)); err == nil {
@@ -1033,19 +798,19 @@ func TestDirectEarlyCloseClosesConnection(t *testing.T) {
 
 func TestDirectCancelWhileWaitingForHeaders(t *testing.T) {
 	gotReq, connClosed := make(chan struct{}), make(chan struct{})
-	srv := newRawServer(t, func(s *rawServer, _ int, c net.Conn, br *bufio.Reader) {
-		if _, err := s.readReq(br); err != nil {
+	srv := testenv.NewRawServer(t, func(s *testenv.RawServer, _ int, c net.Conn, br *bufio.Reader) {
+		if _, err := s.ReadReq(br); err != nil {
 			return
 		}
 		close(gotReq)
 		io.Copy(io.Discard, br) // until the client closes
 		close(connClosed)
 	})
-	tr := newDirect(t, srv.url, nil)
-	tr.headerTimeout = time.Hour // only the cancellation can end the wait
+	tr := newDirect(t, srv.URL, nil)
+	tr.ResponseHeaderTimeout = time.Hour // only the cancellation can end the wait
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.url.String()+"/slow", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL.String()+"/slow", nil)
 	errc := make(chan error, 1)
 	go func() {
 		resp, err := tr.RoundTrip(req)
@@ -1069,26 +834,26 @@ func TestDirectCancelWhileWaitingForHeaders(t *testing.T) {
 	case <-time.After(soon):
 		t.Fatal("the upstream connection stayed open after cancel")
 	}
-	if tr.idleLen() != 0 {
+	if tr.IdleLen() != 0 {
 		t.Fatal("a cancelled connection was pooled")
 	}
-	if n := srv.count("GET /slow"); n != 1 {
+	if n := srv.Count("GET /slow"); n != 1 {
 		t.Fatalf("a cancelled request was sent %d times", n)
 	}
 }
 
 func TestDirectCancelWhileReadingBody(t *testing.T) {
-	srv := newRawServer(t, func(s *rawServer, _ int, c net.Conn, br *bufio.Reader) {
-		if _, err := s.readReq(br); err != nil {
+	srv := testenv.NewRawServer(t, func(s *testenv.RawServer, _ int, c net.Conn, br *bufio.Reader) {
+		if _, err := s.ReadReq(br); err != nil {
 			return
 		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nfirst part")
 		io.Copy(io.Discard, br)
 	})
-	tr := newDirect(t, srv.url, nil)
+	tr := newDirect(t, srv.URL, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.url.String()+"/", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL.String()+"/", nil)
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -1109,8 +874,8 @@ func TestDirectCancelWhileReadingBody(t *testing.T) {
 	case <-time.After(soon):
 		t.Fatal("a body read blocked on the upstream ignores the cancellation")
 	}
-	waitFor(t, "the upstream connection to close", func() bool { return srv.finished.Load() == 1 })
-	if tr.idleLen() != 0 {
+	waitFor(t, "the upstream connection to close", func() bool { return srv.Finished.Load() == 1 })
+	if tr.IdleLen() != 0 {
 		t.Fatal("a cancelled connection was pooled")
 	}
 }
@@ -1118,15 +883,15 @@ func TestDirectCancelWhileReadingBody(t *testing.T) {
 // A request whose context is already done is not sent, even when a pooled
 // connection is at hand (http.Transport checks this first too).
 func TestDirectCancelledBeforeStart(t *testing.T) {
-	srv := newRawServer(t, echoHandler)
-	tr := newDirect(t, srv.url, nil)
-	if _, body, err := do(t, tr, "GET", srv.url.String()+"/warm", nil); err != nil || body != "/warm" {
+	srv := testenv.NewRawServer(t, testenv.EchoHandler)
+	tr := newDirect(t, srv.URL, nil)
+	if _, body, err := do(t, tr, "GET", srv.URL.String()+"/warm", nil); err != nil || body != "/warm" {
 		t.Fatalf("warm-up: %q %v", body, err)
 	}
 	for _, method := range []string{"GET", "POST"} {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		req, _ := http.NewRequestWithContext(ctx, method, srv.url.String()+"/cancelled", nil)
+		req, _ := http.NewRequestWithContext(ctx, method, srv.URL.String()+"/cancelled", nil)
 		resp, err := tr.RoundTrip(req)
 		if err == nil {
 			resp.Body.Close()
@@ -1135,13 +900,13 @@ func TestDirectCancelledBeforeStart(t *testing.T) {
 			t.Fatalf("%s: err = %v, want context.Canceled", method, err)
 		}
 	}
-	if _, body, err := do(t, tr, "GET", srv.url.String()+"/after", nil); err != nil || body != "/after" {
+	if _, body, err := do(t, tr, "GET", srv.URL.String()+"/after", nil); err != nil || body != "/after" {
 		t.Fatalf("after: %q %v", body, err)
 	}
-	if got := srv.requests(); !reflect.DeepEqual(got, []string{"GET /warm", "GET /after"}) {
+	if got := srv.Requests(); !reflect.DeepEqual(got, []string{"GET /warm", "GET /after"}) {
 		t.Fatalf("upstream saw %q: a cancelled request was sent", got)
 	}
-	if n := srv.accepted.Load(); n != 1 {
+	if n := srv.Accepted.Load(); n != 1 {
 		t.Fatalf("accepted %d connections: the pooled one should have survived", n)
 	}
 }
@@ -1150,9 +915,9 @@ func TestDirectCancelledBeforeStart(t *testing.T) {
 // after an error (bufio.Reader forgets the error once returned) must not see
 // a cut body turn into a clean io.EOF.
 func TestDirectBodyErrorIsSticky(t *testing.T) {
-	srv := newRawServer(t, canned("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this", true))
-	tr := newDirect(t, srv.url, nil)
-	req, _ := http.NewRequest("GET", srv.url.String()+"/", nil)
+	srv := testenv.NewRawServer(t, testenv.Canned("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this", true))
+	tr := newDirect(t, srv.URL, nil)
+	req, _ := http.NewRequest("GET", srv.URL.String()+"/", nil)
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -1185,24 +950,6 @@ func TestDirectBodyErrorIsSticky(t *testing.T) {
 // ---------------------------------------------------------------------------
 // 7. Response header timeout
 
-// hangHandler answers /hang never (it waits for the client to hang up) and
-// anything else at once.
-func hangHandler(s *rawServer, _ int, c net.Conn, br *bufio.Reader) {
-	for {
-		req, err := s.readReq(br)
-		if err != nil {
-			return
-		}
-		if req.URL.Path == "/hang" {
-			io.Copy(io.Discard, br)
-			return
-		}
-		if _, err := io.WriteString(c, echoResponse(req)); err != nil {
-			return
-		}
-	}
-}
-
 // doBounded is do with a client-side bound, so that a transport ignoring
 // its header timeout fails the test instead of hanging it. The bound's own
 // error is context.DeadlineExceeded, which the callers tell apart.
@@ -1222,11 +969,11 @@ func doBounded(t *testing.T, rt http.RoundTripper, rawURL string) error {
 }
 
 func TestDirectHeaderTimeout(t *testing.T) {
-	srv := newRawServer(t, hangHandler)
-	tr := newDirect(t, srv.url, nil)
-	tr.headerTimeout = 200 * time.Millisecond
+	srv := testenv.NewRawServer(t, testenv.HangHandler)
+	tr := newDirect(t, srv.URL, nil)
+	tr.ResponseHeaderTimeout = 200 * time.Millisecond
 	start := time.Now()
-	err := doBounded(t, tr, srv.url.String()+"/hang")
+	err := doBounded(t, tr, srv.URL.String()+"/hang")
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("err = %v, want a net.Error with Timeout()", err)
@@ -1237,10 +984,10 @@ func TestDirectHeaderTimeout(t *testing.T) {
 	if d := time.Since(start); d > soon {
 		t.Fatalf("timeout took %v", d)
 	}
-	if tr.idleLen() != 0 {
+	if tr.IdleLen() != 0 {
 		t.Fatal("a timed-out connection was pooled")
 	}
-	waitFor(t, "the timed-out connection to close", func() bool { return srv.finished.Load() == 1 })
+	waitFor(t, "the timed-out connection to close", func() bool { return srv.Finished.Load() == 1 })
 }
 
 // A timeout on a reused connection is the upstream being slow, not an idle
@@ -1248,56 +995,22 @@ func TestDirectHeaderTimeout(t *testing.T) {
 // again (that would double upstream.timeout and the upstream's work), which
 // is also what http.Transport does.
 func TestDirectHeaderTimeoutOnReusedConnectionIsNotRetried(t *testing.T) {
-	srv := newRawServer(t, hangHandler)
-	tr := newDirect(t, srv.url, nil)
-	tr.headerTimeout = 200 * time.Millisecond
-	if _, body, err := do(t, tr, "GET", srv.url.String()+"/warm", nil); err != nil || body != "/warm" {
+	srv := testenv.NewRawServer(t, testenv.HangHandler)
+	tr := newDirect(t, srv.URL, nil)
+	tr.ResponseHeaderTimeout = 200 * time.Millisecond
+	if _, body, err := do(t, tr, "GET", srv.URL.String()+"/warm", nil); err != nil || body != "/warm" {
 		t.Fatalf("warm-up: %q %v", body, err)
 	}
-	err := doBounded(t, tr, srv.url.String()+"/hang")
+	err := doBounded(t, tr, srv.URL.String()+"/hang")
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
-	if n := srv.count("GET /hang"); n != 1 {
+	if n := srv.Count("GET /hang"); n != 1 {
 		t.Fatalf("the timed-out request reached the upstream %d times, want 1", n)
 	}
-	if n := srv.accepted.Load(); n != 1 {
+	if n := srv.Accepted.Load(); n != 1 {
 		t.Fatalf("accepted %d connections, want 1", n)
-	}
-}
-
-// Through NewReverseProxy, as configured in production: 504.
-func TestDirectHeaderTimeoutIs504(t *testing.T) {
-	srv := newRawServer(t, hangHandler)
-	cfg := config.Default()
-	cfg.Upstream.Timeout = config.Duration(200 * time.Millisecond)
-	rp, err := NewReverseProxy(UpstreamOptions{URL: srv.url, Upstream: cfg.Upstream, CookieName: cfg.Session.CookieName, Headers: cfg.Headers, Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, ok := rp.Transport.(*directTransport)
-	if !ok {
-		t.Fatalf("transport is %T, want the direct path", rp.Transport)
-	}
-	defer tr.CloseIdleConnections()
-	front := httptest.NewServer(rp)
-	defer front.Close()
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: soon}
-	for _, p := range []string{"/ok", "/hang"} {
-		resp, err := client.Get(front.URL + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		want := http.StatusOK
-		if p == "/hang" {
-			want = http.StatusGatewayTimeout
-		}
-		if resp.StatusCode != want {
-			t.Fatalf("%s: %d %q, want %d", p, resp.StatusCode, b, want)
-		}
 	}
 }
 
@@ -1320,7 +1033,7 @@ func TestDirectPoolCap(t *testing.T) {
 		io.WriteString(w, r.URL.Path)
 	})
 	tr := newDirect(t, mustURL(t, srv.URL), nil)
-	tr.maxIdle = 2
+	tr.MaxIdleConns = 2
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
@@ -1341,15 +1054,15 @@ func TestDirectPoolCap(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := tr.idleLen(); got != 2 {
+	if got := tr.IdleLen(); got != 2 {
 		t.Fatalf("idle = %d, want maxIdle = 2", got)
 	}
 	if got := cc.newConns.Load(); got != n {
 		t.Fatalf("upstream saw %d connections, want %d", got, n)
 	}
 	waitFor(t, "the connections beyond the cap to close", func() bool { return cc.closed.Load() == n-2 })
-	for _, c := range tr.idleConns() {
-		if !c.alive() {
+	for _, alive := range tr.IdleAlive() {
+		if !alive {
 			t.Fatal("a pooled connection is dead")
 		}
 	}
@@ -1384,8 +1097,8 @@ func TestDirectIneligibleGoToNext(t *testing.T) {
 	if _, body, err := send(req); err != nil || body != "GET /direct " {
 		t.Fatalf("direct GET: %q %v", body, err)
 	}
-	if next.calls.Load() != 0 || tr.idleLen() != 1 {
-		t.Fatalf("a plain GET went to next (%d calls, idle %d)", next.calls.Load(), tr.idleLen())
+	if next.calls.Load() != 0 || tr.IdleLen() != 1 {
+		t.Fatalf("a plain GET went to next (%d calls, idle %d)", next.calls.Load(), tr.IdleLen())
 	}
 
 	cases := []struct {
@@ -1428,8 +1141,8 @@ func TestDirectIneligibleGoToNext(t *testing.T) {
 			t.Fatalf("%s via next: %q %v", c.name, body, err)
 		}
 	}
-	if tr.idleLen() != 1 {
-		t.Fatalf("idle = %d: the direct pool was touched by fallback requests", tr.idleLen())
+	if tr.IdleLen() != 1 {
+		t.Fatalf("idle = %d: the direct pool was touched by fallback requests", tr.IdleLen())
 	}
 	// The direct connection stays in use for eligible requests.
 	req, _ = http.NewRequest("GET", srv.URL+"/direct2", nil)
@@ -1445,8 +1158,8 @@ func TestDirectIneligibleGoToNext(t *testing.T) {
 // 10. Invalid header values never reach the upstream
 
 func TestDirectRejectsInvalidRequests(t *testing.T) {
-	srv := newRawServer(t, echoHandler)
-	tr := newDirect(t, srv.url, nil)
+	srv := testenv.NewRawServer(t, testenv.EchoHandler)
+	tr := newDirect(t, srv.URL, nil)
 	std := &http.Transport{}
 	defer std.CloseIdleConnections()
 
@@ -1470,7 +1183,7 @@ func TestDirectRejectsInvalidRequests(t *testing.T) {
 			name string
 			rt   http.RoundTripper
 		}{{"direct", tr}, {"std", std}} {
-			req, _ := http.NewRequest("GET", srv.url.String()+"/bad", nil)
+			req, _ := http.NewRequest("GET", srv.URL.String()+"/bad", nil)
 			c.mod(req)
 			resp, err := rt.rt.RoundTrip(req)
 			if err == nil {
@@ -1481,14 +1194,14 @@ func TestDirectRejectsInvalidRequests(t *testing.T) {
 	}
 	// Any connection dialed for them was closed by the client: wait until
 	// the upstream has seen all of them end, then check nothing arrived.
-	waitFor(t, "dialed connections to end", func() bool { return srv.finished.Load() == srv.accepted.Load() })
-	if n := srv.bytesIn.Load(); n != 0 {
-		t.Fatalf("the upstream received %d bytes from invalid requests (%q)", n, srv.requests())
+	waitFor(t, "dialed connections to end", func() bool { return srv.Finished.Load() == srv.Accepted.Load() })
+	if n := srv.BytesIn.Load(); n != 0 {
+		t.Fatalf("the upstream received %d bytes from invalid requests (%q)", n, srv.Requests())
 	}
-	if _, body, err := do(t, tr, "GET", srv.url.String()+"/ok", nil); err != nil || body != "/ok" {
+	if _, body, err := do(t, tr, "GET", srv.URL.String()+"/ok", nil); err != nil || body != "/ok" {
 		t.Fatalf("valid request after the invalid ones: %q %v", body, err)
 	}
-	if got := srv.requests(); !reflect.DeepEqual(got, []string{"GET /ok"}) {
+	if got := srv.Requests(); !reflect.DeepEqual(got, []string{"GET /ok"}) {
 		t.Fatalf("upstream saw %q", got)
 	}
 }
@@ -1498,21 +1211,21 @@ func TestDirectRejectsInvalidRequests(t *testing.T) {
 // CRLF through.
 func TestDirectInvalidHostNotInjected(t *testing.T) {
 	got := make(chan *http.Request, 2)
-	srv := newRawServer(t, func(s *rawServer, _ int, c net.Conn, br *bufio.Reader) {
+	srv := testenv.NewRawServer(t, func(s *testenv.RawServer, _ int, c net.Conn, br *bufio.Reader) {
 		for {
-			req, err := s.readReq(br)
+			req, err := s.ReadReq(br)
 			if err != nil {
 				return
 			}
 			got <- req
-			io.WriteString(c, echoResponse(req))
+			io.WriteString(c, testenv.EchoResponse(req))
 		}
 	})
-	tr := newDirect(t, srv.url, nil)
+	tr := newDirect(t, srv.URL, nil)
 	std := &http.Transport{}
 	defer std.CloseIdleConnections()
 	for _, rt := range []http.RoundTripper{tr, std} {
-		req, _ := http.NewRequest("GET", srv.url.String()+"/h", nil)
+		req, _ := http.NewRequest("GET", srv.URL.String()+"/h", nil)
 		req.Host = "example.com\r\nX-Injected: 1"
 		resp, err := rt.RoundTrip(req)
 		if err != nil {
@@ -1551,7 +1264,7 @@ func TestDirectConcurrent(t *testing.T) {
 		io.WriteString(w, strings.Repeat(line, n))
 	})
 	tr := newDirect(t, mustURL(t, srv.URL), nil)
-	tr.maxIdle = 4
+	tr.MaxIdleConns = 4
 
 	const workers, total = 16, 200
 	var completed, cut atomic.Int32
@@ -1634,11 +1347,11 @@ func TestDirectConcurrent(t *testing.T) {
 	if completed.Load() == 0 || cut.Load() == 0 {
 		t.Fatalf("the mix did not exercise both paths: completed %d, cut %d", completed.Load(), cut.Load())
 	}
-	if n := tr.idleLen(); n > tr.maxIdle {
-		t.Fatalf("idle = %d > maxIdle %d", n, tr.maxIdle)
+	if n := tr.IdleLen(); n > tr.MaxIdleConns {
+		t.Fatalf("idle = %d > maxIdle %d", n, tr.MaxIdleConns)
 	}
-	for _, c := range tr.idleConns() {
-		if !c.alive() {
+	for _, alive := range tr.IdleAlive() {
+		if !alive {
 			t.Fatal("a pooled connection has unread bytes or is closed")
 		}
 	}
@@ -1684,12 +1397,12 @@ func TestDirectCloseIdleConnections(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if tr.idleLen() != n {
-		t.Fatalf("idle = %d, want %d", tr.idleLen(), n)
+	if tr.IdleLen() != n {
+		t.Fatalf("idle = %d, want %d", tr.IdleLen(), n)
 	}
 	tr.CloseIdleConnections()
-	if tr.idleLen() != 0 {
-		t.Fatalf("idle = %d after CloseIdleConnections", tr.idleLen())
+	if tr.IdleLen() != 0 {
+		t.Fatalf("idle = %d after CloseIdleConnections", tr.IdleLen())
 	}
 	if next.closeIdle.Load() != 1 {
 		t.Fatal("CloseIdleConnections was not passed on to next")
@@ -1713,22 +1426,22 @@ func TestDirectCloseIdleConnections(t *testing.T) {
 // socket open, so only the transport's own check can stop the reuse.
 func TestDirectRequestCloseNotPooled(t *testing.T) {
 	var sawClose atomic.Bool
-	srv := newRawServer(t, func(s *rawServer, _ int, c net.Conn, br *bufio.Reader) {
+	srv := testenv.NewRawServer(t, func(s *testenv.RawServer, _ int, c net.Conn, br *bufio.Reader) {
 		for {
-			req, err := s.readReq(br)
+			req, err := s.ReadReq(br)
 			if err != nil {
 				return
 			}
 			if req.URL.Path == "/close" {
 				sawClose.Store(req.Close)
 			}
-			if _, err := io.WriteString(c, echoResponse(req)); err != nil {
+			if _, err := io.WriteString(c, testenv.EchoResponse(req)); err != nil {
 				return
 			}
 		}
 	})
-	tr := newDirect(t, srv.url, nil)
-	req, _ := http.NewRequest("GET", srv.url.String()+"/close", nil)
+	tr := newDirect(t, srv.URL, nil)
+	req, _ := http.NewRequest("GET", srv.URL.String()+"/close", nil)
 	req.Close = true
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
@@ -1741,14 +1454,14 @@ func TestDirectRequestCloseNotPooled(t *testing.T) {
 	if !sawClose.Load() {
 		t.Fatal("the upstream was not told Connection: close")
 	}
-	if tr.idleLen() != 0 {
+	if tr.IdleLen() != 0 {
 		t.Fatal("a Connection: close connection was pooled")
 	}
-	waitFor(t, "the connection to close", func() bool { return srv.finished.Load() == 1 })
-	if _, body, err := do(t, tr, "GET", srv.url.String()+"/next", nil); err != nil || body != "/next" {
+	waitFor(t, "the connection to close", func() bool { return srv.Finished.Load() == 1 })
+	if _, body, err := do(t, tr, "GET", srv.URL.String()+"/next", nil); err != nil || body != "/next" {
 		t.Fatalf("next: %q %v", body, err)
 	}
-	if n := srv.accepted.Load(); n != 2 {
+	if n := srv.Accepted.Load(); n != 2 {
 		t.Fatalf("accepted %d connections, want 2", n)
 	}
 }

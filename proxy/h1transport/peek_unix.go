@@ -1,11 +1,13 @@
 //go:build unix
 
-package proxy
+package h1transport
 
 import "syscall"
 
-// canPeek: idle pooled connections can be checked, so directTransport is used.
-const canPeek = true
+// Supported reports whether this platform can check an idle pooled
+// connection before reuse (a non-blocking peek); callers use the standard
+// Transport alone where it cannot.
+const Supported = true
 
 // peekEmpty reports whether the socket is open with nothing to read.
 func peekEmpty(fd uintptr) bool {
