@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +26,13 @@ type RedisClient struct {
 	mu      sync.Mutex
 	lastTry time.Time
 	lastErr error
+
+	// cached is false once the server refused client-side caching (or
+	// cache_ttl is 0): the store then reads Redis on every request.
+	cached atomic.Bool
+	// log and cacheRefused hear of a refusal (once per client).
+	log          *slog.Logger
+	cacheRefused func()
 }
 
 const retryAfter = time.Second
@@ -50,6 +59,12 @@ func NewRedisClient(cfg config.Redis) (*RedisClient, error) {
 	if cfg.Password != "" {
 		opt.Password = cfg.Password
 	}
+	if cfg.ClientCert != nil {
+		if opt.TLSConfig == nil {
+			return nil, errors.New("session.redis.tls_cert_file: TLS is off: use rediss:// (or tls: true with addrs)")
+		}
+		opt.TLSConfig.Certificates = []tls.Certificate{*cfg.ClientCert}
+	}
 	if opt.Sentinel.MasterSet != "" {
 		// Sentinels usually share the data nodes' credentials and TLS.
 		opt.Sentinel.Username, opt.Sentinel.Password, opt.Sentinel.TLSConfig = opt.Username, opt.Password, opt.TLSConfig
@@ -64,8 +79,14 @@ func NewRedisClient(cfg config.Redis) (*RedisClient, error) {
 	opt.ConnWriteTimeout = cfg.Timeout.D()
 	opt.ClientName = "lcw-auth-proxy"
 	opt.DisableCache = cfg.CacheTTL == 0
-	return &RedisClient{opt: opt}, nil
+	rc := &RedisClient{opt: opt, log: slog.Default()}
+	rc.cached.Store(!opt.DisableCache)
+	return rc, nil
 }
+
+// Cached says whether reads may use the client-side cache: cache_ttl is
+// not 0 and the server accepted CLIENT TRACKING.
+func (rc *RedisClient) Cached() bool { return rc.cached.Load() }
 
 // Get returns the connected client, connecting first when needed.
 func (rc *RedisClient) Get() (rueidis.Client, error) {
@@ -82,6 +103,9 @@ func (rc *RedisClient) Get() (rueidis.Client, error) {
 	}
 	rc.lastTry = time.Now()
 	c, err := rueidis.NewClient(rc.opt)
+	if err != nil && !rc.opt.DisableCache && errors.Is(err, rueidis.ErrNoCache) {
+		c, err = rc.withoutCache(err)
+	}
 	if err != nil {
 		rc.lastErr = fmt.Errorf("%w: connect: %w", ErrUnavailable, err)
 		return nil, rc.lastErr
@@ -89,6 +113,33 @@ func (rc *RedisClient) Get() (rueidis.Client, error) {
 	rc.lastErr = nil
 	rc.c.Store(&c)
 	return c, nil
+}
+
+// withoutCache connects again without client-side caching, after the
+// server refused CLIENT TRACKING: managed services do (ElastiCache 7.1
+// answers "unknown subcommand 'tracking'", redis/rueidis#612; Redis
+// Enterprise and Azure Managed Redis forbid the command; an ACL user may
+// lack client|tracking). Sessions work the same, each request reads Redis.
+// Called with mu held.
+func (rc *RedisClient) withoutCache(refusal error) (rueidis.Client, error) {
+	rc.opt.DisableCache = true
+	rc.cached.Store(false)
+	rc.log.Warn("session store: Redis refused client-side caching (CLIENT TRACKING); going on without it, every request reads Redis; set session.redis.cache_ttl: 0 to say so",
+		"err", firstLine(refusal))
+	if rc.cacheRefused != nil {
+		rc.cacheRefused()
+	}
+	return rueidis.NewClient(rc.opt)
+}
+
+// firstLine is the first line of err's text: rueidis appends the command
+// that failed on the next lines.
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // Close closes the connection, if any.
