@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -22,6 +23,8 @@ import (
 type RedisClient struct {
 	opt rueidis.ClientOption
 	c   atomic.Pointer[rueidis.Client]
+	// probeKey is read once with the client cache, to see it is allowed.
+	probeKey string
 
 	mu      sync.Mutex
 	lastTry time.Time
@@ -79,7 +82,7 @@ func NewRedisClient(cfg config.Redis) (*RedisClient, error) {
 	opt.ConnWriteTimeout = cfg.Timeout.D()
 	opt.ClientName = "lcw-auth-proxy"
 	opt.DisableCache = cfg.CacheTTL == 0
-	rc := &RedisClient{opt: opt, log: slog.Default()}
+	rc := &RedisClient{opt: opt, log: slog.Default(), probeKey: cfg.KeyPrefix + "cache-probe"}
 	rc.cached.Store(!opt.DisableCache)
 	return rc, nil
 }
@@ -105,6 +108,11 @@ func (rc *RedisClient) Get() (rueidis.Client, error) {
 	c, err := rueidis.NewClient(rc.opt)
 	if err != nil && !rc.opt.DisableCache && errors.Is(err, rueidis.ErrNoCache) {
 		c, err = rc.withoutCache(err)
+	} else if err == nil && !rc.opt.DisableCache {
+		if refusal := probeCache(c, rc.probeKey, rc.opt.ConnWriteTimeout); refusal != nil {
+			c.Close()
+			c, err = rc.withoutCache(refusal)
+		}
 	}
 	if err != nil {
 		rc.lastErr = fmt.Errorf("%w: connect: %w", ErrUnavailable, err)
@@ -130,6 +138,41 @@ func (rc *RedisClient) withoutCache(refusal error) (rueidis.Client, error) {
 		rc.cacheRefused()
 	}
 	return rueidis.NewClient(rc.opt)
+}
+
+// probeCache writes key (under the key prefix, which an ACL user may use;
+// it expires in a minute) and makes one cached read of it, and fails
+// when the server refuses what a cached read needs besides CLIENT TRACKING
+// (which the handshake checked): rueidis sends CLIENT CACHING YES, then
+// MULTI, PTTL, GET, EXEC. A refused CLIENT CACHING is the dangerous one:
+// rueidis does not report it, caches the value anyway, and the server,
+// not tracking the key, never invalidates it, so an ended session would
+// stay valid on this replica until cache_ttl. Network errors are not a
+// refusal: the connection is kept, rueidis reconnects.
+func probeCache(c rueidis.Client, key string, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := c.Do(ctx, c.B().ClientCaching().Yes().Build()).Error(); err != nil && isRefusal(err) {
+		return err
+	}
+	// The key must exist: with MULTI refused, a missing key's read still
+	// answers nil.
+	_ = c.Do(ctx, c.B().Set().Key(key).Value("1").PxMilliseconds(time.Minute.Milliseconds()).Build()).Error()
+	err := c.DoCache(ctx, c.B().Get().Key(key).Cache(), time.Second).Error()
+	if err != nil && !rueidis.IsRedisNil(err) && (isRefusal(err) || errors.Is(err, rueidis.ErrDoCacheAborted)) {
+		return err
+	}
+	return nil
+}
+
+// isRefusal says err is the server's answer (a Redis error such as
+// NOPERM or unknown command), not a broken connection.
+func isRefusal(err error) bool {
+	_, ok := rueidis.IsRedisErr(err)
+	return ok
 }
 
 // firstLine is the first line of err's text: rueidis appends the command
