@@ -101,6 +101,24 @@ func (s *RedisSentinel) Failover(t testing.TB) *Redis {
 	if _, err := s.Sentinels[0].Do("SENTINEL", "FAILOVER", s.MasterName); err != nil {
 		t.Fatalf("testenv: SENTINEL FAILOVER: %v", err)
 	}
+	return s.waitNewPrimary(t, old)
+}
+
+// KillPrimary kills the primary (a crash) and returns the replica once the
+// Sentinels agreed it is down (quorum 2, after a second without answers),
+// elected a leader and promoted the replica.
+func (s *RedisSentinel) KillPrimary(t testing.TB) *Redis {
+	t.Helper()
+	old, err := s.Primary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Stop()
+	return s.waitNewPrimary(t, old)
+}
+
+func (s *RedisSentinel) waitNewPrimary(t testing.TB, old *Redis) *Redis {
+	t.Helper()
 	var now *Redis
 	waitFor(t, "the failover to finish", func() bool {
 		for _, n := range s.Sentinels {
@@ -109,6 +127,7 @@ func (s *RedisSentinel) Failover(t testing.TB) *Redis {
 				return false
 			}
 		}
+		var err error
 		if now, err = s.Primary(); err != nil {
 			return false
 		}
