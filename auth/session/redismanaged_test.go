@@ -43,7 +43,7 @@ var storeCommands = []string{
 // aclUser is the README's ACL line for user lcw with password pw, without
 // the commands in drop.
 func aclUser(drop ...string) []string {
-	args := []string{"ACL", "SETUSER", "lcw", "reset", "on", ">pw", "~lcw:*", "resetchannels", "-@all"}
+	args := []string{"ACL", "SETUSER", "lcw", "on", ">pw", "resetkeys", "~lcw:*", "resetchannels", "-@all"}
 	for _, c := range storeCommands {
 		if !contains(drop, c) {
 			args = append(args, "+"+c)
@@ -311,6 +311,13 @@ func provisioned(t *testing.T, r config.Redis) config.Redis {
 // (Redis's NOPERM answer), except CLIENT TRACKING and CACHING, whose
 // refusal turns the client cache off, and ROLE, which only Sentinel uses.
 func TestRedisStoreLeastPrivilegeACL(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line := strings.Join(aclUser(), " "); !strings.Contains(string(readme), strings.Replace(line, ">pw", ">CHANGE-ME", 1)+"\n") {
+		t.Errorf("README does not show the tested ACL line:\n%s", line)
+	}
 	r := testenv.StartRedis(t)
 	if _, err := r.Do(aclUser()...); err != nil {
 		t.Fatal(err)
