@@ -398,11 +398,15 @@ func testSentinelFailover(t *testing.T, failover func(*testenv.RedisSentinel, te
 	// Replication is asynchronous: wait until the replica holds what the
 	// primary holds, so a failover cannot lose the sessions by design.
 	primary, replica := sen.Nodes[0], sen.Nodes[1]
+	hang := time.Now().Add(time.Minute) // a guard against a hung server, not a timing assertion
 	for {
 		want, _ := primary.Do("DBSIZE")
 		got, _ := replica.Do("DBSIZE")
 		if want == got {
 			break
+		}
+		if time.Now().After(hang) {
+			t.Fatalf("the replica did not catch up: %s keys, primary %s", got, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -448,6 +452,7 @@ func testSentinelFailover(t *testing.T, failover func(*testenv.RedisSentinel, te
 		}
 	}()
 	now := failover(sen, t)
+	hang = time.Now().Add(time.Minute)
 	// The store finds the new primary by itself: a write goes through.
 	var after *http.Request
 	for after == nil {
@@ -458,6 +463,8 @@ func testSentinelFailover(t *testing.T, failover func(*testenv.RedisSentinel, te
 			after = requestWith(rec.Result().Cookies()...)
 		} else if !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("save during failover: %v, want ErrUnavailable until the new primary is found", err)
+		} else if time.Now().After(hang) {
+			t.Fatalf("a minute after the failover the store still cannot write: %v", err)
 		} else {
 			time.Sleep(20 * time.Millisecond)
 		}
