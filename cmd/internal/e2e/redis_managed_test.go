@@ -88,7 +88,7 @@ func TestRedisSentinelFailoverDuringTraffic(t *testing.T) {
 	cookie := sessionCookie(t, e, c)
 	primary, replica := sen.Nodes[0], sen.Nodes[1]
 	hang := time.Now().Add(time.Minute) // a guard against a hung server, not a timing assertion
-	for { // replication is asynchronous: the session must be on the replica
+	for {                               // replication is asynchronous: the session must be on the replica
 		want, _ := primary.Do("DBSIZE")
 		got, _ := replica.Do("DBSIZE")
 		if want == got {
