@@ -91,7 +91,8 @@ func (s *RedisSentinel) Primary() (*Redis, error) {
 }
 
 // Failover makes the replica the primary (SENTINEL FAILOVER) and returns
-// the new primary once every Sentinel names it and it takes writes.
+// the new primary once every Sentinel names it, it takes writes, and the
+// old primary is its replica.
 func (s *RedisSentinel) Failover(t testing.TB) *Redis {
 	t.Helper()
 	old, err := s.Primary()
@@ -101,7 +102,16 @@ func (s *RedisSentinel) Failover(t testing.TB) *Redis {
 	if _, err := s.Sentinels[0].Do("SENTINEL", "FAILOVER", s.MasterName); err != nil {
 		t.Fatalf("testenv: SENTINEL FAILOVER: %v", err)
 	}
-	return s.waitNewPrimary(t, old)
+	now := s.waitNewPrimary(t, old)
+	// Until the Sentinels turn the old primary into a replica it still
+	// takes writes, which the resync then drops (Redis replication is
+	// asynchronous; SENTINEL FAILOVER does not pause the old primary):
+	// return once that window is closed.
+	waitFor(t, "the old primary to become a replica", func() bool {
+		role, err := old.DoArray("ROLE")
+		return err == nil && len(role) > 0 && role[0] == "slave"
+	})
+	return now
 }
 
 // KillPrimary kills the primary (a crash) and returns the replica once the

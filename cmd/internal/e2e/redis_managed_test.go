@@ -87,8 +87,10 @@ func TestRedisSentinelFailoverDuringTraffic(t *testing.T) {
 	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
 	cookie := sessionCookie(t, e, c)
 	primary, replica := sen.Nodes[0], sen.Nodes[1]
-	hang := time.Now().Add(time.Minute) // a guard against a hung server, not a timing assertion
-	for {                               // replication is asynchronous: the session must be on the replica
+	// Replication is asynchronous: the session must be on the replica. The
+	// deadline guards against a hung server; it is not a timing assertion.
+	hang := time.Now().Add(time.Minute)
+	for {
 		want, _ := primary.Do("DBSIZE")
 		got, _ := replica.Do("DBSIZE")
 		if want == got {
