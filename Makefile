@@ -48,10 +48,11 @@ node:
 	fi
 
 # services installs the Debian packages of the real servers tests start
-# (redis-server for the session store, nginx-light for forward-auth) when
+# (redis-server for the session store, redis-sentinel for its failover
+# test, nginx-light for forward-auth) when
 # missing. A policy-rc.d that exits 101 keeps the packages from starting
 # their own services: the tests start theirs on free loopback ports.
-SERVICE_PKGS = redis-server:redis-server nginx-light:nginx
+SERVICE_PKGS = redis-server:redis-server redis-sentinel:redis-sentinel nginx-light:nginx
 services:
 	@missing=; for p in $(SERVICE_PKGS); do \
 		cmd=$${p#*:}; command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $${p%%:*}"; \

@@ -197,6 +197,10 @@ type Redis struct {
 	// TLS turns TLS on for Addrs (a URL says it with rediss://).
 	TLS    bool   `yaml:"tls"`
 	CAFile string `yaml:"ca_file" path:"true"`
+	// TLSCertFile and TLSKeyFile are the client certificate and its key
+	// (PEM), for a server that requires one (tls-auth-clients yes).
+	TLSCertFile string `yaml:"tls_cert_file" path:"true"`
+	TLSKeyFile  string `yaml:"tls_key_file" path:"true"`
 	// KeyPrefix starts every key, so several proxies can share a Redis.
 	KeyPrefix   string   `yaml:"key_prefix"`
 	DialTimeout Duration `yaml:"dial_timeout"`
@@ -208,6 +212,8 @@ type Redis struct {
 
 	// RootCAs is CAFile, parsed.
 	RootCAs *x509.CertPool `yaml:"-"`
+	// ClientCert is TLSCertFile and TLSKeyFile, loaded.
+	ClientCert *tls.Certificate `yaml:"-"`
 }
 
 // Access decides who may reach the upstream.

@@ -1,11 +1,19 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func loadYAML(t *testing.T, yaml string) (*Config, error) {
@@ -124,5 +132,49 @@ func TestEmailDomainsProvisioned(t *testing.T) {
 	}
 	if !slices.Equal(cfg.Access.EmailDomains, []string{"example.com", "shop.example.org"}) {
 		t.Errorf("EmailDomains = %v", cfg.Access.EmailDomains)
+	}
+}
+
+// session.redis.tls_cert_file and tls_key_file are loaded once, at load,
+// both or neither, and only with TLS on.
+func TestRedisClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "lcw"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const base = "public_url: https://shop.example.com\nsession:\n  secret: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n  store: redis\n"
+	cfg, err := loadYAML(t, base+"  redis: {url: \"rediss://redis:6380\", tls_cert_file: "+certFile+", tls_key_file: "+keyFile+"}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Session.Redis.ClientCert; c == nil || len(c.Certificate) != 1 {
+		t.Fatalf("ClientCert = %v, want the loaded certificate", c)
+	}
+	for _, tc := range []struct{ redis, want string }{
+		{"{url: \"rediss://redis:6380\", tls_cert_file: " + certFile + "}", "session.redis.tls_key_file: is required with session.redis.tls_cert_file"},
+		{"{url: \"rediss://redis:6380\", tls_key_file: " + keyFile + "}", "session.redis.tls_cert_file: is required with session.redis.tls_key_file"},
+		{"{url: \"rediss://redis:6380\", tls_cert_file: " + keyFile + ", tls_key_file: " + keyFile + "}", "session.redis.tls_cert_file: cannot load"},
+		{"{url: \"redis://redis:6379\", tls_cert_file: " + certFile + ", tls_key_file: " + keyFile + "}", "session.redis.tls_cert_file: is set but TLS is off"},
+	} {
+		if _, err := loadYAML(t, base+"  redis: "+tc.redis+"\n"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("redis %s: %v, want %q", tc.redis, err, tc.want)
+		}
 	}
 }

@@ -348,9 +348,10 @@ const hostPrefix = "__Host-"
 
 const secretFix = "32 random bytes in base64; generate one with: openssl rand -base64 32"
 
-// provision reads the Redis password file and CA file.
+// provision reads the Redis password file, CA file and client certificate.
 func (r *Redis) provision(p *problems) {
 	r.Password = readSecret(p, "session.redis.password", r.Password, r.PasswordFile)
+	r.provisionClientCert(p)
 	r.RootCAs = readCAFile(p, "session.redis.ca_file", r.CAFile, "give the CA that signed the Redis server's certificate")
 }
 
@@ -375,6 +376,27 @@ func readCAFile(p *problems, key, file, fix string) *x509.CertPool {
 		return nil
 	}
 	return pool
+}
+
+// provisionClientCert loads tls_cert_file with tls_key_file (both or
+// neither).
+func (r *Redis) provisionClientCert(p *problems) {
+	switch {
+	case r.TLSCertFile == "" && r.TLSKeyFile == "":
+		return
+	case r.TLSKeyFile == "":
+		p.add("session.redis.tls_key_file", "is required with session.redis.tls_cert_file: give the client certificate's private key (PEM)")
+		return
+	case r.TLSCertFile == "":
+		p.add("session.redis.tls_cert_file", "is required with session.redis.tls_key_file: give the client certificate (PEM) the Redis server accepts")
+		return
+	}
+	cert, err := tls.LoadX509KeyPair(r.TLSCertFile, r.TLSKeyFile)
+	if err != nil {
+		p.add("session.redis.tls_cert_file", "cannot load %s with key %s: %v: give the client certificate and its private key as PEM", r.TLSCertFile, r.TLSKeyFile, err)
+		return
+	}
+	r.ClientCert = &cert
 }
 
 func (s *Session) validateStore(p *problems) {
@@ -419,6 +441,9 @@ func (s *Session) validateStore(p *problems) {
 	}
 	if r.CAFile != "" && !r.TLS && !strings.HasPrefix(r.URL, "rediss://") {
 		p.add("session.redis.ca_file", "is set but TLS is off: use rediss:// (or tls: true with addrs)")
+	}
+	if r.TLSCertFile != "" && !r.TLS && !strings.HasPrefix(r.URL, "rediss://") {
+		p.add("session.redis.tls_cert_file", "is set but TLS is off: use rediss:// (or tls: true with addrs)")
 	}
 	if r.KeyPrefix == "" || strings.ContainsAny(r.KeyPrefix, "{} \t\r\n") {
 		p.add("session.redis.key_prefix", "%q must be non-empty without spaces or braces (braces are Cluster hash tags), e.g. lcw:", r.KeyPrefix)

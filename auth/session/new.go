@@ -1,6 +1,7 @@
 package session
 
 import (
+	"log/slog"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -16,6 +17,12 @@ type Options struct {
 	// Tracer, when set, makes a client span of each Redis operation. Nil:
 	// tracing off.
 	Tracer trace.TracerProvider
+	// Logger hears of what the operator should know (Redis refusing the
+	// client-side cache). Nil: slog.Default().
+	Logger *slog.Logger
+	// CacheRefused, when set, is called when Redis refuses client-side
+	// caching and the store goes on without it (metrics).
+	CacheRefused func()
 }
 
 // New builds the store session.store names from the validated session
@@ -38,6 +45,10 @@ func New(cfg config.Session, codec *Codec, o Options) (Store, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if o.Logger != nil {
+		client.log = o.Logger
+	}
+	client.cacheRefused = o.CacheRefused
 	return NewRedisStore(codec, cfg.Keys, RedisOptions{
 		Cookie: cookie, Client: client, KeyPrefix: cfg.Redis.KeyPrefix,
 		Timeout: cfg.Redis.Timeout.D(), CacheTTL: cfg.Redis.CacheTTL.D(),

@@ -284,7 +284,7 @@ func (s *RedisStore) Load(r *http.Request) (*Session, error) {
 	defer cancel()
 	ctx, op := s.begin(ctx, "load")
 	var res rueidis.RedisResult
-	if s.opts.CacheTTL > 0 {
+	if s.opts.CacheTTL > 0 && s.opts.Client.Cached() {
 		res = c.DoCache(ctx, c.B().Get().Key(s.recordKey(id)).Cache(), s.opts.CacheTTL)
 	} else {
 		res = c.Do(ctx, c.B().Get().Key(s.recordKey(id)).Build())

@@ -52,6 +52,10 @@ type Metrics struct {
 	// it again within the refetch interval), expired, invalid_claims,
 	// replayed, unavailable.
 	BackchannelLogouts *prometheus.CounterVec
+	// StoreCacheRefused counts Redis refusing client-side caching (CLIENT
+	// TRACKING, refused by managed services): the store went on without
+	// its cache, every request reading Redis.
+	StoreCacheRefused prometheus.Counter
 }
 
 // New creates the collectors on a fresh registry, with Go and process
@@ -78,6 +82,8 @@ func New() *Metrics {
 	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.ClientClockSkew, m.KeyReloads, m.StoreOps, m.StoreDuration, m.BackchannelLogouts} {
 		f(c)
 	}
+	m.StoreCacheRefused = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "lcw", Name: "session_store_cache_refused_total", Help: "Times Redis refused client-side caching (CLIENT TRACKING) and the session store went on without it."})
+	f(m.StoreCacheRefused)
 	return m
 }
 

@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -18,7 +19,10 @@ import (
 // Redis is a real redis-server (Debian's package, Redis 7) on a loopback
 // port, owned by one test.
 type Redis struct {
-	Addr string // 127.0.0.1:port
+	Addr string // 127.0.0.1:port (the TLS port of a TLS server)
+	// TLS is set for a server started by StartRedisTLS: its clients' files
+	// and configuration.
+	TLS  *RedisTLS
 	dir  string
 	args []string
 	cmd  *exec.Cmd
@@ -26,7 +30,12 @@ type Redis struct {
 }
 
 // URL is the redis:// URL of the server, for session.redis.url.
-func (r *Redis) URL() string { return "redis://" + r.Addr }
+func (r *Redis) URL() string {
+	if r.TLS != nil {
+		return "rediss://" + r.Addr
+	}
+	return "redis://" + r.Addr
+}
 
 // redisServerPath finds redis-server: $REDIS_SERVER, else on PATH.
 func redisServerPath(t testing.TB) string {
@@ -46,11 +55,19 @@ func StartRedis(t testing.TB, extra ...string) *Redis {
 
 func startRedis(t testing.TB, port int, extra ...string) *Redis {
 	t.Helper()
-	r := &Redis{dir: t.TempDir(), t: t}
+	return startRedisIn(t, &Redis{dir: t.TempDir(), t: t}, port, extra...)
+}
+
+// startRedisIn starts r, whose dir (and TLS, when set) are filled in.
+func startRedisIn(t testing.TB, r *Redis, port int, extra ...string) *Redis {
+	t.Helper()
 	bin := redisServerPath(t)
 	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	r.args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", r.dir, "--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log")}, extra...)
+	if r.TLS != nil { // the plain port off, the port TLS only
+		r.args = append(r.args, "--port", "0", "--tls-port", strconv.Itoa(port))
+	}
 	r.cmd = r.start(bin)
 	t.Cleanup(r.Stop)
 	return r
@@ -63,7 +80,7 @@ func (r *Redis) start(bin string) *exec.Cmd {
 		r.t.Fatalf("testenv: start redis-server: %v", err)
 	}
 	go func() { _ = cmd.Wait() }()
-	if err := waitRedis(r.Addr, 10*time.Second); err != nil {
+	if err := waitRedis(r.dial, 10*time.Second); err != nil {
 		_ = cmd.Process.Kill()
 		log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
 		r.t.Fatalf("testenv: redis-server on %s did not come up: %v\n%s", r.Addr, err, log)
@@ -77,7 +94,7 @@ func (r *Redis) Stop() {
 	if r.cmd != nil && r.cmd.Process != nil {
 		_ = r.cmd.Process.Kill()
 		for i := 0; i < 200; i++ { // until the port is free again
-			c, err := net.DialTimeout("tcp", r.Addr, 50*time.Millisecond)
+			c, err := net.DialTimeout("tcp", r.Addr, 50*time.Millisecond) // TCP only: TLS or not, the port is taken
 			if err != nil {
 				break
 			}
@@ -98,11 +115,26 @@ func (r *Redis) Restart() {
 // Do sends one command with redis-cli-free RESP and returns the reply line
 // (first line only; enough for tests that look at keys and TTLs).
 func (r *Redis) Do(args ...string) (string, error) {
-	return redisDo(r.Addr, args...)
+	return redisDo(r.dial, args...)
 }
 
-func redisDo(addr string, args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+// dial connects to the server, over TLS (with the client certificate)
+// when it is a TLS server.
+func (r *Redis) dial() (net.Conn, error) {
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	if r.TLS != nil {
+		return tls.DialWithDialer(d, "tcp", r.Addr, r.TLS.Config)
+	}
+	return d.Dial("tcp", r.Addr)
+}
+
+// tcpDial dials addr without TLS.
+func tcpDial(addr string) func() (net.Conn, error) {
+	return func() (net.Conn, error) { return net.DialTimeout("tcp", addr, 2*time.Second) }
+}
+
+func redisDo(dial func() (net.Conn, error), args ...string) (string, error) {
+	c, err := dial()
 	if err != nil {
 		return "", err
 	}
@@ -139,12 +171,12 @@ func redisDo(addr string, args ...string) (string, error) {
 	return line[1:], nil
 }
 
-func waitRedis(addr string, within time.Duration) error {
+func waitRedis(dial func() (net.Conn, error), within time.Duration) error {
 	deadline := time.Now().Add(within)
 	var err error
 	for time.Now().Before(deadline) {
 		var pong string
-		if pong, err = redisDo(addr, "PING"); err == nil && pong == "PONG" {
+		if pong, err = redisDo(dial, "PING"); err == nil && pong == "PONG" {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -200,4 +232,60 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 		}
 	}
 	return c
+}
+
+// DoArray sends one command and returns its reply flattened to strings
+// (an array's elements, nested arrays inline; a single value as one
+// element), for replies such as SENTINEL's and ROLE.
+func (r *Redis) DoArray(args ...string) ([]string, error) {
+	c, err := r.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		return nil, err
+	}
+	return readFlat(bufio.NewReader(c), nil)
+}
+
+// readFlat reads one RESP2 reply and appends its values to out.
+func readFlat(rd *bufio.Reader, out []string) ([]string, error) {
+	line, err := rd.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return nil, fmt.Errorf("redis: empty reply line")
+	}
+	switch line[0] {
+	case '-':
+		return nil, fmt.Errorf("redis: %s", line[1:])
+	case '*':
+		n, _ := strconv.Atoi(line[1:])
+		for range max(n, 0) {
+			if out, err = readFlat(rd, out); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case '$':
+		n, _ := strconv.Atoi(line[1:])
+		if n < 0 {
+			return append(out, ""), nil
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return nil, err
+		}
+		return append(out, string(buf[:n])), nil
+	}
+	return append(out, line[1:]), nil
 }

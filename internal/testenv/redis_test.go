@@ -1,6 +1,9 @@
 package testenv
 
 import (
+	"crypto/tls"
+	"net"
+	"strings"
 	"testing"
 )
 
@@ -31,5 +34,45 @@ func TestStartRedisCluster(t *testing.T) {
 		if v, err := n.Do("CLUSTER", "INFO"); err != nil || v == "" {
 			t.Fatalf("%s: cluster info %q %v", n.Addr, v, err)
 		}
+	}
+}
+
+func TestStartRedisTLS(t *testing.T) {
+	r := StartRedisTLS(t, RedisTLSOptions{RequireClientCert: true})
+	if !strings.HasPrefix(r.URL(), "rediss://127.0.0.1:") {
+		t.Fatalf("URL %s", r.URL())
+	}
+	if v, err := r.Do("PING"); err != nil || v != "PONG" {
+		t.Fatalf("PING over TLS with the client certificate = %q, %v", v, err)
+	}
+	// The port speaks TLS only, and wants the client certificate.
+	if _, err := redisDo(tcpDial(r.Addr), "PING"); err == nil {
+		t.Fatal("plain PING answered on the TLS port")
+	}
+	noCert := r.TLS.Config.Clone()
+	noCert.Certificates = nil
+	if _, err := redisDo(func() (net.Conn, error) { return tls.Dial("tcp", r.Addr, noCert) }, "PING"); err == nil {
+		t.Fatal("PING answered without a client certificate")
+	}
+}
+
+func TestStartRedisSentinel(t *testing.T) {
+	s := StartRedisSentinel(t)
+	if len(s.Addrs()) != 3 {
+		t.Fatalf("sentinels %v", s.Addrs())
+	}
+	first, err := s.Primary()
+	if err != nil || first != s.Nodes[0] {
+		t.Fatalf("primary %v, %v; want the first node", first, err)
+	}
+	if _, err := first.Do("SET", "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	now := s.Failover(t)
+	if now != s.Nodes[1] {
+		t.Fatalf("after failover the primary is %s, want the replica %s", now.Addr, s.Nodes[1].Addr)
+	}
+	if v, err := now.Do("GET", "k"); err != nil || v != "v" {
+		t.Fatalf("the new primary has k = %q, %v", v, err)
 	}
 }

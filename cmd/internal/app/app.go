@@ -105,7 +105,9 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 	if err != nil {
 		return nil, fmt.Errorf("session keys: %w", err)
 	}
-	store, closeStore, err := session.New(cfg.Session, codec, session.Options{Observe: m.ObserveStore, Tracer: tp})
+	store, closeStore, err := session.New(cfg.Session, codec, session.Options{
+		Observe: m.ObserveStore, Tracer: tp, Logger: log, CacheRefused: m.StoreCacheRefused.Inc,
+	})
 	if err != nil {
 		return nil, err
 	}

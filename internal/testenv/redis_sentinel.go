@@ -1,0 +1,171 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RedisSentinel is a primary, its replica and three Sentinels watching
+// them (quorum 2), all on loopback ports of one test: Debian's
+// redis-sentinel, as a managed "Redis with failover" looks to clients.
+type RedisSentinel struct {
+	MasterName string
+	Nodes      []*Redis // the data nodes; Nodes[0] starts as the primary
+	Sentinels  []*Redis
+}
+
+// Addrs are the Sentinels' addresses, for session.redis.addrs.
+func (s *RedisSentinel) Addrs() []string {
+	out := make([]string, len(s.Sentinels))
+	for i, n := range s.Sentinels {
+		out[i] = n.Addr
+	}
+	return out
+}
+
+// redisSentinelPath finds redis-sentinel: $REDIS_SENTINEL, else on PATH.
+func redisSentinelPath(t testing.TB) string {
+	t.Helper()
+	return Tool(t, "redis-sentinel ($REDIS_SENTINEL or PATH)", "Debian's redis-sentinel package; make services installs it",
+		os.Getenv("REDIS_SENTINEL"), "redis-sentinel", "/usr/bin/redis-sentinel")
+}
+
+// StartRedisSentinel starts the primary, the replica (synced) and the
+// Sentinels, and returns once every Sentinel knows the replica and the
+// other Sentinels. It skips without redis-sentinel, except under CI=true.
+func StartRedisSentinel(t testing.TB) *RedisSentinel {
+	t.Helper()
+	bin := redisSentinelPath(t)
+	s := &RedisSentinel{MasterName: "lcwprimary"}
+	primary := StartRedis(t)
+	port := strings.TrimPrefix(primary.Addr, "127.0.0.1:")
+	replica := StartRedis(t, "--replicaof", "127.0.0.1", port)
+	s.Nodes = []*Redis{primary, replica}
+	waitFor(t, "the replica to sync", func() bool {
+		info, err := replica.Do("INFO", "replication")
+		return err == nil && strings.Contains(info, "master_link_status:up")
+	})
+	for range 3 {
+		p := freePort(t)
+		dir := t.TempDir()
+		conf := filepath.Join(dir, "sentinel.conf")
+		// Sentinel rewrites its file as it learns the topology.
+		body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"+
+			"sentinel monitor %s 127.0.0.1 %s 2\n"+
+			"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 10000\nsentinel parallel-syncs %s 1\n",
+			p, dir, filepath.Join(dir, "redis.log"), s.MasterName, port, s.MasterName, s.MasterName, s.MasterName)
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n := &Redis{dir: dir, t: t, Addr: "127.0.0.1:" + strconv.Itoa(p), args: []string{conf}}
+		n.cmd = n.start(bin)
+		t.Cleanup(n.Stop)
+		s.Sentinels = append(s.Sentinels, n)
+	}
+	for _, n := range s.Sentinels {
+		waitFor(t, "sentinel "+n.Addr+" to see the replica and its peers", func() bool {
+			m, err := n.DoArray("SENTINEL", "MASTER", s.MasterName)
+			return err == nil && field(m, "num-slaves") == "1" && field(m, "num-other-sentinels") == "2"
+		})
+	}
+	return s
+}
+
+// Primary is the data node the Sentinels name as primary now.
+func (s *RedisSentinel) Primary() (*Redis, error) {
+	a, err := s.Sentinels[0].DoArray("SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.MasterName)
+	if err != nil || len(a) != 2 {
+		return nil, fmt.Errorf("get-master-addr-by-name: %q %v", a, err)
+	}
+	for _, n := range s.Nodes {
+		if n.Addr == a[0]+":"+a[1] {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("the sentinels name %s:%s, not a node of ours", a[0], a[1])
+}
+
+// Failover makes the replica the primary (SENTINEL FAILOVER) and returns
+// the new primary once every Sentinel names it, it takes writes, and the
+// old primary is its replica.
+func (s *RedisSentinel) Failover(t testing.TB) *Redis {
+	t.Helper()
+	old, err := s.Primary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sentinels[0].Do("SENTINEL", "FAILOVER", s.MasterName); err != nil {
+		t.Fatalf("testenv: SENTINEL FAILOVER: %v", err)
+	}
+	now := s.waitNewPrimary(t, old)
+	// Until the Sentinels turn the old primary into a replica it still
+	// takes writes, which the resync then drops (Redis replication is
+	// asynchronous; SENTINEL FAILOVER does not pause the old primary):
+	// return once that window is closed.
+	waitFor(t, "the old primary to become a replica", func() bool {
+		role, err := old.DoArray("ROLE")
+		return err == nil && len(role) > 0 && role[0] == "slave"
+	})
+	return now
+}
+
+// KillPrimary kills the primary (a crash) and returns the replica once the
+// Sentinels agreed it is down (quorum 2, after a second without answers),
+// elected a leader and promoted the replica.
+func (s *RedisSentinel) KillPrimary(t testing.TB) *Redis {
+	t.Helper()
+	old, err := s.Primary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Stop()
+	return s.waitNewPrimary(t, old)
+}
+
+func (s *RedisSentinel) waitNewPrimary(t testing.TB, old *Redis) *Redis {
+	t.Helper()
+	var now *Redis
+	waitFor(t, "the failover to finish", func() bool {
+		for _, n := range s.Sentinels {
+			a, err := n.DoArray("SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.MasterName)
+			if err != nil || len(a) != 2 || a[0]+":"+a[1] == old.Addr {
+				return false
+			}
+		}
+		var err error
+		if now, err = s.Primary(); err != nil {
+			return false
+		}
+		role, err := now.DoArray("ROLE")
+		return err == nil && len(role) > 0 && role[0] == "master"
+	})
+	return now
+}
+
+// field is the value after name in a flat name/value reply.
+func field(kv []string, name string) string {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i] == name {
+			return kv[i+1]
+		}
+	}
+	return ""
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// bound (a hung server, not a slow one).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: waited a minute for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
