@@ -379,6 +379,9 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 	case raw != "":
 		vctx, end := rp.span(ctx, "oidc.verify_id_token", trace.SpanKindInternal, "")
 		idt, err := p.verifier.Verify(vctx, raw) // may fetch the IdP's keys
+		if err == nil {
+			err = p.issuer.check(idt)
+		}
 		end(err)
 		if err != nil {
 			return nil, fmt.Errorf("verify ID token: %w", err)
