@@ -3,6 +3,7 @@ package login
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -198,5 +199,32 @@ func TestIssuerRuleDiscovered(t *testing.T) {
 	exact := newIssuerRule(config.OIDC{Issuer: "https://idp.example.com"})
 	if !exact.matchesDiscovered("https://idp.example.com") || exact.matchesDiscovered("https://idp.example.com/") {
 		t.Error("an issuer without a template must match exactly")
+	}
+}
+
+// RP-initiated logout through the multi-tenant provider's
+// end_session_endpoint: the provider takes the tenant's ID token as
+// id_token_hint and sends the browser back to the site.
+func TestEntraRPLogout(t *testing.T) {
+	s := entraSite(t, "", nil)
+	if s.signIn(t, testenv.VIPUsername, testenv.VIPPassword) == nil {
+		t.Fatal("no session")
+	}
+	resp, err := s.noRedirect().Get(s.url + "/_lcw/logout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, s.op.Issuer) || s.browserSession(t) != nil {
+		t.Fatalf("logout: %d to %s, session left %v", resp.StatusCode, loc, s.browserSession(t) != nil)
+	}
+	resp, err = s.browser.Get(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.String() != s.url+"/" {
+		t.Errorf("the provider's logout ended at %s (%d), want back on the site", resp.Request.URL, resp.StatusCode)
 	}
 }

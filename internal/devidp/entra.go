@@ -80,6 +80,20 @@ func (f *entraFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 	case r.Method == http.MethodPost && r.URL.Path == tokenPath:
 		f.rewrite(w, r, f.tokenResponse)
+	case r.Method == http.MethodGet && r.URL.Path == endSessionPath && len(f.tenants) > 0:
+		// Entra takes its tenants' ID tokens as id_token_hint; the library
+		// knows only its own issuer, so the hint goes to it with that one.
+		q := r.URL.Query()
+		if hint := q.Get("id_token_hint"); hint != "" {
+			plain, err := f.untenanted(hint)
+			if err != nil {
+				http.Error(w, "invalid_request: id_token_hint: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			q.Set("id_token_hint", plain)
+			r.URL.RawQuery = q.Encode()
+		}
+		f.next.ServeHTTP(w, r)
 	default:
 		f.next.ServeHTTP(w, r)
 	}
@@ -115,17 +129,9 @@ func (f *entraFront) tokenResponse(body []byte, status int) ([]byte, error) {
 	if raw == "" {
 		return body, nil
 	}
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("id_token is not a JWS")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	claims, err := jwtClaims(raw)
 	if err != nil {
-		return nil, fmt.Errorf("decode id_token: %w", err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return nil, fmt.Errorf("decode id_token claims: %w", err)
+		return nil, err
 	}
 	sub, _ := claims["sub"].(string)
 	if tenant, ok := f.tenants[sub]; ok {
@@ -139,4 +145,40 @@ func (f *entraFront) tokenResponse(body []byte, status int) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(resp)
+}
+
+// untenanted turns an ID token of one of the tenants back into one of the
+// provider's own issuer, re-signed, so the library accepts it as a hint.
+// Its signature is not checked first: in this mode the development
+// provider takes any hint that names a tenant's issuer (harmless for a
+// logout hint, and it never vouches for anything else).
+func (f *entraFront) untenanted(raw string) (string, error) {
+	claims, err := jwtClaims(raw)
+	if err != nil {
+		return "", err
+	}
+	tid, _ := claims["tid"].(string)
+	if iss, _ := claims["iss"].(string); tid == "" || iss != f.issuer+"/"+tid+"/v2.0" {
+		return raw, nil
+	}
+	claims["iss"] = f.issuer
+	delete(claims, "tid")
+	return f.sign(claims)
+}
+
+// jwtClaims decodes a JWS's payload, unverified.
+func jwtClaims(raw string) (map[string]any, error) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("id_token is not a JWS")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("decode id_token: %w", err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, fmt.Errorf("decode id_token claims: %w", err)
+	}
+	return claims, nil
 }
