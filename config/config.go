@@ -134,6 +134,18 @@ type OIDC struct {
 	// lists, basic when it lists none (the spec's default). Never found by
 	// trial: a refused grant must not be retried as a client problem.
 	TokenAuthMethod string `yaml:"token_auth_method"`
+
+	// Identity providers off the spec's path (Entra ID multi-tenant, Azure
+	// AD B2C, Entra External ID; see tenant.go).
+	//
+	// DiscoveryURL is where the discovery document is when it is not
+	// {issuer}/.well-known/openid-configuration. Issuer may then contain
+	// {tenantid}: a token's iss must be Issuer with the token's tid in
+	// its place.
+	DiscoveryURL string `yaml:"discovery_url"`
+	// AllowedTenants (tenant ids) restricts which tenants may sign in with
+	// a {tenantid} issuer; empty: every tenant the IdP signs for.
+	AllowedTenants []string `yaml:"allowed_tenants"`
 }
 
 // Token endpoint client authentication methods (oidc.token_auth_method).

@@ -270,6 +270,7 @@ func (o *OIDC) validate(p *problems) {
 	if !strings.HasPrefix(o.PostLogoutRedirectPath, "/") {
 		p.add("oidc.post_logout_redirect_path", "%q must be a path on this site starting with /", o.PostLogoutRedirectPath)
 	}
+	o.validateTenants(p)
 	switch o.TokenAuthMethod {
 	case "", TokenAuthBasic, TokenAuthPost:
 	default:

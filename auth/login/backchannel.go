@@ -176,7 +176,8 @@ func logoutTokenParam(w http.ResponseWriter, r *http.Request) (string, error) {
 }
 
 // verifyLogoutToken checks a logout token as Back-Channel Logout 1.0
-// section 2.6 asks: signature by the provider's keys, iss and aud (go-oidc),
+// section 2.6 asks: signature by the provider's keys, iss and aud (go-oidc;
+// with a {tenantid} issuer, iss and tid by issuerRule.check),
 // then iat within the window and exp (when present) not passed, the logout
 // event, no nonce (so an ID token can never pass as a logout token, nor a
 // logout token as an ID token), a sid or a sub, and a jti for the replay
@@ -211,6 +212,9 @@ func verifyLogoutToken(ctx context.Context, p *provider, raw string, now time.Ti
 		// The IdP's keys could not be had: worth the IdP's retry.
 		return logoutToken{}, fmt.Errorf("verify logout token: %w", keys.err)
 	default:
+		return logoutToken{}, refuse("invalid_token", "%w", err)
+	}
+	if err := p.issuer.check(idt); err != nil {
 		return logoutToken{}, refuse("invalid_token", "%w", err)
 	}
 	var claims map[string]json.RawMessage

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/redirect"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
@@ -378,6 +379,9 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 	case raw != "":
 		vctx, end := rp.span(ctx, "oidc.verify_id_token", trace.SpanKindInternal, "")
 		idt, err := p.verifier.Verify(vctx, raw) // may fetch the IdP's keys
+		if err == nil {
+			err = p.issuer.check(idt)
+		}
 		end(err)
 		if err != nil {
 			return nil, fmt.Errorf("verify ID token: %w", err)
@@ -418,24 +422,14 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 	return sess, nil
 }
 
-// trustedClaims drops an email the IdP has not verified (email_verified is
-// not true) unless oidc.allow_unverified_email says the IdP vouches for
-// every address: anyone who can register an address unverified at the IdP
-// must not reach identity headers, email rules or lwicontexts with it. The
-// session keeps only what may be trusted, so nothing downstream decides
-// this again. The claims map may be shared with other requests: it is not
-// modified.
+// trustedClaims keeps an email only when it may be trusted: the rules of
+// claims.Trusted (email_verified true, Entra ID's xms_edov, B2C's emails
+// array, oidc.allow_unverified_email), which `lcw-auth-proxy token
+// --claims` applies too. The session keeps only what may be trusted, so
+// nothing downstream decides this again. The claims map may be shared with
+// other requests: it is not modified.
 func (rp *RP) trustedClaims(sess *session.Session) map[string]any {
-	if _, has := sess.Claims["email"]; !has || rp.opt.OIDC.AllowUnverifiedEmail || sess.EmailVerified() {
-		return sess.Claims
-	}
-	out := make(map[string]any, len(sess.Claims))
-	for k, v := range sess.Claims {
-		if k != "email" {
-			out[k] = v
-		}
-	}
-	return out
+	return claims.Trusted(sess.Claims, rp.opt.OIDC.AllowUnverifiedEmail)
 }
 
 func (rp *RP) mergeUserinfo(ctx context.Context, p *provider, tok *oauth2.Token, sess *session.Session) error {

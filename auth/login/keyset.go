@@ -261,13 +261,13 @@ func supportedAlg(alg string) bool {
 // It cannot fail: op was made from a discovery document that decoded, and
 // a document without jwks_uri leaves a key set whose fetches fail, so
 // logout tokens are answered 503 and the reason is logged.
-func (rp *RP) logoutVerifier(op *oidc.Provider) *oidc.IDTokenVerifier {
+func (rp *RP) logoutVerifier(discovery json.RawMessage, skipIssuer bool) *oidc.IDTokenVerifier {
 	var doc struct {
 		Issuer string   `json:"issuer"`
 		JWKS   string   `json:"jwks_uri"`
 		Algs   []string `json:"id_token_signing_alg_values_supported"`
 	}
-	_ = op.Claims(&doc) // decoded once already by oidc.NewProvider
+	_ = json.Unmarshal(discovery, &doc) // decoded once already by Discover
 	// As Provider.Verifier does: the algorithms the IdP announces (and
 	// go-oidc supports), RS256 when it announces none.
 	var algs []string
@@ -279,5 +279,7 @@ func (rp *RP) logoutVerifier(op *oidc.Provider) *oidc.IDTokenVerifier {
 	keys := newKeySet(doc.JWKS, rp.http, KeyRefetchInterval, rp.keyNow)
 	return oidc.NewVerifier(doc.Issuer, keys, &oidc.Config{
 		ClientID: rp.opt.OIDC.ClientID, SkipExpiryCheck: true, SupportedSigningAlgs: algs,
+		// A {tenantid} issuer is checked by issuerRule.check instead.
+		SkipIssuerCheck: skipIssuer,
 	})
 }

@@ -5,12 +5,12 @@ package login
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +34,9 @@ type provider struct {
 	// authMethod is the token endpoint authentication in use
 	// (oauth2.Endpoint.AuthStyle says the same to x/oauth2).
 	authMethod string
+	// issuer checks what go-oidc cannot: iss and tid against a
+	// {tenantid} issuer (issuer.go). Every verified token goes through it.
+	issuer issuerRule
 }
 
 // errNotDiscovered is returned while the IdP has not answered discovery.
@@ -64,6 +67,10 @@ func (rp *RP) discover(ctx context.Context) {
 			rp.disc.p.Store(p)
 			rp.log.Info("OpenID provider discovered", slog.String("issuer", config.RedactURL(rp.opt.OIDC.Issuer)), slog.Bool("end_session", p.endSession != ""),
 				slog.String("token_auth_method", p.authMethod))
+			if p.issuer.templated && p.issuer.tenants == nil {
+				rp.log.Warn("oidc.issuer has "+config.TenantIDPlaceholder+" and oidc.allowed_tenants is empty: users of every tenant the provider signs for can sign in; list your customers' tenants, or let access rules decide",
+					slog.String("issuer", rp.opt.OIDC.Issuer))
+			}
 			return
 		}
 		rp.disc.lastErr.Store(&err)
@@ -80,17 +87,19 @@ func (rp *RP) discover(ctx context.Context) {
 func (rp *RP) tryDiscover(ctx context.Context) (*provider, error) {
 	ctx, cancel := context.WithTimeout(ctx, rp.opt.OIDC.DiscoveryTimeout.D())
 	defer cancel()
-	op, err := oidc.NewProvider(rp.clientContext(ctx), rp.opt.OIDC.Issuer)
+	d, err := Discover(ctx, rp.http, rp.opt.OIDC)
 	if err != nil {
-		return nil, fmt.Errorf("discover %s: %w", rp.opt.OIDC.Issuer, err)
+		return nil, fmt.Errorf("discover %s: %w", rp.opt.OIDC.DiscoveryDocumentURL(), err)
 	}
+	op := d.Provider
 	var extra struct {
 		EndSession  string   `json:"end_session_endpoint"`
 		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	}
-	if err := op.Claims(&extra); err != nil {
+	if err := json.Unmarshal(d.Doc, &extra); err != nil {
 		return nil, fmt.Errorf("read discovery document of %s: %w", rp.opt.OIDC.Issuer, err)
 	}
+	issuer := newIssuerRule(rp.opt.OIDC)
 	method, warning := tokenAuthMethod(rp.opt.OIDC.TokenAuthMethod, extra.AuthMethods)
 	if warning != "" {
 		rp.log.Warn(warning, slog.String("issuer", rp.opt.OIDC.Issuer), slog.String("oidc.token_auth_method", method),
@@ -103,11 +112,13 @@ func (rp *RP) tryDiscover(ctx context.Context) (*provider, error) {
 		oidc: op,
 		verifier: op.Verifier(&oidc.Config{
 			ClientID: rp.opt.OIDC.ClientID,
+			// A {tenantid} issuer is checked by issuer.check instead.
+			SkipIssuerCheck: issuer.templated,
 			// go-oidc has no leeway option: reading the clock a little
 			// earlier accepts tokens that expired within the skew.
 			Now: func() time.Time { return time.Now().Add(-skew) },
 		}),
-		logout: rp.logoutVerifier(op),
+		logout: rp.logoutVerifier(d.Doc, issuer.templated),
 		oauth2: oauth2.Config{
 			ClientID:     rp.opt.OIDC.ClientID,
 			ClientSecret: rp.opt.OIDC.ClientSecret,
@@ -117,6 +128,7 @@ func (rp *RP) tryDiscover(ctx context.Context) (*provider, error) {
 		},
 		endSession: extra.EndSession,
 		authMethod: method,
+		issuer:     issuer,
 	}, nil
 }
 
@@ -175,7 +187,7 @@ func (rp *RP) idpUp(ctx context.Context) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(rp.opt.OIDC.Issuer, "/")+"/.well-known/openid-configuration", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rp.opt.OIDC.DiscoveryDocumentURL(), nil)
 	resp, err := rp.http.Do(req)
 	rp.probeOK = err == nil && resp.StatusCode < 500
 	if err == nil {

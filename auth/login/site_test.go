@@ -43,6 +43,9 @@ type siteOptions struct {
 	op      testenv.OPOptions
 	oidc    string
 	session string
+	// issuer, when set, gives the oidc section's issuer keys for op
+	// (default: issuer: op.Issuer).
+	issuer func(op *testenv.OP) string
 }
 
 func startSite(t *testing.T, o siteOptions) *site {
@@ -59,9 +62,13 @@ func startSite(t *testing.T, o siteOptions) *site {
 	if err := os.WriteFile(key, []byte("unused: the login package signs no chat tokens"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	issuerKeys := `issuer: "` + op.Issuer + `"`
+	if o.issuer != nil {
+		issuerKeys = o.issuer(op)
+	}
 	yaml := `public_url: ` + srv.URL + `
 upstream: {url: "http://127.0.0.1:8080"}
-oidc: {issuer: "` + op.Issuer + `", client_id: ` + op.ClientID + `, client_secret: ` + op.ClientSecret +
+oidc: {` + issuerKeys + `, client_id: ` + op.ClientID + `, client_secret: ` + op.ClientSecret +
 		`, scopes: [openid, profile, email, offline_access]` + o.oidc + `}
 session: {secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="` + o.session + `}
 token: {issuer: shop.example.com, signing_keys: [{file: ` + strconv.Quote(key) + `}]}

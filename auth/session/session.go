@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 )
 
 // Store keeps sessions between requests. Both implementations are safe for
@@ -83,15 +85,9 @@ type Session struct {
 	sealed string
 }
 
-// EmailVerified reports whether the IdP says the email claim was verified:
-// the boolean the spec requires, or the string "true" that some IdPs
-// (Amazon Cognito, older ADFS) send instead.
+// EmailVerified reports whether the IdP says the email claim was verified,
+// by the rules of claims.EmailVerified (email_verified true, or Entra ID's
+// xms_edov when the IdP sends no email_verified).
 func (s *Session) EmailVerified() bool {
-	switch v := s.Claims["email_verified"].(type) {
-	case bool:
-		return v
-	case string:
-		return v == "true"
-	}
-	return false
+	return claims.EmailVerified(s.Claims)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
 )
@@ -91,6 +92,8 @@ func tokenCmd(ctx context.Context, args []string, proc process, stdout, stderr i
 	if err != nil {
 		return err
 	}
+	// The claims a session would keep: serve applies the same function.
+	idClaims = trustedClaims(idClaims, cfg.OIDC.AllowUnverifiedEmail, stderr)
 	ks, err := keys.Load(cfg.Token.SigningKeys, keys.Options{Grace: cfg.Token.RetiredKeyGrace.D()})
 	if err != nil {
 		return err
@@ -115,6 +118,20 @@ func tokenCmd(ctx context.Context, args []string, proc process, stdout, stderr i
 		return printDecoded(stdout, tok)
 	}
 	return nil
+}
+
+// trustedClaims applies serve's email rules (claims.Trusted) to a claims
+// file and says on w when they drop an address.
+func trustedClaims(c map[string]any, allowUnverified bool, w io.Writer) map[string]any {
+	out := claims.Trusted(c, allowUnverified)
+	for _, k := range []string{"email", "emails"} {
+		if _, had := c[k]; had {
+			if _, kept := out[k]; !kept {
+				fmt.Fprintf(w, "note: %s left out, as serve does: not verified (no email_verified: true, nor Entra's xms_edov: true) and oidc.allow_unverified_email is false\n", k)
+			}
+		}
+	}
+	return out
 }
 
 func readClaims(path string) (map[string]any, error) {

@@ -77,7 +77,7 @@ func TestKeygenTokenVerifyRoundTrip(t *testing.T) {
 	}
 
 	cfg := tokenCmdConfig(t, priv)
-	claimsFile := writeTemp(t, "claims.json", `{"sub":"87b4d06c-abc2-e811-a9b0-000d3a10e09e","email":"vip@example.com","name":{"given":"Ada"}}`)
+	claimsFile := writeTemp(t, "claims.json", `{"sub":"87b4d06c-abc2-e811-a9b0-000d3a10e09e","email":"vip@example.com","email_verified":true,"name":{"given":"Ada"}}`)
 	out, stderr, err := runCmd(t, nil, "token", "--config", cfg, "--claims", claimsFile, "--decode")
 	if err != nil {
 		t.Fatalf("token: %v\n%s", err, stderr)

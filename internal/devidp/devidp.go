@@ -101,6 +101,19 @@ type Options struct {
 	// IDTokenLifetime sets the ID token's exp; 0 keeps the example's 1 hour.
 	IDTokenLifetime time.Duration
 
+	// Tenants, when set, makes the provider behave as Microsoft Entra ID's
+	// multi-tenant endpoint (entra.go): it gives usernames their tenant id
+	// (a GUID). The discovery documents at CommonDiscoveryPath and
+	// OrganizationsDiscoveryPath announce the issuer IssuerTemplate(), and
+	// the ID tokens of these users (refreshed ones too) carry iss
+	// TenantIssuer(tenant) and tid. Users left out keep the plain Issuer.
+	Tenants map[string]string
+	// EditIDToken, when set, changes the claims of every ID token the token
+	// endpoint issues (after the Tenants rewrite); the provider signs the
+	// result with its key. Tests forge with it what a broken or hostile IdP
+	// would send. It is called from the server's goroutines.
+	EditIDToken func(claims map[string]any)
+
 	// Logger receives the development-only warning and serving errors;
 	// nil discards them.
 	Logger *slog.Logger
@@ -188,6 +201,13 @@ func Start(opts Options) (*Provider, error) {
 		ln.Close()
 		return nil, fmt.Errorf("development OpenID provider: %w", err)
 	}
+	if len(opts.Tenants) > 0 || opts.EditIDToken != nil {
+		handler, err = newEntraFront(handler, issuer, users, opts, func(c any) (string, error) { return signWith(storage, c) })
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("development OpenID provider: %w", err)
+		}
+	}
 	gate := &tokenGate{next: handler, authMethod: opts.TokenAuthMethod, before: opts.BeforeToken}
 
 	p := &Provider{
@@ -228,7 +248,11 @@ func (p *Provider) Stop() {
 // Tests use it for tokens the provider does not issue itself, such as
 // back-channel logout tokens.
 func (p *Provider) Sign(claims any) (string, error) {
-	key, err := p.storage.SigningKey(context.Background())
+	return signWith(p.storage, claims)
+}
+
+func signWith(storage *claimsStorage, claims any) (string, error) {
+	key, err := storage.SigningKey(context.Background())
 	if err != nil {
 		return "", fmt.Errorf("development OpenID provider: signing key: %w", err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/login"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
@@ -50,23 +51,25 @@ func Online(ctx context.Context, cfg *config.Config) []Finding {
 	return append(out, Upstream(ctx, cfg.UpstreamURL, cfg.Upstream))
 }
 
-// Provider fetches the discovery document the way serve does (go-oidc,
-// which insists on the exact issuer) and the key set it names.
+// Provider fetches the discovery document the way serve does
+// (login.Discover: the exact issuer, or with oidc.discovery_url and a
+// {tenantid} issuer the issuer template or one tenant's issuer) and the
+// key set it names.
 func Provider(ctx context.Context, o config.OIDC) []Finding {
 	ctx, cancel := context.WithTimeout(ctx, o.DiscoveryTimeout.D())
 	defer cancel()
 	client := &http.Client{Timeout: o.DiscoveryTimeout.D()}
 	// Printed: without the credentials an issuer URL might carry.
-	discoveryURL := config.RedactURL(strings.TrimSuffix(o.Issuer, "/") + "/.well-known/openid-configuration")
-	p, err := oidc.NewProvider(oidc.ClientContext(ctx, client), o.Issuer)
+	discoveryURL := config.RedactURL(o.DiscoveryDocumentURL())
+	d, err := login.Discover(ctx, client, o)
 	if err != nil {
-		return []Finding{{Key: "oidc.issuer", Msg: fmt.Sprintf("discovery at %s failed: %s", discoveryURL, config.RedactURL(err.Error())), Fix: discoveryFix(err)}}
+		return []Finding{{Key: discoveryKey(o), Msg: fmt.Sprintf("discovery at %s failed: %s", discoveryURL, config.RedactURL(err.Error())), Fix: discoveryFix(o, err)}}
 	}
 	var doc struct {
 		JWKSURI    string `json:"jwks_uri"`
 		EndSession string `json:"end_session_endpoint"`
 	}
-	if err := p.Claims(&doc); err != nil || doc.JWKSURI == "" {
+	if err := json.Unmarshal(d.Doc, &doc); err != nil || doc.JWKSURI == "" {
 		return []Finding{{Key: "oidc.issuer", Msg: fmt.Sprintf("the discovery document at %s names no jwks_uri", discoveryURL),
 			Fix: "oidc.issuer must be an OpenID Connect provider; check that the URL is its issuer, not a login page"}}
 	}
@@ -75,18 +78,37 @@ func Provider(ctx context.Context, o config.OIDC) []Finding {
 		logout = "RP-initiated logout at " + doc.EndSession
 	}
 	found := []Finding{{Key: "oidc.issuer", OK: true, Msg: fmt.Sprintf("discovery document at %s names this issuer; %s", discoveryURL, logout)}}
+	if o.IssuerTemplated() {
+		tenants := "any tenant (oidc.allowed_tenants is empty)"
+		if len(o.AllowedTenants) > 0 {
+			tenants = fmt.Sprintf("the tenants %s", strings.Join(o.AllowedTenants, ", "))
+		}
+		found[0].Msg += fmt.Sprintf("; ID and logout tokens must carry iss %s with their tid in place, from %s", o.Issuer, tenants)
+	}
 	return append(found, keySet(ctx, client, doc.JWKSURI))
 }
 
+// discoveryKey is the key a failed discovery is about.
+func discoveryKey(o config.OIDC) string {
+	if o.DiscoveryURL != "" {
+		return "oidc.discovery_url"
+	}
+	return "oidc.issuer"
+}
+
 // discoveryFix suggests what to change for a failed discovery.
-func discoveryFix(err error) string {
+func discoveryFix(o config.OIDC, err error) string {
 	var mismatch *oidc.IssuerMismatchError
 	var nerr net.Error
 	switch {
+	case errors.As(err, &mismatch) && o.IssuerTemplated():
+		return fmt.Sprintf("the document at oidc.discovery_url names the issuer %q, which is neither oidc.issuer nor one tenant's issuer of it: set oidc.issuer to that template (Entra ID multi-tenant: https://login.microsoftonline.com/%s/v2.0)", mismatch.Discovered, config.TenantIDPlaceholder)
 	case errors.As(err, &mismatch):
 		return fmt.Sprintf("set oidc.issuer to %q, exactly as the provider names itself (a trailing slash counts)", mismatch.Discovered)
 	case errors.As(err, &nerr):
-		return "check that the provider is reachable from here (DNS, firewall, proxy) and that oidc.issuer is its URL"
+		return fmt.Sprintf("check that the provider is reachable from here (DNS, firewall, proxy) and that %s is its URL", discoveryKey(o))
+	case o.DiscoveryURL != "":
+		return "check oidc.discovery_url: it must be the provider's discovery document (…/.well-known/openid-configuration)"
 	}
 	return "check oidc.issuer: the provider serves ISSUER/.well-known/openid-configuration"
 }
