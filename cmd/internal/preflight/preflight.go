@@ -11,6 +11,7 @@ package preflight
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,7 +56,14 @@ func Online(ctx context.Context, cfg *config.Config) []Finding {
 func Provider(ctx context.Context, o config.OIDC) []Finding {
 	ctx, cancel := context.WithTimeout(ctx, o.DiscoveryTimeout.D())
 	defer cancel()
+	// As serve: oidc.ca_file's roots (read once by config) for every call.
 	client := &http.Client{Timeout: o.DiscoveryTimeout.D()}
+	if tc := o.TLSConfig(); tc != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = tc
+		client.Transport = t
+		defer t.CloseIdleConnections()
+	}
 	// Printed: without the credentials an issuer URL might carry.
 	discoveryURL := config.RedactURL(strings.TrimSuffix(o.Issuer, "/") + "/.well-known/openid-configuration")
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, client), o.Issuer)
@@ -71,11 +79,20 @@ func Provider(ctx context.Context, o config.OIDC) []Finding {
 			Fix: "oidc.issuer must be an OpenID Connect provider; check that the URL is its issuer, not a login page"}}
 	}
 	logout := "no end_session_endpoint: logout ends the proxy's session only"
-	if doc.EndSession != "" {
+	switch {
+	case o.LogoutURL != "":
+		logout = "RP-initiated logout at oidc.logout_url " + config.RedactURL(o.LogoutURL)
+	case doc.EndSession != "":
 		logout = "RP-initiated logout at " + doc.EndSession
 	}
 	found := []Finding{{Key: "oidc.issuer", OK: true, Msg: fmt.Sprintf("discovery document at %s names this issuer; %s", discoveryURL, logout)}}
 	return append(found, keySet(ctx, client, doc.JWKSURI))
+}
+
+// isUnknownAuthority reports an IdP certificate from a CA not trusted here.
+func isUnknownAuthority(err error) bool {
+	var unknown x509.UnknownAuthorityError
+	return errors.As(err, &unknown)
 }
 
 // discoveryFix suggests what to change for a failed discovery.
@@ -85,6 +102,8 @@ func discoveryFix(err error) string {
 	switch {
 	case errors.As(err, &mismatch):
 		return fmt.Sprintf("set oidc.issuer to %q, exactly as the provider names itself (a trailing slash counts)", mismatch.Discovered)
+	case isUnknownAuthority(err):
+		return "the provider's certificate is signed by a CA this host does not trust (x509: unknown authority); set oidc.ca_file to that CA's certificate (PEM)"
 	case errors.As(err, &nerr):
 		return "check that the provider is reachable from here (DNS, firewall, proxy) and that oidc.issuer is its URL"
 	}
