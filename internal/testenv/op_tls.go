@@ -23,6 +23,8 @@ import (
 type PrivateCA struct {
 	CAFile string
 	Server *tls.Config
+	// Pool holds the CA, for a browser client that trusts it.
+	Pool *x509.CertPool
 }
 
 // NewPrivateCA makes a CA and a loopback server certificate under the
@@ -55,8 +57,11 @@ func NewPrivateCA(t testing.TB) *PrivateCA {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
 	return &PrivateCA{
 		CAFile: path,
+		Pool:   pool,
 		Server: &tls.Config{
 			MinVersion:   tls.VersionTLS12,
 			Certificates: []tls.Certificate{{Certificate: [][]byte{srvDER, caDER}, PrivateKey: srvKey}},
