@@ -146,6 +146,21 @@ type OIDC struct {
 	// AllowedTenants (tenant ids) restricts which tenants may sign in with
 	// a {tenantid} issuer; empty: every tenant the IdP signs for.
 	AllowedTenants []string `yaml:"allowed_tenants"`
+
+	// IdPs off the spec's path: logout and TLS (see oidc_offspec.go).
+
+	// LogoutURL, when set, is where RP-initiated logout sends the browser
+	// instead of the discovered end_session_endpoint, with the
+	// LogoutPlaceholders filled in (query-escaped): for IdPs whose logout
+	// takes other parameters (Amazon Cognito's client_id and logout_uri,
+	// Auth0's /v2/logout returnTo) or whose discovery names none.
+	LogoutURL string `yaml:"logout_url"`
+	// CAFile is a PEM bundle of the CAs that sign the IdP's certificates
+	// (ADFS and other IdPs behind a private CA): the only roots for every
+	// call to the IdP (discovery, keys, token, userinfo).
+	CAFile string `yaml:"ca_file" path:"true"`
+	// RootCAs is CAFile, parsed; nil without ca_file.
+	RootCAs *x509.CertPool `yaml:"-"`
 }
 
 // Token endpoint client authentication methods (oidc.token_auth_method).

@@ -116,6 +116,8 @@ func TestExampleConfigsLoad(t *testing.T) {
 		"auth0.yaml":    {"https://example.eu.auth0.com/", []string{"customer_email", "msdyn_isvip"}},
 		"dex.yaml":      {"https://dex.example.com/dex", []string{"customer_email", "msdyn_isvip"}},
 		"google.yaml":   {"https://accounts.google.com", []string{"customer_email", "customer_name"}},
+		"cognito.yaml":  {"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEfGhI", []string{"customer_email", "msdyn_isvip"}},
+		"adfs.yaml":     {"https://adfs.example.com/adfs", []string{"customer_email", "customer_login", "msdyn_isvip"}},
 	}
 
 	entries, err := os.ReadDir(examplesDir)

@@ -76,6 +76,7 @@ func (c *Config) provision(p *problems, getenv func(string) string) {
 	c.Upstream.RootCAs = readCAFile(p, "upstream.ca_file", c.Upstream.CAFile,
 		"give the CA certificate (-----BEGIN CERTIFICATE-----) that signed the upstream's certificate")
 	c.OIDC.ClientSecret = readSecret(p, "oidc.client_secret", c.OIDC.ClientSecret, c.OIDC.ClientSecretFile)
+	c.OIDC.provisionCA(p)
 	c.Session.provision(p, c.Public)
 	c.Access.provision()
 	c.Token.provision(p)
@@ -101,6 +102,7 @@ func (c *Config) validate(p *problems) {
 	c.Server.validate(p)
 	c.Upstream.validate(p)
 	c.OIDC.validate(p)
+	c.OIDC.validateLogoutURL(p)
 	c.Session.validate(p)
 	c.Access.validate(p)
 	c.Headers.validate(p)

@@ -294,6 +294,7 @@ func (rp *RP) CallbackHandler() http.Handler {
 		}
 		rp.metrics.Logins.WithLabelValues(label).Inc()
 		rp.log.InfoContext(r.Context(), "login", slog.String("sub", sess.Subject), slog.Bool("silent", f.Silent))
+		rp.warnAtSignIn(r.Context(), w.Header(), sess)
 		http.Redirect(w, r, rd, http.StatusFound)
 	})
 }

@@ -59,13 +59,16 @@ func (rp *RP) LogoutHandler() http.Handler {
 }
 
 // afterLogout is where the browser goes once the session is cleared: the
-// provider's end_session_endpoint with id_token_hint and
-// post_logout_redirect_uri when there is an ID token to name the session,
-// post_logout_redirect_path on this site otherwise.
+// provider's end_session_endpoint (or oidc.logout_url, filled in) with
+// id_token_hint and post_logout_redirect_uri when there is an ID token to
+// name the session, post_logout_redirect_path on this site otherwise.
 func (rp *RP) afterLogout(idToken string) string {
 	local := rp.opt.OIDC.PostLogoutRedirectPath
 	if idToken == "" {
 		return local
+	}
+	if rp.opt.OIDC.LogoutURL != "" {
+		return rp.configuredLogout(idToken)
 	}
 	p, err := rp.disc.get()
 	if err != nil || p.endSession == "" {

@@ -5,6 +5,7 @@ package login
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,7 +75,11 @@ func (rp *RP) discover(ctx context.Context) {
 			return
 		}
 		rp.disc.lastErr.Store(&err)
-		rp.log.Warn("OpenID provider discovery failed; retrying", slog.String("issuer", config.RedactURL(rp.opt.OIDC.Issuer)), slog.String("error", config.RedactURL(err.Error())), slog.Duration("retry_in", backoff))
+		attrs := []any{slog.String("issuer", config.RedactURL(rp.opt.OIDC.Issuer)), slog.String("error", config.RedactURL(err.Error())), slog.Duration("retry_in", backoff)}
+		if fix := tlsFix(err, rp.opt.OIDC.CAFile != ""); fix != "" {
+			attrs = append(attrs, slog.String("fix", fix))
+		}
+		rp.log.Warn("OpenID provider discovery failed; retrying", attrs...)
 		select {
 		case <-ctx.Done():
 			return
@@ -203,6 +208,15 @@ func (rp *RP) Ready() error {
 	return err
 }
 
-func newHTTPClient() *http.Client {
-	return &http.Client{Timeout: 15 * time.Second}
+// newHTTPClient is the one client for every call to the IdP (discovery,
+// keys, token, userinfo, logout keys); tlsConf (oidc.ca_file's roots), when
+// set, replaces the system's roots.
+func newHTTPClient(tlsConf *tls.Config) *http.Client {
+	c := &http.Client{Timeout: 15 * time.Second}
+	if tlsConf != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = tlsConf
+		c.Transport = t
+	}
+	return c
 }

@@ -72,7 +72,7 @@ func New(o Options) (*RP, error) {
 		opt:         o,
 		log:         o.Logger,
 		metrics:     o.Metrics,
-		http:        newHTTPClient(),
+		http:        newHTTPClient(o.OIDC.TLSConfig()),
 		store:       store,
 		codec:       codec,
 		callbackURL: o.PublicOrigin + o.Paths.Callback,

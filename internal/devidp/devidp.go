@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,6 +81,17 @@ type Options struct {
 	// the endpoint answer 404, as a provider that does not implement
 	// RP-initiated logout would (it is optional in the spec).
 	NoEndSession bool
+	// CognitoLogout makes logout behave as Amazon Cognito's: discovery
+	// names no end_session_endpoint, and GET /logout takes client_id and
+	// logout_uri (one of PostLogoutRedirectURIs) and redirects there; a
+	// post_logout_redirect_uri, another client_id or an unregistered
+	// logout_uri gets a 400 error page, where Cognito leaves the browser.
+	CognitoLogout bool
+	// TLS, when set, serves the provider over HTTPS with this server
+	// configuration (its Issuer is then https://…), as an IdP behind a
+	// private CA such as ADFS.
+	TLS *tls.Config
+
 	// RememberBrowser keeps a browser session after a sign-in at the login
 	// form, as real IdPs do: later authorization requests of that browser,
 	// prompt=none ones included, are answered without the form. Off, every
@@ -195,6 +207,10 @@ func Start(opts Options) (*Provider, error) {
 		return nil, fmt.Errorf("development OpenID provider: listen on %s: %w", opts.Addr, err)
 	}
 	issuer := "http://" + ln.Addr().String()
+	if opts.TLS != nil {
+		ln = tls.NewListener(ln, opts.TLS)
+		issuer = "https://" + ln.Addr().String()
+	}
 	storage := newClaimsStorage(users, opts)
 	handler, err := newHandler(issuer, storage, opts)
 	if err != nil {
@@ -351,7 +367,10 @@ func newHandler(issuer string, storage *claimsStorage, opts Options) (http.Handl
 	}
 	mux.Handle("/", root)
 	mux.Handle(endSessionPath, hydraEndSession(root))
-	if opts.NoEndSession || opts.TokenAuthMethods != nil {
+	if opts.CognitoLogout {
+		mux.Handle("GET "+CognitoLogoutPath, cognitoLogout(opts, sso))
+	}
+	if opts.NoEndSession || opts.CognitoLogout || opts.TokenAuthMethods != nil {
 		return withDiscoveryEdits(mux, opts), nil
 	}
 	return mux, nil
@@ -380,7 +399,7 @@ func hydraEndSession(next http.Handler) http.Handler {
 // authentication methods. The discovery document is edited on its way out.
 func withDiscoveryEdits(next http.Handler, opts Options) http.Handler {
 	edit := func(doc map[string]json.RawMessage) error {
-		if opts.NoEndSession {
+		if opts.NoEndSession || opts.CognitoLogout {
 			delete(doc, "end_session_endpoint")
 		}
 		switch {
@@ -398,7 +417,7 @@ func withDiscoveryEdits(next http.Handler, opts Options) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case r.URL.Path == endSessionPath && opts.NoEndSession:
+		case r.URL.Path == endSessionPath && (opts.NoEndSession || opts.CognitoLogout):
 			http.NotFound(w, r)
 		case r.URL.Path == oidc.DiscoveryEndpoint:
 			rec := httptest.NewRecorder()

@@ -23,6 +23,13 @@ type Metrics struct {
 	// Logins counts login outcomes: started, success, error, refresh, refresh_failed (kept, retried later),
 	// refresh_invalid_grant (refused by the IdP: the session ended), refresh_discarded (ended during its refresh), logout.
 	Logins *prometheus.CounterVec
+	// SessionCookieBytes is the size of the session cookies set at sign-in
+	// (name=value of every chunk); SignInWarnings counts sign-ins that work
+	// today but break later: oversize (the cookies pass 4 KB, near the
+	// 8 KB header line of nginx and many load balancers), groups_overage
+	// (Entra ID left the groups out for too many of them).
+	SessionCookieBytes prometheus.Histogram
+	SignInWarnings     *prometheus.CounterVec
 	// Tokens counts token endpoint outcomes: issued, unauthenticated,
 	// forbidden, rate_limited, error, method_not_allowed.
 	Tokens *prometheus.CounterVec
@@ -68,6 +75,8 @@ func New() *Metrics {
 	m.Requests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "http_requests_total", Help: "Requests by route kind and status class."}, []string{"route", "code"})
 	m.RequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "lcw", Name: "http_request_duration_seconds", Help: "Request latency by route kind.", Buckets: prometheus.DefBuckets}, []string{"route"})
 	m.Logins = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "logins_total", Help: "Login flow outcomes."}, []string{"result"})
+	m.SessionCookieBytes = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "lcw", Name: "session_cookie_bytes", Help: "Size of the session cookies set at sign-in.", Buckets: []float64{128, 256, 512, 1024, 2048, 4096, 6144, 8192, 12288}})
+	m.SignInWarnings = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "signin_warnings_total", Help: "Sign-ins that work but are at risk, by reason (oversize, groups_overage)."}, []string{"reason"})
 	m.Tokens = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "tokens_total", Help: "Chat token endpoint outcomes."}, []string{"result"})
 	m.TokenSignDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "lcw", Name: "token_sign_duration_seconds", Help: "Time to mint and sign one chat token.", Buckets: []float64{.0005, .001, .002, .005, .01, .05, .1, .5, 1, 2}})
 	m.ContextProblems = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "lwicontexts_problems_total", Help: "lwicontexts keys left out of a token, by key and reason."}, []string{"key", "reason"})
@@ -79,7 +88,7 @@ func New() *Metrics {
 	m.StoreOps = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "session_store_operations_total", Help: "Server-side session store operations by op and result."}, []string{"op", "result"})
 	m.StoreDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "lcw", Name: "session_store_duration_seconds", Help: "Server-side session store operation latency by op.", Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .05, .1, .5, 2}}, []string{"op"})
 	m.BackchannelLogouts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "backchannel_logouts_total", Help: "Back-channel logout requests from the IdP by result."}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.ClientClockSkew, m.KeyReloads, m.StoreOps, m.StoreDuration, m.BackchannelLogouts} {
+	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.SessionCookieBytes, m.SignInWarnings, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.ClientClockSkew, m.KeyReloads, m.StoreOps, m.StoreDuration, m.BackchannelLogouts} {
 		f(c)
 	}
 	m.StoreCacheRefused = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "lcw", Name: "session_store_cache_refused_total", Help: "Times Redis refused client-side caching (CLIENT TRACKING) and the session store went on without it."})

@@ -45,6 +45,8 @@ var IdPs = []IdP{
 	{Name: "okta", File: "okta.yaml", IssuerHint: "https://YOUR-ORG.okta.com/oauth2/default"},
 	{Name: "auth0", File: "auth0.yaml", IssuerHint: "https://YOUR-TENANT.eu.auth0.com/ (with the trailing slash)"},
 	{Name: "google", File: "google.yaml", IssuerHint: "https://accounts.google.com", FixedIssuer: true},
+	{Name: "cognito", File: "cognito.yaml", IssuerHint: "https://cognito-idp.REGION.amazonaws.com/USER_POOL_ID"},
+	{Name: "adfs", File: "adfs.yaml", IssuerHint: "https://adfs.example.com/adfs"},
 	{Name: "dex", File: "dex.yaml", IssuerHint: "https://dex.example.com/dex"},
 }
 

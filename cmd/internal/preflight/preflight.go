@@ -11,6 +11,7 @@ package preflight
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,7 +59,14 @@ func Online(ctx context.Context, cfg *config.Config) []Finding {
 func Provider(ctx context.Context, o config.OIDC) []Finding {
 	ctx, cancel := context.WithTimeout(ctx, o.DiscoveryTimeout.D())
 	defer cancel()
+	// As serve: oidc.ca_file's roots (read once by config) for every call.
 	client := &http.Client{Timeout: o.DiscoveryTimeout.D()}
+	if tc := o.TLSConfig(); tc != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = tc
+		client.Transport = t
+		defer t.CloseIdleConnections()
+	}
 	// Printed: without the credentials an issuer URL might carry.
 	discoveryURL := config.RedactURL(o.DiscoveryDocumentURL())
 	d, err := login.Discover(ctx, client, o)
@@ -74,7 +82,10 @@ func Provider(ctx context.Context, o config.OIDC) []Finding {
 			Fix: "oidc.issuer must be an OpenID Connect provider; check that the URL is its issuer, not a login page"}}
 	}
 	logout := "no end_session_endpoint: logout ends the proxy's session only"
-	if doc.EndSession != "" {
+	switch {
+	case o.LogoutURL != "":
+		logout = "RP-initiated logout at oidc.logout_url " + config.RedactURL(o.LogoutURL)
+	case doc.EndSession != "":
 		logout = "RP-initiated logout at " + doc.EndSession
 	}
 	found := []Finding{{Key: "oidc.issuer", OK: true, Msg: fmt.Sprintf("discovery document at %s names this issuer; %s", discoveryURL, logout)}}
@@ -96,6 +107,12 @@ func discoveryKey(o config.OIDC) string {
 	return "oidc.issuer"
 }
 
+// isUnknownAuthority reports an IdP certificate from a CA not trusted here.
+func isUnknownAuthority(err error) bool {
+	var unknown x509.UnknownAuthorityError
+	return errors.As(err, &unknown)
+}
+
 // discoveryFix suggests what to change for a failed discovery.
 func discoveryFix(o config.OIDC, err error) string {
 	var mismatch *oidc.IssuerMismatchError
@@ -105,6 +122,8 @@ func discoveryFix(o config.OIDC, err error) string {
 		return fmt.Sprintf("the document at oidc.discovery_url names the issuer %q, which is neither oidc.issuer nor one tenant's issuer of it: set oidc.issuer to that template (Entra ID multi-tenant: https://login.microsoftonline.com/%s/v2.0)", mismatch.Discovered, config.TenantIDPlaceholder)
 	case errors.As(err, &mismatch):
 		return fmt.Sprintf("set oidc.issuer to %q, exactly as the provider names itself (a trailing slash counts)", mismatch.Discovered)
+	case isUnknownAuthority(err):
+		return "the provider's certificate is signed by a CA this host does not trust (x509: unknown authority); set oidc.ca_file to that CA's certificate (PEM)"
 	case errors.As(err, &nerr):
 		return fmt.Sprintf("check that the provider is reachable from here (DNS, firewall, proxy) and that %s is its URL", discoveryKey(o))
 	case o.DiscoveryURL != "":
