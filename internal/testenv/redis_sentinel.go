@@ -169,3 +169,16 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// WaitReplicated waits until the replica holds as many keys as the primary:
+// replication is asynchronous, and a failover before it would lose writes
+// by design, not by a fault of the store.
+func (s *RedisSentinel) WaitReplicated(t testing.TB) {
+	t.Helper()
+	primary, replica := s.Nodes[0], s.Nodes[1]
+	waitFor(t, "the replica to catch up with the primary", func() bool {
+		want, _ := primary.Do("DBSIZE")
+		got, _ := replica.Do("DBSIZE")
+		return want == got
+	})
+}

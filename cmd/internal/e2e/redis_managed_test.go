@@ -86,21 +86,7 @@ func TestRedisSentinelFailoverDuringTraffic(t *testing.T) {
 	e := startRedisEnv(t, "    addrs: ["+strings.Join(sen.Addrs(), ", ")+"]\n    master_name: "+sen.MasterName+"\n")
 	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
 	cookie := sessionCookie(t, e, c)
-	primary, replica := sen.Nodes[0], sen.Nodes[1]
-	// Replication is asynchronous: the session must be on the replica. The
-	// deadline guards against a hung server; it is not a timing assertion.
-	hang := time.Now().Add(time.Minute)
-	for {
-		want, _ := primary.Do("DBSIZE")
-		got, _ := replica.Do("DBSIZE")
-		if want == got {
-			break
-		}
-		if time.Now().After(hang) {
-			t.Fatalf("the replica did not catch up: %s keys, primary %s", got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	sen.WaitReplicated(t)
 	nav := map[string]string{"Cookie": cookie, "Sec-Fetch-Mode": "navigate", "Accept": "text/html"}
 	plain := noRedirect(&http.Client{})
 	var ok, unavailable, other atomic.Int32
@@ -128,7 +114,7 @@ func TestRedisSentinelFailoverDuringTraffic(t *testing.T) {
 		}
 	}()
 	sen.Failover(t)
-	hang = time.Now().Add(time.Minute)
+	hang := time.Now().Add(time.Minute)
 	for { // the page answers again once the store follows the new primary
 		resp := testenv.Do(t, plain, "GET", e.URL+"/page", nav)
 		if body(t, resp); resp.StatusCode == http.StatusOK {
