@@ -20,7 +20,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -420,32 +419,36 @@ func withDiscoveryEdits(next http.Handler, opts Options) http.Handler {
 		case r.URL.Path == endSessionPath && (opts.NoEndSession || opts.CognitoLogout):
 			http.NotFound(w, r)
 		case r.URL.Path == oidc.DiscoveryEndpoint:
-			rec := httptest.NewRecorder()
-			next.ServeHTTP(rec, r)
-			body, err := editDiscovery(rec.Result(), edit)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.Header().Del("Content-Length")
-			w.WriteHeader(rec.Code)
-			_, _ = w.Write(body) // the client went away; nothing to do
+			rewriteResponse(w, r, next, func(body []byte, status int) ([]byte, error) {
+				return editDiscovery(body, status, edit)
+			})
 		default:
 			next.ServeHTTP(w, r)
 		}
 	})
 }
 
-// editDiscovery applies edit to a discovery response's document.
-func editDiscovery(resp *http.Response, edit func(map[string]json.RawMessage) error) ([]byte, error) {
-	body, err := io.ReadAll(resp.Body)
+// rewriteResponse serves r through next and writes edit's version of the
+// body, with next's status and headers.
+func rewriteResponse(w http.ResponseWriter, r *http.Request, next http.Handler, edit func(body []byte, status int) ([]byte, error)) {
+	rec := httptest.NewRecorder()
+	next.ServeHTTP(rec, r)
+	body, err := edit(rec.Body.Bytes(), rec.Code)
 	if err != nil {
-		return nil, fmt.Errorf("read discovery document: %w", err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
 	}
-	if resp.StatusCode != http.StatusOK {
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Del("Content-Length")
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(body) // the client went away; nothing to do
+}
+
+// editDiscovery applies edit to a discovery response's document.
+func editDiscovery(body []byte, status int, edit func(map[string]json.RawMessage) error) ([]byte, error) {
+	if status != http.StatusOK {
 		return body, nil
 	}
 	var doc map[string]json.RawMessage

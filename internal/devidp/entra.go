@@ -1,13 +1,10 @@
 package devidp
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -70,16 +67,15 @@ func (f *entraFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(f.tenants) > 0 && r.Method == http.MethodGet && (r.URL.Path == CommonDiscoveryPath || r.URL.Path == OrganizationsDiscoveryPath):
 		r2 := r.Clone(r.Context())
 		r2.URL.Path = oidc.DiscoveryEndpoint
-		f.rewrite(w, r2, func(body []byte, status int) ([]byte, error) {
-			rec := &http.Response{StatusCode: status, Body: io.NopCloser(bytes.NewReader(body))}
-			return editDiscovery(rec, func(doc map[string]json.RawMessage) error {
+		rewriteResponse(w, r2, f.next, func(body []byte, status int) ([]byte, error) {
+			return editDiscovery(body, status, func(doc map[string]json.RawMessage) error {
 				v, err := json.Marshal(f.template)
 				doc["issuer"] = v
 				return err
 			})
 		})
 	case r.Method == http.MethodPost && r.URL.Path == tokenPath:
-		f.rewrite(w, r, f.tokenResponse)
+		rewriteResponse(w, r, f.next, f.tokenResponse)
 	case r.Method == http.MethodGet && r.URL.Path == endSessionPath && len(f.tenants) > 0:
 		// Entra takes its tenants' ID tokens as id_token_hint; the library
 		// knows only its own issuer, so the hint goes to it with that one.
@@ -97,23 +93,6 @@ func (f *entraFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		f.next.ServeHTTP(w, r)
 	}
-}
-
-// rewrite serves r through next and edit's version of the body.
-func (f *entraFront) rewrite(w http.ResponseWriter, r *http.Request, edit func(body []byte, status int) ([]byte, error)) {
-	rec := httptest.NewRecorder()
-	f.next.ServeHTTP(rec, r)
-	body, err := edit(rec.Body.Bytes(), rec.Code)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	for k, v := range rec.Header() {
-		w.Header()[k] = v
-	}
-	w.Header().Del("Content-Length")
-	w.WriteHeader(rec.Code)
-	_, _ = w.Write(body) // the client went away; nothing to do
 }
 
 // tokenResponse rewrites the id_token of a successful token response.
