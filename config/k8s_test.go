@@ -184,10 +184,11 @@ func kustomizeBuildErr(t *testing.T, dir string) ([]byte, error) {
 	return runErr(kustomize, "build", dir)
 }
 
-// TestKustomizeDecodesStrictly renders every kustomization under
-// deploy/kubernetes (the base and each overlay; components only exist inside
-// an overlay) and decodes every object into its k8s.io/api type strictly.
-func TestKustomizeDecodesStrictly(t *testing.T) {
+// kustomizeDirs lists every kustomization to render: the base under
+// deploy/kubernetes and each overlay (components only exist inside an
+// overlay), and the Redis overlay beside it.
+func kustomizeDirs(t *testing.T) []string {
+	t.Helper()
 	var dirs []string
 	err := filepath.WalkDir(kubernetesDir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || d.Name() != "kustomization.yaml" {
@@ -215,7 +216,13 @@ func TestKustomizeDecodesStrictly(t *testing.T) {
 	if len(dirs) < 3 {
 		t.Fatalf("found kustomizations %v: want the base and its overlays", dirs)
 	}
-	for _, dir := range dirs {
+	return dirs
+}
+
+// TestKustomizeDecodesStrictly renders every kustomization and decodes
+// every object into its k8s.io/api type strictly.
+func TestKustomizeDecodesStrictly(t *testing.T) {
+	for _, dir := range kustomizeDirs(t) {
 		rel, _ := filepath.Rel(kubernetesDir, dir)
 		t.Run(filepath.ToSlash(rel), func(t *testing.T) {
 			out, err := kustomizeBuildErr(t, dir)
