@@ -49,10 +49,12 @@ node:
 
 # services installs the Debian packages of the real servers tests start
 # (redis-server for the session store, redis-sentinel for its failover
-# test, nginx-light for forward-auth) when
+# test, nginx-light for forward-auth), and prometheus for its promtool
+# (deploy/monitoring's alert rule tests), when
 # missing. A policy-rc.d that exits 101 keeps the packages from starting
-# their own services: the tests start theirs on free loopback ports.
-SERVICE_PKGS = redis-server:redis-server redis-sentinel:redis-sentinel nginx-light:nginx
+# their own services: the tests start theirs on free loopback ports, and
+# none runs Prometheus itself (nor its recommended node exporter).
+SERVICE_PKGS = redis-server:redis-server redis-sentinel:redis-sentinel nginx-light:nginx prometheus:promtool
 services:
 	@missing=; for p in $(SERVICE_PKGS); do \
 		cmd=$${p#*:}; command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $${p%%:*}"; \
@@ -62,7 +64,7 @@ services:
 		echo "installing$$missing for the tests"; \
 		had_policy=; [ -e /usr/sbin/policy-rc.d ] && had_policy=1; \
 		[ -n "$$had_policy" ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null); status=$$?; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null); status=$$?; \
 		[ -n "$$had_policy" ] || rm -f /usr/sbin/policy-rc.d; \
 		[ $$status = 0 ] || [ "$$CI" != true ] || exit 1; \
 	else \

@@ -13,11 +13,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
@@ -30,15 +32,25 @@ const (
 
 // chartCase is what one values file must render.
 type chartCase struct {
-	replicas        int32
+	replicas        int32  // 0: an autoscaler sets them
 	store           string // session.store
 	secretNames     []string
 	ingress         bool
 	serviceMonitor  bool
-	networkPolicy   bool
+	networkPolicy   bool // on the site's pods
 	createsSecret   bool
 	signingKeys     int
 	previousSecrets int
+	// The operators' extras (examples/platform.yaml).
+	httpRoute          bool
+	autoscaler         bool
+	serviceAccount     string // the created ServiceAccount's name
+	proxyNetworkPolicy bool
+	extraEnv           []string
+	envFrom            []string // Secrets
+	extraObjects       int      // ConfigMaps beyond the chart's own, by extraObjects
+	prometheusRule     bool
+	dashboard          bool
 }
 
 // TestHelmChart renders the chart with its default values and with every
@@ -57,6 +69,11 @@ func TestHelmChart(t *testing.T) {
 			signingKeys: 1, ingress: true, serviceMonitor: true, networkPolicy: true},
 		"try.yaml": {replicas: 1, store: "cookie", secretNames: []string{"try-lcw-auth-proxy"}, signingKeys: 1,
 			createsSecret: true},
+		"platform.yaml": {store: "cookie", secretNames: []string{"lcw-auth-proxy"}, signingKeys: 1,
+			serviceMonitor: true, httpRoute: true, autoscaler: true, serviceAccount: "shop-chat-lcw-auth-proxy",
+			proxyNetworkPolicy: true, extraEnv: []string{"HTTPS_PROXY", "NO_PROXY", "SSL_CERT_FILE", "OTEL_SERVICE_NAME"},
+			envFrom:      []string{"shop-chat-otlp"},
+			extraObjects: 1, prometheusRule: true, dashboard: true},
 	}
 	entries, err := os.ReadDir(chartExamplesDir)
 	if err != nil {
@@ -91,18 +108,30 @@ func TestHelmChart(t *testing.T) {
 func TestHelmChartRejectsTypos(t *testing.T) {
 	helm := helmTool(t)
 	for set, want := range map[string]string{
-		"config.oidc.isuer=https://idp.example.com":                  "'isuer' not allowed",
-		"config.listen=:8080":                                        "'listen' not allowed",
-		"config.oidc.client_secret=s3cret":                           "'client_secret' not allowed",
-		"config.session.redis.password_file=/x":                      "'password_file' not allowed",
-		"config.token.lwicontexts.vip.calim=email":                   "'calim' not allowed",
-		"config.token.lifetime=10":                                   "config/token/lifetime",
-		"secrets.cookieSecret.nmae=other":                            "'nmae' not allowed",
-		"ingress.host=shop.example.com":                              "'host' not allowed",
-		"metrics.serviceMonitor.enabeld=true":                        "'enabeld' not allowed",
-		"config.session.store=memcached":                             "config/session/store",
-		"networkPolicy.enabled=true":                                 "networkPolicy.upstreamPodSelector",
-		"secrets.create=true,secrets.oidcClientSecret.key=client-id": `key "client-id"`,
+		"config.oidc.isuer=https://idp.example.com":                                    "'isuer' not allowed",
+		"config.listen=:8080":                                                          "'listen' not allowed",
+		"config.oidc.client_secret=s3cret":                                             "'client_secret' not allowed",
+		"config.session.redis.password_file=/x":                                        "'password_file' not allowed",
+		"config.token.lwicontexts.vip.calim=email":                                     "'calim' not allowed",
+		"config.token.lifetime=10":                                                     "config/token/lifetime",
+		"secrets.cookieSecret.nmae=other":                                              "'nmae' not allowed",
+		"ingress.host=shop.example.com":                                                "'host' not allowed",
+		"metrics.serviceMonitor.enabeld=true":                                          "'enabeld' not allowed",
+		"config.session.store=memcached":                                               "config/session/store",
+		"networkPolicy.enabled=true":                                                   "networkPolicy.upstreamPodSelector",
+		"secrets.create=true,secrets.oidcClientSecret.key=client-id":                   `key "client-id"`,
+		"httpRoute.enabled=true":                                                       "httpRoute.parentRefs",
+		"httpRoute.hostname=shop.example.com":                                          "'hostname' not allowed",
+		"autoscaling.enabeld=true":                                                     "'enabeld' not allowed",
+		"autoscaling.enabled=true,autoscaling.targetCPUUtilizationPercentage=0":        "targetMemoryUtilizationPercentage",
+		"autoscaling.enabled=true,autoscaling.minReplicas=5,autoscaling.maxReplicas=3": "minReplicas 5 is above",
+		"serviceAccount.automountToken=true":                                           "'automountToken' not allowed",
+		"networkPolicy.proxy.from=x":                                                   "'from' not allowed",
+		"metrics.prometheusRule.enable=true":                                           "'enable' not allowed",
+		"metrics.grafanaDashboard.label=x":                                             "'label' not allowed",
+		"terminationGracePeriodSeconds=20":                                             "raise terminationGracePeriodSeconds to at least 25",
+		"config.shutdown_timeout=1m":                                                   "at least 65",
+		"preStopDelaySeconds=-1":                                                       "preStopDelaySeconds",
 	} {
 		out, err := runErr(helm, "template", chartRelease, chartDir, "--set", set)
 		if err == nil {
@@ -307,8 +336,13 @@ func helmTemplate(t *testing.T, helm string, args ...string) []byte {
 // checkChart checks one rendering against its case.
 func checkChart(t *testing.T, objs k8sObjects, want chartCase) {
 	t.Helper()
-	if len(objs.Deployments) != 1 || len(objs.Services) != 1 || len(objs.ConfigMaps) != 1 {
-		t.Fatalf("%d Deployments, %d Services, %d ConfigMaps: want one each", len(objs.Deployments), len(objs.Services), len(objs.ConfigMaps))
+	// The chart's own ConfigMaps: the config, and the dashboard when asked for; extraObjects adds one.
+	configMaps := 1 + want.extraObjects
+	if want.dashboard {
+		configMaps++
+	}
+	if len(objs.Deployments) != 1 || len(objs.Services) != 1 || len(objs.ConfigMaps) != configMaps {
+		t.Fatalf("%d Deployments, %d Services, %d ConfigMaps: want one, one and %d", len(objs.Deployments), len(objs.Services), len(objs.ConfigMaps), configMaps)
 	}
 	deploy, svc := objs.Deployments[0], objs.Services[0]
 	pod := deploy.Spec.Template
@@ -317,7 +351,10 @@ func checkChart(t *testing.T, objs k8sObjects, want chartCase) {
 	}
 	proxy := pod.Spec.Containers[0]
 
-	if deploy.Spec.Replicas == nil || *deploy.Spec.Replicas != want.replicas {
+	if want.replicas == 0 && deploy.Spec.Replicas != nil {
+		t.Errorf("replicas = %d with an autoscaler: every helm upgrade would reset what it scaled to", *deploy.Spec.Replicas)
+	}
+	if want.replicas != 0 && (deploy.Spec.Replicas == nil || *deploy.Spec.Replicas != want.replicas) {
 		t.Errorf("replicas = %v, want %d", deploy.Spec.Replicas, want.replicas)
 	}
 	assertSelects(t, "Deployment selector", deploy.Spec.Selector, pod.Labels)
@@ -350,8 +387,10 @@ func checkChart(t *testing.T, objs k8sObjects, want chartCase) {
 		if raw.OIDC.ClientSecret != "" || raw.Session.Secret != "" || raw.Session.Redis.Password != "" || len(raw.Session.PreviousSecrets) > 0 {
 			t.Error("a secret is written into the ConfigMap")
 		}
-		if pod.Spec.TerminationGracePeriodSeconds == nil || float64(*pod.Spec.TerminationGracePeriodSeconds) <= cfg.ShutdownTimeout.D().Seconds() {
-			t.Errorf("terminationGracePeriodSeconds %v is not above shutdown_timeout %s", pod.Spec.TerminationGracePeriodSeconds, cfg.ShutdownTimeout.D())
+		// The grace period runs from the deletion: the preStop delay, then the drain.
+		drain := preStopDelay(t, proxy) + cfg.ShutdownTimeout.D()
+		if pod.Spec.TerminationGracePeriodSeconds == nil || float64(*pod.Spec.TerminationGracePeriodSeconds) < drain.Seconds() {
+			t.Errorf("terminationGracePeriodSeconds %v is below the preStop delay + shutdown_timeout %s = %s", pod.Spec.TerminationGracePeriodSeconds, cfg.ShutdownTimeout.D(), drain)
 		}
 		if pod.Annotations["checksum/config"] == "" {
 			t.Error("the pod template has no checksum/config annotation: a config change would not roll the pods")
@@ -410,6 +449,11 @@ func checkChart(t *testing.T, objs k8sObjects, want chartCase) {
 		}
 		if pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken {
 			t.Error("the service-account token is mounted: the proxy never calls the API")
+		}
+		for _, sa := range objs.ServiceAccounts {
+			if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+				t.Errorf("ServiceAccount %s mounts its token by default", sa.Name)
+			}
 		}
 		if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
 			t.Error("service links are on: their variables could collide with LCW_* overrides")
@@ -493,23 +537,248 @@ func checkChart(t *testing.T, objs k8sObjects, want chartCase) {
 		}
 	})
 
+	// The NetworkPolicies: one on the site's pods, one on the proxy's.
+	var upstreamPolicies, proxyPolicies []*networkingv1.NetworkPolicy
+	for _, np := range objs.NetworkPolicies {
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		switch {
+		case err != nil || sel.Empty():
+			t.Errorf("NetworkPolicy %s selects %v: want the site's pods or the proxy's", np.Name, np.Spec.PodSelector)
+		case sel.Matches(labels.Set(pod.Labels)):
+			proxyPolicies = append(proxyPolicies, np)
+		default:
+			upstreamPolicies = append(upstreamPolicies, np)
+		}
+	}
 	t.Run("network policy", func(t *testing.T) {
-		if (len(objs.NetworkPolicies) > 0) != want.networkPolicy {
-			t.Fatalf("%d NetworkPolicies, want one: %v", len(objs.NetworkPolicies), want.networkPolicy)
+		if (len(upstreamPolicies) > 0) != want.networkPolicy {
+			t.Fatalf("%d NetworkPolicies on the site's pods, want one: %v", len(upstreamPolicies), want.networkPolicy)
 		}
 		if !want.networkPolicy {
 			return
 		}
-		np := objs.NetworkPolicies[0]
-		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
-		if err != nil || sel.Empty() || sel.Matches(labels.Set(pod.Labels)) {
-			t.Errorf("NetworkPolicy selects %v: want the legacy site's pods, not the proxy's", np.Spec.PodSelector)
-		}
+		np := upstreamPolicies[0]
 		if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].From) != 1 || np.Spec.Ingress[0].From[0].PodSelector == nil {
 			t.Fatalf("NetworkPolicy ingress %+v: want one rule from the proxy's pods", np.Spec.Ingress)
 		}
 		assertSelects(t, "NetworkPolicy from", np.Spec.Ingress[0].From[0].PodSelector, pod.Labels)
 	})
+
+	t.Run("proxy network policy", func(t *testing.T) {
+		if (len(proxyPolicies) > 0) != want.proxyNetworkPolicy {
+			t.Fatalf("%d NetworkPolicies on the proxy's pods, want one: %v", len(proxyPolicies), want.proxyNetworkPolicy)
+		}
+		if !want.proxyNetworkPolicy {
+			return
+		}
+		np := proxyPolicies[0]
+		if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+			t.Errorf("policyTypes %v, want [Ingress]: egress goes to the IdP, Redis and the site wherever they are", np.Spec.PolicyTypes)
+		}
+		// Every container port is opened by one rule, each to a restricted set of sources, and
+		// nothing else is.
+		var opened []string
+		for _, rule := range np.Spec.Ingress {
+			if len(rule.From) == 0 {
+				t.Errorf("a rule opens %v to every source; the example restricts both ports", rule.Ports)
+			}
+			for _, p := range rule.Ports {
+				if p.Port == nil || containerPort(t, proxy, p.Port.String()) == 0 {
+					t.Errorf("rule port %v is not a named container port of the proxy", p.Port)
+					continue
+				}
+				opened = append(opened, p.Port.String())
+			}
+		}
+		slices.Sort(opened)
+		if !slices.Equal(opened, []string{"http", "metrics"}) {
+			t.Errorf("opens ports %v, want [http metrics]", opened)
+		}
+	})
+
+	t.Run("pre-stop delay", func(t *testing.T) {
+		if preStopDelay(t, proxy) == 0 {
+			t.Error("no preStop delay: the proxy would drain while Services and ingress controllers still send it requests")
+		}
+	})
+
+	t.Run("topology spread", func(t *testing.T) {
+		if len(pod.Spec.TopologySpreadConstraints) == 0 {
+			t.Fatal("no topologySpreadConstraints: every replica may land on one node")
+		}
+		for _, c := range pod.Spec.TopologySpreadConstraints {
+			// Keyed by the release: the spread counts this release's pods, whatever it is called.
+			assertSelects(t, "topologySpreadConstraint "+c.TopologyKey, c.LabelSelector, pod.Labels)
+			if c.LabelSelector.MatchLabels["app.kubernetes.io/instance"] != chartRelease {
+				t.Errorf("topologySpreadConstraint %s is not keyed by the release: %v", c.TopologyKey, c.LabelSelector)
+			}
+		}
+	})
+
+	t.Run("autoscaler", func(t *testing.T) {
+		if (len(objs.HPAs) > 0) != want.autoscaler {
+			t.Fatalf("%d HorizontalPodAutoscalers, want one: %v", len(objs.HPAs), want.autoscaler)
+		}
+		if !want.autoscaler {
+			return
+		}
+		hpa := objs.HPAs[0]
+		ref := hpa.Spec.ScaleTargetRef
+		if ref.APIVersion != "apps/v1" || ref.Kind != "Deployment" || ref.Name != deploy.Name {
+			t.Errorf("scaleTargetRef %+v, want Deployment %s", ref, deploy.Name)
+		}
+		if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas < 2 || hpa.Spec.MaxReplicas < *hpa.Spec.MinReplicas {
+			t.Errorf("replicas %v..%d: want at least 2, so a drain leaves the public key URL answering", hpa.Spec.MinReplicas, hpa.Spec.MaxReplicas)
+		}
+		for _, m := range hpa.Spec.Metrics {
+			if m.Resource == nil {
+				continue
+			}
+			if _, ok := proxy.Resources.Requests[m.Resource.Name]; !ok {
+				t.Errorf("the HPA scales on %s utilization, but the container requests no %s", m.Resource.Name, m.Resource.Name)
+			}
+		}
+		if len(hpa.Spec.Metrics) == 0 {
+			t.Error("the HPA has no metrics")
+		}
+	})
+
+	t.Run("http route", func(t *testing.T) {
+		if (len(objs.HTTPRoutes) > 0) != want.httpRoute {
+			t.Fatalf("%d HTTPRoutes, want one: %v", len(objs.HTTPRoutes), want.httpRoute)
+		}
+		if !want.httpRoute {
+			return
+		}
+		route := objs.HTTPRoutes[0]
+		if len(route.Spec.ParentRefs) == 0 {
+			t.Error("the HTTPRoute attaches to no Gateway")
+		}
+		if !slices.ContainsFunc(route.Spec.Hostnames, func(h gatewayv1.Hostname) bool { return string(h) == cfg.Public.Hostname() }) {
+			t.Errorf("HTTPRoute hostnames %v lack public_url's host %s", route.Spec.Hostnames, cfg.Public.Hostname())
+		}
+		for _, rule := range route.Spec.Rules {
+			for _, b := range rule.BackendRefs {
+				p := servicePort(svc, "http")
+				if string(b.Name) != svc.Name || b.Port == nil || p == nil || int32(*b.Port) != p.Port || (b.Kind != nil && *b.Kind != "Service") {
+					t.Errorf("HTTPRoute backend %+v, want Service %s port %d", b.BackendObjectReference, svc.Name, p.Port)
+				}
+			}
+		}
+	})
+
+	t.Run("service account", func(t *testing.T) {
+		if want.serviceAccount == "" {
+			if len(objs.ServiceAccounts) > 0 || pod.Spec.ServiceAccountName != "" {
+				t.Errorf("%d ServiceAccounts, pod runs as %q: want the namespace's default", len(objs.ServiceAccounts), pod.Spec.ServiceAccountName)
+			}
+			return
+		}
+		if len(objs.ServiceAccounts) != 1 || objs.ServiceAccounts[0].Name != want.serviceAccount || pod.Spec.ServiceAccountName != want.serviceAccount {
+			t.Errorf("ServiceAccounts %d, pod runs as %q: want it to run as the created %s", len(objs.ServiceAccounts), pod.Spec.ServiceAccountName, want.serviceAccount)
+		}
+	})
+
+	t.Run("extra env", func(t *testing.T) {
+		var names []string
+		for _, e := range proxy.Env {
+			names = append(names, e.Name)
+		}
+		for _, name := range want.extraEnv {
+			if !slices.Contains(names, name) {
+				t.Errorf("env %v lacks %s", names, name)
+			}
+		}
+		for _, e := range proxy.Env {
+			if strings.Contains(e.Value, "{{") {
+				t.Errorf("env %s = %q: not templated", e.Name, e.Value)
+			}
+		}
+		var from []string
+		for _, e := range proxy.EnvFrom {
+			if e.SecretRef != nil {
+				from = append(from, e.SecretRef.Name)
+			}
+		}
+		if !slices.Equal(from, want.envFrom) {
+			t.Errorf("envFrom Secrets %v, want %v", from, want.envFrom)
+		}
+	})
+
+	t.Run("extra objects", func(t *testing.T) {
+		var extra []string
+		for _, cm := range objs.ConfigMaps {
+			if part, ok := cm.Labels["app.kubernetes.io/part-of"]; ok {
+				extra = append(extra, cm.Name)
+				if part != chartRelease {
+					t.Errorf("extraObjects ConfigMap %s: label part-of %q, want the templated release name %q", cm.Name, part, chartRelease)
+				}
+			}
+		}
+		if len(extra) != want.extraObjects {
+			t.Errorf("extraObjects rendered ConfigMaps %v, want %d", extra, want.extraObjects)
+		}
+	})
+
+	t.Run("monitoring", func(t *testing.T) {
+		if (len(objs.PrometheusRules) > 0) != want.prometheusRule {
+			t.Fatalf("%d PrometheusRules, want one: %v", len(objs.PrometheusRules), want.prometheusRule)
+		}
+		var dashboards []*corev1.ConfigMap
+		for _, cm := range objs.ConfigMaps {
+			if _, ok := cm.Data[dashboardFile]; ok {
+				dashboards = append(dashboards, cm)
+			}
+		}
+		if (len(dashboards) > 0) != want.dashboard {
+			t.Fatalf("%d dashboard ConfigMaps, want one: %v", len(dashboards), want.dashboard)
+		}
+		if want.prometheusRule {
+			checkPrometheusRule(t, objs.PrometheusRules[0])
+		}
+		if want.dashboard {
+			checkDashboardConfigMap(t, dashboards[0])
+		}
+	})
+}
+
+// preStopDelay is how long the proxy's preStop hook waits: it must run the
+// image's own binary (the image has no shell), with its sleep command.
+func preStopDelay(t *testing.T, proxy corev1.Container) time.Duration {
+	t.Helper()
+	if proxy.Lifecycle == nil || proxy.Lifecycle.PreStop == nil {
+		return 0
+	}
+	h := proxy.Lifecycle.PreStop
+	if h.Exec == nil || len(h.Exec.Command) != 3 || h.Exec.Command[0] != imageBinary(t) || h.Exec.Command[1] != "sleep" {
+		t.Errorf("preStop %+v: want exec [%s sleep DURATION]", h, imageBinary(t))
+		return 0
+	}
+	d, err := time.ParseDuration(h.Exec.Command[2])
+	if err != nil {
+		t.Errorf("preStop sleep %q: %v", h.Exec.Command[2], err)
+	}
+	return d
+}
+
+// imageBinary is where the Dockerfile puts the binary (its ENTRYPOINT).
+func imageBinary(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "ENTRYPOINT "); ok {
+			var entry []string
+			if err := json.Unmarshal([]byte(rest), &entry); err != nil || len(entry) != 1 {
+				t.Fatalf("Dockerfile ENTRYPOINT %s: want one path in JSON form", rest)
+			}
+			return entry[0]
+		}
+	}
+	t.Fatal("the Dockerfile has no ENTRYPOINT")
+	return ""
 }
 
 // loadRenderedConfig loads the rendered config.yaml the way the pod does:
@@ -540,12 +809,21 @@ func loadRenderedConfig(t *testing.T, objs k8sObjects, proxy corev1.Container) (
 	}
 	cfgFile := proxy.Args[i+1]
 	cmVol, ok := mounts[path.Dir(cfgFile)]
-	if !ok || cmVol.ConfigMap == nil || cmVol.ConfigMap.Name != objs.ConfigMaps[0].Name {
-		t.Fatalf("--config %s is not in a mount of ConfigMap %s", cfgFile, objs.ConfigMaps[0].Name)
+	if !ok || cmVol.ConfigMap == nil {
+		t.Fatalf("--config %s is not in a ConfigMap mount", cfgFile)
 	}
-	text, ok := objs.ConfigMaps[0].Data[path.Base(cfgFile)]
+	var cm *corev1.ConfigMap
+	for _, c := range objs.ConfigMaps {
+		if c.Name == cmVol.ConfigMap.Name {
+			cm = c
+		}
+	}
+	if cm == nil {
+		t.Fatalf("--config %s is in ConfigMap %s, which the chart does not render", cfgFile, cmVol.ConfigMap.Name)
+	}
+	text, ok := cm.Data[path.Base(cfgFile)]
 	if !ok {
-		t.Fatalf("ConfigMap %s has no key %s", objs.ConfigMaps[0].Name, path.Base(cfgFile))
+		t.Fatalf("ConfigMap %s has no key %s", cm.Name, path.Base(cfgFile))
 	}
 
 	root := t.TempDir()

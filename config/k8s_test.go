@@ -3,19 +3,19 @@ package config_test
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
@@ -31,11 +32,15 @@ import (
 // duplicated field, or a field in the wrong letter case, is an error, where
 // kubectl apply would drop it with a warning and the setting would silently
 // not exist. A kind missing from the scheme is an error too, so a new kind
-// in a manifest gets its type added here.
+// in a manifest gets its type added here. The custom resources decode into
+// their projects' own Go types: the Gateway API's HTTPRoute
+// (sigs.k8s.io/gateway-api) and the Prometheus Operator's ServiceMonitor and
+// PrometheusRule (its pkg/apis/monitoring module).
 var strictDecoder = func() runtime.Decoder {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		appsv1.AddToScheme, corev1.AddToScheme, policyv1.AddToScheme, networkingv1.AddToScheme,
+		autoscalingv2.AddToScheme, gatewayv1.Install, monitoringv1.AddToScheme,
 	} {
 		if err := add(scheme); err != nil {
 			panic(err)
@@ -53,7 +58,11 @@ type k8sObjects struct {
 	PDBs            []*policyv1.PodDisruptionBudget
 	Ingresses       []*networkingv1.Ingress
 	NetworkPolicies []*networkingv1.NetworkPolicy
-	ServiceMonitors []serviceMonitor
+	ServiceAccounts []*corev1.ServiceAccount
+	HPAs            []*autoscalingv2.HorizontalPodAutoscaler
+	HTTPRoutes      []*gatewayv1.HTTPRoute
+	ServiceMonitors []*monitoringv1.ServiceMonitor
+	PrometheusRules []*monitoringv1.PrometheusRule
 }
 
 // decodeManifests splits multi-document YAML and decodes every object
@@ -84,15 +93,6 @@ func decodeManifests(t *testing.T, source string, data []byte) k8sObjects {
 			continue // only comments, or empty
 		}
 		what := fmt.Sprintf("%s: %s %s %q", source, meta.APIVersion, meta.Kind, meta.Metadata.Name)
-		if meta.APIVersion == "monitoring.coreos.com/v1" && meta.Kind == "ServiceMonitor" {
-			sm, err := decodeServiceMonitor(doc)
-			if err != nil {
-				t.Errorf("%s: %v", what, err)
-				continue
-			}
-			objs.ServiceMonitors = append(objs.ServiceMonitors, sm)
-			continue
-		}
 		obj, _, err := strictDecoder.Decode(doc, nil, nil)
 		if err != nil {
 			t.Errorf("%s does not decode strictly: %v", what, err)
@@ -113,101 +113,21 @@ func decodeManifests(t *testing.T, source string, data []byte) k8sObjects {
 			objs.Ingresses = append(objs.Ingresses, o)
 		case *networkingv1.NetworkPolicy:
 			objs.NetworkPolicies = append(objs.NetworkPolicies, o)
+		case *corev1.ServiceAccount:
+			objs.ServiceAccounts = append(objs.ServiceAccounts, o)
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			objs.HPAs = append(objs.HPAs, o)
+		case *gatewayv1.HTTPRoute:
+			objs.HTTPRoutes = append(objs.HTTPRoutes, o)
+		case *monitoringv1.ServiceMonitor:
+			objs.ServiceMonitors = append(objs.ServiceMonitors, o)
+		case *monitoringv1.PrometheusRule:
+			objs.PrometheusRules = append(objs.PrometheusRules, o)
 		default:
 			t.Errorf("%s: no check for this kind: add it to k8sObjects", what)
 		}
 	}
 	return objs
-}
-
-// serviceMonitor is the part of the Prometheus Operator's ServiceMonitor the
-// chart renders. Its Go type lives in the operator's module, not in
-// k8s.io/api, so decodeServiceMonitor checks the field names itself against
-// the CRD's (monitoring.coreos.com/v1).
-type serviceMonitor struct {
-	APIVersion string            `json:"apiVersion"`
-	Kind       string            `json:"kind"`
-	Metadata   metav1.ObjectMeta `json:"metadata"`
-	Spec       struct {
-		Selector          metav1.LabelSelector `json:"selector"`
-		NamespaceSelector map[string]any       `json:"namespaceSelector"`
-		Endpoints         []struct {
-			Port          string `json:"port"`
-			Path          string `json:"path"`
-			Interval      string `json:"interval"`
-			ScrapeTimeout string `json:"scrapeTimeout"`
-		} `json:"endpoints"`
-	} `json:"spec"`
-}
-
-var (
-	serviceMonitorSpecFields = []string{
-		"attachMetadata", "bodySizeLimit", "endpoints", "jobLabel", "keepDroppedTargets",
-		"labelLimit", "labelNameLengthLimit", "labelValueLengthLimit", "namespaceSelector",
-		"nativeHistogramBucketLimit", "nativeHistogramMinBucketFactor", "podTargetLabels",
-		"sampleLimit", "scrapeClass", "scrapeClassicHistograms", "scrapeProtocols", "selector",
-		"targetLabels", "targetLimit",
-	}
-	serviceMonitorEndpointFields = []string{
-		"authorization", "basicAuth", "bearerTokenFile", "bearerTokenSecret", "enableHttp2",
-		"filterRunning", "followRedirects", "honorLabels", "honorTimestamps", "interval",
-		"metricRelabelings", "oauth2", "params", "path", "port", "proxyUrl", "relabelings",
-		"scheme", "scrapeTimeout", "targetPort", "tlsConfig", "trackTimestampsStaleness",
-	}
-)
-
-func decodeServiceMonitor(doc []byte) (serviceMonitor, error) {
-	var sm serviceMonitor
-	var raw struct {
-		APIVersion string         `json:"apiVersion"`
-		Kind       string         `json:"kind"`
-		Metadata   map[string]any `json:"metadata"`
-		Spec       map[string]any `json:"spec"`
-	}
-	if err := sigsyaml.UnmarshalStrict(doc, &raw); err != nil {
-		return sm, err
-	}
-	var problems []string
-	for k := range raw.Metadata {
-		if !slices.Contains([]string{"name", "namespace", "labels", "annotations"}, k) {
-			problems = append(problems, "unknown field metadata."+k)
-		}
-	}
-	for k := range raw.Spec {
-		if !slices.Contains(serviceMonitorSpecFields, k) {
-			problems = append(problems, "unknown field spec."+k)
-		}
-	}
-	eps, _ := raw.Spec["endpoints"].([]any)
-	if len(eps) == 0 {
-		problems = append(problems, "spec.endpoints is empty")
-	}
-	for i, ep := range eps {
-		m, ok := ep.(map[string]any)
-		if !ok {
-			problems = append(problems, fmt.Sprintf("spec.endpoints[%d] is not an object", i))
-			continue
-		}
-		for k := range m {
-			if !slices.Contains(serviceMonitorEndpointFields, k) {
-				problems = append(problems, fmt.Sprintf("unknown field spec.endpoints[%d].%s", i, k))
-			}
-		}
-	}
-	if len(problems) > 0 {
-		slices.Sort(problems)
-		return sm, errors.New(strings.Join(problems, "; "))
-	}
-	// The selector is a LabelSelector, strictly.
-	sel, err := json.Marshal(raw.Spec["selector"])
-	if err != nil {
-		return sm, err
-	}
-	if err := sigsyaml.UnmarshalStrict(sel, &metav1.LabelSelector{}); err != nil {
-		return sm, fmt.Errorf("spec.selector: %v", err)
-	}
-	err = sigsyaml.Unmarshal(doc, &sm)
-	return sm, err
 }
 
 // tool finds a command-line tool for the tests: $ENV (make test sets it to
@@ -264,10 +184,11 @@ func kustomizeBuildErr(t *testing.T, dir string) ([]byte, error) {
 	return runErr(kustomize, "build", dir)
 }
 
-// TestKustomizeDecodesStrictly renders every kustomization under
-// deploy/kubernetes (the base and each overlay; components only exist inside
-// an overlay) and decodes every object into its k8s.io/api type strictly.
-func TestKustomizeDecodesStrictly(t *testing.T) {
+// kustomizeDirs lists every kustomization to render: the base under
+// deploy/kubernetes and each overlay (components only exist inside an
+// overlay), and the Redis overlay beside it.
+func kustomizeDirs(t *testing.T) []string {
+	t.Helper()
 	var dirs []string
 	err := filepath.WalkDir(kubernetesDir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || d.Name() != "kustomization.yaml" {
@@ -295,7 +216,13 @@ func TestKustomizeDecodesStrictly(t *testing.T) {
 	if len(dirs) < 3 {
 		t.Fatalf("found kustomizations %v: want the base and its overlays", dirs)
 	}
-	for _, dir := range dirs {
+	return dirs
+}
+
+// TestKustomizeDecodesStrictly renders every kustomization and decodes
+// every object into its k8s.io/api type strictly.
+func TestKustomizeDecodesStrictly(t *testing.T) {
+	for _, dir := range kustomizeDirs(t) {
 		rel, _ := filepath.Rel(kubernetesDir, dir)
 		t.Run(filepath.ToSlash(rel), func(t *testing.T) {
 			out, err := kustomizeBuildErr(t, dir)

@@ -33,6 +33,7 @@ Usage:
   lcw-auth-proxy sessions list|revoke --config FILE --sub SUB  list [--json] or end a user's sessions (session.store: redis)
   lcw-auth-proxy doctor [flags] URL                            check a deployed site as Omnichannel and a browser see it
                                                                (keys, page, CSP, token endpoint; doctor --help)
+  lcw-auth-proxy sleep DURATION                                wait, then exit 0: a preStop hook for images without a shell
   lcw-auth-proxy version                                       print the version
   lcw-auth-proxy help                                          show this help
 
@@ -107,6 +108,8 @@ func runProcess(ctx context.Context, args []string, p process, stdout, stderr io
 		return sessionsCmd(ctx, args, p, stdout, stderr)
 	case "doctor":
 		return doctorCmd(ctx, args, getenv, stdout, stderr)
+	case "sleep":
+		return sleepCmd(ctx, args)
 	case "version":
 		fmt.Fprintln(stdout, "lcw-auth-proxy", buildVersion())
 		return nil

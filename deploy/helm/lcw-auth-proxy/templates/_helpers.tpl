@@ -101,3 +101,41 @@ listeners (the container ports) and the secret files (the mount).
 {{- $_ := set $cfg.token "signing_keys" $keys }}
 {{- toYaml $cfg }}
 {{- end }}
+
+{{- define "lcw.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- .Values.serviceAccount.name | default (include "lcw.fullname" .) }}
+{{- else }}
+{{- .Values.serviceAccount.name | default "default" }}
+{{- end }}
+{{- end }}
+
+{{/*
+lcw.seconds: a Go duration of whole hours, minutes and seconds ("1m30s", "20s") as a number of
+seconds, rounded up; the chart checks terminationGracePeriodSeconds against it.
+*/}}
+{{- define "lcw.seconds" -}}
+{{- $total := 0.0 }}
+{{- range regexFindAll "[0-9.]+(h|ms|us|µs|ns|m|s)" (toString .) -1 }}
+{{- $n := regexFind "^[0-9.]+" . | float64 }}
+{{- $unit := trimPrefix (regexFind "^[0-9.]+" .) . }}
+{{- $total = addf $total (mulf $n (get (dict "h" 3600.0 "m" 60.0 "s" 1.0 "ms" 0.001 "us" 0.000001 "µs" 0.000001 "ns" 0.000000001) $unit)) }}
+{{- end }}
+{{- ceil $total | int }}
+{{- end }}
+
+{{/*
+lcw.topologySpread: topologySpreadConstraints, each without a labelSelector given this release's
+pod labels, so a spread counts only this release's pods whatever the release is called.
+*/}}
+{{- define "lcw.topologySpread" -}}
+{{- $out := list }}
+{{- range .Values.topologySpreadConstraints }}
+{{- $c := deepCopy . }}
+{{- if not (hasKey $c "labelSelector") }}
+{{- $_ := set $c "labelSelector" (dict "matchLabels" (include "lcw.selectorLabels" $ | fromYaml)) }}
+{{- end }}
+{{- $out = append $out $c }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
