@@ -54,6 +54,9 @@ type RP struct {
 	// pass its refetch interval without waiting.
 	keyNow func() time.Time
 
+	// wake cuts discovery's backoff short (Probe saw the IdP answer).
+	wake chan struct{}
+
 	probeMu  sync.Mutex // idpUp's cached answer
 	probedAt time.Time
 	probeOK  bool
@@ -76,6 +79,7 @@ func New(o Options) (*RP, error) {
 		store:       store,
 		codec:       codec,
 		callbackURL: o.PublicOrigin + o.Paths.Callback,
+		wake:        make(chan struct{}, 1),
 	}
 	rp.records, _ = store.(records)
 	rp.refresher = newRefresher(rp)
