@@ -253,7 +253,10 @@ func NewHandler(d Deps) (http.Handler, error) {
 // everything the proxy does. The trusted proxies are upstream's, which are
 // the config's trusted_proxies whether or not there is an upstream.
 func (d Deps) outermost(names *routeNames, h http.Handler) http.Handler {
-	h = observe(d.Logger, newRequestMetrics(d.Metrics, names), d.AccessLog, h)
+	h = observe(observeOptions{
+		Log: d.Logger, Metrics: newRequestMetrics(d.Metrics, names), Names: names, AccessLog: d.AccessLog,
+		TrustedProxies: d.Upstream.TrustedProxies,
+	}, h)
 	if d.Tracer != nil {
 		h = traceRequests(d.Tracer, names, d.Upstream.TrustedProxies, h)
 	}

@@ -30,20 +30,10 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
 )
 
-// NewLogger builds the structured logger the config asks for.
+// NewLogger builds the structured logger the config asks for
+// (proxy.NewLogHandler).
 func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewJSONHandler(w, opts)
-	if cfg.Format == "text" {
-		h = slog.NewTextHandler(w, opts)
-	}
-	if cfg.AccessLog {
-		// Access-log lines go to w through a buffer of their own.
-		h = proxy.WithAccessLog(h, w, cfg.Format)
-	}
-	return slog.New(h)
+	return slog.New(proxy.NewLogHandler(cfg, w))
 }
 
 // App is a configured proxy ready to serve.
