@@ -49,10 +49,18 @@ type Config struct {
 
 // Log configures the structured logger.
 type Log struct {
-	Format    string `yaml:"format"` // json or text
+	Format    string `yaml:"format"` // LogJSON, LogText or LogGCP
 	Level     string `yaml:"level"`  // debug, info, warn, error
 	AccessLog bool   `yaml:"access_log"`
 }
+
+// The log formats (log.format): slog's JSON, slog's text, and JSON with
+// Google Cloud Logging's severity and message keys.
+const (
+	LogJSON = "json"
+	LogText = "text"
+	LogGCP  = "gcp"
+)
 
 // Server holds the listener's protective limits.
 type Server struct {

@@ -160,8 +160,10 @@ func parsePrefix(s string) (netip.Prefix, error) {
 }
 
 func (l *Log) validate(p *problems) {
-	if l.Format != "json" && l.Format != "text" {
-		p.add("log.format", "%q is not a log format: use json or text", l.Format)
+	switch l.Format {
+	case LogJSON, LogText, LogGCP:
+	default:
+		p.add("log.format", "%q is not a log format: use json, text or gcp (JSON with Cloud Logging's severity, for GKE and Cloud Run)", l.Format)
 	}
 	switch l.Level {
 	case "debug", "info", "warn", "error":

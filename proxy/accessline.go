@@ -1,29 +1,53 @@
 package proxy
 
 import (
+	"encoding/hex"
 	"log/slog"
 	"strconv"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // accessLine is one access-log line. It formats itself byte for byte as
-// slog's JSONHandler and TextHandler format the record
-// LogAttrs(ctx, LevelInfo, "request", method, path, status, bytes, duration,
-// upstream_duration), so the log stays what its readers already parse,
-// without slog's per-attribute work.
+// the handlers of NewLogHandler format the record
+// LogAttrs(ctx, LevelInfo, "request", attrs()...) with the span of ctx (the
+// trace ids last), so the log stays what its readers parse, without slog's
+// per-attribute work.
 type accessLine struct {
 	time               time.Time
 	method, path       string
 	status             int
 	bytes              int64
 	duration, upstream time.Duration
+	// route is the metric's route name; host the Host header; client the
+	// address after trusted_proxies (request.Client); requestID the
+	// X-Request-Id sent upstream and echoed.
+	route, host, client, userAgent, requestID string
+	// span is the request's server span, when tracing is on and sampled
+	// or not: its ids go into the line.
+	span trace.SpanContext
+}
+
+// maxLoggedHeader bounds the client-supplied header values a line copies
+// (User-Agent, Host): a client cannot make every line of the log huge.
+const maxLoggedHeader = 256
+
+// clip cuts s to maxLoggedHeader bytes (a cut rune is logged as U+FFFD, as
+// any invalid UTF-8 is).
+func clip(s string) string {
+	if len(s) > maxLoggedHeader {
+		return s[:maxLoggedHeader]
+	}
+	return s
 }
 
 // attrs are the line's fields as slog attributes: what a logger without
 // the fast path (WithAccessLog) gets, and what appendJSON and appendText
-// must format exactly as slog's handlers would.
+// must format exactly as the handlers would. The trace ids are not among
+// them: the handler adds them from the context (withTraceIDs).
 func (l *accessLine) attrs() []slog.Attr {
 	return []slog.Attr{
 		slog.String("method", l.method),
@@ -32,15 +56,25 @@ func (l *accessLine) attrs() []slog.Attr {
 		slog.Int64("bytes", l.bytes),
 		slog.Duration("duration", l.duration),
 		slog.Duration("upstream_duration", l.upstream),
+		slog.String("route", l.route),
+		slog.String("host", l.host),
+		slog.String("client", l.client),
+		slog.String("user_agent", l.userAgent),
+		slog.String("request_id", l.requestID),
 	}
 }
 
-// appendJSON appends the line as JSONHandler writes it: RFC 3339 time with
-// nanoseconds, durations as integer nanoseconds.
-func (l *accessLine) appendJSON(b []byte) []byte {
+// appendJSON appends the line as the json (or, gcp set, the gcp) handler
+// writes it: RFC 3339 time with nanoseconds, durations as
+// time.Duration.String.
+func (l *accessLine) appendJSON(b []byte, gcp bool) []byte {
 	b = append(b, `{"time":"`...)
 	b = l.time.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","level":"INFO","msg":"request","method":`...)
+	if gcp {
+		b = append(b, `","severity":"INFO","message":"request","method":`...)
+	} else {
+		b = append(b, `","level":"INFO","msg":"request","method":`...)
+	}
 	b = appendJSONString(b, l.method)
 	b = append(b, `,"path":`...)
 	b = appendJSONString(b, l.path)
@@ -48,10 +82,28 @@ func (l *accessLine) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(l.status), 10)
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, l.bytes, 10)
-	b = append(b, `,"duration":`...)
-	b = strconv.AppendInt(b, int64(l.duration), 10)
-	b = append(b, `,"upstream_duration":`...)
-	b = strconv.AppendInt(b, int64(l.upstream), 10)
+	b = append(b, `,"duration":"`...)
+	b = append(b, l.duration.String()...) // inlined: the string stays on the stack
+	b = append(b, `","upstream_duration":"`...)
+	b = append(b, l.upstream.String()...)
+	b = append(b, `","route":`...)
+	b = appendJSONString(b, l.route)
+	b = append(b, `,"host":`...)
+	b = appendJSONString(b, l.host)
+	b = append(b, `,"client":`...)
+	b = appendJSONString(b, l.client)
+	b = append(b, `,"user_agent":`...)
+	b = appendJSONString(b, l.userAgent)
+	b = append(b, `,"request_id":`...)
+	b = appendJSONString(b, l.requestID)
+	if l.span.IsValid() {
+		b = append(b, `,"trace_id":"`...)
+		b = appendHex(b, l.span.TraceID())
+		b = append(b, `","span_id":"`...)
+		sid := l.span.SpanID()
+		b = hex.AppendEncode(b, sid[:])
+		b = append(b, '"')
+	}
 	return append(b, "}\n"...)
 }
 
@@ -72,8 +124,27 @@ func (l *accessLine) appendText(b []byte) []byte {
 	b = append(b, l.duration.String()...) // inlined: the string stays on the stack
 	b = append(b, " upstream_duration="...)
 	b = append(b, l.upstream.String()...)
+	b = append(b, " route="...)
+	b = appendTextString(b, l.route)
+	b = append(b, " host="...)
+	b = appendTextString(b, l.host)
+	b = append(b, " client="...)
+	b = appendTextString(b, l.client)
+	b = append(b, " user_agent="...)
+	b = appendTextString(b, l.userAgent)
+	b = append(b, " request_id="...)
+	b = appendTextString(b, l.requestID)
+	if l.span.IsValid() {
+		b = append(b, " trace_id="...)
+		b = appendHex(b, l.span.TraceID())
+		b = append(b, " span_id="...)
+		sid := l.span.SpanID()
+		b = hex.AppendEncode(b, sid[:])
+	}
 	return append(b, '\n')
 }
+
+func appendHex(b []byte, id trace.TraceID) []byte { return hex.AppendEncode(b, id[:]) }
 
 // appendJSONString appends s as a quoted JSON string the way slog's
 // JSONHandler does (encoding/json's escaping without the HTML escapes):

@@ -7,18 +7,18 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
-// slogLine is what slog's own handler writes for the access record l.
+// slogLine is what the handler of NewLogHandler for format writes for the
+// access record l, logged with l's span in the context.
 func slogLine(format string, l accessLine) string {
 	var buf bytes.Buffer
-	var h slog.Handler = slog.NewJSONHandler(&buf, nil)
-	if format == "text" {
-		h = slog.NewTextHandler(&buf, nil)
-	}
+	h := withTraceIDs(newFormatHandler(format, &buf, slog.LevelInfo))
 	r := slog.NewRecord(l.time, slog.LevelInfo, "request", 0)
 	r.AddAttrs(l.attrs()...)
-	_ = h.Handle(context.Background(), r)
+	_ = h.Handle(trace.ContextWithSpanContext(context.Background(), l.span), r)
 	return buf.String()
 }
 
@@ -26,8 +26,13 @@ func ourLine(format string, l accessLine) string {
 	if format == "text" {
 		return string(l.appendText(nil))
 	}
-	return string(l.appendJSON(nil))
+	return string(l.appendJSON(nil, format == "gcp"))
 }
+
+var testSpan = trace.NewSpanContext(trace.SpanContextConfig{
+	TraceID: trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+	SpanID:  trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}, TraceFlags: trace.FlagsSampled,
+})
 
 // The access log keeps the exact lines slog wrote before, in both formats.
 func TestAccessLineMatchesSlog(t *testing.T) {
@@ -35,6 +40,8 @@ func TestAccessLineMatchesSlog(t *testing.T) {
 		time:   time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.UTC),
 		method: "GET", path: "/small", status: 200, bytes: 100,
 		duration: 1234567, upstream: 456789,
+		route: "upstream", host: "shop.example.com", client: "203.0.113.7",
+		userAgent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/140.0", requestID: "0af7651916cd43dd8448eb211c80319c",
 	}
 	cases := []struct {
 		name string
@@ -67,8 +74,15 @@ func TestAccessLineMatchesSlog(t *testing.T) {
 		{"seconds and hours", func(l *accessLine) { l.duration, l.upstream = 3*time.Second+5, time.Hour+2*time.Minute+3*time.Second }},
 		{"negative duration", func(l *accessLine) { l.upstream = -1500 }},
 		{"large counts", func(l *accessLine) { l.bytes = 1 << 40 }},
+		{"traced", func(l *accessLine) { l.span = testSpan }},
+		{"unsampled trace still has ids", func(l *accessLine) { l.span = testSpan.WithTraceFlags(0) }},
+		{"empty user agent and host", func(l *accessLine) { l.userAgent, l.host = "", "" }},
+		{"forged line in the user agent", func(l *accessLine) { l.userAgent = "x\n{\"level\":\"ERROR\"} a=b \"q\"\x00\x1b[31m" }},
+		{"forged host", func(l *accessLine) { l.host = "evil\r\nlevel=ERROR" }},
+		{"IPv6 client", func(l *accessLine) { l.client = "2001:db8::1" }},
+		{"own route", func(l *accessLine) { l.route = "public-key.pem" }},
 	}
-	for _, format := range []string{"json", "text"} {
+	for _, format := range []string{"json", "text", "gcp"} {
 		for _, c := range cases {
 			t.Run(format+"/"+c.name, func(t *testing.T) {
 				l := base
@@ -83,14 +97,15 @@ func TestAccessLineMatchesSlog(t *testing.T) {
 
 // Formatting a line allocates nothing beyond the buffer it grows.
 func TestAccessLineDoesNotAllocate(t *testing.T) {
-	l := accessLine{time: time.Now(), method: "GET", path: "/a\"b/\xff/é", status: 200, bytes: 100, duration: 1234567, upstream: 3 * time.Second}
+	l := accessLine{time: time.Now(), method: "GET", path: "/a\"b/\xff/é", status: 200, bytes: 100, duration: 1234567, upstream: 3 * time.Second,
+		route: "upstream", host: "shop.example.com", client: "203.0.113.7", userAgent: "curl/8 \"x\"", requestID: "abc", span: testSpan}
 	buf := make([]byte, 0, 1024)
-	for _, format := range []string{"json", "text"} {
+	for _, format := range []string{"json", "text", "gcp"} {
 		n := testing.AllocsPerRun(100, func() {
 			if format == "text" {
 				buf = l.appendText(buf[:0])
 			} else {
-				buf = l.appendJSON(buf[:0])
+				buf = l.appendJSON(buf[:0], format == "gcp")
 			}
 		})
 		if n != 0 {

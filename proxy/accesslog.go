@@ -1,18 +1,25 @@
 package proxy
 
 import (
+	"bufio"
+	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/logbuf"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
 
 // record is what the access log and the request metrics learn about one
@@ -21,6 +28,13 @@ type record struct {
 	status     int
 	bytes      int64
 	clientGone bool
+	// requestID is the X-Request-Id value, set on the response when its
+	// header is written.
+	requestID []string
+	// hijacked is the connection a protocol switch took over, tracked in
+	// hijacks until the handler returns.
+	hijacked net.Conn
+	hijacks  *hijacks
 
 	// timeUpstream is set when the line is logged: only then does the
 	// reverse proxy take the time.
@@ -57,6 +71,7 @@ func (rec *record) upstreamAnswered() {
 type loggingWriter struct {
 	http.ResponseWriter
 	rec record
+	ctx context.Context // the request's, for Hijack to find the server's hijacks
 }
 
 // recordOf finds the request's record behind w, looking through writers
@@ -79,6 +94,7 @@ func (w *loggingWriter) WriteHeader(code int) {
 	if w.rec.status == 0 && code >= 200 {
 		w.rec.status = code
 		w.rec.upstreamAnswered()
+		w.echoRequestID()
 	} else if code == http.StatusSwitchingProtocols {
 		w.rec.upstreamAnswered()
 	}
@@ -89,10 +105,39 @@ func (w *loggingWriter) Write(b []byte) (int, error) {
 	if w.rec.status == 0 {
 		w.rec.status = http.StatusOK
 		w.rec.upstreamAnswered()
+		w.echoRequestID()
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.rec.bytes += int64(n)
 	return n, err
+}
+
+// echoRequestID puts the request's id on the response, replacing any the
+// upstream sent: the client sees the id the logs have.
+func (w *loggingWriter) echoRequestID() {
+	if w.rec.requestID != nil {
+		w.ResponseWriter.Header()[RequestIDHeader] = w.rec.requestID
+	}
+}
+
+// Hijack takes the connection over for a protocol switch (ReverseProxy's
+// websocket upgrade finds it through http.ResponseController): the request
+// is logged as 101, and the connection is tracked so that shutdown waits
+// for it (Serve) — http.Server.Shutdown forgets hijacked connections.
+func (w *loggingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if w.rec.status == 0 {
+		w.rec.status = http.StatusSwitchingProtocols
+		w.rec.upstreamAnswered()
+	}
+	if h := hijacksFrom(w.ctx); h != nil {
+		h.add(conn)
+		w.rec.hijacked, w.rec.hijacks = conn, h
+	}
+	return conn, brw, nil
 }
 
 func (w *loggingWriter) Flush() {
@@ -128,8 +173,7 @@ func newRequestMetrics(m *metrics.Metrics, names *routeNames) *requestMetrics {
 	return rm
 }
 
-func (rm *requestMetrics) observe(p string, status int, d time.Duration) {
-	route := rm.names.of(p)
+func (rm *requestMetrics) observe(route string, status int, d time.Duration) {
 	class := status / 100
 	if class < 1 || class > 5 {
 		class = 0
@@ -141,8 +185,8 @@ func (rm *requestMetrics) observe(p string, status int, d time.Duration) {
 // accessLog writes access-log lines through a buffer of its own (see
 // WithAccessLog).
 type accessLog struct {
-	out  *logbuf.Writer
-	text bool
+	out    *logbuf.Writer
+	format string // config.LogJSON, LogText, LogGCP
 }
 
 // linePool lends line buffers to accessLog.write; pooling the pointer
@@ -152,10 +196,10 @@ var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b 
 func (a *accessLog) write(l *accessLine) {
 	bp := linePool.Get().(*[]byte)
 	b := (*bp)[:0]
-	if a.text {
+	if a.format == config.LogText {
 		b = l.appendText(b)
 	} else {
-		b = l.appendJSON(b)
+		b = l.appendJSON(b, a.format == config.LogGCP)
 	}
 	// As with slog, a log that cannot be written is not the request's
 	// failure.
@@ -177,7 +221,8 @@ type accessLogHandler struct {
 // WithAccessLog returns h with a fast access log attached: the proxy's
 // handler tree (and Serve, which flushes it at shutdown) find it on the
 // logger built from the returned handler and write each request's line to
-// out themselves, formatted as h would (format "json" or "text"), through a
+// out themselves, formatted as h would (format "json", "text" or "gcp", h
+// being NewLogHandler's for it), through a
 // logbuf.Writer: one write per 64 KiB or per second instead of one per
 // request. Every other record still goes through h, unbuffered, so the two
 // streams are not ordered against each other: an access line may reach out
@@ -186,7 +231,7 @@ type accessLogHandler struct {
 // Loggers derived with With or WithGroup lose the attachment; the access
 // log then goes through slog as any record would.
 func WithAccessLog(h slog.Handler, out io.Writer, format string) slog.Handler {
-	return accessLogHandler{Handler: h, access: &accessLog{out: logbuf.New(out, logbuf.Options{}), text: format == "text"}}
+	return accessLogHandler{Handler: h, access: &accessLog{out: logbuf.New(out, logbuf.Options{}), format: format}}
 }
 
 func accessLogOf(log *slog.Logger) *accessLog {
@@ -205,22 +250,41 @@ func closeAccessLog(log *slog.Logger) error {
 	return nil
 }
 
-// observe counts every request in metrics and, when enabled, writes one
-// access-log line: method, path, status, bytes, duration and upstream
-// duration. Query strings, cookies and headers are never logged: they may
-// carry codes, tokens or personal data; nor is a secret-looking parameter
-// inside the path (loggedPath).
-func observe(log *slog.Logger, rm *requestMetrics, logEnabled bool, next http.Handler) http.Handler {
-	if !logEnabled && rm == nil {
+// observeOptions are what observe needs.
+type observeOptions struct {
+	Log *slog.Logger
+	// Metrics, when set, counts every request; Names names its route.
+	Metrics *requestMetrics
+	Names   *routeNames
+	// AccessLog writes a line per request (at info).
+	AccessLog bool
+	// TrustedProxies may send X-Request-Id and X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+}
+
+// observe gives every request its id (X-Request-Id: a trusted proxy's, or
+// a new one; sent upstream and echoed to the client), counts it in metrics
+// and, when enabled, writes one access-log line: method, path, status,
+// bytes, duration, upstream duration, route, Host, client address (after
+// trusted_proxies), User-Agent, request id and, when tracing is on, the
+// trace and span ids. Query strings, cookies and other headers are never
+// logged: they may carry codes, tokens or personal data; nor is a
+// secret-looking parameter inside the path (loggedPath).
+func observe(o observeOptions, next http.Handler) http.Handler {
+	if !o.AccessLog && o.Metrics == nil {
 		return next
 	}
+	log, rm, names, trusted := o.Log, o.Metrics, o.Names, o.TrustedProxies
 	fast := accessLogOf(log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		lw := &loggingWriter{ResponseWriter: w}
+		lw := &loggingWriter{ResponseWriter: w, ctx: r.Context()}
 		rec := &lw.rec
-		logged := logEnabled && log.Enabled(r.Context(), slog.LevelInfo)
+		rec.requestID = requestID(r, request.FromPeerIn(r, trusted))
+		r.Header[RequestIDHeader] = rec.requestID // on to the upstream
+		logged := o.AccessLog && log.Enabled(r.Context(), slog.LevelInfo)
 		rec.timeUpstream = logged
+		defer rec.release()
 		next.ServeHTTP(lw, r)
 		status := rec.status
 		if status == 0 {
@@ -232,18 +296,29 @@ func observe(log *slog.Logger, rm *requestMetrics, logEnabled bool, next http.Ha
 		}
 		now := time.Now()
 		elapsed := now.Sub(start)
+		route := names.of(r.URL.Path)
 		if rm != nil {
-			rm.observe(r.URL.Path, status, elapsed)
+			rm.observe(route, status, elapsed)
 		}
 		if !logged {
 			return
 		}
 		line := accessLine{time: now, method: r.Method, path: loggedPath(r.URL.Path), status: status,
-			bytes: rec.bytes, duration: elapsed, upstream: rec.upstream}
+			bytes: rec.bytes, duration: elapsed, upstream: rec.upstream,
+			route: route, host: clip(r.Host), client: request.Client(r, trusted), userAgent: clip(r.UserAgent()),
+			requestID: rec.requestID[0], span: trace.SpanContextFromContext(r.Context())}
 		if fast != nil {
 			fast.write(&line)
 			return
 		}
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request", line.attrs()...)
 	})
+}
+
+// release ends the tracking of a hijacked connection: the handler that
+// served it returned, so it is closed.
+func (rec *record) release() {
+	if rec.hijacked != nil {
+		rec.hijacks.remove(rec.hijacked)
+	}
 }

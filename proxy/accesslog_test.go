@@ -53,7 +53,7 @@ func TestClientGoneCountsAs499(t *testing.T) {
 			defer up.Close()
 			defer close(release)
 			m := metrics.New()
-			front := httptest.NewServer(observe(quietLog, newRequestMetrics(m, newRouteNames("/_lcw", nil)), accessLog, reverseProxyTo(t, up.URL)))
+			front := httptest.NewServer(observe(observeOptions{Log: quietLog, Metrics: newRequestMetrics(m, testNames), Names: testNames, AccessLog: accessLog}, reverseProxyTo(t, up.URL)))
 			defer front.Close()
 
 			ctx, cancel := context.WithCancel(context.Background())
@@ -92,7 +92,7 @@ func TestServeWritesOutAccessLogAtShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
-	h := observe(log, nil, true, page)
+	h := observe(logOnly(log), page)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -121,13 +121,21 @@ func TestServeWritesOutAccessLogAtShutdown(t *testing.T) {
 	}
 }
 
+// testNames are the route names of a tree without own endpoints.
+var testNames = newRouteNames("/_lcw", nil)
+
+// logOnly observes with the access log and without metrics.
+func logOnly(log *slog.Logger) observeOptions {
+	return observeOptions{Log: log, Names: testNames, AccessLog: true}
+}
+
 // accessLines serves each path through h with the fast access log on and
 // returns the lines it wrote, by path.
 func accessLines(t *testing.T, h http.Handler, paths ...string) map[string]map[string]any {
 	t.Helper()
 	out := &testenv.LogBuffer{}
 	log := slog.New(WithAccessLog(slog.NewJSONHandler(out, nil), out, "json"))
-	h = observe(log, nil, true, h)
+	h = observe(logOnly(log), h)
 	for _, p := range paths {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, p, nil))
 	}
@@ -172,7 +180,15 @@ func TestAccessLogTimesTheUpstream(t *testing.T) {
 			if l == nil || l["status"] != c.status {
 				t.Fatalf("line %v, want status %v", l, c.status)
 			}
-			up, total := time.Duration(l["upstream_duration"].(float64)), time.Duration(l["duration"].(float64))
+			// Durations are Go duration strings, never nanoseconds.
+			up, err := time.ParseDuration(l["upstream_duration"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			total, err := time.ParseDuration(l["duration"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
 			switch {
 			case !c.timed && up != 0:
 				t.Errorf("upstream_duration = %v, want 0", up)
@@ -186,9 +202,9 @@ func TestAccessLogTimesTheUpstream(t *testing.T) {
 }
 
 // BenchmarkAccessLog isolates what observe costs per request around a
-// handler that does nothing: metrics only, the access log through slog
-// (one write per line, as before the buffered log) and the buffered access
-// log, both into a real file.
+// handler that does nothing: metrics and the request id only, the access
+// log through slog (one write per line, as before the buffered log) and
+// the buffered access log, both into a real file.
 func BenchmarkAccessLog(b *testing.B) {
 	open := func(b *testing.B) *os.File {
 		f, err := os.Create(filepath.Join(b.TempDir(), "access.log"))
@@ -204,17 +220,19 @@ func BenchmarkAccessLog(b *testing.B) {
 		logger    func(*testing.B) *slog.Logger
 	}{
 		{"off", false, func(*testing.B) *slog.Logger { return quietLog }},
-		{"slog", true, func(b *testing.B) *slog.Logger { return slog.New(slog.NewJSONHandler(open(b), nil)) }},
+		{"slog", true, func(b *testing.B) *slog.Logger {
+			return slog.New(NewLogHandler(config.Log{Format: "json", Level: "info"}, open(b)))
+		}},
 		{"buffered", true, func(b *testing.B) *slog.Logger {
-			f := open(b)
-			return slog.New(WithAccessLog(slog.NewJSONHandler(f, nil), f, "json"))
+			return slog.New(NewLogHandler(config.Log{Format: "json", Level: "info", AccessLog: true}, open(b)))
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			log := c.logger(b)
-			h := observe(log, newRequestMetrics(metrics.New(), newRouteNames("/_lcw", nil)), c.accessLog,
+			h := observe(observeOptions{Log: log, Metrics: newRequestMetrics(metrics.New(), testNames), Names: testNames, AccessLog: c.accessLog},
 				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 			req := httptest.NewRequest(http.MethodGet, "/small", nil)
+			req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36")
 			w := httptest.NewRecorder()
 			b.ReportAllocs()
 			for b.Loop() {

@@ -75,7 +75,7 @@ func TestAccessLogRecordsNoSecrets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := observe(log, nil, true, rp)
+			h := observe(logOnly(log), rp)
 			for _, target := range secretRequests {
 				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, target, nil))
 			}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"net/http/httputil"
 	"path"
 	"strings"
-	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/health"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/bootstrap"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
@@ -40,12 +39,15 @@ type Deps struct {
 	// middleware nor the transport wrapper exists.
 	Tracer trace.TracerProvider
 
+	// Health, when set, is the shared dependencies' monitor that
+	// {prefix}/readyz?verbose shows (the caller runs it).
+	Health *health.Monitor
+
 	// RP is the OIDC relying party: sign-in, callback, silent sign-in,
 	// logout, the back-channel logout, and the session Identify starts
 	// from.
 	RP *login.RP
-	// Store keeps the sessions. A server-side store is part of readiness
-	// (pinger) and, with BackchannelLogout set, ends sessions when the IdP
+	// Store keeps the sessions. A server-side store, with BackchannelLogout set, ends sessions when the IdP
 	// calls {prefix}/backchannel-logout (login.BackchannelStore); the
 	// cookie store has nothing to end, so that route then stays
 	// unregistered (404).
@@ -104,7 +106,7 @@ func (d Deps) routes() []route {
 	p, rp, ks := d.Paths, d.RP, d.Keys
 	return []route{
 		{method: "GET", path: p.Healthz, h: healthz()},
-		{method: "GET", path: p.Readyz, h: readyz(d.readyChecks())},
+		{method: "GET", path: p.Readyz, h: readyz(d.readyChecks(), d.Health)},
 
 		{method: "GET", path: p.Login, h: rp.LoginHandler()},
 		{method: "GET", path: p.Callback, h: rp.CallbackHandler()},
@@ -147,12 +149,12 @@ func (d Deps) forwardAuth() http.Handler {
 	})
 }
 
-// readyChecks are what {prefix}/readyz reports: the IdP's discovery, a
-// signing key, and a server-side store, without which no signed-in request
-// can be served.
+// readyChecks are what {prefix}/readyz decides on: what this process
+// needs to serve. The configuration is loaded and the listener answers, or
+// readyz could not be asked; a signing key must be loaded. Never a shared
+// dependency (the IdP, Redis): those are Health's.
 func (d Deps) readyChecks() []Check {
-	checks := []Check{
-		{Name: "oidc_discovery", Check: d.RP.Ready},
+	return []Check{
 		{Name: "signing_keys", Check: func() error {
 			if _, k := d.Keys.Signer(); k == nil {
 				return errors.New("no signing key loaded")
@@ -160,20 +162,6 @@ func (d Deps) readyChecks() []Check {
 			return nil
 		}},
 	}
-	if s, ok := d.Store.(pinger); ok {
-		checks = append(checks, Check{Name: "session_store", Check: func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			return s.Ping(ctx)
-		}})
-	}
-	return checks
-}
-
-// pinger is a session store that can say whether it answers: a
-// server-side one (the cookie store has nothing to reach).
-type pinger interface {
-	Ping(ctx context.Context) error
 }
 
 // check reports a missing required part: its routes could not answer.
@@ -265,7 +253,10 @@ func NewHandler(d Deps) (http.Handler, error) {
 // everything the proxy does. The trusted proxies are upstream's, which are
 // the config's trusted_proxies whether or not there is an upstream.
 func (d Deps) outermost(names *routeNames, h http.Handler) http.Handler {
-	h = observe(d.Logger, newRequestMetrics(d.Metrics, names), d.AccessLog, h)
+	h = observe(observeOptions{
+		Log: d.Logger, Metrics: newRequestMetrics(d.Metrics, names), Names: names, AccessLog: d.AccessLog,
+		TrustedProxies: d.Upstream.TrustedProxies,
+	}, h)
 	if d.Tracer != nil {
 		h = traceRequests(d.Tracer, names, d.Upstream.TrustedProxies, h)
 	}

@@ -38,12 +38,15 @@ type ServeOptions struct {
 }
 
 // Serve runs every listener until ctx is done, then shuts them down
-// gracefully: in-flight requests get up to o.ShutdownTimeout to finish.
+// gracefully: in-flight requests, and connections switched to another
+// protocol (websockets), get up to o.ShutdownTimeout to finish.
 func Serve(ctx context.Context, o ServeOptions, listeners ...Listener) error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	log, cfg := o.Logger, o.Server
+	hj := newHijacks()
+	base := withHijacks(context.WithoutCancel(ctx), hj)
 	servers := make([]*http.Server, 0, len(listeners))
 	errc := make(chan error, len(listeners))
 	abort := func(err error) error {
@@ -77,7 +80,7 @@ func Serve(ctx context.Context, o ServeOptions, listeners ...Listener) error {
 			IdleTimeout:    cfg.IdleTimeout.D(),
 			MaxHeaderBytes: cfg.MaxHeaderBytes,
 			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-			BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+			BaseContext:    func(net.Listener) context.Context { return base },
 		}
 		if l.TLS {
 			certs, err := newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, log)
@@ -115,6 +118,11 @@ func Serve(ctx context.Context, o ServeOptions, listeners ...Listener) error {
 			serveErr = errors.Join(serveErr, fmt.Errorf("graceful shutdown: %w", err))
 			_ = s.Close()
 		}
+	}
+	// Shutdown does not wait for hijacked connections (websockets): they
+	// get what is left of the same drain timeout.
+	if n := hj.wait(shutCtx); n > 0 {
+		log.Warn("upgraded connections closed at the drain timeout", slog.Int("connections", n), slog.Duration("timeout", o.ShutdownTimeout))
 	}
 	// Every drained request has written its access-log line; write out
 	// the buffer (WithAccessLog).

@@ -84,6 +84,7 @@ func (rp *RP) discover(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
+		case <-rp.wake:
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
@@ -192,17 +193,52 @@ func (rp *RP) idpUp(ctx context.Context) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rp.opt.OIDC.DiscoveryDocumentURL(), nil)
-	resp, err := rp.http.Do(req)
-	rp.probeOK = err == nil && resp.StatusCode < 500
-	if err == nil {
-		resp.Body.Close()
-	}
+	status, err := rp.fetchDiscovery(ctx)
+	rp.probeOK = err == nil && status < 500
 	rp.probedAt = time.Now()
 	return rp.probeOK
 }
 
-// Ready reports whether sign-in can work: discovery has succeeded.
+// fetchDiscovery asks for the discovery document and returns the answer's
+// status; the body is not read.
+func (rp *RP) fetchDiscovery(ctx context.Context) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rp.opt.OIDC.DiscoveryDocumentURL(), nil)
+	if err != nil {
+		return 0, fmt.Errorf("discovery request: %w", err)
+	}
+	resp, err := rp.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// Probe tells whether the IdP answers now: its discovery document is
+// served (2xx) and discovery has succeeded. It is the IdP's health for
+// metrics, never readiness. A probe that reaches the IdP while discovery
+// is still waiting out its backoff wakes it, so sign-in works within one
+// probe of the IdP coming back rather than after up to 30 s more.
+func (rp *RP) Probe(ctx context.Context) error {
+	status, err := rp.fetchDiscovery(ctx)
+	if err == nil && status/100 != 2 {
+		err = fmt.Errorf("discovery document answered HTTP %d", status)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := rp.disc.get(); err != nil {
+		select {
+		case rp.wake <- struct{}{}:
+		default: // already woken
+		}
+		return err
+	}
+	return nil
+}
+
+// Ready reports whether sign-in can work: discovery has succeeded. It is
+// not the proxy's readiness (see Probe).
 func (rp *RP) Ready() error {
 	_, err := rp.disc.get()
 	return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/httpspan"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
@@ -54,6 +55,9 @@ type RP struct {
 	// pass its refetch interval without waiting.
 	keyNow func() time.Time
 
+	// wake cuts discovery's backoff short (Probe saw the IdP answer).
+	wake chan struct{}
+
 	probeMu  sync.Mutex // idpUp's cached answer
 	probedAt time.Time
 	probeOK  bool
@@ -76,11 +80,16 @@ func New(o Options) (*RP, error) {
 		store:       store,
 		codec:       codec,
 		callbackURL: o.PublicOrigin + o.Paths.Callback,
+		wake:        make(chan struct{}, 1),
 	}
 	rp.records, _ = store.(records)
 	rp.refresher = newRefresher(rp)
 	if o.Tracer != nil {
 		rp.tracer = o.Tracer.Tracer(tracerName)
+		// Each call to the IdP made while serving a request is an HTTP
+		// client span beneath the sign-in step's own (exchange, userinfo,
+		// refresh, keys), with traceparent sent on.
+		rp.http.Transport = httpspan.NewTransport(rp.http.Transport, o.Tracer, httpspan.Options{Scope: tracerName, WithinTraces: true})
 	}
 	return rp, nil
 }

@@ -692,7 +692,8 @@ func (s *RedisStore) ForgetUse(ctx context.Context, jti string) error {
 	return nil
 }
 
-// Ping checks that Redis answers (readiness).
+// Ping checks that Redis answers (the redis dependency's health; never
+// readiness, which a shared Redis must not decide).
 func (s *RedisStore) Ping(ctx context.Context) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()

@@ -52,19 +52,22 @@ func newInitSite(t *testing.T) *initSite {
 
 // waitReady waits for the proxy at url to have loaded the IdP's discovery
 // document: a sign-in before that is answered 503, as it should be.
+// Readiness does not wait for the IdP (it is shared by every replica), so
+// the sign-in endpoint itself is asked.
 func waitReady(t *testing.T, url string) {
 	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(url + "/_lcw/readyz")
+		resp, err := c.Get(url + "/_lcw/login?rd=/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusFound {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("proxy at %s not ready after 20s (last: %v)", url, err)
+			t.Fatalf("sign-in at %s not available after 20s (last: %v)", url, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

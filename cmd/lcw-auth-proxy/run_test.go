@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -521,10 +522,21 @@ func TestAccessLogLine(t *testing.T) {
 	if line == nil {
 		t.Fatalf("no access log line; logs:\n%s", p.Logs)
 	}
-	for _, k := range []string{"method", "path", "status", "bytes", "duration", "upstream_duration"} {
+	for _, k := range []string{"method", "path", "status", "bytes", "duration", "upstream_duration", "route", "host", "client", "user_agent", "request_id"} {
 		if _, ok := line[k]; !ok {
 			t.Errorf("access log lacks %s: %v", k, line)
 		}
+	}
+	for _, k := range []string{"duration", "upstream_duration"} {
+		if d, _ := line[k].(string); d == "" || func() error { _, err := time.ParseDuration(d); return err }() != nil {
+			t.Errorf("%s = %v, want a Go duration string", k, line[k])
+		}
+	}
+	if id := resp.Header.Get("X-Request-Id"); id == "" || line["request_id"] != id {
+		t.Errorf("request_id %v, the response's X-Request-Id %q", line["request_id"], id)
+	}
+	if line["client"] != "127.0.0.1" || line["route"] != "upstream" || line["user_agent"] != "Go-http-client/1.1" {
+		t.Errorf("client/route/user_agent = %v/%v/%v", line["client"], line["route"], line["user_agent"])
 	}
 	if line["status"] != float64(200) || line["bytes"] != float64(5) {
 		t.Errorf("status/bytes = %v/%v", line["status"], line["bytes"])
@@ -564,6 +576,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		`lcw_http_requests_total{code="4xx",route="own_other"} 1`,
 		`lcw_http_request_duration_seconds_count{route="upstream"} 1`,
 		"go_goroutines",
+		// serve stamps the build; the IdP series exists from the start.
+		`lcw_build_info{goversion="` + runtime.Version() + `",revision=`,
+		`lcw_dependency_up{dep="idp"}`,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(string(b), "lcw_http"))

@@ -65,21 +65,7 @@ session:
 func (p *redisProxy) login(t *testing.T, username, password string) *http.Client {
 	t.Helper()
 	c := testenv.NewBrowserClient(t)
-	deadline := time.Now().Add(10 * time.Second)
-	for { // discovery runs in the background after start
-		resp, err := c.Get(p.URL + "/_lcw/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("proxy not ready: %d", resp.StatusCode)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitReady(t, p.URL) // discovery runs in the background after start
 	if resp := testenv.Login(t, c, p.URL+"/_lcw/login?rd=/", username, password); resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
 		t.Fatalf("login ended at %s with %d", resp.Request.URL, resp.StatusCode)
 	}

@@ -224,7 +224,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	proxyDone := make(chan error, 1)
 	go func() { proxyDone <- a.RunOn(ctx, proxyLn) }()
 
-	if err := waitReady(ctx, public+prefix+"/readyz"); err != nil {
+	if err := waitReady(ctx, public+prefix+"/readyz", a.Ready); err != nil {
 		log.Warn("the proxy is not ready yet; the page may show errors for a moment", slog.String("error", err.Error()))
 	}
 	printWelcome(stdout, welcome{
@@ -349,8 +349,9 @@ func (g *serverGroup) close() {
 	}
 }
 
-// waitReady polls the proxy's readiness endpoint until it answers 200.
-func waitReady(ctx context.Context, url string) error {
+// waitReady polls the proxy's readiness endpoint until it answers 200
+// and signIn (the IdP discovered) reports nil.
+func waitReady(ctx context.Context, url string, signIn func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -364,10 +365,14 @@ func waitReady(ctx context.Context, url string) error {
 		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
 			err = fmt.Errorf("%s answered %s", url, resp.Status)
+			if resp.StatusCode == http.StatusOK {
+				// Readiness is the proxy's own; sign-in also needs the
+				// IdP discovered, which the welcome's links lead to.
+				if err = signIn(); err == nil {
+					return nil
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():

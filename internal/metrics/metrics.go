@@ -5,6 +5,8 @@ package metrics
 
 import (
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +65,13 @@ type Metrics struct {
 	// TRACKING, refused by managed services): the store went on without
 	// its cache, every request reading Redis.
 	StoreCacheRefused prometheus.Counter
+	// DependencyUp is 1 while a shared service the proxy relies on (dep:
+	// idp, redis) answered its last probe, 0 otherwise. Readiness never
+	// depends on it: every replica shares these services.
+	DependencyUp *prometheus.GaugeVec
+	// BuildInfo is 1, labelled with the binary's version, Go version and
+	// VCS revision (RecordBuild).
+	BuildInfo *prometheus.GaugeVec
 }
 
 // New creates the collectors on a fresh registry, with Go and process
@@ -93,12 +102,49 @@ func New() *Metrics {
 	}
 	m.StoreCacheRefused = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "lcw", Name: "session_store_cache_refused_total", Help: "Times Redis refused client-side caching (CLIENT TRACKING) and the session store went on without it."})
 	f(m.StoreCacheRefused)
+	m.DependencyUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lcw", Name: "dependency_up", Help: "1 while the shared dependency (idp, redis) answered its last probe, 0 otherwise."}, []string{"dep"})
+	m.BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lcw", Name: "build_info", Help: "Always 1; the labels name the running build."}, []string{"version", "goversion", "revision"})
+	f(m.DependencyUp)
+	f(m.BuildInfo)
 	return m
 }
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// SetDependency records a dependency probe's outcome in DependencyUp.
+func (m *Metrics) SetDependency(dep string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.DependencyUp.WithLabelValues(dep).Set(v)
+}
+
+// RecordBuild sets BuildInfo from the binary's build information: version
+// (the release the binary was stamped with; empty: the module version Go
+// recorded, "(devel)" for a local build), the Go version and the VCS
+// revision ("unknown" when the build recorded none, as go run and tests).
+func (m *Metrics) RecordBuild(version string) {
+	goversion, revision := runtime.Version(), "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goversion = bi.GoVersion
+		if version == "" {
+			version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && s.Value != "" {
+				revision = s.Value
+			}
+		}
+	}
+	if version == "" {
+		version = "(devel)"
+	}
+	m.BuildInfo.Reset()
+	m.BuildInfo.WithLabelValues(version, goversion, revision).Set(1)
 }
 
 // ObserveStore records one session store operation.

@@ -81,7 +81,54 @@ func FromPeerIn(r *http.Request, nets []netip.Prefix) bool {
 	if err != nil {
 		return false
 	}
-	a := ap.Addr().Unmap()
+	return inNets(ap.Addr().Unmap(), nets)
+}
+
+// Client is the address of the client the request comes from, for logs:
+// the TCP peer's, or, when the peer is a trusted proxy, the nearest address
+// in X-Forwarded-For that is not one of nets (read from the right, since
+// each proxy appends the peer it saw; a client can prepend anything it
+// likes, so the walk stops at the first hop no trusted proxy vouches for).
+// An entry that is not an IP address stops the walk at the last trusted
+// hop; when every hop is trusted, the leftmost is the client.
+func Client(r *http.Request, nets []netip.Prefix) string {
+	peer := r.RemoteAddr
+	if ap, err := netip.ParseAddrPort(peer); err == nil {
+		peer = peer[:strings.LastIndexByte(peer, ':')]
+		if !inNets(ap.Addr().Unmap(), nets) {
+			return strings.TrimSuffix(strings.TrimPrefix(peer, "["), "]")
+		}
+	} else {
+		return peer // not ip:port (tests, unix sockets): as it is
+	}
+	client := strings.TrimSuffix(strings.TrimPrefix(peer, "["), "]")
+	vals := r.Header["X-Forwarded-For"]
+	for i := len(vals) - 1; i >= 0; i-- {
+		for v := vals[i]; v != ""; {
+			elem := v
+			if c := strings.LastIndexByte(v, ','); c >= 0 {
+				elem, v = v[c+1:], v[:c]
+			} else {
+				v = ""
+			}
+			elem = strings.TrimSpace(elem)
+			if elem == "" {
+				continue
+			}
+			a, err := netip.ParseAddr(elem)
+			if err != nil {
+				return client
+			}
+			client = elem
+			if !inNets(a.Unmap(), nets) {
+				return client
+			}
+		}
+	}
+	return client
+}
+
+func inNets(a netip.Addr, nets []netip.Prefix) bool {
 	for _, p := range nets {
 		if p.Contains(a) {
 			return true

@@ -3,6 +3,7 @@ package request
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 )
 
@@ -145,4 +146,38 @@ func FuzzWeighted(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestClient(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	for _, tt := range []struct {
+		name, peer string
+		xff        []string
+		want       string
+	}{
+		{"untrusted peer: its own address", "203.0.113.7:5555", nil, "203.0.113.7"},
+		{"untrusted peer's X-Forwarded-For is ignored", "203.0.113.7:5555", []string{"1.2.3.4"}, "203.0.113.7"},
+		{"trusted peer without the header", "10.0.0.1:80", nil, "10.0.0.1"},
+		{"trusted peer: the hop it saw", "10.0.0.1:80", []string{"198.51.100.2"}, "198.51.100.2"},
+		{"spoofed left entries are skipped", "10.0.0.1:80", []string{"6.6.6.6, 198.51.100.2, 10.0.0.9"}, "198.51.100.2"},
+		{"several header lines, read from the last", "10.0.0.1:80", []string{"6.6.6.6", "198.51.100.2, 10.0.0.9"}, "198.51.100.2"},
+		{"every hop trusted: the leftmost", "10.0.0.1:80", []string{"10.0.0.3, 10.0.0.2"}, "10.0.0.3"},
+		{"garbage stops at the last trusted hop", "10.0.0.1:80", []string{"1.2.3.4, <script>, 10.0.0.2"}, "10.0.0.2"},
+		{"garbage right at the peer", "10.0.0.1:80", []string{"evil\r\nx"}, "10.0.0.1"},
+		{"IPv6 peer", "[::1]:80", []string{"2001:db8::1"}, "2001:db8::1"},
+		{"IPv6 untrusted peer", "[2001:db8::2]:80", nil, "2001:db8::2"},
+		{"empty entries", "10.0.0.1:80", []string{" , 198.51.100.2 ,"}, "198.51.100.2"},
+		{"no port (tests)", "pipe", nil, "pipe"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.peer
+			if tt.xff != nil {
+				r.Header["X-Forwarded-For"] = tt.xff
+			}
+			if got := Client(r, trusted); got != tt.want {
+				t.Errorf("Client = %q, want %q", got, tt.want)
+			}
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -21,6 +22,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/tracing"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/health"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/ratelimit"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy"
@@ -28,20 +30,10 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
 )
 
-// NewLogger builds the structured logger the config asks for.
+// NewLogger builds the structured logger the config asks for
+// (proxy.NewLogHandler).
 func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewJSONHandler(w, opts)
-	if cfg.Format == "text" {
-		h = slog.NewTextHandler(w, opts)
-	}
-	if cfg.AccessLog {
-		// Access-log lines go to w through a buffer of their own.
-		h = proxy.WithAccessLog(h, w, cfg.Format)
-	}
-	return slog.New(h)
+	return slog.New(proxy.NewLogHandler(cfg, w))
 }
 
 // App is a configured proxy ready to serve.
@@ -59,6 +51,8 @@ type App struct {
 	// shut down after the servers drained; nil when tracing is off or the
 	// caller brought its own (Options.Tracer).
 	tracing *sdktrace.TracerProvider
+	// health probes the shared dependencies (Start runs it).
+	health *health.Monitor
 }
 
 // Options are what New takes besides the configuration.
@@ -70,6 +64,9 @@ type Options struct {
 	// exporter); its owner shuts it down. Nil: built from the config when
 	// tracing is on; none at all when it is off.
 	Tracer trace.TracerProvider
+	// ProbeInterval is how often the shared dependencies are probed
+	// (health.DefaultInterval when zero; tests shorten it).
+	ProbeInterval time.Duration
 }
 
 // New builds every part of the proxy with default Options.
@@ -100,6 +97,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 		}()
 	}
 	m := metrics.New()
+	m.RecordBuild(o.Version)
 	origin := cfg.Public.String()
 	codec, err := session.NewCodec(cfg.Session.Keys)
 	if err != nil {
@@ -123,12 +121,15 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 	if err != nil {
 		return nil, fmt.Errorf("set up sign-in: %w", err)
 	}
+	deps := health.New(health.Options{
+		Dependencies: dependencies(rp, store), Interval: o.ProbeInterval, Report: m.SetDependency, Logger: log,
+	})
 	ks, err := keys.Load(cfg.Token.SigningKeys, keys.Options{Grace: cfg.Token.RetiredKeyGrace.D(), Logger: log, Metrics: m})
 	if err != nil {
 		return nil, fmt.Errorf("token.signing_keys: %w", err)
 	}
 	minter := token.NewMinter(token.MinterOptions{
-		Token: cfg.Token, Keys: ks, Enricher: token.EnricherFromConfig(cfg.Token), Metrics: m, Logger: log, Tracer: tp,
+		Token: cfg.Token, Keys: ks, Enricher: token.EnricherFromConfig(cfg.Token, tp), Metrics: m, Logger: log, Tracer: tp,
 	})
 	tokenOpts := token.HandlerOptions{PublicOrigin: origin, SessionPath: cfg.Paths.Session, Metrics: m, Logger: log}
 	if cfg.Token.RateLimit > 0 {
@@ -175,6 +176,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 		Metrics:           m,
 		AccessLog:         cfg.Log.AccessLog,
 		Tracer:            tp,
+		Health:            deps,
 		RP:                rp,
 		Store:             store,
 		BackchannelLogout: cfg.Session.BackchannelLogout == nil || *cfg.Session.BackchannelLogout,
@@ -194,7 +196,23 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 	if err != nil {
 		return nil, err
 	}
-	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h, store: store, closeStore: closeStore, tracing: owned}, nil
+	return &App{cfg: cfg, log: log, metrics: m, rp: rp, keys: ks, handler: h, store: store, closeStore: closeStore, tracing: owned, health: deps}, nil
+}
+
+// dependencies are the shared services whose state lcw_dependency_up and
+// {prefix}/readyz?verbose report: the IdP, and Redis with a server-side
+// store. None of them is part of readiness.
+func dependencies(rp *login.RP, store session.Store) []health.Dependency {
+	deps := []health.Dependency{{Name: "idp", Probe: rp.Probe}}
+	if p, ok := store.(pinger); ok {
+		deps = append(deps, health.Dependency{Name: "redis", Probe: p.Ping})
+	}
+	return deps
+}
+
+// pinger is a session store with a server to reach (the Redis store).
+type pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // budgets is a session store that keeps token budgets every replica
@@ -236,13 +254,16 @@ func (a *App) Store() session.Store { return a.store }
 // Keys is the signing key set (for tests).
 func (a *App) Keys() *keys.Set { return a.keys }
 
-// Ready is nil once the IdP's discovery document and keys are loaded.
+// Ready is nil once the IdP's discovery document and keys are loaded
+// (sign-in can work); it is not the proxy's readiness, which no shared
+// dependency decides.
 func (a *App) Ready() error { return a.rp.Ready() }
 
 // Start begins the background work (IdP discovery, key reloads) that Run
 // also starts; tests that serve Handler themselves call it.
 func (a *App) Start(ctx context.Context) {
 	a.rp.Start(ctx)
+	go a.health.Run(ctx)
 	go a.keys.Run(ctx, a.cfg.Token.KeyCheckInterval.D())
 }
 

@@ -43,6 +43,9 @@ type envOptions struct {
 	// environment config.Load sees (OTEL_* for tracing).
 	Tracer trace.TracerProvider
 	Env    map[string]string
+	// ProbeInterval is how often the app probes the IdP and Redis
+	// (app.Options.ProbeInterval; zero: its default).
+	ProbeInterval time.Duration
 }
 
 // env is a real OP, a real upstream and the whole proxy on loopback.
@@ -145,7 +148,7 @@ token:
 	if o.LogOut != nil {
 		logOut = o.LogOut
 	}
-	a, err := app.NewWithOptions(cfg, app.NewLogger(cfg.Log, logOut), app.Options{Tracer: o.Tracer})
+	a, err := app.NewWithOptions(cfg, app.NewLogger(cfg.Log, logOut), app.Options{Tracer: o.Tracer, ProbeInterval: o.ProbeInterval})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

@@ -458,10 +458,13 @@ func TestAuthorizationRulesAnswer403NotLoop(t *testing.T) {
 
 func TestIdPDownAtStart(t *testing.T) {
 	addr := freeAddr(t)
-	e := startEnv(t, envOptions{NoOP: true, OP: testenv.OPOptions{Addr: addr}})
+	e := startEnv(t, envOptions{NoOP: true, OP: testenv.OPOptions{Addr: addr}, ProbeInterval: 100 * time.Millisecond})
 	c := noRedirect(&http.Client{})
-	if r := testenv.Do(t, c, "GET", e.URL+"/_lcw/readyz", nil); r.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("readyz with the IdP down: %d", r.StatusCode)
+	waitDependency(t, e, "idp", 0)
+	// Ready: the IdP is every replica's, and its outage must not empty
+	// the Service.
+	if r := testenv.Do(t, c, "GET", e.URL+"/_lcw/readyz", nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("readyz with the IdP down: %d, want 200", r.StatusCode)
 	}
 	if r := testenv.Do(t, c, "GET", e.URL+"/public/info", nil); r.StatusCode != 200 {
 		t.Fatalf("public path with the IdP down: %d", r.StatusCode)
@@ -472,7 +475,7 @@ func TestIdPDownAtStart(t *testing.T) {
 	}
 	// The IdP comes up: discovery retries and sign-in works.
 	e.OP = testenv.StartOP(t, e.OPOpts)
-	e.waitReady(t)
+	waitDependency(t, e, "idp", 1) // a probe that reaches the IdP wakes discovery from its backoff
 	_, resp := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/welcome")
 	if resp.Request.URL.Path != "/welcome" {
 		t.Fatalf("login after the IdP came up ended at %s", resp.Request.URL)

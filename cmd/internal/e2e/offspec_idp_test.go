@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
@@ -81,8 +83,11 @@ func TestPrivateCAIdP(t *testing.T) {
 		if e.App.Ready() == nil {
 			t.Fatal("ready although the IdP's certificate is not trusted")
 		}
-		if r := testenv.Do(t, testenv.NewBrowserClient(t), "GET", e.URL+"/_lcw/readyz", nil); r.StatusCode == http.StatusOK {
-			t.Fatalf("readyz %d, want not ready", r.StatusCode)
+		if r := testenv.Do(t, noRedirect(testenv.NewBrowserClient(t)), "GET", e.URL+"/_lcw/login", nil); r.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("login %d, want 503 while the IdP is not trusted", r.StatusCode)
+		}
+		if up := testutil.ToFloat64(e.App.Metrics().DependencyUp.WithLabelValues("idp")); up != 0 {
+			t.Fatalf("lcw_dependency_up{dep=idp} = %v, want 0", up)
 		}
 	})
 }
