@@ -53,6 +53,8 @@ func Default() Config {
 			CookieName:       "_lcw",
 			CookiePath:       "/",
 			CookieHostPrefix: true,
+
+			FrontchannelLogout: FrontchannelLogout{Enabled: true},
 		},
 		Access: Access{Mode: "required", GroupsClaim: "groups"},
 		Headers: Headers{
