@@ -53,8 +53,6 @@ func Default() Config {
 			CookieName:       "_lcw",
 			CookiePath:       "/",
 			CookieHostPrefix: true,
-
-			FrontchannelLogout: FrontchannelLogout{Enabled: true},
 		},
 		Access: Access{Mode: "required", GroupsClaim: "groups"},
 		Headers: Headers{

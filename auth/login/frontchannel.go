@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -11,7 +12,7 @@ import (
 
 // Limits of OpenID Connect Front-Channel Logout 1.0 as the proxy applies
 // them. The request comes from a browser, so anyone can send one: what is
-// too long is refused before it is parsed or logged.
+// too long is refused before it is parsed.
 const (
 	// maxFrontchannelQuery bounds the whole query: an issuer URL and a sid.
 	maxFrontchannelQuery = 4 << 10
@@ -41,33 +42,43 @@ const frontchannelAnswer = "<!doctype html><html><head><meta charset=\"utf-8\"><
 //     sid on every replica: the sid alone names them, so it works whether
 //     or not the browser sends our cookie in the IdP's frame;
 //   - with the cookie store, only the session whose cookie the browser
-//     sends, and only when that session's sid is the one named: another
-//     sid is another sign-in (or a third party's guess), left alone. A
-//     browser sends our SameSite=Lax cookie in a frame only when the IdP's
-//     page is on the same site; from another site (Entra ID) nothing comes
-//     and nothing can be cleared.
+//     sends, and only when that session's sid (and iss, when both are
+//     known) is the one named: another sid is another sign-in (or a third
+//     party's guess), left alone. A browser sends our SameSite=Lax cookie
+//     in a frame only when the IdP's page is on the same site; from
+//     another site (Entra ID) nothing comes and nothing can be cleared.
 //
-// A request without sid is refused rather than taken to mean "the
-// browser's session": a GET that any page can cause (a link, a top-level
-// navigation, which carries Lax cookies) must not sign users out, and the
-// sid, which only the IdP and the ID token know, is what says the IdP
-// sent it. An iss, when present, must name oidc.issuer (issuerMatches);
-// Entra ID sends only sid, which is unambiguous because the proxy has one
-// OpenID provider.
+// The sid is the request's only authority. A GET that any page can cause
+// (a link, a top-level navigation, which carries Lax cookies, or a frame
+// of its own) ends nothing without the sid, which only the IdP, the ID
+// token and the signed-in browser know; a request without one is refused
+// rather than taken to mean "the browser's session". frame-ancestors keeps
+// other sites from showing the answer, not from sending the request.
+//
+// iss, when present, must name oidc.issuer by the rule ID and logout
+// tokens are checked by (issuerRule.checkIssuer: with a {tenantid} issuer,
+// the issuer of an allowed tenant). Without iss the sid is taken alone:
+// the spec wants both, but Entra ID sends only sid, and the proxy trusts
+// exactly one OpenID provider, so the sid cannot be another provider's.
+//
+// Unless session.frontchannel_logout.enabled is set, the endpoint answers
+// only once discovery found frontchannel_logout_supported: true (404
+// otherwise; 503 before discovery succeeded).
 //
 // The answer is a tiny page that only the IdP's origin may frame
 // (frame-ancestors session.frontchannel_logout's Ancestors), never cached:
-// 200 whether or not a session ended (the IdP learns nothing about other
-// users' sessions), 400 for a malformed request or another issuer, 503
-// when the store cannot be reached, 405 for anything but GET (a HEAD
+// 200 whether or not a session ended (the caller learns nothing about
+// other users' sessions), 400 for a malformed request or another issuer,
+// 503 when the store cannot be reached, 405 for anything but GET (a HEAD
 // must not end sessions). It never redirects.
 func (rp *RP) FrontchannelLogoutHandler() http.Handler {
 	srv, _ := rp.store.(FrontchannelStore)
-	csp := frontchannelCSP(rp.opt.Session.FrontchannelLogout.Ancestors)
+	fc := rp.opt.Session.FrontchannelLogout
+	csp := frontchannelCSP(fc.Ancestors)
+	issuer := newIssuerRule(rp.opt.OIDC)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
-		h.Set("Pragma", "no-cache")
 		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
@@ -76,24 +87,45 @@ func (rp *RP) FrontchannelLogoutHandler() http.Handler {
 			http.Error(w, "use GET", http.StatusMethodNotAllowed)
 			return
 		}
-		status := http.StatusOK
-		result, err := rp.frontchannelLogout(w, r, srv)
+		if fc.Enabled == nil {
+			p, err := rp.disc.get()
+			switch {
+			case err != nil:
+				rp.frontchannelAnswer(w, r, http.StatusServiceUnavailable, "unavailable", err)
+				return
+			case !p.frontchannel:
+				rp.metrics.FrontchannelLogouts.WithLabelValues("not_supported").Inc()
+				http.NotFound(w, r)
+				return
+			}
+		}
+		result, err := rp.frontchannelLogout(w, r, issuer, srv)
 		var refused *logoutRefusal
 		switch {
 		case errors.As(err, &refused):
-			status, result = http.StatusBadRequest, refused.result
-			rp.log.InfoContext(r.Context(), "front-channel logout refused", slog.String("reason", refused.result), slog.String("error", refused.err.Error()))
+			rp.frontchannelAnswer(w, r, http.StatusBadRequest, refused.result, refused.err)
 		case err != nil:
-			status, result = http.StatusServiceUnavailable, "unavailable"
-			rp.log.WarnContext(r.Context(), "front-channel logout failed", slog.String("error", err.Error()))
+			rp.frontchannelAnswer(w, r, http.StatusServiceUnavailable, "unavailable", err)
 		default:
-			rp.log.InfoContext(r.Context(), "front-channel logout", slog.String("result", result))
+			rp.frontchannelAnswer(w, r, http.StatusOK, result, nil)
 		}
-		rp.metrics.FrontchannelLogouts.WithLabelValues(result).Inc()
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(frontchannelAnswer))
 	})
+}
+
+// frontchannelAnswer counts and logs result and writes the page.
+func (rp *RP) frontchannelAnswer(w http.ResponseWriter, r *http.Request, status int, result string, err error) {
+	switch {
+	case status == http.StatusBadRequest:
+		rp.log.InfoContext(r.Context(), "front-channel logout refused", slog.String("reason", result), slog.String("error", err.Error()))
+	case err != nil:
+		rp.log.WarnContext(r.Context(), "front-channel logout failed", slog.String("error", err.Error()))
+	default:
+		rp.log.InfoContext(r.Context(), "front-channel logout", slog.String("result", result))
+	}
+	rp.metrics.FrontchannelLogouts.WithLabelValues(result).Inc()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(frontchannelAnswer))
 }
 
 // frontchannelCSP lets the answer be framed by the given origins only
@@ -109,8 +141,8 @@ func frontchannelCSP(ancestors []string) string {
 // frontchannelLogout checks the request's iss and sid and ends the
 // sessions of the sid; result is the metric's label. A *logoutRefusal is a
 // malformed request; any other error is the store's.
-func (rp *RP) frontchannelLogout(w http.ResponseWriter, r *http.Request, srv FrontchannelStore) (result string, err error) {
-	sid, err := frontchannelParams(r, rp.issuerMatches)
+func (rp *RP) frontchannelLogout(w http.ResponseWriter, r *http.Request, issuer issuerRule, srv FrontchannelStore) (result string, err error) {
+	iss, sid, err := frontchannelParams(r, issuer)
 	if err != nil {
 		return "", err
 	}
@@ -125,12 +157,17 @@ func (rp *RP) frontchannelLogout(w http.ResponseWriter, r *http.Request, srv Fro
 		return "ended", nil
 	}
 	sess, err := rp.store.Load(r)
-	switch {
-	case err != nil:
-		// No cookie (third-party cookies blocked, or signed out already)
-		// or one that opens nothing: nothing here to end.
+	if err != nil {
+		// No cookie (third-party cookies blocked, a cross-site IdP, or
+		// signed out already) or one that opens nothing: nothing to end.
 		return "no_session", nil
-	case sess.SID == "" || sess.SID != sid:
+	}
+	sessIss, _ := sess.Claims["iss"].(string)
+	switch {
+	case sess.SID == "" || subtle.ConstantTimeCompare([]byte(sess.SID), []byte(sid)) != 1:
+		return "other_session", nil
+	case iss != "" && sessIss != "" && sessIss != iss:
+		// The same sid from another tenant's issuer: not this sign-in.
 		return "other_session", nil
 	}
 	if err := rp.store.Clear(w, r); err != nil {
@@ -141,34 +178,41 @@ func (rp *RP) frontchannelLogout(w http.ResponseWriter, r *http.Request, srv Fro
 }
 
 // frontchannelParams reads the one sid and the optional one iss of a
-// bounded query, iss checked by issuerOK.
-func frontchannelParams(r *http.Request, issuerOK func(string) bool) (string, error) {
+// bounded query, iss checked by issuer.
+func frontchannelParams(r *http.Request, issuer issuerRule) (iss, sid string, err error) {
 	if len(r.URL.RawQuery) > maxFrontchannelQuery {
-		return "", refuse("bad_request", "query of %d bytes, at most %d", len(r.URL.RawQuery), maxFrontchannelQuery)
+		return "", "", refuse("bad_request", "query of %d bytes, at most %d", len(r.URL.RawQuery), maxFrontchannelQuery)
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return "", refuse("bad_request", "query: %w", err)
+		return "", "", refuse("bad_request", "query: %w", err)
 	}
-	sids, iss := q["sid"], q["iss"]
+	sids, isss := q["sid"], q["iss"]
 	switch {
 	case len(sids) != 1 || sids[0] == "":
-		return "", refuse("bad_request", "want one sid, got %d", len(sids))
+		return "", "", refuse("bad_request", "want one sid, got %d", len(sids))
 	case len(sids[0]) > maxSID:
-		return "", refuse("bad_request", "sid of %d bytes, at most %d", len(sids[0]), maxSID)
-	case len(iss) > 1:
-		return "", refuse("bad_request", "want at most one iss, got %d", len(iss))
-	case len(iss) == 1 && !issuerOK(iss[0]):
-		return "", refuse("wrong_issuer", "iss is not oidc.issuer")
+		return "", "", refuse("bad_request", "sid of %d bytes, at most %d", len(sids[0]), maxSID)
+	case !printableASCII(sids[0]):
+		return "", "", refuse("bad_request", "sid is not printable ASCII (the syntax of a client id)")
+	case len(isss) > 1:
+		return "", "", refuse("bad_request", "want at most one iss, got %d", len(isss))
+	case len(isss) == 1:
+		if err := issuer.checkIssuer(isss[0]); err != nil {
+			return "", "", refuse("wrong_issuer", "%w", err)
+		}
+		iss = isss[0]
 	}
-	return sids[0], nil
+	return iss, sids[0], nil
 }
 
-// issuerMatches reports whether iss names the configured OpenID provider,
-// as a logout token's iss is checked (go-oidc's Verify: the very string
-// of oidc.issuer). It is the one place front-channel logout decides which
-// issuer to believe, so an issuer template ({tenantid}) is checked by
-// swapping this function's body for the template's matcher.
-func (rp *RP) issuerMatches(iss string) bool {
-	return iss == rp.opt.OIDC.Issuer
+// printableASCII: %x20-7E, OAuth 2.0's VSCHAR, of which a client id (and
+// so a sid) is made.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -67,7 +67,10 @@ type Metrics struct {
 	// iframe) by result: ended, no_session (no session of that sid; with
 	// the cookie store: no session cookie came, as when the browser blocks
 	// third-party cookies), other_session (the cookie's session has
-	// another sid: left alone), bad_request, wrong_issuer, unavailable.
+	// another sid or issuer: left alone), bad_request, wrong_issuer,
+	// unavailable (the store, or discovery not done yet), not_supported
+	// (404: enabled unset and the IdP does not advertise
+	// frontchannel_logout_supported).
 	FrontchannelLogouts *prometheus.CounterVec
 }
 

@@ -178,7 +178,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 		RP:                 rp,
 		Store:              store,
 		BackchannelLogout:  cfg.Session.BackchannelLogout == nil || *cfg.Session.BackchannelLogout,
-		FrontchannelLogout: cfg.Session.FrontchannelLogout.Enabled,
+		FrontchannelLogout: !cfg.Session.FrontchannelLogout.Off(),
 		Minter:             minter,
 		Token:              tokenOpts,
 		Keys:               ks,
