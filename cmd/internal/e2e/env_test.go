@@ -26,8 +26,8 @@ import (
 // envOptions shape one end-to-end environment.
 type envOptions struct {
 	OP        testenv.OPOptions // a FrontchannelLogoutURI that is a path is the proxy's
-	NoOP      bool   // start the proxy while the OP is down (OP.Addr must be set)
-	Extra     string // YAML appended to the config (sections replace the base's)
+	NoOP      bool              // start the proxy while the OP is down (OP.Addr must be set)
+	Extra     string            // YAML appended to the config (sections replace the base's)
 	Upstream  http.Handler
 	SkipReady bool
 	// Replicas: a pre-opened listener, an OP started by the test for
