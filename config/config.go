@@ -186,6 +186,8 @@ type Session struct {
 	// BackchannelLogout serves {prefix}/backchannel-logout; unset: whenever
 	// the store is server-side. True with the cookie store is an error.
 	BackchannelLogout *bool `yaml:"backchannel_logout"`
+	// FrontchannelLogout serves {prefix}/frontchannel-logout (frontchannel.go).
+	FrontchannelLogout FrontchannelLogout `yaml:"frontchannel_logout"`
 
 	Secret              string   `yaml:"secret" secret:"true"`
 	SecretFile          string   `yaml:"secret_file" path:"true"`

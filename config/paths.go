@@ -19,6 +19,9 @@ type Paths struct {
 	Auth                    string
 	Bootstrap, ClientEvents string
 	Healthz, Readyz         string
+
+	// FrontchannelLogout is loaded by the IdP in an iframe.
+	FrontchannelLogout string
 }
 
 // NewPaths derives the endpoints under prefix (no trailing slash).
@@ -41,5 +44,7 @@ func NewPaths(prefix string) Paths {
 		ClientEvents:      at("client-events"),
 		Healthz:           at("healthz"),
 		Readyz:            at("readyz"),
+
+		FrontchannelLogout: at("frontchannel-logout"),
 	}
 }

@@ -53,6 +53,10 @@ type Deps struct {
 	// unregistered (404).
 	Store             session.Store
 	BackchannelLogout bool
+	// FrontchannelLogout serves {prefix}/frontchannel-logout, which the
+	// IdP loads in an iframe: with either store (login.FrontchannelStore
+	// or the cookie the browser sends).
+	FrontchannelLogout bool
 	// Minter mints the chat token at {prefix}/token and shows what it would
 	// carry at {prefix}/session, both with Token's options.
 	Minter *token.Minter
@@ -116,6 +120,9 @@ func (d Deps) routes() []route {
 		// Server to server: no Identify (no cookies), POST only, checked by
 		// the handler; the signed logout token is its only authority.
 		{path: p.BackchannelLogout, h: d.backchannelLogout()},
+		// In the IdP's iframe: no Identify (the handler reads the store
+		// itself), GET only, checked by the handler (a HEAD ends nothing).
+		{path: p.FrontchannelLogout, h: d.frontchannelLogout()},
 
 		// Any method reaches the token handler, which answers 405 itself.
 		{path: p.Token, h: token.TokenHandler(d.Minter, tokenIdentity, d.Token), identify: true},
@@ -140,6 +147,15 @@ func (d Deps) backchannelLogout() http.Handler {
 		return nil
 	}
 	return d.RP.BackchannelLogoutHandler(srv)
+}
+
+// frontchannelLogout is the IdP's front-channel logout, unless
+// session.frontchannel_logout.enabled is off.
+func (d Deps) frontchannelLogout() http.Handler {
+	if !d.FrontchannelLogout {
+		return nil
+	}
+	return d.RP.FrontchannelLogoutHandler()
 }
 
 // forwardAuth answers an ingress's auth subrequests from the verdict.

@@ -31,7 +31,7 @@ import (
 // names of the server spans for the proxy's own endpoints, as dashboards
 // and alerts know them. Besides them there are only "own_other" and
 // "upstream".
-var dashboardRoutes = []string{"login", "callback", "logout", "token", "session", "auth", "silent", "backchannel-logout",
+var dashboardRoutes = []string{"login", "callback", "logout", "token", "session", "auth", "silent", "backchannel-logout", "frontchannel-logout",
 	"public-key.pem", "public-keys", "jwks.json", "bootstrap.js", "client-events", "healthz", "readyz"}
 
 // serverStore stands in for a server-side store: it is ready, and the
@@ -81,15 +81,16 @@ token: {issuer: shop.example.com, signing_keys: [{file: ` + testenv.SigningKeyFi
 		t.Fatal(err)
 	}
 	return Deps{
-		Paths:             cfg.Paths,
-		Logger:            quietLog,
-		Metrics:           m,
-		RP:                rp,
-		Store:             serverStore{},
-		BackchannelLogout: true,
-		Minter:            token.NewMinter(token.MinterOptions{Token: cfg.Token, Keys: ks, Metrics: m, Logger: quietLog}),
-		Token:             token.HandlerOptions{PublicOrigin: origin, SessionPath: cfg.Paths.Session, Metrics: m, Logger: quietLog},
-		Keys:              ks,
+		Paths:              cfg.Paths,
+		Logger:             quietLog,
+		Metrics:            m,
+		RP:                 rp,
+		Store:              serverStore{},
+		BackchannelLogout:  true,
+		FrontchannelLogout: true,
+		Minter:             token.NewMinter(token.MinterOptions{Token: cfg.Token, Keys: ks, Metrics: m, Logger: quietLog}),
+		Token:              token.HandlerOptions{PublicOrigin: origin, SessionPath: cfg.Paths.Session, Metrics: m, Logger: quietLog},
+		Keys:               ks,
 		Bootstrap: bootstrap.New(bootstrap.Options{Paths: cfg.Paths, SessionHeader: token.SessionHeader,
 			ClientFunction: cfg.Inject.ClientFunction, OnUnauthenticated: cfg.Inject.OnUnauthenticated, PublicOrigin: origin, Metrics: m}),
 		Policy: access.NewPolicy(cfg.Access, cfg.Paths),
@@ -225,7 +226,7 @@ func TestRouteMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := d.Paths
-	allow := map[string]string{p.Token: "GET, HEAD", p.BackchannelLogout: "POST", p.ClientEvents: "POST"}
+	allow := map[string]string{p.Token: "GET, HEAD", p.BackchannelLogout: "POST", p.FrontchannelLogout: "GET", p.ClientEvents: "POST"}
 	for _, rt := range d.routes() {
 		wantAllow, checked := allow[rt.path]
 		if checked != (rt.method == "") {

@@ -46,17 +46,7 @@ func startLiveRP(t *testing.T) *liveRP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := config.Default().Session.Redis
-	rc.URL = testenv.StartRedis(t).URL()
-	client, err := session.NewRedisClient(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
-	store := session.NewRedisStore(codec, cfg.Session.Keys, session.RedisOptions{
-		Cookie: session.CookieOptions{Name: cfg.Session.Name, Path: "/", Secure: true, Lifetime: cfg.Session.Lifetime.D()},
-		Client: client, KeyPrefix: rc.KeyPrefix, Timeout: rc.Timeout.D(),
-	})
+	store := newRedisStore(t, cfg, codec)
 	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: cfg.Public.String(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.New()})
 	if err != nil {
@@ -75,6 +65,23 @@ func startLiveRP(t *testing.T) *liveRP {
 	t.Cleanup(srv.Close)
 	l.rp, l.url = rp, srv.URL
 	return l
+}
+
+// newRedisStore is a session store on a fresh real redis-server, with the
+// cookie settings of cfg.
+func newRedisStore(t *testing.T, cfg *config.Config, codec *session.Codec) *session.RedisStore {
+	t.Helper()
+	rc := config.Default().Session.Redis
+	rc.URL = testenv.StartRedis(t).URL()
+	client, err := session.NewRedisClient(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	return session.NewRedisStore(codec, cfg.Session.Keys, session.RedisOptions{
+		Cookie: session.CookieOptions{Name: cfg.Session.Name, Path: cfg.Session.CookiePath, Secure: cfg.Session.Secure, Lifetime: cfg.Session.Lifetime.D()},
+		Client: client, KeyPrefix: rc.KeyPrefix, Timeout: rc.Timeout.D(),
+	})
 }
 
 // post sends a logout token as the IdP would and returns the status.

@@ -31,7 +31,9 @@ const (
 // edit, when set, is applied to every ID token the provider issues.
 func entraSite(t *testing.T, allowed string, edit *atomic.Pointer[func(map[string]any)]) *site {
 	t.Helper()
-	op := testenv.OPOptions{Tenants: map[string]string{testenv.VIPUsername: tenantA, testenv.CustomerUsername: tenantB}}
+	// Entra ID announces front-channel logout and sends sid alone.
+	op := testenv.OPOptions{Tenants: map[string]string{testenv.VIPUsername: tenantA, testenv.CustomerUsername: tenantB},
+		FrontchannelLogoutURI: frontchannelPath, FrontchannelSIDOnly: true}
 	if edit != nil {
 		op.EditIDToken = func(c map[string]any) {
 			if f := edit.Load(); f != nil {

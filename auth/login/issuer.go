@@ -169,6 +169,23 @@ func (r issuerRule) check(idt *oidc.IDToken) error {
 	return r.checkTenant(idt.Issuer, tid)
 }
 
+// checkIssuer checks an issuer that comes without a token (a front-channel
+// logout request's iss): oidc.issuer itself, or, with a template, the
+// issuer with a tenant id in place that oidc.allowed_tenants allows, by
+// the very checks a token's iss and tid get (checkTenant, the tenant read
+// from iss itself).
+func (r issuerRule) checkIssuer(iss string) error {
+	if !r.templated {
+		if iss != r.exact {
+			return fmt.Errorf("%w: iss %q is not oidc.issuer", errIssuer, iss)
+		}
+		return nil
+	}
+	t, _ := strings.CutPrefix(iss, r.prefix)
+	t, _ = strings.CutSuffix(t, r.suffix)
+	return r.checkTenant(iss, t)
+}
+
 // checkTenant: tid is a tenant id, iss the configured issuer with exactly
 // that tid in place, and the tenant allowed.
 func (r issuerRule) checkTenant(iss, tid string) error {

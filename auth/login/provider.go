@@ -36,8 +36,12 @@ type provider struct {
 	// (oauth2.Endpoint.AuthStyle says the same to x/oauth2).
 	authMethod string
 	// issuer checks what go-oidc cannot: iss and tid against a
-	// {tenantid} issuer (issuer.go). Every verified token goes through it.
+	// {tenantid} issuer (issuer.go). Every verified token goes through it,
+	// and every front-channel logout request's iss.
 	issuer issuerRule
+	// frontchannel is the discovery document's
+	// frontchannel_logout_supported.
+	frontchannel bool
 }
 
 // errNotDiscovered is returned while the IdP has not answered discovery.
@@ -99,8 +103,9 @@ func (rp *RP) tryDiscover(ctx context.Context) (*provider, error) {
 	}
 	op := d.Provider
 	var extra struct {
-		EndSession  string   `json:"end_session_endpoint"`
-		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+		EndSession   string   `json:"end_session_endpoint"`
+		AuthMethods  []string `json:"token_endpoint_auth_methods_supported"`
+		Frontchannel bool     `json:"frontchannel_logout_supported"`
 	}
 	if err := json.Unmarshal(d.Doc, &extra); err != nil {
 		return nil, fmt.Errorf("read discovery document of %s: %w", rp.opt.OIDC.Issuer, err)
@@ -132,9 +137,10 @@ func (rp *RP) tryDiscover(ctx context.Context) (*provider, error) {
 			RedirectURL:  rp.callbackURL,
 			Scopes:       rp.opt.OIDC.Scopes,
 		},
-		endSession: extra.EndSession,
-		authMethod: method,
-		issuer:     issuer,
+		endSession:   extra.EndSession,
+		authMethod:   method,
+		issuer:       issuer,
+		frontchannel: extra.Frontchannel,
 	}, nil
 }
 

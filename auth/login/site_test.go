@@ -46,6 +46,9 @@ type siteOptions struct {
 	// issuer, when set, gives the oidc section's issuer keys for op
 	// (default: issuer: op.Issuer).
 	issuer func(op *testenv.OP) string
+	// redis keeps the sessions in a real Redis (session.RedisStore)
+	// instead of cookies.
+	redis bool
 }
 
 func startSite(t *testing.T, o siteOptions) *site {
@@ -55,6 +58,9 @@ func startSite(t *testing.T, o siteOptions) *site {
 	t.Cleanup(srv.Close)
 	o.op.RedirectURIs = append(o.op.RedirectURIs, srv.URL+"/_lcw/callback")
 	o.op.PostLogoutRedirectURIs = append(o.op.PostLogoutRedirectURIs, srv.URL+"/")
+	if strings.HasPrefix(o.op.FrontchannelLogoutURI, "/") { // a path of the site
+		o.op.FrontchannelLogoutURI = srv.URL + o.op.FrontchannelLogoutURI
+	}
 	op := testenv.StartOP(t, o.op)
 
 	dir := t.TempDir()
@@ -85,7 +91,10 @@ token: {issuer: shop.example.com, signing_keys: [{file: ` + strconv.Quote(key) +
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := session.NewCookieStore(codec, session.CookieOptions{Name: cfg.Session.Name, Path: cfg.Session.CookiePath, Secure: cfg.Session.Secure, Lifetime: cfg.Session.Lifetime.D()})
+	var store session.Store = session.NewCookieStore(codec, session.CookieOptions{Name: cfg.Session.Name, Path: cfg.Session.CookiePath, Secure: cfg.Session.Secure, Lifetime: cfg.Session.Lifetime.D()})
+	if o.redis {
+		store = newRedisStore(t, cfg, codec)
+	}
 	m := metrics.New()
 	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: cfg.Public.String(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
@@ -104,6 +113,7 @@ token: {issuer: shop.example.com, signing_keys: [{file: ` + strconv.Quote(key) +
 	mux.Handle("/_lcw/login", rp.LoginHandler())
 	mux.Handle("/_lcw/callback", rp.CallbackHandler())
 	mux.Handle("/_lcw/logout", rp.LogoutHandler())
+	mux.Handle("/_lcw/frontchannel-logout", rp.FrontchannelLogoutHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		sess, err := rp.Session(w, r)
 		if err != nil {

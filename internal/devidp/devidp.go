@@ -86,6 +86,14 @@ type Options struct {
 	// post_logout_redirect_uri, another client_id or an unregistered
 	// logout_uri gets a 400 error page, where Cognito leaves the browser.
 	CognitoLogout bool
+	// FrontchannelLogoutURI, when set, is the client's registered
+	// front-channel logout URL (OpenID Connect Front-Channel Logout 1.0):
+	// discovery then says frontchannel_logout_supported and
+	// frontchannel_logout_session_supported, and FrontchannelSignedOutPath
+	// serves the provider's signed-out page, which frames this URL with
+	// iss and sid. FrontchannelSIDOnly leaves iss out, as Entra ID does.
+	FrontchannelLogoutURI string
+	FrontchannelSIDOnly   bool
 	// TLS, when set, serves the provider over HTTPS with this server
 	// configuration (its Issuer is then https://…), as an IdP behind a
 	// private CA such as ADFS.
@@ -369,7 +377,10 @@ func newHandler(issuer string, storage *claimsStorage, opts Options) (http.Handl
 	if opts.CognitoLogout {
 		mux.Handle("GET "+CognitoLogoutPath, cognitoLogout(opts, sso))
 	}
-	if opts.NoEndSession || opts.CognitoLogout || opts.TokenAuthMethods != nil {
+	if opts.FrontchannelLogoutURI != "" {
+		mux.Handle("GET "+FrontchannelSignedOutPath, frontchannelSignedOut(issuer, opts))
+	}
+	if opts.NoEndSession || opts.CognitoLogout || opts.TokenAuthMethods != nil || opts.FrontchannelLogoutURI != "" {
 		return withDiscoveryEdits(mux, opts), nil
 	}
 	return mux, nil
@@ -394,12 +405,16 @@ func hydraEndSession(next http.Handler) http.Handler {
 
 // withDiscoveryEdits changes what the library announces where it has no
 // option for it: it hides the end_session endpoint (a nil endpoint fails
-// the library's validation) and replaces the token endpoint's
-// authentication methods. The discovery document is edited on its way out.
+// the library's validation), replaces the token endpoint's
+// authentication methods and announces front-channel logout. The
+// discovery document is edited on its way out.
 func withDiscoveryEdits(next http.Handler, opts Options) http.Handler {
 	edit := func(doc map[string]json.RawMessage) error {
 		if opts.NoEndSession || opts.CognitoLogout {
 			delete(doc, "end_session_endpoint")
+		}
+		if opts.FrontchannelLogoutURI != "" {
+			advertiseFrontchannel(doc)
 		}
 		switch {
 		case opts.TokenAuthMethods == nil:

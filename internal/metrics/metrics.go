@@ -72,6 +72,15 @@ type Metrics struct {
 	// BuildInfo is 1, labelled with the binary's version, Go version and
 	// VCS revision (RecordBuild).
 	BuildInfo *prometheus.GaugeVec
+	// FrontchannelLogouts counts front-channel logout requests (the IdP's
+	// iframe) by result: ended, no_session (no session of that sid; with
+	// the cookie store: no session cookie came, as when the browser blocks
+	// third-party cookies), other_session (the cookie's session has
+	// another sid or issuer: left alone), bad_request, wrong_issuer,
+	// unavailable (the store, or discovery not done yet), not_supported
+	// (404: enabled unset and the IdP does not advertise
+	// frontchannel_logout_supported).
+	FrontchannelLogouts *prometheus.CounterVec
 }
 
 // New creates the collectors on a fresh registry, with Go and process
@@ -97,7 +106,8 @@ func New() *Metrics {
 	m.StoreOps = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "session_store_operations_total", Help: "Server-side session store operations by op and result."}, []string{"op", "result"})
 	m.StoreDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "lcw", Name: "session_store_duration_seconds", Help: "Server-side session store operation latency by op.", Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .05, .1, .5, 2}}, []string{"op"})
 	m.BackchannelLogouts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "backchannel_logouts_total", Help: "Back-channel logout requests from the IdP by result."}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.SessionCookieBytes, m.SignInWarnings, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.ClientClockSkew, m.KeyReloads, m.StoreOps, m.StoreDuration, m.BackchannelLogouts} {
+	m.FrontchannelLogouts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "frontchannel_logouts_total", Help: "Front-channel logout requests (the IdP's iframe) by result."}, []string{"result"})
+	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.SessionCookieBytes, m.SignInWarnings, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.ClientClockSkew, m.KeyReloads, m.StoreOps, m.StoreDuration, m.BackchannelLogouts, m.FrontchannelLogouts} {
 		f(c)
 	}
 	m.StoreCacheRefused = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "lcw", Name: "session_store_cache_refused_total", Help: "Times Redis refused client-side caching (CLIENT TRACKING) and the session store went on without it."})

@@ -25,9 +25,9 @@ import (
 
 // envOptions shape one end-to-end environment.
 type envOptions struct {
-	OP        testenv.OPOptions
-	NoOP      bool   // start the proxy while the OP is down (OP.Addr must be set)
-	Extra     string // YAML appended to the config (sections replace the base's)
+	OP        testenv.OPOptions // a FrontchannelLogoutURI that is a path is the proxy's
+	NoOP      bool              // start the proxy while the OP is down (OP.Addr must be set)
+	Extra     string            // YAML appended to the config (sections replace the base's)
 	Upstream  http.Handler
 	SkipReady bool
 	// Replicas: a pre-opened listener, an OP started by the test for
@@ -88,6 +88,7 @@ func startEnv(t testing.TB, o envOptions) *env {
 	}
 	o.OP.RedirectURIs = append(o.OP.RedirectURIs, public+"/_lcw/callback")
 	o.OP.PostLogoutRedirectURIs = append(o.OP.PostLogoutRedirectURIs, public+"/")
+	o.OP.FrontchannelLogoutURI = frontchannelURI(public, o.OP.FrontchannelLogoutURI)
 	e := &env{URL: public, Logs: &testenv.LogBuffer{}, OPOpts: o.OP}
 	issuer := "http://" + o.OP.Addr
 	switch {
@@ -170,6 +171,15 @@ token:
 		e.waitReady(t)
 	}
 	return e
+}
+
+// frontchannelURI is uri, the OP's front-channel logout URI for the
+// client, resolved against the proxy's public URL when it is a path.
+func frontchannelURI(public, uri string) string {
+	if strings.HasPrefix(uri, "/") {
+		return public + uri
+	}
+	return uri
 }
 
 func (e *env) waitReady(t testing.TB) {

@@ -29,7 +29,8 @@ func startReplicas(t *testing.T, extra string) *replicas {
 }
 
 // startReplicasWith is startReplicas with an OP of op's options (its
-// redirect URIs are filled in).
+// redirect URIs are filled in, and a front-channel logout URI that is a
+// path is replica A's).
 func startReplicasWith(t *testing.T, extra string, op testenv.OPOptions) *replicas {
 	t.Helper()
 	r := &replicas{Redis: testenv.StartRedis(t)}
@@ -38,6 +39,7 @@ func startReplicasWith(t *testing.T, extra string, op testenv.OPOptions) *replic
 	urls := []string{"http://" + lnA.Addr().String(), "http://" + lnB.Addr().String()}
 	op.RedirectURIs = []string{urls[0] + "/_lcw/callback", urls[1] + "/_lcw/callback"}
 	op.PostLogoutRedirectURIs = []string{urls[0] + "/", urls[1] + "/"}
+	op.FrontchannelLogoutURI = frontchannelURI(urls[0], op.FrontchannelLogoutURI)
 	r.OP = testenv.StartOP(t, op)
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
