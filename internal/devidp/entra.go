@@ -21,7 +21,9 @@ import (
 //     /organizations announce the issuer template
 //     https://login.microsoftonline.com/{tenantid}/v2.0, which no token
 //     carries; each ID token's iss is its user's tenant's issuer,
-//     .../<tenant id>/v2.0, next to the same id in tid.
+//     .../<tenant id>/v2.0, next to the same id in tid, and no
+//     email_verified (Entra's optional claim xms_edov is the tests' to add
+//     with EditIDToken).
 //   - Azure AD B2C: one document per user flow, at
 //     /<tenant>.onmicrosoft.com/<policy>/v2.0/.well-known/openid-configuration,
 //     announcing the tenant-GUID issuer .../<tenant id>/v2.0/ (trailing
@@ -176,6 +178,7 @@ func entraShape(issuer string, users *userStore, tenants map[string]string) (*sh
 		sub, _ := c["sub"].(string)
 		if tenant, ok := byID[sub]; ok {
 			c["iss"], c["tid"] = issuer+"/"+tenant+"/v2.0", tenant
+			delete(c, "email_verified") // Entra never sends it
 		}
 	}
 	return s, nil
