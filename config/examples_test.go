@@ -110,14 +110,25 @@ func TestExampleConfigsLoad(t *testing.T) {
 		issuer   string
 		contexts []string // keys that must be mapped, among others
 	}{
-		"keycloak.yaml": {"https://keycloak.example.com/realms/shop", []string{"customer_email", "msdyn_isvip"}},
-		"entra-id.yaml": {"https://login.microsoftonline.com/00000000-0000-0000-0000-0000000000aa/v2.0", []string{"customer_login", "msdyn_isvip"}},
-		"okta.yaml":     {"https://example.okta.com/oauth2/default", []string{"customer_email", "msdyn_isvip"}},
-		"auth0.yaml":    {"https://example.eu.auth0.com/", []string{"customer_email", "msdyn_isvip"}},
-		"dex.yaml":      {"https://dex.example.com/dex", []string{"customer_email", "msdyn_isvip"}},
-		"google.yaml":   {"https://accounts.google.com", []string{"customer_email", "customer_name"}},
-		"cognito.yaml":  {"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEfGhI", []string{"customer_email", "msdyn_isvip"}},
-		"adfs.yaml":     {"https://adfs.example.com/adfs", []string{"customer_email", "customer_login", "msdyn_isvip"}},
+		"keycloak.yaml":          {"https://keycloak.example.com/realms/shop", []string{"customer_email", "msdyn_isvip"}},
+		"entra-id.yaml":          {"https://login.microsoftonline.com/00000000-0000-0000-0000-0000000000aa/v2.0", []string{"customer_login", "msdyn_isvip"}},
+		"okta.yaml":              {"https://example.okta.com/oauth2/default", []string{"customer_email", "msdyn_isvip"}},
+		"auth0.yaml":             {"https://example.eu.auth0.com/", []string{"customer_email", "msdyn_isvip"}},
+		"dex.yaml":               {"https://dex.example.com/dex", []string{"customer_email", "msdyn_isvip"}},
+		"google.yaml":            {"https://accounts.google.com", []string{"customer_email", "customer_name"}},
+		"cognito.yaml":           {"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEfGhI", []string{"customer_email", "msdyn_isvip"}},
+		"adfs.yaml":              {"https://adfs.example.com/adfs", []string{"customer_email", "customer_login", "msdyn_isvip"}},
+		"entra-multitenant.yaml": {"https://login.microsoftonline.com/{tenantid}/v2.0", []string{"customer_email", "customer_tenant", "msdyn_isvip"}},
+		"azure-ad-b2c.yaml":      {"https://contoso.b2clogin.com/00000000-0000-0000-0000-0000000000cc/v2.0/", []string{"customer_email", "customer_name"}},
+		"entra-external-id.yaml": {"https://00000000-0000-0000-0000-0000000000dd.ciamlogin.com/00000000-0000-0000-0000-0000000000dd/v2.0", []string{"customer_email", "customer_login"}},
+	}
+
+	// Where the discovery document is when it is not under the issuer
+	// (oidc.discovery_url); every other example leaves it out.
+	discovery := map[string]string{
+		"entra-multitenant.yaml": "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration",
+		"azure-ad-b2c.yaml":      "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signupsignin/v2.0/.well-known/openid-configuration",
+		"entra-external-id.yaml": "https://contoso.ciamlogin.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration",
 	}
 
 	entries, err := os.ReadDir(examplesDir)
@@ -154,6 +165,12 @@ func TestExampleConfigsLoad(t *testing.T) {
 			}
 			if cfg.OIDC.Issuer != want.issuer {
 				t.Errorf("oidc.issuer = %q, want %q", cfg.OIDC.Issuer, want.issuer)
+			}
+			if cfg.OIDC.DiscoveryURL != discovery[name] {
+				t.Errorf("oidc.discovery_url = %q, want %q", cfg.OIDC.DiscoveryURL, discovery[name])
+			}
+			if cfg.OIDC.IssuerTemplated() && len(cfg.OIDC.AllowedTenants) == 0 {
+				t.Error("a {tenantid} issuer without oidc.allowed_tenants: every tenant in the world could sign in")
 			}
 			if cfg.Prefix != "/_lcw" {
 				t.Errorf("prefix = %q, want /_lcw (the probes of deploy/kubernetes use it)", cfg.Prefix)

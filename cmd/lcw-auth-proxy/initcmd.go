@@ -22,8 +22,9 @@ const defaultInitDir = "lcw-config"
 const initUsage = `lcw-auth-proxy init — the starting point for a real site
 
 Usage:
-  lcw-auth-proxy init [--idp entra|keycloak|okta|auth0|google|dex] [--out DIR] [--force]
+  lcw-auth-proxy init [--idp NAME] [--out DIR] [--force]
       --public-url URL --upstream URL --issuer URL --client-id ID [--client-secret-file FILE]
+      [--discovery-url URL] [--allowed-tenants ID,ID]
       [--widget-app-id ID --widget-org-id ID --widget-org-url URL [--widget-src URL]]
       [--listen ADDR] [--token-issuer NAME]
 
@@ -35,8 +36,13 @@ others could replace the secrets. Then prints what to register at the IdP (redir
 back-channel logout URIs) and in Omnichannel's chat authentication setting (public key URL,
 JavaScript client function).
 
+--idp is one of: %s.
+
 In a terminal, init asks for every value the flags leave out; elsewhere it names the missing
-flags and stops. --issuer may be left out with --idp google.
+flags and stops. --issuer may be left out with --idp google and --idp entra-multitenant.
+--discovery-url (where the discovery document is, when not under the issuer) is needed with
+--idp entra-external-id and azure-ad-b2c; --allowed-tenants (the Directory (tenant) IDs that
+may sign in) with --idp entra-multitenant.
 `
 
 // question is one value init needs, from a flag or, in a terminal, asked.
@@ -52,7 +58,7 @@ type question struct {
 func initCmd(args []string, p process, stdout, stderr io.Writer) error {
 	for _, a := range args {
 		if a == "-h" || a == "--help" || a == "-help" {
-			fmt.Fprint(stdout, initUsage)
+			fmt.Fprintf(stdout, initUsage, strings.Join(initcfg.IdPNames(), ", "))
 			return nil
 		}
 	}
@@ -64,6 +70,9 @@ func initCmd(args []string, p process, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.PublicURL, "public-url", "", "the origin browsers use, e.g. https://shop.example.com")
 	fs.StringVar(&o.Upstream, "upstream", "", "the site to put the proxy in front of, e.g. http://127.0.0.1:8080")
 	fs.StringVar(&o.Issuer, "issuer", "", "the OpenID provider's issuer URL")
+	fs.StringVar(&o.DiscoveryURL, "discovery-url", "", "the discovery document's URL, for IdPs that serve it apart from the issuer")
+	var tenants string
+	fs.StringVar(&tenants, "allowed-tenants", "", "comma-separated tenant ids (GUIDs) that may sign in (Entra multi-tenant)")
 	fs.StringVar(&o.ClientID, "client-id", "", "the client ID registered for the proxy")
 	fs.StringVar(&o.ClientSecretFile, "client-secret-file", "", "file holding the client secret (none: a public client)")
 	fs.StringVar(&o.Listen, "listen", "", "address the proxy listens on (default: the template's)")
@@ -91,12 +100,22 @@ func initCmd(args []string, p process, stdout, stderr io.Writer) error {
 		{flag: "public-url", prompt: "Public URL of the site, the origin browsers use (like https://shop.example.com)", required: true, value: &o.PublicURL, check: checkOrigin},
 		{flag: "upstream", prompt: "URL of the site the proxy goes in front of (like http://127.0.0.1:8080)", required: true, value: &o.Upstream, check: checkHTTPURL},
 		{flag: "issuer", prompt: issuerPrompt, required: !idp.FixedIssuer, value: &o.Issuer, check: checkHTTPURL},
+	}
+	if idp.DiscoveryHint != "" {
+		questions = append(questions, question{flag: "discovery-url", prompt: "URL of the discovery document (like " + idp.DiscoveryHint + ")",
+			required: idp.NeedsDiscovery, value: &o.DiscoveryURL, check: checkHTTPURL})
+	}
+	if idp.NeedsTenants {
+		questions = append(questions, question{flag: "allowed-tenants", prompt: "Tenant ids that may sign in, comma-separated (Directory (tenant) ID GUIDs)",
+			required: true, value: &tenants, check: checkTenants})
+	}
+	questions = append(questions, []question{
 		{flag: "client-id", prompt: "Client ID the IdP gave the proxy", required: true, value: &o.ClientID},
 		{flag: "client-secret-file", prompt: "File holding the client secret (Enter for a public client)", value: &o.ClientSecretFile},
 		{flag: "widget-app-id", prompt: "Widget data-app-id from its embed code (Enter if the site embeds the widget itself)", value: &o.Widget.AppID},
 		{flag: "widget-org-id", prompt: "Widget data-org-id", value: &o.Widget.OrgID},
 		{flag: "widget-org-url", prompt: "Widget data-org-url", value: &o.Widget.OrgURL, check: checkHTTPURL},
-	}
+	}...)
 	if err := ask(questions, p, stderr); err != nil {
 		return err
 	}
@@ -106,6 +125,15 @@ func initCmd(args []string, p process, stdout, stderr io.Writer) error {
 				return usageError{fmt.Sprintf("init: --%s: %v", q.flag, err)}
 			}
 		}
+	}
+	if o.DiscoveryURL != "" && idp.DiscoveryHint == "" {
+		return usageError{"init: --discovery-url: this IdP serves its discovery document under the issuer; leave it out"}
+	}
+	if tenants != "" {
+		if !idp.NeedsTenants {
+			return usageError{"init: --allowed-tenants applies only to --idp entra-multitenant"}
+		}
+		o.AllowedTenants = splitList(tenants)
 	}
 	w := o.Widget
 	if (w.AppID != "" || w.OrgID != "" || w.OrgURL != "" || w.Src != "") && (w.AppID == "" || w.OrgID == "" || w.OrgURL == "") {
@@ -181,6 +209,31 @@ func checkHTTPURL(s string) error {
 		return errors.New("must be an absolute http or https URL")
 	}
 	return nil
+}
+
+// checkTenants checks a comma-separated list of tenant ids.
+func checkTenants(s string) error {
+	ids := splitList(s)
+	if len(ids) == 0 {
+		return errors.New("give at least one tenant id")
+	}
+	for _, id := range ids {
+		if !config.IsTenantID(id) {
+			return fmt.Errorf("%q is not a tenant id: use the Directory (tenant) ID GUID from the tenant's Overview page", id)
+		}
+	}
+	return nil
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func checkOrigin(s string) error {

@@ -127,6 +127,14 @@ type Options struct {
 	// the ID tokens of these users (refreshed ones too) carry iss
 	// TenantIssuer(tenant) and tid. Users left out keep the plain Issuer.
 	Tenants map[string]string
+	// B2C, when set, makes the provider behave as one Azure AD B2C user
+	// flow, and ExternalID as a Microsoft Entra External ID tenant
+	// (entra.go): their discovery documents (B2CDiscoveryURL,
+	// ExternalIDDiscoveryURL) announce B2CIssuer or ExternalIDIssuer, which
+	// every ID token carries, with those providers' claims. At most one of
+	// Tenants, B2C and ExternalID.
+	B2C        *B2C
+	ExternalID *ExternalID
 	// EditIDToken, when set, changes the claims of every ID token the token
 	// endpoint issues (after the Tenants rewrite); the provider signs the
 	// result with its key. Tests forge with it what a broken or hostile IdP
@@ -149,6 +157,9 @@ type Provider struct {
 	ClientID, ClientSecret string
 	// Users are the accounts it serves, after defaults were applied.
 	Users []User
+
+	b2c        *B2C
+	externalID *ExternalID
 
 	storage  *claimsStorage
 	gate     *tokenGate
@@ -224,8 +235,8 @@ func Start(opts Options) (*Provider, error) {
 		ln.Close()
 		return nil, fmt.Errorf("development OpenID provider: %w", err)
 	}
-	if len(opts.Tenants) > 0 || opts.EditIDToken != nil {
-		handler, err = newEntraFront(handler, issuer, users, opts, func(c any) (string, error) { return signWith(storage, c) })
+	if len(opts.Tenants) > 0 || opts.B2C != nil || opts.ExternalID != nil || opts.EditIDToken != nil {
+		handler, err = newMicrosoftFront(handler, issuer, users, opts, func(c any) (string, error) { return signWith(storage, c) })
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("development OpenID provider: %w", err)
@@ -239,6 +250,8 @@ func Start(opts Options) (*Provider, error) {
 		ClientID:     opts.ClientID,
 		ClientSecret: opts.ClientSecret,
 		Users:        opts.Users,
+		b2c:          opts.B2C,
+		externalID:   opts.ExternalID,
 		storage:      storage,
 		gate:         gate,
 		srv:          &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second},

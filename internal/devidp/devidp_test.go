@@ -53,6 +53,7 @@ func TestStartRefuses(t *testing.T) {
 		{name: "non-loopback address", opts: Options{Addr: "0.0.0.0:0"}, wantErr: "not loopback"},
 		{name: "access tokens longer than the storage keeps them", opts: Options{AccessTokenLifetime: time.Hour}, wantErr: "exceeds"},
 		{name: "user without username", opts: Options{Users: []User{{ID: "x"}}}, wantErr: "empty username"},
+		{name: "two Microsoft shapes", opts: Options{Tenants: map[string]string{VIPUsername: "t"}, B2C: &B2C{Tenant: "c", TenantID: "t", Policy: "p"}}, wantErr: "set one"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,9 +25,12 @@ import (
 
 // envOptions shape one end-to-end environment.
 type envOptions struct {
-	OP        testenv.OPOptions // a FrontchannelLogoutURI that is a path is the proxy's
-	NoOP      bool              // start the proxy while the OP is down (OP.Addr must be set)
-	Extra     string            // YAML appended to the config (sections replace the base's)
+	OP    testenv.OPOptions // a FrontchannelLogoutURI that is a path is the proxy's
+	NoOP  bool              // start the proxy while the OP is down (OP.Addr must be set)
+	Extra string            // YAML appended to the config (sections replace the base's)
+	// ExtraFor, when set, adds YAML made from the running OP (its
+	// discovery URLs and issuers) after Extra.
+	ExtraFor  func(op *testenv.OP) string
 	Upstream  http.Handler
 	SkipReady bool
 	// Replicas: a pre-opened listener, an OP started by the test for
@@ -135,6 +138,9 @@ token:
 `, ln.Addr(), public, e.Upstream.URL, issuer, testenv.DefaultClientID, testenv.DefaultClientSecret,
 		base64.StdEncoding.EncodeToString(secret), e.KeyFile, testenv.LWIContexts)
 	path := filepath.Join(dir, "config.yaml")
+	if o.ExtraFor != nil {
+		o.Extra += o.ExtraFor(e.OP)
+	}
 	extra := strings.NewReplacer("{secret}", base64.StdEncoding.EncodeToString(secret), "{issuer}", issuer, "{public}", public,
 		"{keyfile}", e.KeyFile).Replace(o.Extra)
 	if err := os.WriteFile(path, []byte(testenv.ReplaceSections(base, extra)), 0o600); err != nil {

@@ -531,8 +531,14 @@ func oidcSection(extra string) string {
 	if extra == "" {
 		return ""
 	}
-	return "oidc:\n  issuer: {issuer}\n  client_id: " + testenv.DefaultClientID + "\n  client_secret: " + testenv.DefaultClientSecret +
-		"\n  scopes: [openid, profile, email, offline_access]\n" + extra
+	return oidcSectionFor("  issuer: {issuer}\n" + extra)
+}
+
+// oidcSectionFor is the test env's oidc section with the client's settings
+// and keys (the issuer among them).
+func oidcSectionFor(keys string) string {
+	return "oidc:\n  client_id: " + testenv.DefaultClientID + "\n  client_secret: " + testenv.DefaultClientSecret +
+		"\n  scopes: [openid, profile, email, offline_access]\n" + keys
 }
 
 // Cookie tossing: a sibling subdomain plants the attacker's own valid

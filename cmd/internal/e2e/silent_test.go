@@ -169,18 +169,7 @@ func TestSilentSignInSignedInAtIdP(t *testing.T) {
 	// A sign-in at the IdP (through the proxy), then a browser that kept
 	// only the IdP's cookie: the proxy's session is gone.
 	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
-	op, _ := url.Parse(e.OP.Issuer)
-	fresh := testenv.NewBrowserClient(t)
-	var kept int
-	for _, ck := range c.Jar.Cookies(op) {
-		if ck.Name == "devidp_session" {
-			fresh.Jar.SetCookies(op, []*http.Cookie{ck})
-			kept++
-		}
-	}
-	if kept != 1 {
-		t.Fatalf("the IdP set no browser session cookie")
-	}
+	fresh := idpSessionOnly(t, e, c)
 	seen, resp := hops(t, fresh, e.URL+"/account?tab=orders", topLevel)
 	page := body(t, resp)
 	if resp.StatusCode != http.StatusOK || seen[len(seen)-1] != e.URL+"/account?tab=orders" ||
@@ -196,4 +185,23 @@ func TestSilentSignInSignedInAtIdP(t *testing.T) {
 	if n := testutil.ToFloat64(e.App.Metrics().Logins.WithLabelValues("silent_success")); n != 1 {
 		t.Errorf("silent_success = %v, want 1", n)
 	}
+}
+
+// idpSessionOnly is a fresh browser holding only c's session at the IdP
+// (the OP must run with RememberBrowser): signed in there, not at the proxy.
+func idpSessionOnly(t *testing.T, e *env, c *http.Client) *http.Client {
+	t.Helper()
+	op, _ := url.Parse(e.OP.Issuer)
+	fresh := testenv.NewBrowserClient(t)
+	var kept int
+	for _, ck := range c.Jar.Cookies(op) {
+		if ck.Name == "devidp_session" {
+			fresh.Jar.SetCookies(op, []*http.Cookie{ck})
+			kept++
+		}
+	}
+	if kept != 1 {
+		t.Fatalf("the IdP set no browser session cookie")
+	}
+	return fresh
 }

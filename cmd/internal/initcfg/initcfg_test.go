@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -65,6 +66,16 @@ func TestWriteEveryTemplate(t *testing.T) {
 				Issuer: "https://id.acme.test/tenant", ClientID: "acme-proxy", ClientSecretFile: secret,
 				Widget: config.Widget{AppID: "app-1", OrgID: "org-1", OrgURL: "https://acme.omnichannelengagementhub.com"},
 			}
+			// IdPs off the spec's path: the discovery document apart from
+			// the issuer, a {tenantid} issuer with the tenants allowed.
+			p, _ := LookupIdP(idp)
+			if p.DiscoveryHint != "" {
+				o.DiscoveryURL = "https://id.acme.test/common/v2.0/.well-known/openid-configuration"
+			}
+			if p.NeedsTenants {
+				o.Issuer = "https://id.acme.test/{tenantid}/v2.0"
+				o.AllowedTenants = []string{"00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2", "00000000-0000-4000-8000-0000000000a3"}
+			}
 			dir := filepath.Join(t.TempDir(), "out")
 			res, err := Write(dir, o, false)
 			if err != nil {
@@ -77,7 +88,9 @@ func TestWriteEveryTemplate(t *testing.T) {
 			for key, got := range map[string][2]string{
 				"public_url":                 {cfg.PublicURL, "https://chat.acme.test"},
 				"upstream.url":               {cfg.Upstream.URL, "http://127.0.0.1:9000"},
-				"oidc.issuer":                {cfg.OIDC.Issuer, "https://id.acme.test/tenant"},
+				"oidc.issuer":                {cfg.OIDC.Issuer, o.Issuer},
+				"oidc.discovery_url":         {cfg.OIDC.DiscoveryURL, o.DiscoveryURL},
+				"oidc.allowed_tenants":       {strings.Join(cfg.OIDC.AllowedTenants, ","), strings.Join(o.AllowedTenants, ",")},
 				"oidc.client_id":             {cfg.OIDC.ClientID, "acme-proxy"},
 				"oidc.client_secret":         {cfg.OIDC.ClientSecret, "from-the-idp"},
 				"session.secret_file":        {cfg.Session.SecretFile, filepath.Join(dir, CookieSecretFile)},
@@ -206,5 +219,53 @@ func TestDocumentSetKeepsTheRest(t *testing.T) {
 	}
 	if err := doc.Set("a.missing", "x"); err == nil {
 		t.Error("Set of a missing key succeeded")
+	}
+}
+
+// The Microsoft family: Entra multi-tenant keeps its issuer template and
+// /organizations document unless told otherwise and takes the tenants
+// given; B2C's client-id scope follows the client id; an IdP on the
+// spec's path has no discovery URL to set.
+func TestRenderOffSpecIdPs(t *testing.T) {
+	base := Options{PublicURL: "https://a.test", Upstream: "http://127.0.0.1:1", ClientID: "acme-client", SigningKeyFile: "k.pem"}
+	render := func(o Options) *Document {
+		t.Helper()
+		text, err := Render(o)
+		if err != nil {
+			t.Fatalf("Render(%s): %v", o.IdP, err)
+		}
+		doc, err := Parse(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	o := base
+	o.IdP, o.AllowedTenants = "entra-multitenant", []string{"00000000-0000-4000-8000-0000000000a1"}
+	doc := render(o)
+	if doc.Value("oidc.issuer") != "https://login.microsoftonline.com/{tenantid}/v2.0" ||
+		doc.Value("oidc.discovery_url") != "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration" ||
+		doc.Len("oidc.allowed_tenants") != 1 || doc.Value("oidc.allowed_tenants[0]") != o.AllowedTenants[0] {
+		t.Errorf("entra-multitenant: issuer %q, discovery %q, %d tenants", doc.Value("oidc.issuer"), doc.Value("oidc.discovery_url"), doc.Len("oidc.allowed_tenants"))
+	}
+	if doc.Value("session.secret_file") != CookieSecretFile {
+		t.Errorf("an edit after the tenant list missed its line: session.secret_file = %q", doc.Value("session.secret_file"))
+	}
+
+	o = base
+	o.IdP, o.Issuer, o.DiscoveryURL = "azure-ad-b2c", "https://acme.b2clogin.com/00000000-0000-4000-8000-0000000000b1/v2.0/", "https://acme.b2clogin.com/acme.onmicrosoft.com/B2C_1_x/v2.0/.well-known/openid-configuration"
+	doc = render(o)
+	var scopes []string
+	for i := range doc.Len("oidc.scopes") {
+		scopes = append(scopes, doc.Value("oidc.scopes["+strconv.Itoa(i)+"]"))
+	}
+	if !slices.Equal(scopes, []string{"openid", "offline_access", "acme-client"}) || doc.Value("oidc.discovery_url") != o.DiscoveryURL {
+		t.Errorf("azure-ad-b2c: scopes %v, discovery %q", scopes, doc.Value("oidc.discovery_url"))
+	}
+
+	o = base
+	o.IdP, o.Issuer, o.DiscoveryURL = "keycloak", "https://kc.test/realms/a", "https://kc.test/x/.well-known/openid-configuration"
+	if _, err := Render(o); err == nil || !strings.Contains(err.Error(), "no oidc.discovery_url") {
+		t.Errorf("keycloak with a discovery URL: %v, want a refusal", err)
 	}
 }

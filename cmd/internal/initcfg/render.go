@@ -34,13 +34,28 @@ type IdP struct {
 	// IssuerHint shows the form of the provider's issuer URL.
 	IssuerHint string
 	// FixedIssuer: the example's issuer is the provider's one and only
-	// (Google), so --issuer may be left out.
+	// (Google, or Entra's multi-tenant template), so --issuer may be left out.
 	FixedIssuer bool
+	// DiscoveryHint, when set, shows the form of the discovery document's
+	// URL of a provider that serves it apart from the issuer
+	// (oidc.discovery_url); NeedsDiscovery: it has no value fit for
+	// everyone, so init asks for it.
+	DiscoveryHint  string
+	NeedsDiscovery bool
+	// NeedsTenants: the example lists the tenants that may sign in
+	// (oidc.allowed_tenants), which init asks for.
+	NeedsTenants bool
 }
 
 // IdPs lists the known providers in the order help shows them.
 var IdPs = []IdP{
 	{Name: "entra", File: "entra-id.yaml", IssuerHint: "https://login.microsoftonline.com/TENANT-ID/v2.0"},
+	{Name: "entra-multitenant", File: "entra-multitenant.yaml", IssuerHint: "https://login.microsoftonline.com/{tenantid}/v2.0", FixedIssuer: true,
+		DiscoveryHint: "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration (or /common/ for personal accounts too)", NeedsTenants: true},
+	{Name: "entra-external-id", File: "entra-external-id.yaml", IssuerHint: "https://TENANT-ID.ciamlogin.com/TENANT-ID/v2.0",
+		DiscoveryHint: "https://TENANT.ciamlogin.com/TENANT.onmicrosoft.com/v2.0/.well-known/openid-configuration", NeedsDiscovery: true},
+	{Name: "azure-ad-b2c", File: "azure-ad-b2c.yaml", IssuerHint: "https://TENANT.b2clogin.com/TENANT-ID/v2.0/ (with the trailing slash)",
+		DiscoveryHint: "https://TENANT.b2clogin.com/TENANT.onmicrosoft.com/USER-FLOW/v2.0/.well-known/openid-configuration", NeedsDiscovery: true},
 	{Name: "keycloak", File: "keycloak.yaml", IssuerHint: "https://keycloak.example.com/realms/REALM"},
 	{Name: "okta", File: "okta.yaml", IssuerHint: "https://YOUR-ORG.okta.com/oauth2/default"},
 	{Name: "auth0", File: "auth0.yaml", IssuerHint: "https://YOUR-TENANT.eu.auth0.com/ (with the trailing slash)"},
@@ -89,7 +104,12 @@ type Options struct {
 	PublicURL string // the origin browsers use
 	Upstream  string // the site
 	Issuer    string // "" keeps the template's (only for a FixedIssuer IdP)
-	ClientID  string
+	// DiscoveryURL is oidc.discovery_url; "" keeps the template's.
+	DiscoveryURL string
+	// AllowedTenants replace the template's oidc.allowed_tenants; nil
+	// keeps them.
+	AllowedTenants []string
+	ClientID       string
 	// ClientSecretFile is the file holding the client secret; "" makes a
 	// public client (PKCE alone), where the IdP allows it.
 	ClientSecretFile string
@@ -134,7 +154,8 @@ func Render(o Options) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", from, err)
 	}
-	oldPublic, oldIssuer := doc.Value("public_url"), doc.Value("oidc.issuer")
+	oldPublic, oldIssuer, oldClient := doc.Value("public_url"), doc.Value("oidc.issuer"), doc.Value("oidc.client_id")
+	oldDiscovery := doc.Value("oidc.discovery_url")
 	tokenIssuer := o.TokenIssuer
 	if tokenIssuer == "" {
 		tokenIssuer = strings.TrimPrefix(strings.TrimPrefix(public, "https://"), "http://")
@@ -152,6 +173,17 @@ func Render(o Options) ([]byte, error) {
 	}
 	if o.Issuer != "" {
 		sets = append(sets, [2]string{"oidc.issuer", o.Issuer})
+	}
+	if o.DiscoveryURL != "" {
+		if !doc.Has("oidc.discovery_url") {
+			return nil, fmt.Errorf("%s has no oidc.discovery_url to set: this IdP serves its discovery document under the issuer", from)
+		}
+		sets = append(sets, [2]string{"oidc.discovery_url", o.DiscoveryURL})
+	}
+	if o.AllowedTenants != nil {
+		if err := doc.SetList("oidc.allowed_tenants", o.AllowedTenants); err != nil {
+			return nil, fmt.Errorf("%s: %w", from, err)
+		}
 	}
 	if o.ClientSecretFile != "" {
 		sets = append(sets, [2]string{"oidc.client_secret_file", o.ClientSecretFile})
@@ -171,6 +203,12 @@ func Render(o Options) ([]byte, error) {
 	if n := doc.Len("token.signing_keys"); n != 1 {
 		return nil, fmt.Errorf("%s lists %d signing keys; init writes one", from, n)
 	}
+	// An IdP may want the client id as a scope too (B2C).
+	for i := range doc.Len("oidc.scopes") {
+		if path := fmt.Sprintf("oidc.scopes[%d]", i); oldClient != "" && doc.Value(path) == oldClient {
+			sets = append(sets, [2]string{path, o.ClientID})
+		}
+	}
 	for _, s := range sets {
 		if err := doc.Set(s[0], s[1]); err != nil {
 			return nil, fmt.Errorf("%s: %w", from, err)
@@ -180,8 +218,10 @@ func Render(o Options) ([]byte, error) {
 	// The template's comments name its own URLs (the redirect URI to
 	// register, …): they now name these.
 	out = bytes.ReplaceAll(out, []byte(strings.TrimSuffix(oldPublic, "/")), []byte(public))
-	if o.Issuer != "" && oldIssuer != "" {
-		out = bytes.ReplaceAll(out, []byte(oldIssuer), []byte(o.Issuer))
+	for _, r := range [][2]string{{oldIssuer, o.Issuer}, {oldDiscovery, o.DiscoveryURL}} {
+		if r[0] != "" && r[1] != "" {
+			out = bytes.ReplaceAll(out, []byte(r[0]), []byte(r[1]))
+		}
 	}
 	return append([]byte(header(from, public, doc)), out...), nil
 }
@@ -377,6 +417,36 @@ func scalarEnd(line string, start int) (int, bool) {
 		end = start + i
 	}
 	return len(strings.TrimRight(line[:end], " \t")), true
+}
+
+// SetList replaces the items of the block list at path with values, one
+// item a line at the first item's indentation; comments on the old items
+// go with them.
+func (d *Document) SetList(path string, values []string) error {
+	_, v := d.find(path)
+	switch {
+	case v == nil || d.isCommented(v.Line):
+		return fmt.Errorf("no %s to set", path)
+	case v.Kind != yaml.SequenceNode || v.Style&yaml.FlowStyle != 0 || len(v.Content) == 0:
+		return fmt.Errorf("%s is not a block list", path)
+	}
+	first, last := v.Content[0].Line, lastLine(v)
+	line := d.lines[first-1]
+	dash := strings.Index(line, "- ")
+	if dash < 0 || strings.TrimSpace(line[:dash]) != "" {
+		return fmt.Errorf("%s (line %d): unexpected layout", path, first)
+	}
+	items := make([]string, len(values))
+	for i, s := range values {
+		enc, err := yamlScalar(s)
+		if err != nil {
+			return err
+		}
+		items[i] = line[:dash] + "- " + enc
+	}
+	d.lines = slices.Replace(d.lines, first-1, last, items...)
+	d.shift(last+1, len(items)-(last-first+1))
+	return nil
 }
 
 // yamlScalar renders s as one YAML scalar on one line.
