@@ -202,7 +202,7 @@ func TestInitRefusals(t *testing.T) {
 		want string
 	}{
 		{"existing files", append([]string{"init", "--out", dir}, s.flags...), "already holds config.yaml"},
-		{"unknown IdP", append([]string{"init", "--out", t.TempDir(), "--idp", "ping"}, s.flags...), `--idp "ping": use one of entra, keycloak, okta, auth0, google, cognito, adfs, dex`},
+		{"unknown IdP", append([]string{"init", "--out", t.TempDir(), "--idp", "ping"}, s.flags...), `--idp "ping": use one of entra, entra-multitenant, entra-external-id, azure-ad-b2c, keycloak, okta, auth0, google, cognito, adfs, dex, or leave it out`},
 		{"half a widget", append([]string{"init", "--out", t.TempDir(), "--widget-app-id", "a"}, s.flags...), "--widget-app-id, --widget-org-id and --widget-org-url together"},
 		{"a public URL with a path", []string{"init", "--out", t.TempDir(), "--public-url", "https://a.test/shop", "--upstream", "http://x", "--issuer", "https://i.test", "--client-id", "c"}, "--public-url: must be an origin"},
 	}
