@@ -36,6 +36,16 @@ func (rp *RP) Session(w http.ResponseWriter, r *http.Request) (*session.Session,
 		_ = rp.store.Clear(w, r) // best effort: the record, if any, is already unusable
 		return nil, nil
 	}
+	if !rp.opt.Claims.Covers(sess.Needs) {
+		// The configuration now reads a claim this session did not keep:
+		// signed in again, never answered with the claim missing.
+		rp.metrics.Logins.WithLabelValues("claims_changed").Inc()
+		rp.log.InfoContext(r.Context(), "session ended: the configuration reads claims it did not keep; the user signs in again", slog.String("sub", sess.Subject))
+		if err := rp.store.Clear(w, r); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
 	if !sess.RefreshAt.IsZero() && time.Now().After(sess.RefreshAt) && sess.RefreshToken != "" {
 		return rp.refresher.refresh(w, r, sess), nil
 	}
@@ -273,7 +283,7 @@ func (f *refresher) exchange(ctx context.Context, old *session.Session) *session
 		rp.log.WarnContext(ctx, "refresh failed; keeping the session and retrying later", slog.String("sub", old.Subject), slog.String("error", err.Error()))
 		return postpone(old)
 	}
-	sess, err := rp.sessionFromToken(ctx, p, tok, "", old)
+	sess, _, err := rp.sessionFromToken(ctx, p, tok, "", old)
 	if err != nil {
 		rp.metrics.Logins.WithLabelValues("refresh_failed").Inc()
 		rp.log.WarnContext(ctx, "refreshed tokens rejected; ending the session", slog.String("sub", old.Subject), slog.String("error", err.Error()))

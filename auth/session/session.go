@@ -65,7 +65,7 @@ var (
 // steps need.
 type Session struct {
 	Subject      string         `json:"sub"`
-	Claims       map[string]any `json:"c,omitempty"`   // verified ID token + userinfo claims, for lwicontexts
+	Claims       map[string]any `json:"c,omitempty"`   // the verified claims the configuration reads (Needs)
 	IDToken      string         `json:"idt,omitempty"` // raw ID token, for logout id_token_hint
 	RefreshToken string         `json:"rt,omitempty"`
 	RefreshAt    time.Time      `json:"ra,omitzero"` // when tokens should be refreshed (zero = never)
@@ -76,6 +76,11 @@ type Session struct {
 	SID string `json:"sid,omitempty"`
 	// RefreshedAt is the last refresh at the IdP (zero: none yet).
 	RefreshedAt time.Time `json:"rfa,omitzero"`
+	// Needs names the claims the configuration read when Claims were kept
+	// (claims.Set.Names): a configuration that needs more signs the user
+	// in again (claims.Set.Covers). Nil: a session of an earlier version,
+	// which kept every claim.
+	Needs []string `json:"n,omitempty"`
 
 	// ID is the server-side record's id (RedisStore only; never in a
 	// cookie's JSON).

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/access"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/login"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
@@ -117,7 +118,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 		}
 	}()
 	rp, err := login.New(login.Options{
-		OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: origin,
+		OIDC: cfg.OIDC, Session: cfg.Session, Claims: claims.Needed(cfg), Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: origin,
 		Logger: log, Metrics: m, Tracer: tp,
 	})
 	if err != nil {

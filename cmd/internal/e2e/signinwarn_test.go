@@ -21,7 +21,9 @@ func TestSignInWarnings(t *testing.T) {
 	users[0].Claims["_claim_sources"] = map[string]any{"src1": map[string]any{"endpoint": "https://graph.microsoft.com/v1.0/users/x/getMemberObjects"}}
 	delete(users[0].Claims, "groups")
 	users[1].Claims["roles"] = strings.Split(strings.Repeat("a-long-app-role-name-for-the-test,", 200), ",")
-	e := startEnv(t, envOptions{OP: testenv.OPOptions{Users: users}})
+	// The identity headers read the groups claim, here roles.
+	e := startEnv(t, envOptions{OP: testenv.OPOptions{Users: users},
+		Extra: "access:\n  mode: required\n  groups_claim: roles\nheaders:\n  pass: true\n"})
 	m := e.App.Metrics()
 
 	_, resp := e.login(t, users[0].Username, users[0].Password, "/")
