@@ -407,7 +407,10 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 		if sid == "" && prev != nil {
 			sid = prev.SID // a refreshed ID token may leave it out; the IdP session is the same
 		}
-		sess.Subject, sess.IDToken, sess.SID, sess.Claims = idt.Subject, raw, sid, keepClaims(claims)
+		sess.Subject, sess.SID, sess.Claims = idt.Subject, sid, keepClaims(claims)
+		if rp.keepsIDToken(p) {
+			sess.IDToken = raw // for id_token_hint; nothing else reads it
+		}
 	case prev == nil:
 		return nil, false, errors.New("token response carries no id_token (is the openid scope granted?)")
 	}

@@ -36,6 +36,9 @@ func (rp *RP) Session(w http.ResponseWriter, r *http.Request) (*session.Session,
 		_ = rp.store.Clear(w, r) // best effort: the record, if any, is already unusable
 		return nil, nil
 	}
+	if sess.Legacy() {
+		sess = rp.upgrade(w, r, sess)
+	}
 	if !rp.opt.Claims.Covers(sess.Needs) {
 		// The configuration now reads a claim this session did not keep:
 		// signed in again, never answered with the claim missing.
@@ -50,6 +53,33 @@ func (rp *RP) Session(w http.ResponseWriter, r *http.Request) (*session.Session,
 		return rp.refresher.refresh(w, r, sess), nil
 	}
 	return sess, nil
+}
+
+// upgrade rewrites a session read in an earlier version's format (every
+// claim; with the cookie store, the ID token in the cookie every request
+// sends) in today's: only the claims the configuration reads, named, and
+// the ID token only where logout needs it. The browser gets the new
+// cookie with this response; with a server-side store the record is
+// replaced only if it is still the one read, so a revocation meanwhile
+// stays. Whatever fails, this request goes on with the session as read.
+func (rp *RP) upgrade(w http.ResponseWriter, r *http.Request, old *session.Session) *session.Session {
+	cp := *old
+	cp.Claims, cp.Needs = rp.opt.Claims.Keep(old.Claims), rp.opt.Claims.Names()
+	if p, err := rp.disc.get(); err == nil && !rp.keepsIDToken(p) {
+		cp.IDToken = ""
+	}
+	var err error
+	if rp.records != nil && old.ID != "" {
+		err = rp.records.Replace(r.Context(), &cp, old)
+	} else {
+		err = rp.store.Save(w, r, &cp)
+	}
+	if err != nil {
+		rp.log.WarnContext(r.Context(), "session of an earlier version not rewritten; it is tried again on the next request", slog.String("error", err.Error()))
+		return old
+	}
+	rp.metrics.Logins.WithLabelValues("session_upgraded").Inc()
+	return &cp
 }
 
 // refresher refreshes each session once even when a page fires many

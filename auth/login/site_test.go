@@ -87,7 +87,7 @@ token: {issuer: shop.example.com, signing_keys: [{file: ` + strconv.Quote(key) +
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := session.NewCookieStore(codec, session.CookieOptions{Name: cfg.Session.Name, Path: cfg.Session.CookiePath, Secure: cfg.Session.Secure, Lifetime: cfg.Session.Lifetime.D()})
+	store := session.NewCookieStore(codec, session.CookieOptions{Name: cfg.Session.Name, Path: cfg.Session.CookiePath, Secure: cfg.Session.Secure, Lifetime: cfg.Session.Lifetime.D(), LogoutPath: cfg.Paths.Logout})
 	m := metrics.New()
 	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Claims: claims.Needed(cfg), Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: cfg.Public.String(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})

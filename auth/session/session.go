@@ -88,7 +88,16 @@ type Session struct {
 	// sealed is the record as read from a server-side store: the version
 	// a conditional replace (RedisStore.Replace) compares with.
 	sealed string
+	// legacy: read in the format before issue 22 (every claim; in a
+	// cookie, the ID token too).
+	legacy bool
 }
+
+// Legacy reports whether the session was read in the format of an earlier
+// version (which kept every claim and, in the cookie, the ID token): the
+// caller cuts its claims to what the configuration reads and saves it, so
+// the browser holds the current format from its next response on.
+func (s *Session) Legacy() bool { return s.legacy }
 
 // EmailVerified reports whether the IdP says the email claim was verified,
 // by the rules of claims.EmailVerified (email_verified true, or Entra ID's

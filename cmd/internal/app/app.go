@@ -107,7 +107,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 		return nil, fmt.Errorf("session keys: %w", err)
 	}
 	store, closeStore, err := session.New(cfg.Session, codec, session.Options{
-		Observe: m.ObserveStore, Tracer: tp, Logger: log, CacheRefused: m.StoreCacheRefused.Inc,
+		Observe: m.ObserveStore, Tracer: tp, Logger: log, CacheRefused: m.StoreCacheRefused.Inc, LogoutPath: cfg.Paths.Logout,
 	})
 	if err != nil {
 		return nil, err
