@@ -6,15 +6,20 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // ErrTooLarge means a session does not fit in maxChunks cookies.
 var ErrTooLarge = errors.New("session: too large for the cookie chunks")
 
 const (
-	// chunkSize is the most sealed characters one cookie carries, leaving
-	// room under browsers' 4096-byte limit for the name and the count.
-	chunkSize = 3800
+	// chunkSize is the most sealed characters one cookie carries. Browsers
+	// keep a cookie whose name and value together are at most 4096 bytes;
+	// the longest name session.cookie_name allows (with __Host- and a
+	// chunk suffix), '=' and the first chunk's count fit in what is left,
+	// so an Entra-sized session (60 group ids) is one cookie.
+	chunkSize = 4096 - (len("__Host-") + config.MaxCookieNameLen + len("_7")) - len("=") - len("8.") - 16
 	// maxChunks bounds the cookies of one session, written and read.
 	maxChunks = 8
 	// maxStale is the highest chunk index Save and Clear look for when

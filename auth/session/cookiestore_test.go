@@ -207,7 +207,7 @@ func TestStoreCookieAttributes(t *testing.T) {
 				if c.MaxAge != 90*60 { // time left, whole seconds of the sealed expiry
 					t.Errorf("%s: Max-Age=%d, want %d", c.Name, c.MaxAge, 90*60)
 				}
-				if n := len(c.Name) + 1 + len(c.Value); n > 4000 {
+				if n := len(c.Name) + 1 + len(c.Value); n > 4096 {
 					t.Errorf("%s: name=value is %d bytes, over browsers' per-cookie limit", c.Name, n)
 				}
 			}

@@ -1,4 +1,4 @@
-package session
+package sessionsize
 
 import (
 	"encoding/base64"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 )
 
 // entraLike is what a sign-in at Microsoft Entra ID with 60 group ids
@@ -13,7 +15,7 @@ import (
 // random opaque values, so that compression is not flattered), the raw
 // ID token (about 4.5 KB: header, payload, a 256-byte RS256 signature)
 // and a refresh token of Entra's length. seed makes it reproducible.
-func entraLike(seed uint64, expiry time.Time) *Session {
+func entraLike(seed uint64, expiry time.Time) *session.Session {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	bytes := func(n int) []byte {
 		b := make([]byte, n)
@@ -52,7 +54,7 @@ func entraLike(seed uint64, expiry time.Time) *Session {
 			kept[k] = v
 		}
 	}
-	return &Session{
+	return &session.Session{
 		Subject:      sub,
 		Claims:       kept,
 		IDToken:      idToken,
