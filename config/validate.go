@@ -352,6 +352,10 @@ func (s *Session) provision(p *problems, public *url.URL) {
 // HTTPS, for Path=/ (RFC 6265bis "__Host-" prefix).
 const hostPrefix = "__Host-"
 
+// MaxCookieNameLen bounds session.cookie_name, so that name and sealed
+// value of each session cookie stay within browsers' 4096 bytes.
+const MaxCookieNameLen = 64
+
 const secretFix = "32 random bytes in base64; generate one with: openssl rand -base64 32"
 
 // provision reads the Redis password file, CA file and client certificate.
@@ -469,6 +473,9 @@ func (s *Session) validate(p *problems) {
 	s.validateStore(p)
 	if s.Lifetime.D() < time.Minute {
 		p.add("session.lifetime", "must be at least 1m (default %s)", DurationText(Default().Session.Lifetime.D()))
+	}
+	if len(s.CookieName) > MaxCookieNameLen {
+		p.add("session.cookie_name", "%q is %d characters; at most %d leave the session its room in the browser's 4096 bytes per cookie", s.CookieName, len(s.CookieName), MaxCookieNameLen)
 	}
 	if !cookieName.MatchString(s.CookieName) {
 		p.add("session.cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~)", s.CookieName)

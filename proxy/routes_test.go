@@ -69,7 +69,7 @@ token: {issuer: shop.example.com, signing_keys: [{file: ` + testenv.SigningKeyFi
 	if err != nil {
 		t.Fatal(err)
 	}
-	cookies := session.NewCookieStore(codec, session.CookieOptions{Name: cfg.Session.Name, Path: "/", Secure: true, Lifetime: cfg.Session.Lifetime.D()})
+	cookies := session.NewCookieStore(codec, session.CookieOptions{Name: cfg.Session.Name, Path: "/", Secure: true, Lifetime: cfg.Session.Lifetime.D(), LogoutPath: cfg.Paths.Logout})
 	origin := cfg.Public.String()
 	rp, err := login.New(login.Options{OIDC: cfg.OIDC, Session: cfg.Session, Store: cookies, Codec: codec, Paths: cfg.Paths,
 		PublicOrigin: origin, Logger: quietLog, Metrics: m})

@@ -218,10 +218,10 @@ func TestSessionFromRefreshedToken(t *testing.T) {
 		}
 		return (&oauth2.Token{AccessToken: "at", RefreshToken: "rt2"}).WithExtra(map[string]any{"id_token": raw})
 	}
-	if _, err := s.rp.sessionFromToken(context.Background(), p, sign("someone-else"), "", sess); err == nil || !strings.Contains(err.Error(), "another subject") {
+	if _, _, err := s.rp.sessionFromToken(context.Background(), p, sign("someone-else"), "", sess); err == nil || !strings.Contains(err.Error(), "another subject") {
 		t.Errorf("a refreshed ID token for another subject: %v", err)
 	}
-	got, err := s.rp.sessionFromToken(context.Background(), p, sign(sess.Subject), "", sess)
+	got, _, err := s.rp.sessionFromToken(context.Background(), p, sign(sess.Subject), "", sess)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,10 +236,10 @@ func TestSessionFromRefreshedToken(t *testing.T) {
 	// Without an ID token, a refresh keeps the session's identity; a login
 	// cannot do without one.
 	bare := &oauth2.Token{AccessToken: "at"}
-	if got, err := s.rp.sessionFromToken(context.Background(), p, bare, "", sess); err != nil || got.Subject != sess.Subject || got.RefreshToken != sess.RefreshToken {
+	if got, _, err := s.rp.sessionFromToken(context.Background(), p, bare, "", sess); err != nil || got.Subject != sess.Subject || got.RefreshToken != sess.RefreshToken {
 		t.Errorf("a refresh without an ID token must keep the subject and refresh token (error %v)", err)
 	}
-	if _, err := s.rp.sessionFromToken(context.Background(), p, bare, "n", nil); err == nil || !strings.Contains(err.Error(), "no id_token") {
+	if _, _, err := s.rp.sessionFromToken(context.Background(), p, bare, "n", nil); err == nil || !strings.Contains(err.Error(), "no id_token") {
 		t.Errorf("login without an ID token: %v", err)
 	}
 }

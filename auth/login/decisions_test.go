@@ -171,7 +171,8 @@ func TestTrustedClaims(t *testing.T) {
 // With oidc.userinfo, the claims a provider gives only at the userinfo
 // endpoint reach the session; sub, iss and aud stay the ID token's.
 func TestUserinfoMerged(t *testing.T) {
-	s := startSite(t, siteOptions{op: testenv.OPOptions{ClaimsOnlyInUserinfo: true}, oidc: `, userinfo: true`})
+	s := startSite(t, siteOptions{op: testenv.OPOptions{ClaimsOnlyInUserinfo: true}, oidc: `, userinfo: true`,
+		token: `, lwicontexts: {mail: {claim: email}, contact: {claim: contact_id}}`})
 	sess := s.login(t)
 	if sess.Claims["email"] != "vip@example.com" || sess.Claims["contact_id"] == nil {
 		t.Errorf("session claims %v, want the userinfo claims", sess.Claims)

@@ -335,9 +335,12 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) (*session.Session
 	if err != nil {
 		return nil, f, &callbackError{http.StatusBadGateway, "exchange_failed", restart, fmt.Errorf("exchange code: %w", err)}
 	}
-	sess, err := rp.sessionFromToken(ctx, p, tok, f.Nonce, nil)
+	sess, overage, err := rp.sessionFromToken(ctx, p, tok, f.Nonce, nil)
 	if err != nil {
 		return nil, f, &callbackError{http.StatusBadGateway, "id_token_invalid", restart, err}
+	}
+	if overage {
+		rp.warnGroupsOverage(ctx, sess.Subject)
 	}
 	return sess, f, nil
 }
@@ -366,11 +369,14 @@ func (rp *RP) openFlow(w http.ResponseWriter, r *http.Request, state string) (*f
 }
 
 // sessionFromToken verifies the token response's ID token and builds the
-// session. nonce is checked at login; on refresh it is empty and prev, the
-// session being refreshed, supplies what the response may omit.
-func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Token, nonce string, prev *session.Session) (*session.Session, error) {
+// session, which keeps only the claims the configuration reads
+// (Options.Claims). nonce is checked at login; on refresh it is empty and
+// prev, the session being refreshed, supplies what the response may omit
+// (prev covers today's claims: RP.Session checked). overage reports, at
+// sign-in, Entra ID's groups overage, which only the claims left out show.
+func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Token, nonce string, prev *session.Session) (sess *session.Session, overage bool, err error) {
 	now := time.Now()
-	sess := &session.Session{CreatedAt: now, Expiry: now.Add(rp.opt.Session.Lifetime.D())}
+	sess = &session.Session{CreatedAt: now, Expiry: now.Add(rp.opt.Session.Lifetime.D())}
 	if prev != nil {
 		sess.CreatedAt, sess.Expiry = prev.CreatedAt, prev.Expiry
 		sess.Subject, sess.Claims, sess.IDToken, sess.SID = prev.Subject, prev.Claims, prev.IDToken, prev.SID
@@ -385,32 +391,39 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 		}
 		end(err)
 		if err != nil {
-			return nil, fmt.Errorf("verify ID token: %w", err)
+			return nil, false, fmt.Errorf("verify ID token: %w", err)
 		}
 		if prev == nil && subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
-			return nil, errors.New("ID token nonce does not match the login flow")
+			return nil, false, errors.New("ID token nonce does not match the login flow")
 		}
 		if prev != nil && idt.Subject != prev.Subject {
-			return nil, fmt.Errorf("refreshed ID token is for another subject")
+			return nil, false, fmt.Errorf("refreshed ID token is for another subject")
 		}
 		claims := map[string]any{}
 		if err := idt.Claims(&claims); err != nil {
-			return nil, fmt.Errorf("read ID token claims: %w", err)
+			return nil, false, fmt.Errorf("read ID token claims: %w", err)
 		}
 		sid, _ := claims["sid"].(string) // back-channel logout names the IdP session by it
 		if sid == "" && prev != nil {
 			sid = prev.SID // a refreshed ID token may leave it out; the IdP session is the same
 		}
-		sess.Subject, sess.IDToken, sess.SID, sess.Claims = idt.Subject, raw, sid, keepClaims(claims)
+		sess.Subject, sess.SID, sess.Claims = idt.Subject, sid, keepClaims(claims)
+		if rp.keepsIDToken(p) {
+			sess.IDToken = raw // for id_token_hint; nothing else reads it
+		}
 	case prev == nil:
-		return nil, errors.New("token response carries no id_token (is the openid scope granted?)")
+		return nil, false, errors.New("token response carries no id_token (is the openid scope granted?)")
 	}
 	if rp.opt.OIDC.Userinfo {
 		if err := rp.mergeUserinfo(ctx, p, tok, sess); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	sess.Claims = rp.trustedClaims(sess)
+	if prev == nil {
+		overage = groupsOverage(sess.Claims) // read before the claims are cut to what the configuration reads
+	}
+	sess.Claims, sess.Needs = rp.opt.Claims.Keep(sess.Claims), rp.opt.Claims.Names()
 	if prev != nil {
 		sess.ID = prev.ID // a refresh replaces the server-side record in place
 		sess.RefreshedAt = now
@@ -420,7 +433,7 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 		sess.RefreshToken = prev.RefreshToken // providers that do not rotate refresh tokens
 	}
 	sess.RefreshAt = rp.refreshAt(now, tok, sess)
-	return sess, nil
+	return sess, overage, nil
 }
 
 // trustedClaims keeps an email only when it may be trusted: the rules of

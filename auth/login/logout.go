@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
@@ -50,25 +51,29 @@ func (rp *RP) LogoutHandler() http.Handler {
 		}
 		rp.metrics.Logins.WithLabelValues("logout").Inc()
 		w.Header().Set("Cache-Control", "no-store")
-		idToken := ""
-		if sess != nil {
-			idToken = sess.IDToken
-		}
-		http.Redirect(w, r, rp.afterLogout(idToken), http.StatusFound)
+		http.Redirect(w, r, rp.afterLogout(sess), http.StatusFound)
 	})
 }
 
-// afterLogout is where the browser goes once the session is cleared: the
-// provider's end_session_endpoint (or oidc.logout_url, filled in) with
-// id_token_hint and post_logout_redirect_uri when there is an ID token to
-// name the session, post_logout_redirect_path on this site otherwise.
-func (rp *RP) afterLogout(idToken string) string {
+// afterLogout is where the browser goes once sess (nil: there was none)
+// is cleared: the provider's end_session_endpoint with id_token_hint and
+// post_logout_redirect_uri when there is an ID token to name the session,
+// oidc.logout_url filled in when there was a session (and the ID token,
+// if the URL takes one), post_logout_redirect_path on this site otherwise.
+func (rp *RP) afterLogout(sess *session.Session) string {
 	local := rp.opt.OIDC.PostLogoutRedirectPath
-	if idToken == "" {
+	if sess == nil {
 		return local
 	}
+	idToken := sess.IDToken
 	if rp.opt.OIDC.LogoutURL != "" {
+		if idToken == "" && logoutURLTakesIDToken(rp.opt.OIDC.LogoutURL) {
+			return local
+		}
 		return rp.configuredLogout(idToken)
+	}
+	if idToken == "" {
+		return local
 	}
 	p, err := rp.disc.get()
 	if err != nil || p.endSession == "" {

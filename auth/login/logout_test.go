@@ -1,6 +1,7 @@
 package login
 
 import (
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"io"
 	"maps"
 	"net/http"
@@ -27,7 +28,7 @@ func TestAfterLogout(t *testing.T) {
 		t.Fatal("the OP announces no end_session_endpoint")
 	}
 
-	got, err := url.Parse(s.rp.afterLogout("the.id.token"))
+	got, err := url.Parse(s.rp.afterLogout(&session.Session{IDToken: "the.id.token"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,15 +44,18 @@ func TestAfterLogout(t *testing.T) {
 		t.Errorf("end_session parameters %v", q)
 	}
 
-	if got := s.rp.afterLogout(""); got != "/bye" {
+	if got := s.rp.afterLogout(&session.Session{}); got != "/bye" {
 		t.Errorf("without an ID token: %q, want the local /bye", got)
+	}
+	if got := s.rp.afterLogout(nil); got != "/bye" {
+		t.Errorf("without a session: %q, want the local /bye", got)
 	}
 
 	// The endpoint's own query is kept (a provider may route on it).
 	withQuery := *p
 	withQuery.endSession = "https://idp.example/logout?tenant=shop"
 	s.rp.disc.p.Store(&withQuery)
-	u, _ := url.Parse(s.rp.afterLogout("t"))
+	u, _ := url.Parse(s.rp.afterLogout(&session.Session{IDToken: "t"}))
 	if u.Query().Get("tenant") != "shop" || u.Query().Get("id_token_hint") != "t" {
 		t.Errorf("endpoint with a query: %s", u)
 	}
@@ -59,12 +63,31 @@ func TestAfterLogout(t *testing.T) {
 	none := *p
 	none.endSession = ""
 	s.rp.disc.p.Store(&none)
-	if got := s.rp.afterLogout("t"); got != "/bye" {
+	if got := s.rp.afterLogout(&session.Session{IDToken: "t"}); got != "/bye" {
 		t.Errorf("without end_session_endpoint: %q, want the local /bye", got)
 	}
 
+	// oidc.logout_url: an IdP that takes no ID token (Cognito) is sent
+	// there whenever there was a session; one whose URL names
+	// {id_token_hint} only with the token.
+	s.rp.opt.OIDC.LogoutURL = "https://idp.example/logout?client_id={client_id}&logout_uri={post_logout_redirect_uri}"
+	if got := s.rp.afterLogout(&session.Session{}); !strings.HasPrefix(got, "https://idp.example/logout?client_id=") {
+		t.Errorf("Cognito-style logout without an ID token: %q", got)
+	}
+	if got := s.rp.afterLogout(nil); got != "/bye" {
+		t.Errorf("Cognito-style logout without a session: %q, want the local /bye", got)
+	}
+	s.rp.opt.OIDC.LogoutURL = "https://idp.example/logout?id_token_hint={id_token_hint}"
+	if got := s.rp.afterLogout(&session.Session{}); got != "/bye" {
+		t.Errorf("logout_url with {id_token_hint} but no ID token: %q, want the local /bye", got)
+	}
+	if got := s.rp.afterLogout(&session.Session{IDToken: "a.b.c"}); got != "https://idp.example/logout?id_token_hint=a.b.c" {
+		t.Errorf("logout_url with the ID token: %q", got)
+	}
+	s.rp.opt.OIDC.LogoutURL = ""
+
 	undiscovered := newRP(t)
-	if got := undiscovered.afterLogout("t"); got != "/" {
+	if got := undiscovered.afterLogout(&session.Session{IDToken: "t"}); got != "/" {
 		t.Errorf("before discovery: %q, want the local /", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/httpspan"
@@ -22,6 +23,9 @@ type Options struct {
 	OIDC config.OIDC
 	// Session is the validated session section (cookie, lifetime, refresh).
 	Session config.Session
+	// Claims are the claims a session keeps (claims.Needed of the whole
+	// configuration); the zero Set keeps every claim.
+	Claims claims.Set
 	// Store keeps the sessions; Codec seals the login flow cookies. A
 	// store that also has records (session.RedisStore) lets replicas
 	// refresh a session one at a time, under its lock.

@@ -36,10 +36,50 @@ func (rp *RP) Session(w http.ResponseWriter, r *http.Request) (*session.Session,
 		_ = rp.store.Clear(w, r) // best effort: the record, if any, is already unusable
 		return nil, nil
 	}
+	if sess.Legacy() {
+		sess = rp.upgrade(w, r, sess)
+	}
+	if !rp.opt.Claims.Covers(sess.Needs) {
+		// The configuration now reads a claim this session did not keep:
+		// signed in again, never answered with the claim missing.
+		rp.metrics.Logins.WithLabelValues("claims_changed").Inc()
+		rp.log.InfoContext(r.Context(), "session ended: the configuration reads claims it did not keep; the user signs in again", slog.String("sub", sess.Subject))
+		if err := rp.store.Clear(w, r); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
 	if !sess.RefreshAt.IsZero() && time.Now().After(sess.RefreshAt) && sess.RefreshToken != "" {
 		return rp.refresher.refresh(w, r, sess), nil
 	}
 	return sess, nil
+}
+
+// upgrade rewrites a session read in an earlier version's format (every
+// claim; with the cookie store, the ID token in the cookie every request
+// sends) in today's: only the claims the configuration reads, named, and
+// the ID token only where logout needs it. The browser gets the new
+// cookie with this response; with a server-side store the record is
+// replaced only if it is still the one read, so a revocation meanwhile
+// stays. Whatever fails, this request goes on with the session as read.
+func (rp *RP) upgrade(w http.ResponseWriter, r *http.Request, old *session.Session) *session.Session {
+	cp := *old
+	cp.Claims, cp.Needs = rp.opt.Claims.Keep(old.Claims), rp.opt.Claims.Names()
+	if p, err := rp.disc.get(); err == nil && !rp.keepsIDToken(p) {
+		cp.IDToken = ""
+	}
+	var err error
+	if rp.records != nil && old.ID != "" {
+		err = rp.records.Replace(r.Context(), &cp, old)
+	} else {
+		err = rp.store.Save(w, r, &cp)
+	}
+	if err != nil {
+		rp.log.WarnContext(r.Context(), "session of an earlier version not rewritten; it is tried again on the next request", slog.String("error", err.Error()))
+		return old
+	}
+	rp.metrics.Logins.WithLabelValues("session_upgraded").Inc()
+	return &cp
 }
 
 // refresher refreshes each session once even when a page fires many
@@ -273,7 +313,7 @@ func (f *refresher) exchange(ctx context.Context, old *session.Session) *session
 		rp.log.WarnContext(ctx, "refresh failed; keeping the session and retrying later", slog.String("sub", old.Subject), slog.String("error", err.Error()))
 		return postpone(old)
 	}
-	sess, err := rp.sessionFromToken(ctx, p, tok, "", old)
+	sess, _, err := rp.sessionFromToken(ctx, p, tok, "", old)
 	if err != nil {
 		rp.metrics.Logins.WithLabelValues("refresh_failed").Inc()
 		rp.log.WarnContext(ctx, "refreshed tokens rejected; ending the session", slog.String("sub", old.Subject), slog.String("error", err.Error()))

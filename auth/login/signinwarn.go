@@ -16,9 +16,10 @@ import (
 const oversizeCookieBytes = 4096
 
 // warnAtSignIn tells operators, at sign-in, what will break later: session
-// cookies past oversizeCookieBytes (set is the callback's response header)
-// and an Entra ID groups overage. Both are logged with the fix and
-// counted; neither stops the sign-in.
+// cookies past oversizeCookieBytes (set is the callback's response header),
+// logged with the fix and counted; it does not stop the sign-in. (An Entra
+// ID groups overage is reported by warnGroupsOverage, while the claims that
+// show it are still at hand.)
 func (rp *RP) warnAtSignIn(ctx context.Context, set http.Header, sess *session.Session) {
 	n := sessionCookieBytes(set, rp.opt.Session.Name)
 	rp.metrics.SessionCookieBytes.Observe(float64(n))
@@ -27,11 +28,14 @@ func (rp *RP) warnAtSignIn(ctx context.Context, set http.Header, sess *session.S
 		rp.log.WarnContext(ctx, "session cookies are large: requests may be refused by a proxy or load balancer with an 8 KB header limit; use session.store: redis (a cookie under 200 bytes) or ask the IdP for fewer claims",
 			slog.Int("cookie_bytes", n), slog.String("sub", sess.Subject))
 	}
-	if groupsOverage(sess.Claims) {
-		rp.metrics.SignInWarnings.WithLabelValues("groups_overage").Inc()
-		rp.log.WarnContext(ctx, "the ID token has no groups claim: the user is in too many groups (Entra ID groups overage, _claim_names.groups / hasgroups); group rules see none. Fix: use app roles, or set the app registration's groups claim to \"Groups assigned to the application\"",
-			slog.String("sub", sess.Subject))
-	}
+}
+
+// warnGroupsOverage logs and counts an Entra ID groups overage at sign-in,
+// with the fix; it does not stop the sign-in.
+func (rp *RP) warnGroupsOverage(ctx context.Context, sub string) {
+	rp.metrics.SignInWarnings.WithLabelValues("groups_overage").Inc()
+	rp.log.WarnContext(ctx, "the ID token has no groups claim: the user is in too many groups (Entra ID groups overage, _claim_names.groups / hasgroups); group rules see none. Fix: use app roles, or set the app registration's groups claim to \"Groups assigned to the application\"",
+		slog.String("sub", sub))
 }
 
 // sessionCookieBytes sums name=value of the Set-Cookie headers in h that

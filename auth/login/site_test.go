@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
@@ -43,6 +44,7 @@ type siteOptions struct {
 	op      testenv.OPOptions
 	oidc    string
 	session string
+	token   string // extra token keys, as oidc and session
 	// issuer, when set, gives the oidc section's issuer keys for op
 	// (default: issuer: op.Issuer).
 	issuer func(op *testenv.OP) string
@@ -77,7 +79,7 @@ upstream: {url: "http://127.0.0.1:8080"}
 oidc: {` + issuerKeys + `, client_id: ` + op.ClientID + `, client_secret: ` + op.ClientSecret +
 		`, scopes: [openid, profile, email, offline_access]` + o.oidc + `}
 session: {secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="` + o.session + `}
-token: {issuer: shop.example.com, signing_keys: [{file: ` + strconv.Quote(key) + `}]}
+token: {issuer: shop.example.com, signing_keys: [{file: ` + strconv.Quote(key) + `}]` + o.token + `}
 `
 	path := filepath.Join(dir, "c.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
@@ -91,12 +93,12 @@ token: {issuer: shop.example.com, signing_keys: [{file: ` + strconv.Quote(key) +
 	if err != nil {
 		t.Fatal(err)
 	}
-	var store session.Store = session.NewCookieStore(codec, session.CookieOptions{Name: cfg.Session.Name, Path: cfg.Session.CookiePath, Secure: cfg.Session.Secure, Lifetime: cfg.Session.Lifetime.D()})
+	var store session.Store = session.NewCookieStore(codec, session.CookieOptions{Name: cfg.Session.Name, Path: cfg.Session.CookiePath, Secure: cfg.Session.Secure, Lifetime: cfg.Session.Lifetime.D(), LogoutPath: cfg.Paths.Logout})
 	if o.redis {
 		store = newRedisStore(t, cfg, codec)
 	}
 	m := metrics.New()
-	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: cfg.Public.String(),
+	rp, err := New(Options{OIDC: cfg.OIDC, Session: cfg.Session, Claims: claims.Needed(cfg), Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: cfg.Public.String(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
 	if err != nil {
 		t.Fatal(err)

@@ -1,21 +1,25 @@
 package session
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // ErrTooLarge means a session does not fit in maxChunks cookies.
 var ErrTooLarge = errors.New("session: too large for the cookie chunks")
 
 const (
-	// chunkSize is the most sealed characters one cookie carries, leaving
-	// room under browsers' 4096-byte limit for the name and the count.
-	chunkSize = 3800
+	// chunkSize is the most sealed characters one cookie carries. Browsers
+	// keep a cookie whose name and value together are at most 4096 bytes;
+	// the longest name session.cookie_name allows (with __Host- and a
+	// chunk suffix), '=' and the first chunk's count fit in what is left,
+	// so an Entra-sized session (60 group ids) is one cookie.
+	chunkSize = 4096 - (len("__Host-") + config.MaxCookieNameLen + len("_7")) - len("=") - len("8.") - 16
 	// maxChunks bounds the cookies of one session, written and read.
 	maxChunks = 8
 	// maxStale is the highest chunk index Save and Clear look for when
@@ -31,9 +35,18 @@ type CookieOptions struct {
 	Path     string        // where the browser sends it, usually "/"
 	Secure   bool          // send only over HTTPS
 	Lifetime time.Duration // session length when Save gets no Expiry
+	// LogoutPath is the logout endpoint, where the logout cookie (the ID
+	// token, for id_token_hint) is sent; empty: the cookie store keeps no
+	// ID token.
+	LogoutPath string
 }
 
 // CookieStore keeps sessions in cookies, with a Codec.
+//
+// The session cookie holds the session without its ID token, in format 2
+// (encoding.go): only the claims the configuration reads, compressed when
+// that is shorter. The ID token, which only logout needs, is in the logout
+// cookie (logoutcookie.go), which the browser sends to LogoutPath only.
 //
 // Cookie layout: NAME holds "<n>.<first part>", where n (1..8) is the number
 // of cookies the sealed value was split into, and NAME_1 … NAME_<n-1> hold
@@ -73,16 +86,17 @@ func (s *CookieStore) Load(r *http.Request) (*Session, error) {
 		return nil, fmt.Errorf("load session cookie %s: %w", s.opts.Name, err)
 	}
 	now := s.now()
-	if sess, ok := s.cache.get(value, now); ok {
-		cp := *sess
-		return &cp, nil
+	sess, ok := s.cache.get(value, now)
+	if !ok {
+		if sess, err = s.decode(value, now); err != nil {
+			return nil, fmt.Errorf("load session cookie %s: %w", s.opts.Name, err)
+		}
+		s.cache.put(value, sess)
 	}
-	sess, err := s.decode(value, now)
-	if err != nil {
-		return nil, fmt.Errorf("load session cookie %s: %w", s.opts.Name, err)
-	}
-	s.cache.put(value, sess)
 	cp := *sess
+	if cp.IDToken == "" && s.opts.LogoutPath != "" && r.URL.Path == s.opts.LogoutPath {
+		cp.IDToken = s.logoutIDToken(r, &cp, now)
+	}
 	return &cp, nil
 }
 
@@ -98,8 +112,8 @@ func (s *CookieStore) decode(value string, now time.Time) (*Session, error) {
 	if !now.Before(expiry) {
 		return nil, ErrExpired
 	}
-	sess := new(Session)
-	if err := json.Unmarshal(plain, sess); err != nil || sess.Subject == "" {
+	sess, err := decodeSession(plain)
+	if err != nil || sess.Subject == "" {
 		// Authentic but unreadable: sealed by an incompatible version.
 		return nil, ErrInvalid
 	}
@@ -135,9 +149,9 @@ func (s *CookieStore) Save(w http.ResponseWriter, r *http.Request, sess *Session
 	if !now.Before(sess.Expiry) {
 		return fmt.Errorf("save session: expiry %s is not in the future", sess.Expiry.Format(time.RFC3339))
 	}
-	data, err := json.Marshal(sess)
+	data, err := encodeSession(sess, false)
 	if err != nil {
-		return fmt.Errorf("save session: encode: %w", err)
+		return fmt.Errorf("save session: %w", err)
 	}
 	value, err := s.codec.Seal(s.opts.Name, data, sess.Expiry)
 	if err != nil {
@@ -165,6 +179,11 @@ func (s *CookieStore) Save(w http.ResponseWriter, r *http.Request, sess *Session
 			s.setCookie(w, chunkName(s.opts.Name, k), "", -1)
 		}
 	}
+	// Without an ID token (a refresh whose answer had none) the logout
+	// cookie already set stays: it is bound to the same session.
+	if sess.IDToken != "" && s.opts.LogoutPath != "" {
+		s.setLogoutCookie(w, sess, maxAge)
+	}
 	return nil
 }
 
@@ -177,6 +196,9 @@ func (s *CookieStore) Clear(w http.ResponseWriter, r *http.Request) error {
 
 func (s *CookieStore) clearCookies(w http.ResponseWriter, r *http.Request) {
 	s.setCookie(w, s.opts.Name, "", -1)
+	if s.opts.LogoutPath != "" {
+		s.expireLogoutCookie(w) // sent to the logout path only: r cannot tell whether it exists
+	}
 	j := s.scan(r)
 	for k := 1; k <= maxStale; k++ {
 		if j.present&(1<<k) != 0 {
@@ -191,10 +213,15 @@ func chunkName(base string, i int) string {
 
 // setCookie adds one Set-Cookie; maxAge < 0 deletes the cookie.
 func (s *CookieStore) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	s.writeCookie(w, name, value, s.opts.Path, maxAge)
+}
+
+// writeCookie adds one Set-Cookie for path.
+func (s *CookieStore) writeCookie(w http.ResponseWriter, name, value, path string, maxAge int) {
 	c := &http.Cookie{
 		Name:     name,
 		Value:    value,
-		Path:     s.opts.Path,
+		Path:     path,
 		Domain:   s.opts.Domain,
 		MaxAge:   maxAge,
 		Secure:   s.opts.Secure,

@@ -23,6 +23,10 @@ type Options struct {
 	// CacheRefused, when set, is called when Redis refuses client-side
 	// caching and the store goes on without it (metrics).
 	CacheRefused func()
+	// LogoutPath is the logout endpoint (config.Paths.Logout): the cookie
+	// store keeps the ID token in a cookie sent there only. Empty: it
+	// keeps none (the Redis store keeps it in the record either way).
+	LogoutPath string
 }
 
 // New builds the store session.store names from the validated session
@@ -37,6 +41,7 @@ type Options struct {
 func New(cfg config.Session, codec *Codec, o Options) (Store, func(), error) {
 	cookie := CookieOptions{
 		Name: cfg.Name, Domain: cfg.CookieDomain, Path: cfg.CookiePath, Secure: cfg.Secure, Lifetime: cfg.Lifetime.D(),
+		LogoutPath: o.LogoutPath,
 	}
 	if cfg.Store != "redis" {
 		return NewCookieStore(codec, cookie), func() {}, nil

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -326,8 +325,8 @@ func (s *RedisStore) open(id, raw string) (*Session, error) {
 	if !now.Before(expiry) {
 		return nil, ErrExpired
 	}
-	sess := new(Session)
-	if err := json.Unmarshal(plain, sess); err != nil || sess.Subject == "" || !sess.Expiry.Equal(expiry) {
+	sess, err := decodeSession(plain)
+	if err != nil || sess.Subject == "" || !sess.Expiry.Equal(expiry) {
 		return nil, ErrInvalid
 	}
 	sess.ID = id
@@ -464,9 +463,9 @@ func (s *RedisStore) Replace(ctx context.Context, sess, prev *Session) error {
 
 // seal seals sess under its id.
 func (s *RedisStore) seal(sess *Session) (string, error) {
-	data, err := json.Marshal(sess)
+	data, err := encodeSession(sess, true) // the record keeps the ID token: the cookie is only a ticket
 	if err != nil {
-		return "", fmt.Errorf("save session: encode: %w", err)
+		return "", fmt.Errorf("save session: %w", err)
 	}
 	record, err := s.codec.Seal(recordName(sess.ID), data, sess.Expiry)
 	if err != nil {

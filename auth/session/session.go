@@ -65,7 +65,7 @@ var (
 // steps need.
 type Session struct {
 	Subject      string         `json:"sub"`
-	Claims       map[string]any `json:"c,omitempty"`   // verified ID token + userinfo claims, for lwicontexts
+	Claims       map[string]any `json:"c,omitempty"`   // the verified claims the configuration reads (Needs)
 	IDToken      string         `json:"idt,omitempty"` // raw ID token, for logout id_token_hint
 	RefreshToken string         `json:"rt,omitempty"`
 	RefreshAt    time.Time      `json:"ra,omitzero"` // when tokens should be refreshed (zero = never)
@@ -76,6 +76,11 @@ type Session struct {
 	SID string `json:"sid,omitempty"`
 	// RefreshedAt is the last refresh at the IdP (zero: none yet).
 	RefreshedAt time.Time `json:"rfa,omitzero"`
+	// Needs names the claims the configuration read when Claims were kept
+	// (claims.Set.Names): a configuration that needs more signs the user
+	// in again (claims.Set.Covers). Nil: a session of an earlier version,
+	// which kept every claim.
+	Needs []string `json:"n,omitempty"`
 
 	// ID is the server-side record's id (RedisStore only; never in a
 	// cookie's JSON).
@@ -83,7 +88,16 @@ type Session struct {
 	// sealed is the record as read from a server-side store: the version
 	// a conditional replace (RedisStore.Replace) compares with.
 	sealed string
+	// legacy: read in the format before issue 22 (every claim; in a
+	// cookie, the ID token too).
+	legacy bool
 }
+
+// Legacy reports whether the session was read in the format of an earlier
+// version (which kept every claim and, in the cookie, the ID token): the
+// caller cuts its claims to what the configuration reads and saves it, so
+// the browser holds the current format from its next response on.
+func (s *Session) Legacy() bool { return s.legacy }
 
 // EmailVerified reports whether the IdP says the email claim was verified,
 // by the rules of claims.EmailVerified (email_verified true, or Entra ID's

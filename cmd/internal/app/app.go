@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/access"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/login"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
@@ -104,7 +105,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 		return nil, fmt.Errorf("session keys: %w", err)
 	}
 	store, closeStore, err := session.New(cfg.Session, codec, session.Options{
-		Observe: m.ObserveStore, Tracer: tp, Logger: log, CacheRefused: m.StoreCacheRefused.Inc,
+		Observe: m.ObserveStore, Tracer: tp, Logger: log, CacheRefused: m.StoreCacheRefused.Inc, LogoutPath: cfg.Paths.Logout,
 	})
 	if err != nil {
 		return nil, err
@@ -115,7 +116,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 		}
 	}()
 	rp, err := login.New(login.Options{
-		OIDC: cfg.OIDC, Session: cfg.Session, Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: origin,
+		OIDC: cfg.OIDC, Session: cfg.Session, Claims: claims.Needed(cfg), Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: origin,
 		Logger: log, Metrics: m, Tracer: tp,
 	})
 	if err != nil {

@@ -1,0 +1,77 @@
+package login
+
+import (
+	"io"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
+)
+
+// TestSessionKeepsOnlyWhatTheConfigReads signs in through the real OP,
+// whose ID token carries groups, contact_id, cart_value, name, locale…:
+// the session keeps the claims the configuration reads and names them.
+func TestSessionKeepsOnlyWhatTheConfigReads(t *testing.T) {
+	s := startSite(t, siteOptions{token: `, lwicontexts: {customer_email: {claim: email}, cart: {claim: cart_value, type: number}}`})
+	sess := s.login(t)
+	var keys []string
+	for k := range sess.Claims {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if want := []string{"cart_value", "email", "iss", "sub"}; !reflect.DeepEqual(keys, want) {
+		t.Errorf("session claims = %q, want %q", keys, want)
+	}
+	if want := claims.Needed(s.cfg).Names(); !reflect.DeepEqual(sess.Needs, want) {
+		t.Errorf("session names %q, want %q", sess.Needs, want)
+	}
+}
+
+// TestConfigChangeSignsInAgain: a configuration that reads a claim the
+// session did not keep ends it (the user signs in again, and then has the
+// claim), never answers without the claim; one that reads fewer keeps it.
+func TestConfigChangeSignsInAgain(t *testing.T) {
+	s := startSite(t, siteOptions{token: `, lwicontexts: {customer_email: {claim: email}}`})
+	first := s.login(t)
+	page := func() string {
+		t.Helper()
+		resp, err := s.browser.Get(s.url + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := page(); got != first.Subject {
+		t.Fatalf("signed-in page says %q", got)
+	}
+
+	fewer := *s.cfg
+	fewer.Token.LWIContexts = nil
+	s.rp.opt.Claims = claims.Needed(&fewer)
+	if page() == "" {
+		t.Fatal("a configuration that reads fewer claims signed the user out")
+	}
+
+	more := *s.cfg
+	more.Access.RequiredGroups = []string{"vip"}
+	s.rp.opt.Claims = claims.Needed(&more)
+	if got := page(); got != "" {
+		t.Fatalf("a session without the groups claim the configuration now reads was accepted (%q)", got)
+	}
+	if s.browserSession(t) != nil {
+		t.Fatal("the outdated session cookie was not cleared")
+	}
+	if n := s.count("claims_changed"); n != 1 {
+		t.Errorf("claims_changed = %v, want 1", n)
+	}
+	sess := s.login(t)
+	if _, ok := sess.Claims["groups"]; !ok {
+		t.Fatalf("signed in again without groups: %v", sess.Claims)
+	}
+	if page() != sess.Subject {
+		t.Fatal("the new session is not accepted")
+	}
+}
