@@ -55,14 +55,17 @@ func loadExample(t *testing.T, file string) *config.Config {
 // out of the cookie.
 func TestNeededByEachExample(t *testing.T) {
 	cases := map[string][]string{
-		"adfs.yaml":     {"email", "group", "iss", "sub", "upn"},
-		"auth0.yaml":    {"email", "email_verified", "https://shop", "https://shop.example", "https://shop.example.com/loyalty_points", "https://shop.example.com/roles", "iss", "name", "nickname", "sub"},
-		"cognito.yaml":  {"cognito:groups", "email", "iss", "sub"},
-		"dex.yaml":      {"email", "federated_claims", "federated_claims.connector_id", "groups", "iss", "name", "sub"},
-		"entra-id.yaml": {"email", "iss", "name", "oid", "preferred_username", "roles", "sub"},
-		"google.yaml":   {"email", "email_verified", "given_name", "hd", "iss", "name", "sub"},
-		"keycloak.yaml": {"email", "email_verified", "groups", "iss", "locale", "name", "preferred_username", "sub"},
-		"okta.yaml":     {"email", "groups", "iss", "name", "preferred_username", "sub", "zoneinfo"},
+		"adfs.yaml":              {"email", "group", "iss", "sub", "upn"},
+		"azure-ad-b2c.yaml":      {"email", "extension_vip", "iss", "name", "sub"}, // email: emails[0], made email at sign-in
+		"entra-external-id.yaml": {"email", "iss", "name", "oid", "preferred_username"},
+		"entra-multitenant.yaml": {"email", "iss", "name", "oid", "preferred_username", "roles", "tid"}, // tid: the {tenantid} issuer rule
+		"auth0.yaml":             {"email", "email_verified", "https://shop", "https://shop.example", "https://shop.example.com/loyalty_points", "https://shop.example.com/roles", "iss", "name", "nickname", "sub"},
+		"cognito.yaml":           {"cognito:groups", "email", "iss", "sub"},
+		"dex.yaml":               {"email", "federated_claims", "federated_claims.connector_id", "groups", "iss", "name", "sub"},
+		"entra-id.yaml":          {"email", "iss", "name", "oid", "preferred_username", "roles", "sub"},
+		"google.yaml":            {"email", "email_verified", "given_name", "hd", "iss", "name", "sub"},
+		"keycloak.yaml":          {"email", "email_verified", "groups", "iss", "locale", "name", "preferred_username", "sub"},
+		"okta.yaml":              {"email", "groups", "iss", "name", "preferred_username", "sub", "zoneinfo"},
 		// headers.pass: email, preferred_username and groups for the ingress.
 		"forward-auth/lcw-auth-proxy.yaml": {"email", "groups", "iss", "name", "preferred_username", "sub"},
 	}
