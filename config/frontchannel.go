@@ -23,30 +23,36 @@ type FrontchannelLogout struct {
 	// on the same site.
 	Enabled *bool `yaml:"enabled"`
 	// FrameAncestors are the origins (https://host[:port]) whose pages may
-	// frame the answer, besides the issuer's origin (the logout page's
-	// origin for Entra ID, login.microsoftonline.com, and most IdPs).
+	// frame the answer, besides the issuer's origin and oidc.discovery_url's
+	// (the logout page's origin for Entra ID, login.microsoftonline.com, and
+	// most IdPs; Entra External ID's is the discovery document's
+	// contoso.ciamlogin.com, not its issuer's {tenant id}.ciamlogin.com).
 	FrameAncestors []string `yaml:"frame_ancestors"`
 
 	// Ancestors is the answer's frame-ancestors source list: the issuer's
-	// origin, then FrameAncestors normalized.
+	// origin, oidc.discovery_url's, then FrameAncestors normalized.
 	Ancestors []string `yaml:"-"`
 }
 
 // Off reports whether front-channel logout was turned off outright.
 func (f *FrontchannelLogout) Off() bool { return f.Enabled != nil && !*f.Enabled }
 
-// provision derives Ancestors from the issuer and frame_ancestors, and
-// refuses anything in frame_ancestors that is not an origin: the values go
-// into a Content-Security-Policy header, so nothing but scheme://host[:port]
-// may pass.
-func (f *FrontchannelLogout) provision(p *problems, issuer string) {
+// provision derives Ancestors from the IdP's URLs (oidc.issuer and
+// oidc.discovery_url) and frame_ancestors, and refuses anything in
+// frame_ancestors that is not an origin: the values go into a
+// Content-Security-Policy header, so nothing but scheme://host[:port] may
+// pass.
+func (f *FrontchannelLogout) provision(p *problems, idpURLs ...string) {
 	f.Ancestors = nil
 	if f.Off() {
 		return
 	}
-	// An issuer that is not a URL is oidc.issuer's problem, reported there.
-	if o, err := issuerOrigin(issuer); err == nil {
-		f.Ancestors = append(f.Ancestors, o)
+	// A URL that does not parse (or is unset) is oidc's problem, reported
+	// there.
+	for _, u := range idpURLs {
+		if o, err := issuerOrigin(u); err == nil && !slices.Contains(f.Ancestors, o) {
+			f.Ancestors = append(f.Ancestors, o)
+		}
 	}
 	for i, s := range f.FrameAncestors {
 		o, err := frameAncestor(s)
@@ -60,8 +66,9 @@ func (f *FrontchannelLogout) provision(p *problems, issuer string) {
 	}
 }
 
-// issuerOrigin is an issuer URL's scheme://host[:port], lower case; the
-// path (an issuer has one, maybe with {tenantid}) is dropped.
+// issuerOrigin is an issuer's (or discovery document's) URL's
+// scheme://host[:port], lower case; the path (an issuer has one, maybe
+// with {tenantid}) is dropped.
 func issuerOrigin(issuer string) (string, error) {
 	v, err := url.Parse(issuer)
 	if err != nil || (v.Scheme != "https" && v.Scheme != "http") || v.Host == "" || strings.ContainsAny(v.Host, "*{}") {

@@ -51,3 +51,31 @@ func TestFrontchannelLogoutFrameAncestors(t *testing.T) {
 		})
 	}
 }
+
+// The IdP's sign-out page is on its discovery document's origin, which
+// need not be the issuer's (Entra External ID: the issuer names the tenant
+// id in its host, the document the tenant's name): both may frame the
+// answer.
+func TestFrontchannelLogoutDiscoveryOrigin(t *testing.T) {
+	for _, tt := range []struct {
+		name, oidc string
+		want       []string
+	}{
+		{"External ID", `issuer: "https://00000000-0000-0000-0000-0000000000dd.ciamlogin.com/00000000-0000-0000-0000-0000000000dd/v2.0", discovery_url: "https://Contoso.ciamlogin.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"`,
+			[]string{"https://00000000-0000-0000-0000-0000000000dd.ciamlogin.com", "https://contoso.ciamlogin.com"}},
+		{"multi-tenant: one origin", `issuer: "https://login.microsoftonline.com/{tenantid}/v2.0", discovery_url: "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration"`,
+			[]string{"https://login.microsoftonline.com"}},
+		{"no discovery_url", `issuer: "https://login.microsoftonline.com/00000000-0000-0000-0000-0000000000aa/v2.0"`,
+			[]string{"https://login.microsoftonline.com"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadOIDC(t, tt.oidc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Session.FrontchannelLogout.Ancestors; !slices.Equal(got, tt.want) {
+				t.Errorf("ancestors %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

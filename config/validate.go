@@ -78,7 +78,7 @@ func (c *Config) provision(p *problems, getenv func(string) string) {
 	c.OIDC.ClientSecret = readSecret(p, "oidc.client_secret", c.OIDC.ClientSecret, c.OIDC.ClientSecretFile)
 	c.OIDC.provisionCA(p)
 	c.Session.provision(p, c.Public)
-	c.Session.FrontchannelLogout.provision(p, c.OIDC.Issuer)
+	c.Session.FrontchannelLogout.provision(p, c.OIDC.Issuer, c.OIDC.DiscoveryURL)
 	c.Access.provision()
 	c.Token.provision(p)
 	c.Tracing.provision(p, getenv)

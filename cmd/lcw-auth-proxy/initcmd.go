@@ -32,8 +32,8 @@ Writes into DIR (default lcw-config, created with mode 0700): config.yaml (0644,
 from deploy/examples/ for --idp, else a generic template), cookie-secret (0600), and a new
 signing key pair lcw-signing-key.pem (0600) and lcw-signing-key.pub.pem (0644). Existing files
 are kept unless --force. A DIR every user can write to (such as /tmp) is refused unless --force:
-others could replace the secrets. Then prints what to register at the IdP (redirect, post-logout and
-back-channel logout URIs) and in Omnichannel's chat authentication setting (public key URL,
+others could replace the secrets. Then prints what to register at the IdP (redirect, post-logout,
+back-channel and front-channel logout URIs) and in Omnichannel's chat authentication setting (public key URL,
 JavaScript client function).
 
 --idp is one of: %s.

@@ -106,6 +106,7 @@ func TestInitConfigSignsIn(t *testing.T) {
 		"Redirect URI:              " + s.public + "/_lcw/callback\n",
 		"Post-logout redirect URI:  " + s.public + "/\n",
 		"Back-channel logout URI:   " + s.public + "/_lcw/backchannel-logout\n",
+		"Front-channel logout URI:  " + s.public + "/_lcw/frontchannel-logout\n",
 		"(when the server-side session store is enabled)",
 		"Public key URL:              " + s.public + "/_lcw/public-key.pem\n",
 		"JavaScript client function:  lcwAuth.getAuthenticationToken\n",

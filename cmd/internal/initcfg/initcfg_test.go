@@ -107,6 +107,7 @@ func TestWriteEveryTemplate(t *testing.T) {
 			for _, want := range []string{
 				"#   redirect URI:              https://chat.acme.test/_lcw/callback\n",
 				"#   back-channel logout URI:   https://chat.acme.test/_lcw/backchannel-logout   (when the server-side session store is enabled)\n",
+				"#   front-channel logout URI:  https://chat.acme.test/_lcw/frontchannel-logout  (for IdPs that offer it, such as Entra ID)\n",
 				"#   public key URL:              https://chat.acme.test/_lcw/public-key.pem",
 			} {
 				if !strings.Contains(string(text), want) {

@@ -248,6 +248,7 @@ func header(from, public string, doc *Document) string {
 #   redirect URI:              %[2]s%[3]s/callback
 #   post-logout redirect URI:  %[2]s%[4]s
 #   back-channel logout URI:   %[2]s%[3]s/backchannel-logout   (when the server-side session store is enabled)
+#   front-channel logout URI:  %[2]s%[3]s/frontchannel-logout  (for IdPs that offer it, such as Entra ID)
 # In Omnichannel's chat authentication setting:
 #   public key URL:              %[2]s%[3]s/public-key.pem   (or %[3]s/public-keys, to rotate keys without a change there)
 #   JavaScript client function:  %[5]s

@@ -52,9 +52,9 @@ type Result struct {
 // Registration is what the IdP and Omnichannel need to know about this
 // deployment.
 type Registration struct {
-	ClientID, Scopes                                         string
-	RedirectURI, PostLogoutRedirectURI, BackchannelLogoutURI string
-	PublicKeyURL, PublicKeysURL, ClientFunction              string
+	ClientID, Scopes                                                                string
+	RedirectURI, PostLogoutRedirectURI, BackchannelLogoutURI, FrontchannelLogoutURI string
+	PublicKeyURL, PublicKeysURL, ClientFunction                                     string
 }
 
 // Write renders o into dir/config.yaml and writes a new signing key pair
@@ -248,6 +248,7 @@ func registration(text []byte) (Registration, error) {
 		RedirectURI:           public + paths.Callback,
 		PostLogoutRedirectURI: public + c.OIDC.PostLogoutRedirectPath,
 		BackchannelLogoutURI:  public + paths.BackchannelLogout,
+		FrontchannelLogoutURI: public + paths.FrontchannelLogout,
 		PublicKeyURL:          public + paths.PublicKeyPEM,
 		PublicKeysURL:         public + paths.PublicKeys,
 		ClientFunction:        c.Inject.ClientFunction,
@@ -274,6 +275,8 @@ Register the proxy at the identity provider (client ID %s, scopes %s):
   Post-logout redirect URI:  %s
   Back-channel logout URI:   %s
                              (when the server-side session store is enabled)
+  Front-channel logout URI:  %s
+                             (for IdPs that offer it, such as Entra ID; cross-site it needs the server-side session store)
 
 In Omnichannel's chat authentication setting enter:
   Public key URL:              %s
@@ -282,7 +285,7 @@ In Omnichannel's chat authentication setting enter:
 
 Then:
   lcw-auth-proxy check-config --config %s --online
-  lcw-auth-proxy serve --config %[9]s
-`, g.ClientID, g.Scopes, g.RedirectURI, g.PostLogoutRedirectURI, g.BackchannelLogoutURI, g.PublicKeyURL, g.PublicKeysURL, g.ClientFunction, configPath)
+  lcw-auth-proxy serve --config %[10]s
+`, g.ClientID, g.Scopes, g.RedirectURI, g.PostLogoutRedirectURI, g.BackchannelLogoutURI, g.FrontchannelLogoutURI, g.PublicKeyURL, g.PublicKeysURL, g.ClientFunction, configPath)
 	_, _ = io.WriteString(w, b.String()) // nowhere to report a failed write to stdout
 }
