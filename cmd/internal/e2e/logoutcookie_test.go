@@ -68,9 +68,19 @@ func TestLogoutCookie(t *testing.T) {
 		if ck := e.jarCookie(c, "/_lcw/logout", "_lcw_logout"); ck != nil {
 			t.Error("the logout cookie survived logout")
 		}
+		// The OP checks the hint: a forged one is refused, the logout
+		// cookie's is accepted.
+		forged := *loc
+		q := forged.Query()
+		q.Set("id_token_hint", q.Get("id_token_hint")[:len(q.Get("id_token_hint"))-8]+"AAAAAAAA")
+		forged.RawQuery = q.Encode()
+		if r := testenv.Do(t, noRedirect(&http.Client{}), "GET", forged.String(), nil); r.StatusCode == http.StatusFound &&
+			strings.HasPrefix(r.Header.Get("Location"), e.URL+"/") {
+			t.Fatal("the OP accepted a forged id_token_hint: this test could not tell a wrong hint from the right one")
+		}
 		back := testenv.Do(t, noRedirect(c), "GET", loc.String(), nil)
 		if back.StatusCode != http.StatusFound || !strings.HasPrefix(back.Header.Get("Location"), e.URL+"/") {
-			t.Fatalf("the OP answered the logout with %d %q, want a redirect back to the site (it refuses an invalid id_token_hint)",
+			t.Fatalf("the OP answered the logout with %d %q, want a redirect back to the site",
 				back.StatusCode, back.Header.Get("Location"))
 		}
 	})

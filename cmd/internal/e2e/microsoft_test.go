@@ -141,20 +141,57 @@ func TestEntraTenantNotAllowed(t *testing.T) {
 	}
 }
 
-// Silent sign-in (prompt=none) against Entra's multi-tenant endpoint: the
-// prompt=none answer carries the tenant's issuer, checked as a click's.
-func TestSilentSignInEntraMultiTenant(t *testing.T) {
+// Silent sign-in (prompt=none) against each of Microsoft's IdPs as its
+// example configures it: the prompt=none answer carries the tenant's (or
+// the B2C or External ID tenant-GUID) issuer, checked as a click's.
+func TestSilentSignInMicrosoftIdPs(t *testing.T) {
+	for _, idp := range microsoftIdPs() {
+		t.Run(idp.name, func(t *testing.T) {
+			idp.op.RememberBrowser = true
+			e := startMicrosoft(t, idp, silentExtra+"headers:\n  pass: true\n")
+			c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+			fresh := idpSessionOnly(t, e, c)
+			seen, resp := hops(t, fresh, e.URL+"/account", topLevel)
+			page := body(t, resp)
+			if resp.StatusCode != http.StatusOK || seen[len(seen)-1] != e.URL+"/account" || strings.Contains(page, "X-Forwarded-User: \n") {
+				t.Fatalf("silent sign-in: ended at %s (%d) after %v:\n%s", seen[len(seen)-1], resp.StatusCode, seen, page)
+			}
+			if strings.Contains(page, "X-Forwarded-Email: vip@example.com") != idp.email {
+				t.Errorf("email after silent sign-in: want it %v (only when the claims vouch for it):\n%s", idp.email, page)
+			}
+			if n := testutil.ToFloat64(e.App.Metrics().Logins.WithLabelValues("silent_success")); n != 1 {
+				t.Errorf("silent_success = %v, want 1", n)
+			}
+		})
+	}
+}
+
+// Silent sign-in for a user signed in at Entra in a tenant not in
+// oidc.allowed_tenants: the prompt=none answer is refused like a click's,
+// the page is served anonymous where the visitor was, once, with no loop
+// back through the IdP.
+func TestSilentSignInEntraTenantNotAllowed(t *testing.T) {
 	idp := microsoftIdPs()[0]
 	idp.op.RememberBrowser = true
 	e := startMicrosoft(t, idp, silentExtra+"headers:\n  pass: true\n")
-	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	c, _ := e.login(t, testenv.CustomerUsername, testenv.CustomerPassword, "/")
 	fresh := idpSessionOnly(t, e, c)
 	seen, resp := hops(t, fresh, e.URL+"/account", topLevel)
 	page := body(t, resp)
-	if resp.StatusCode != http.StatusOK || seen[len(seen)-1] != e.URL+"/account" || !strings.Contains(page, "X-Forwarded-Email: vip@example.com") {
-		t.Fatalf("silent sign-in: ended at %s (%d) after %v:\n%s", seen[len(seen)-1], resp.StatusCode, seen, page)
+	if resp.StatusCode != http.StatusOK || seen[len(seen)-1] != e.URL+"/account" || !strings.Contains(page, "X-Forwarded-User: \n") {
+		t.Fatalf("ended at %s (%d) after %v, want the page anonymous:\n%s", seen[len(seen)-1], resp.StatusCode, seen, page)
 	}
-	if n := testutil.ToFloat64(e.App.Metrics().Logins.WithLabelValues("silent_success")); n != 1 {
-		t.Errorf("silent_success = %v, want 1", n)
+	if n := throughIdP(seen, e.OP.Issuer); n != 1 {
+		t.Errorf("%d round trips through the IdP, want exactly 1: %v", n, seen)
+	}
+	if _, err := e.cookie(fresh, "_lcw"); err == nil {
+		t.Error("a user of a tenant not allowed got a session by silent sign-in")
+	}
+	if seen, _ := hops(t, fresh, e.URL+"/other", topLevel); len(seen) != 1 {
+		t.Errorf("the next navigation went through the IdP again: %v", seen)
+	}
+	m := e.App.Metrics().Logins
+	if ok, bad := testutil.ToFloat64(m.WithLabelValues("silent_success")), testutil.ToFloat64(m.WithLabelValues("silent_id_token_invalid")); ok != 0 || bad != 1 {
+		t.Errorf("silent_success = %v, silent_id_token_invalid = %v, want 0 and 1 (refused by the ID token's issuer rule)", ok, bad)
 	}
 }
