@@ -2,11 +2,11 @@ package proxy
 
 import (
 	"bufio"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -15,53 +15,84 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/httpspan"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
 
 // tracerName is this package's instrumentation scope.
 const tracerName = "github.com/lcw-auth-proxy/lcw-auth-proxy/proxy"
 
-// traceContext reads and writes W3C traceparent/tracestate. It has no
-// state: a value, not a registered global propagator.
+// traceContext reads W3C traceparent/tracestate. It has no state: a
+// value, not a registered global propagator.
 var traceContext propagation.TraceContext
 
-// traceRequests starts one server span per request, named by its route
-// (an endpoint of the proxy's own, or "upstream"). A traceparent is
+// traceRequests starts one server span per request, by the semantic
+// conventions the httpspan package cites: named "{method} {http.route}"
+// for the proxy's own endpoints ("GET /_lcw/token") and "{method}" for
+// the upstream's paths, whose routes the proxy does not know; lcw.route
+// is the route's name in metrics ("token", "upstream"). A traceparent is
 // believed only from a trusted proxy; anyone else's starts a new trace, so
 // a client cannot join its requests to a trace of its choosing, nor force
-// sampling on. Only the method, the path (never the query, and no
-// secret-looking parameter in the path: loggedPath), the route, the
-// status, the Host and the peer's address are recorded: no header, cookie
-// or query string, which may carry codes and tokens.
+// sampling on. Recorded: the method, the path (never the query, and no
+// secret-looking parameter in the path: loggedPath), the scheme, the
+// route, the status, the Host, the peer's and the client's addresses, the
+// protocol version and the User-Agent; no other header, no cookie, no
+// query string, which may carry codes and tokens.
 //
 // It is installed only when tracing is on: off, the request path has no
 // trace of it.
 func traceRequests(tp trace.TracerProvider, names *routeNames, trusted []netip.Prefix, next http.Handler) http.Handler {
 	tracer := tp.Tracer(tracerName)
-	// http.route only for the proxy's own endpoints: neither the
-	// upstream's routes nor an unknown path under the prefix are known.
-	routes := make(map[string]attribute.KeyValue, len(names.paths))
+	// http.route and the span names only for the proxy's own endpoints:
+	// neither the upstream's routes nor an unknown path under the prefix
+	// are known.
+	type ownRoute struct {
+		attr      attribute.KeyValue
+		spanNames map[string]string // by method
+	}
+	own := make(map[string]ownRoute, len(names.paths))
 	for name, p := range names.paths {
-		routes[name] = semconv.HTTPRoute(p)
+		r := ownRoute{attr: semconv.HTTPRoute(p), spanNames: map[string]string{}}
+		for _, m := range knownMethods {
+			r.spanNames[m] = httpspan.Name(m, p)
+		}
+		own[name] = r
+	}
+	lcwRoute := map[string]attribute.KeyValue{}
+	for _, name := range append(slices.Clone(names.names), "own_other", "upstream") {
+		lcwRoute[name] = attribute.String("lcw.route", name)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if request.FromPeerIn(r, trusted) {
+		trustedPeer := request.FromPeerIn(r, trusted)
+		if trustedPeer {
 			ctx = traceContext.Extract(ctx, propagation.HeaderCarrier(r.Header))
 		}
 		route := names.of(r.URL.Path)
-		attrs := make([]attribute.KeyValue, 0, 6)
-		attrs = append(attrs, methodAttr(r.Method), semconv.URLPath(loggedPath(r.URL.Path)))
-		if a, own := routes[route]; own {
-			attrs = append(attrs, a)
+		attrs := make([]attribute.KeyValue, 0, 13)
+		attrs = append(attrs, httpspan.Method(r.Method), semconv.URLPath(loggedPath(r.URL.Path)), urlScheme(r, trustedPeer),
+			lcwRoute[route], httpspan.ProtocolVersion(r.ProtoMajor, r.ProtoMinor))
+		name := httpspan.Name(r.Method, "")
+		if o, ok := own[route]; ok {
+			attrs = append(attrs, o.attr)
+			if n, known := o.spanNames[r.Method]; known {
+				name = n
+			}
 		}
-		if host := hostOnly(r.Host); host != "" {
+		if host, port := hostPort(r.Host); host != "" {
 			attrs = append(attrs, semconv.ServerAddress(host))
+			if port > 0 {
+				attrs = append(attrs, semconv.ServerPort(port))
+			}
 		}
 		if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 			attrs = append(attrs, semconv.NetworkPeerAddress(ip))
 		}
-		ctx, span := tracer.Start(ctx, route, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+		attrs = append(attrs, semconv.ClientAddress(request.Client(r, trusted)))
+		if ua := r.UserAgent(); ua != "" {
+			attrs = append(attrs, semconv.UserAgentOriginal(clip(ua)))
+		}
+		ctx, span := tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 		sw := &statusWriter{ResponseWriter: w}
 		// Deferred so the span ends even when the handler aborts the
 		// response with a panic (ReverseProxy's http.ErrAbortHandler).
@@ -69,7 +100,8 @@ func traceRequests(tp trace.TracerProvider, names *routeNames, trusted []netip.P
 			if sw.status != 0 {
 				span.SetAttributes(semconv.HTTPResponseStatusCode(sw.status))
 			}
-			if sw.status >= 500 {
+			if a, isErr := httpspan.ErrorStatus(sw.status, true); isErr {
+				span.SetAttributes(a)
 				span.SetStatus(codes.Error, http.StatusText(sw.status))
 			}
 			span.End()
@@ -78,30 +110,33 @@ func traceRequests(tp trace.TracerProvider, names *routeNames, trusted []netip.P
 	})
 }
 
-// knownMethods are recorded as they are; anything else is "_OTHER", as the
-// semantic conventions ask, so a client cannot fill the backend with
-// made-up method names.
-var knownMethods = func() map[string]attribute.KeyValue {
-	m := map[string]attribute.KeyValue{}
-	for _, name := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"} {
-		m[name] = semconv.HTTPRequestMethodKey.String(name)
-	}
-	return m
-}()
+// knownMethods are the methods the span names spell out (httpspan.Name).
+var knownMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 
-func methodAttr(m string) attribute.KeyValue {
-	if a, ok := knownMethods[m]; ok {
-		return a
+var (
+	schemeHTTP  = semconv.URLScheme("http")
+	schemeHTTPS = semconv.URLScheme("https")
+)
+
+// urlScheme is the scheme the client used: https on a TLS listener, a
+// trusted proxy's X-Forwarded-Proto, http otherwise.
+func urlScheme(r *http.Request, trustedPeer bool) attribute.KeyValue {
+	if r.TLS != nil {
+		return schemeHTTPS
 	}
-	return semconv.HTTPRequestMethodKey.String("_OTHER")
+	if trustedPeer && r.Header.Get("X-Forwarded-Proto") == "https" {
+		return schemeHTTPS
+	}
+	return schemeHTTP
 }
 
-// hostOnly is the host of a Host header without its port.
-func hostOnly(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return h
+// hostPort splits a Host header into its host and port (0 when none).
+func hostPort(hostport string) (string, int) {
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		port, _ := strconv.Atoi(p)
+		return h, port
 	}
-	return hostport
+	return hostport, 0
 }
 
 // statusWriter remembers the response status for the server span. Unwrap
@@ -143,103 +178,17 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return conn, brw, err
 }
 
-// tracingTransport makes a client span of each upstream round trip, with
-// both the direct path and the standard Transport beneath it, and sends
-// the trace on in traceparent/tracestate. Whatever the client sent in
-// those headers is removed first: from a trusted proxy it was already
-// taken into the server span's context (and so continues in what is
-// injected); from anyone else it must not reach the upstream.
-//
-// The request is the reverse proxy's own outgoing copy (its headers
-// cloned from the client's), so setting headers on it, which the
-// RoundTripper contract otherwise forbids, touches nobody else's: cloning
-// it again would cost every traced request a copy of its headers.
-type tracingTransport struct {
-	next   http.RoundTripper
-	tracer trace.Tracer
-	server []attribute.KeyValue // the upstream's address and port
-}
-
-func newTracingTransport(next http.RoundTripper, tp trace.TracerProvider, upstream *url.URL) *tracingTransport {
-	port, _ := strconv.Atoi(upstream.Port())
-	if port == 0 {
-		port = 80
-		if upstream.Scheme == "https" {
-			port = 443
-		}
-	}
-	return &tracingTransport{
-		next:   next,
-		tracer: tp.Tracer(tracerName),
-		server: []attribute.KeyValue{semconv.ServerAddress(upstream.Hostname()), semconv.ServerPort(port)},
-	}
-}
-
-func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, span := t.tracer.Start(req.Context(), "upstream.request", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(t.server...),
-		trace.WithAttributes(methodAttr(req.Method), semconv.URLPath(loggedPath(req.URL.Path))))
-	h := req.Header
-	delete(h, "Traceparent")
-	delete(h, "Tracestate")
-	traceContext.Inject(ctx, propagation.HeaderCarrier(h))
-	resp, err := t.next.RoundTrip(req.WithContext(ctx))
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "upstream round trip failed")
-		span.End()
-		return nil, err
-	}
-	span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
-	if resp.StatusCode >= 500 {
-		span.SetStatus(codes.Error, http.StatusText(resp.StatusCode))
-	}
-	// The span lasts until the body is read or closed, so it covers the
-	// upstream's whole answer. Not for a protocol switch: ReverseProxy needs
-	// the body's own io.ReadWriteCloser for the upgraded connection.
-	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil || resp.Body == http.NoBody {
-		span.End()
-		return resp, nil
-	}
-	resp.Body = &spanBody{ReadCloser: resp.Body, span: span}
-	return resp, nil
-}
-
-// CloseIdleConnections reaches the pools beneath (shutdown, tests).
-func (t *tracingTransport) CloseIdleConnections() {
-	if ci, ok := t.next.(interface{ CloseIdleConnections() }); ok {
-		ci.CloseIdleConnections()
-	}
-}
-
-// spanBody ends the client span when the upstream's body has been read to
-// its end, failed, or was closed.
-type spanBody struct {
-	io.ReadCloser
-	span  trace.Span
-	ended bool
-}
-
-func (b *spanBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil {
-		if err != io.EOF {
-			b.span.RecordError(err)
-			b.span.SetStatus(codes.Error, "reading the upstream's body failed")
-		}
-		b.end()
-	}
-	return n, err
-}
-
-func (b *spanBody) Close() error {
-	b.end()
-	return b.ReadCloser.Close()
-}
-
-func (b *spanBody) end() {
-	if !b.ended {
-		b.ended = true
-		b.span.End()
-	}
+// newTracingTransport makes a client span of each upstream round trip
+// (httpspan.Transport), with both the direct path and the standard
+// Transport beneath it, and sends the trace on in traceparent/tracestate.
+// Whatever the client sent in those headers is replaced: from a trusted
+// proxy it was already taken into the server span's context (and so
+// continues in what is injected); from anyone else it must not reach the
+// upstream. The request is the reverse proxy's own outgoing copy, so the
+// headers are set in place: cloning them again would cost every traced
+// request a copy.
+func newTracingTransport(next http.RoundTripper, tp trace.TracerProvider, upstream *url.URL) *httpspan.Transport {
+	return httpspan.NewTransport(next, tp, httpspan.Options{
+		Scope: tracerName, OwnsRequest: true, RedactPath: loggedPath, Server: httpspan.ServerAttrs(upstream),
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/httpspan"
 )
 
 // Tracing off costs nothing because nothing of it is there: the handler
@@ -26,7 +27,7 @@ func TestTracingInstallsNothingWhenOff(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, traced := rp.Transport.(*tracingTransport)
+			_, traced := rp.Transport.(*httpspan.Transport)
 			if traced != (tc.tp != nil) {
 				t.Errorf("transport %T with tracer %v", rp.Transport, tc.tp)
 			}

@@ -329,7 +329,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) (*session.Session
 	}
 	ctx, cancel := context.WithTimeout(rp.clientContext(r.Context()), 15*time.Second)
 	defer cancel()
-	xctx, end := rp.span(ctx, "oidc.exchange", trace.SpanKindClient, p.oauth2.Endpoint.TokenURL)
+	xctx, end := rp.span(ctx, "oidc.exchange", trace.SpanKindInternal, p.oauth2.Endpoint.TokenURL)
 	tok, err := p.oauth2.Exchange(xctx, q.Get("code"), oauth2.VerifierOption(f.Verifier))
 	end(err)
 	if err != nil {
@@ -434,7 +434,7 @@ func (rp *RP) trustedClaims(sess *session.Session) map[string]any {
 }
 
 func (rp *RP) mergeUserinfo(ctx context.Context, p *provider, tok *oauth2.Token, sess *session.Session) error {
-	uctx, end := rp.span(ctx, "oidc.userinfo", trace.SpanKindClient, p.oidc.UserInfoEndpoint())
+	uctx, end := rp.span(ctx, "oidc.userinfo", trace.SpanKindInternal, p.oidc.UserInfoEndpoint())
 	ui, err := p.oidc.UserInfo(uctx, oauth2.StaticTokenSource(tok))
 	end(err)
 	if err != nil {

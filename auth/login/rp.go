@@ -12,6 +12,7 @@ import (
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/httpspan"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
@@ -85,6 +86,10 @@ func New(o Options) (*RP, error) {
 	rp.refresher = newRefresher(rp)
 	if o.Tracer != nil {
 		rp.tracer = o.Tracer.Tracer(tracerName)
+		// Each call to the IdP made while serving a request is an HTTP
+		// client span beneath the sign-in step's own (exchange, userinfo,
+		// refresh, keys), with traceparent sent on.
+		rp.http.Transport = httpspan.NewTransport(rp.http.Transport, o.Tracer, httpspan.Options{Scope: tracerName, WithinTraces: true})
 	}
 	return rp, nil
 }

@@ -259,7 +259,7 @@ func (f *refresher) exchange(ctx context.Context, old *session.Session) *session
 	// requests are waiting on the same result.
 	ctx, cancel := context.WithTimeout(rp.clientContext(context.WithoutCancel(ctx)), 15*time.Second)
 	defer cancel()
-	rctx, end := rp.span(ctx, "oidc.refresh", trace.SpanKindClient, p.oauth2.Endpoint.TokenURL)
+	rctx, end := rp.span(ctx, "oidc.refresh", trace.SpanKindInternal, p.oauth2.Endpoint.TokenURL)
 	tok, err := p.oauth2.TokenSource(rctx, &oauth2.Token{RefreshToken: old.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
 	end(err)
 	if err != nil {

@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/httpspan"
 )
 
 // Enricher fetches extra context values for a signed-in user from a trusted
@@ -34,12 +37,19 @@ type HTTPEnricher struct {
 }
 
 // EnricherFromConfig returns the context_url enricher, or nil when none is
-// configured.
-func EnricherFromConfig(cfg config.Token) Enricher {
+// configured. With tp (tracing on), each call is a client span whose
+// traceparent reaches the backend, so its own spans join the token's trace.
+func EnricherFromConfig(cfg config.Token, tp trace.TracerProvider) Enricher {
 	if cfg.ContextURL == "" {
 		return nil
 	}
-	return &HTTPEnricher{URL: cfg.ContextURL, Timeout: cfg.ContextTimeout.D()}
+	e := &HTTPEnricher{URL: cfg.ContextURL, Timeout: cfg.ContextTimeout.D()}
+	if tp != nil {
+		c := *noRedirects
+		c.Transport = httpspan.NewTransport(nil, tp, httpspan.Options{Scope: tracerName})
+		e.Client = &c
+	}
+	return e
 }
 
 var noRedirects = &http.Client{

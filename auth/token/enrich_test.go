@@ -95,7 +95,7 @@ func TestContextEnrichment(t *testing.T) {
 				}
 				c.ContextKeys = contextKeys
 			}, nil)
-			f.minter = NewMinter(MinterOptions{Token: f.cfg, Keys: f.keys, Enricher: EnricherFromConfig(f.cfg), Metrics: f.metrics})
+			f.minter = NewMinter(MinterOptions{Token: f.cfg, Keys: f.keys, Enricher: EnricherFromConfig(f.cfg, nil), Metrics: f.metrics})
 			f.minter.now = func() time.Time { return testNow }
 
 			p, err := f.minter.Payload(context.Background(), userClaims())
@@ -145,7 +145,7 @@ func TestEnricherDoesNotFollowRedirects(t *testing.T) {
 }
 
 func TestEnricherFromConfig(t *testing.T) {
-	if EnricherFromConfig(config.Token{}) != nil {
+	if EnricherFromConfig(config.Token{}, nil) != nil {
 		t.Fatal("an enricher without context_url")
 	}
 }

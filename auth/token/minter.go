@@ -60,6 +60,9 @@ type MinterOptions struct {
 	Tracer trace.TracerProvider
 }
 
+// tracerName is this package's instrumentation scope.
+const tracerName = "github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
+
 // NewMinter builds a Minter.
 func NewMinter(o MinterOptions) *Minter {
 	if o.Logger == nil {
@@ -85,7 +88,7 @@ func NewMinter(o MinterOptions) *Minter {
 		mt.context = claims.NewMapper(rules)
 	}
 	if o.Tracer != nil {
-		mt.tracer = o.Tracer.Tracer("github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token")
+		mt.tracer = o.Tracer.Tracer(tracerName)
 	}
 	if o.Metrics != nil {
 		mt.enrichOK = o.Metrics.ContextEnrichment.WithLabelValues("ok")
@@ -138,7 +141,8 @@ func (m *Minter) Payload(ctx context.Context, idClaims map[string]any) (Payload,
 }
 
 func (m *Minter) addEnrichment(ctx context.Context, sub string, idClaims, values map[string]any, problems []claims.Problem) []claims.Problem {
-	ectx, span := m.startSpan(ctx, "token.context_url", trace.SpanKindClient)
+	// Internal: the HTTP call beneath it is the client span (httpspan).
+	ectx, span := m.startSpan(ctx, "token.context_url", trace.SpanKindInternal)
 	answer, err := m.enrich.Enrich(ectx, sub, idClaims)
 	endSpan(span, err, "context_url failed")
 	if err != nil {

@@ -83,19 +83,23 @@ func New(o Options) *Monitor {
 // ends. The probes of one round run in parallel, so a hanging service
 // delays no other's answer.
 func (m *Monitor) Run(ctx context.Context) {
-	t := time.NewTicker(m.o.Interval)
-	defer t.Stop()
 	for {
-		m.probeAll(ctx)
+		// A dependency that is down is probed again sooner, so recovery
+		// (and the start, while discovery is under way) shows quickly.
+		wait := m.o.Interval
+		if !m.probeAll(ctx) {
+			wait = min(wait, time.Second)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }
 
-func (m *Monitor) probeAll(ctx context.Context) {
+// probeAll probes every dependency once and tells whether all are up.
+func (m *Monitor) probeAll(ctx context.Context) bool {
 	var wg sync.WaitGroup
 	for i, d := range m.o.Dependencies {
 		wg.Add(1)
@@ -111,13 +115,20 @@ func (m *Monitor) probeAll(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	for _, s := range m.Status() {
+		if !s.Up {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *Monitor) record(i int, err error) {
 	now, up := time.Now(), err == nil
 	m.mu.Lock()
 	s := &m.status[i]
-	changed := s.Checked.IsZero() || s.Up != up
+	first := s.Checked.IsZero()
+	changed := first || s.Up != up
 	if changed {
 		s.Since = now
 	}
@@ -127,6 +138,10 @@ func (m *Monitor) record(i int, err error) {
 		m.o.Report(s.Name, up)
 	}
 	switch {
+	case !up && first:
+		// At start the IdP's discovery may still be under way: not yet a
+		// warning (discovery and the store warn of their own failures).
+		m.o.Logger.Info("dependency not up yet", slog.String("dep", s.Name), slog.String("error", err.Error()))
 	case !up && changed:
 		// The error text may name internal addresses: the log only.
 		m.o.Logger.Warn("dependency down", slog.String("dep", s.Name), slog.String("error", err.Error()))

@@ -129,7 +129,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 		return nil, fmt.Errorf("token.signing_keys: %w", err)
 	}
 	minter := token.NewMinter(token.MinterOptions{
-		Token: cfg.Token, Keys: ks, Enricher: token.EnricherFromConfig(cfg.Token), Metrics: m, Logger: log, Tracer: tp,
+		Token: cfg.Token, Keys: ks, Enricher: token.EnricherFromConfig(cfg.Token, tp), Metrics: m, Logger: log, Tracer: tp,
 	})
 	tokenOpts := token.HandlerOptions{PublicOrigin: origin, SessionPath: cfg.Paths.Session, Metrics: m, Logger: log}
 	if cfg.Token.RateLimit > 0 {

@@ -63,22 +63,54 @@ func TestTracingEndToEndJaeger(t *testing.T) {
 			time.Sleep(100 * time.Millisecond) // the server span ends just after the response
 			e.App.Close()
 			spans := j.Trace(t, service, parts[1], 20*time.Second)
-			byName := map[string]testenv.JaegerSpan{}
+			var server, client testenv.JaegerSpan
 			for _, s := range spans {
-				byName[s.OperationName] = s
+				switch s.Tag("span.kind") {
+				case "server":
+					server = s
+				case "client":
+					client = s
+				}
 			}
-			server, client := byName["upstream"], byName["upstream.request"]
 			if server.SpanID == "" || client.SpanID == "" {
-				t.Fatalf("trace %s holds %d spans without upstream and upstream.request: %+v", parts[1], len(spans), spans)
+				t.Fatalf("trace %s holds %d spans without a server and a client span: %+v", parts[1], len(spans), spans)
 			}
 			if len(client.References) == 0 || client.References[0].SpanID != server.SpanID {
-				t.Errorf("upstream.request references %+v, want its parent upstream (%s)", client.References, server.SpanID)
+				t.Errorf("client span references %+v, want its parent, the server span (%s)", client.References, server.SpanID)
 			}
-			if got := server.Tag("url.path"); got != "/public/e2e" {
-				t.Errorf("url.path = %q", got)
-			}
-			if got := server.Tag("http.response.status_code"); got != "200" {
-				t.Errorf("http.response.status_code = %q", got)
+			// The semantic conventions (semconv v1.43.0) as Jaeger got
+			// them: "{method}" names where the route is the upstream's,
+			// the required attributes, the query's values redacted.
+			proxyHost, proxyPort, _ := strings.Cut(strings.TrimPrefix(e.URL, "http://"), ":")
+			upHost, upPort, _ := strings.Cut(strings.TrimPrefix(e.Upstream.URL, "http://"), ":")
+			for _, c := range []struct {
+				span      testenv.JaegerSpan
+				name      string
+				tags      map[string]string
+				forbidden []string
+			}{
+				{server, "GET", map[string]string{
+					"http.request.method": "GET", "url.scheme": "http", "url.path": "/public/e2e", "server.address": proxyHost,
+					"server.port": proxyPort, "http.response.status_code": "200", "client.address": "127.0.0.1", "lcw.route": "upstream",
+				}, []string{"http.route", "url.query", "url.full"}},
+				{client, "GET", map[string]string{
+					"http.request.method": "GET", "url.full": e.Upstream.URL + "/public/e2e?q=REDACTED", "server.address": upHost,
+					"server.port": upPort, "http.response.status_code": "200",
+				}, nil},
+			} {
+				if c.span.OperationName != c.name {
+					t.Errorf("span %s named %q, want %q", c.span.SpanID, c.span.OperationName, c.name)
+				}
+				for k, v := range c.tags {
+					if got := c.span.Tag(k); got != v {
+						t.Errorf("span %q: %s = %q, want %q", c.span.OperationName, k, got, v)
+					}
+				}
+				for _, k := range c.forbidden {
+					if got := c.span.Tag(k); got != "" {
+						t.Errorf("span %q: %s = %q, want it absent", c.span.OperationName, k, got)
+					}
+				}
 			}
 		})
 	}

@@ -3,6 +3,8 @@ package e2e
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -66,15 +68,40 @@ func (tr *traced) reset() { tr.spans.Reset() }
 // ends just after its response reached the client) and returns it.
 func (tr *traced) span(t *testing.T, name string) tracetest.SpanStub {
 	t.Helper()
+	return tr.find(t, "named "+name, func(s tracetest.SpanStub) bool { return s.Name == name })
+}
+
+// serverSpan waits for the server span of the route named route (its
+// lcw.route: "upstream", "token", "callback"…).
+func (tr *traced) serverSpan(t *testing.T, route string) tracetest.SpanStub {
+	t.Helper()
+	return tr.find(t, "server span of "+route, func(s tracetest.SpanStub) bool {
+		return s.SpanKind == trace.SpanKindServer && attrs(s)["lcw.route"].AsString() == route
+	})
+}
+
+// httpClientSpan waits for the HTTP client span toward host (its
+// server.address).
+func (tr *traced) httpClientSpan(t *testing.T, host string) tracetest.SpanStub {
+	t.Helper()
+	return tr.find(t, "HTTP client span to "+host, func(s tracetest.SpanStub) bool {
+		a := attrs(s)
+		return s.SpanKind == trace.SpanKindClient && a["url.full"].AsString() != "" && a["server.address"].AsString() == host
+	})
+}
+
+// find waits for the first ended span that matches.
+func (tr *traced) find(t *testing.T, what string, match func(tracetest.SpanStub) bool) tracetest.SpanStub {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		for _, s := range tr.spans.GetSpans() {
-			if s.Name == name {
+			if match(s) {
 				return s
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no span %q; have %s", name, spanNames(tr.spans.GetSpans()))
+			t.Fatalf("no span %s; have %s", what, spanNames(tr.spans.GetSpans()))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -130,13 +157,17 @@ func traceparentOf(t *testing.T, h string) (traceID, parentID string) {
 	return parts[1], parts[2]
 }
 
-// A signed-in page: the server span "upstream", the upstream round trip as
-// its client child, and the upstream receives that client span as its
-// parent, on the direct path (GET) and the standard Transport (a body).
+// A signed-in page, by the semantic conventions (semconv v1.43.0): the
+// server span "{method}" (the upstream's routes are not the proxy's to
+// know) with the required attributes, the upstream round trip as its
+// client child with url.full (the query's values redacted), and the
+// upstream receives that client span as its parent, on the direct path
+// (GET) and the standard Transport (a body).
 func TestTracingSignedInPage(t *testing.T) {
 	tr := startTraced(t, envOptions{})
 	c, _ := tr.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
 	cookie := sessionCookie(t, tr.env, c)
+	upstreamHost, upstreamPort, _ := strings.Cut(strings.TrimPrefix(tr.Upstream.URL, "http://"), ":")
 	for _, tc := range []struct {
 		name, method string
 		body         io.Reader
@@ -148,6 +179,7 @@ func TestTracingSignedInPage(t *testing.T) {
 			tr.reset()
 			req, _ := http.NewRequest(tc.method, tr.URL+"/shop/cart?item=42", tc.body)
 			req.Header.Set("Cookie", cookie)
+			req.Header.Set("User-Agent", "e2e-browser/1.0")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -157,7 +189,10 @@ func TestTracingSignedInPage(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
-			server, client := tr.span(t, "upstream"), tr.span(t, "upstream.request")
+			server, client := tr.serverSpan(t, "upstream"), tr.httpClientSpan(t, upstreamHost)
+			if server.Name != tc.method || client.Name != tc.method {
+				t.Errorf("span names %q and %q, want %q", server.Name, client.Name, tc.method)
+			}
 			if server.SpanKind != trace.SpanKindServer || client.SpanKind != trace.SpanKindClient {
 				t.Errorf("kinds: server span %v, client span %v", server.SpanKind, client.SpanKind)
 			}
@@ -165,15 +200,18 @@ func TestTracingSignedInPage(t *testing.T) {
 				t.Errorf("the server span has a parent %v; a request without traceparent starts a trace", server.Parent)
 			}
 			wantChild(t, client, server)
+			proxyHost, proxyPort, _ := strings.Cut(strings.TrimPrefix(tr.URL, "http://"), ":")
 			wantAttrs(t, server, map[string]string{
-				"http.request.method": tc.method, "url.path": "/shop/cart", "http.response.status_code": "200",
-				"server.address": "127.0.0.1", "network.peer.address": "127.0.0.1",
+				"http.request.method": tc.method, "url.path": "/shop/cart", "url.scheme": "http", "http.response.status_code": "200",
+				"server.address": proxyHost, "server.port": proxyPort, "network.peer.address": "127.0.0.1", "client.address": "127.0.0.1",
+				"network.protocol.version": "1.1", "user_agent.original": "e2e-browser/1.0", "lcw.route": "upstream",
 				"http.route": "", // the upstream's routes are not the proxy's to know
+				"url.query":  "", // query values carry codes and tokens
+				"error.type": "",
 			})
-			upstreamHost, upstreamPort, _ := strings.Cut(strings.TrimPrefix(tr.Upstream.URL, "http://"), ":")
 			wantAttrs(t, client, map[string]string{
-				"http.request.method": tc.method, "url.path": "/shop/cart", "http.response.status_code": "200",
-				"server.address": upstreamHost, "server.port": upstreamPort,
+				"http.request.method": tc.method, "url.full": tr.Upstream.URL + "/shop/cart?item=REDACTED", "http.response.status_code": "200",
+				"server.address": upstreamHost, "server.port": upstreamPort, "url.path": "",
 			})
 			tid, pid := traceparentOf(t, tr.lastUpstream(t).Get("Traceparent"))
 			if tid != server.SpanContext.TraceID().String() || pid != client.SpanContext.SpanID().String() {
@@ -184,8 +222,8 @@ func TestTracingSignedInPage(t *testing.T) {
 	}
 }
 
-// A token request: the server span "token" with its route, and minting
-// as its child.
+// A token request: the server span "GET /_lcw/token" with its route, and
+// minting as its child.
 func TestTracingTokenRequest(t *testing.T) {
 	tr := startTraced(t, envOptions{})
 	c, _ := tr.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
@@ -195,34 +233,83 @@ func TestTracingTokenRequest(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("token: %d", resp.StatusCode)
 	}
-	server, mint := tr.span(t, "token"), tr.span(t, "token.mint")
+	server, mint := tr.span(t, "GET /_lcw/token"), tr.span(t, "token.mint")
 	wantChild(t, mint, server)
 	wantAttrs(t, server, map[string]string{
-		"http.request.method": "GET", "url.path": "/_lcw/token", "http.route": "/_lcw/token", "http.response.status_code": "200",
+		"http.request.method": "GET", "url.path": "/_lcw/token", "url.scheme": "http", "http.route": "/_lcw/token",
+		"http.response.status_code": "200", "lcw.route": "token",
 	})
 	if len(mint.Attributes) != 0 {
 		t.Errorf("token.mint carries %v; it records timing only", mint.Attributes)
 	}
 }
 
-// The login callback, against the real test OP: the code exchange (a client
-// span toward the OP) and the ID token check are children of the callback's
-// server span.
+// context_url is traced as an HTTP client span under token.context_url,
+// and its backend receives that span as its parent in traceparent, so its
+// own spans join the token's trace. The URL's query keeps its keys only.
+func TestTracingContextURL(t *testing.T) {
+	var mu sync.Mutex
+	var got string
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = r.Header.Get("Traceparent")
+		mu.Unlock()
+		io.WriteString(w, `{"msdyn_cartvalue": 42}`)
+	}))
+	defer backend.Close()
+	tr := startTraced(t, envOptions{Extra: "token:\n  issuer: shop.example.com\n  signing_keys:\n    - file: {keyfile}\n" +
+		"  context_url: " + backend.URL + "/ctx?api_key=SECRETKEY\n  context_keys:\n    msdyn_cartvalue: { type: number }\n"})
+	c, _ := tr.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	tr.reset()
+	resp := testenv.Do(t, c, "GET", tr.URL+"/_lcw/token", map[string]string{"Sec-Fetch-Site": "same-origin"})
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("token: %d", resp.StatusCode)
+	}
+	host, _, _ := strings.Cut(strings.TrimPrefix(backend.URL, "http://"), ":")
+	call, ctxSpan := tr.httpClientSpan(t, host), tr.span(t, "token.context_url")
+	wantChild(t, call, ctxSpan)
+	wantChild(t, ctxSpan, tr.span(t, "token.mint"))
+	if ctxSpan.SpanKind != trace.SpanKindInternal || call.Name != "POST" {
+		t.Errorf("token.context_url is %v, the call %q; want internal and POST", ctxSpan.SpanKind, call.Name)
+	}
+	wantAttrs(t, call, map[string]string{
+		"http.request.method": "POST", "url.full": backend.URL + "/ctx?api_key=REDACTED", "http.response.status_code": "200",
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	tid, pid := traceparentOf(t, got)
+	if tid != call.SpanContext.TraceID().String() || pid != call.SpanContext.SpanID().String() {
+		t.Errorf("context_url got traceparent trace %s parent %s; want the call's span %s %s", tid, pid, call.SpanContext.TraceID(), call.SpanContext.SpanID())
+	}
+}
+
+// The login callback, against the real test OP: the code exchange and the
+// ID token check are children of the callback's server span, and the
+// exchange's HTTP call to the OP's token endpoint is a client span beneath
+// it, with the OP's address.
 func TestTracingLoginCallback(t *testing.T) {
 	tr := startTraced(t, envOptions{})
 	tr.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
-	callback := tr.span(t, "callback")
+	callback := tr.serverSpan(t, "callback")
 	exchange, verify := tr.span(t, "oidc.exchange"), tr.span(t, "oidc.verify_id_token")
 	wantChild(t, exchange, callback)
 	wantChild(t, verify, callback)
-	if exchange.SpanKind != trace.SpanKindClient {
-		t.Errorf("oidc.exchange is %v, want client", exchange.SpanKind)
-	}
 	opHost, _, _ := strings.Cut(strings.TrimPrefix(tr.OP.Issuer, "http://"), ":")
+	call := tr.find(t, "the token endpoint call", func(s tracetest.SpanStub) bool {
+		return s.SpanKind == trace.SpanKindClient && s.Parent.SpanID() == exchange.SpanContext.SpanID()
+	})
 	wantAttrs(t, exchange, map[string]string{"server.address": opHost})
+	wantAttrs(t, call, map[string]string{"http.request.method": "POST", "server.address": opHost, "http.response.status_code": "200"})
+	if u := attrs(call)["url.full"].AsString(); !strings.HasPrefix(u, tr.OP.Issuer) || strings.Contains(u, "code=") {
+		t.Errorf("token endpoint url.full %q", u)
+	}
+	if callback.Name != "GET /_lcw/callback" {
+		t.Errorf("callback span named %q", callback.Name)
+	}
 	wantAttrs(t, callback, map[string]string{"url.path": "/_lcw/callback", "http.route": "/_lcw/callback", "http.response.status_code": "302"})
-	if exchange.Status.Code.String() == "Error" || verify.Status.Code.String() == "Error" {
-		t.Errorf("a successful login left error statuses: %v %v", exchange.Status, verify.Status)
+	if exchange.Status.Code.String() == "Error" || verify.Status.Code.String() == "Error" || call.Status.Code.String() == "Error" {
+		t.Errorf("a successful login left error statuses: %v %v %v", exchange.Status, verify.Status, call.Status)
 	}
 }
 
@@ -232,7 +319,7 @@ func TestTracingRedisStore(t *testing.T) {
 	redis := testenv.StartRedis(t)
 	tr := startTraced(t, envOptions{Extra: "session:\n  secret: {secret}\n  store: redis\n  redis:\n    url: " + redis.URL() + "\n"})
 	c, _ := tr.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
-	wantChild(t, tr.span(t, "session.save"), tr.span(t, "callback"))
+	wantChild(t, tr.span(t, "session.save"), tr.serverSpan(t, "callback"))
 	cookie := sessionCookie(t, tr.env, c)
 	tr.reset()
 	resp := testenv.Do(t, &http.Client{}, "GET", tr.URL+"/page", map[string]string{"Cookie": cookie})
@@ -241,7 +328,7 @@ func TestTracingRedisStore(t *testing.T) {
 		t.Fatalf("page: %d", resp.StatusCode)
 	}
 	load := tr.span(t, "session.load")
-	wantChild(t, load, tr.span(t, "upstream"))
+	wantChild(t, load, tr.serverSpan(t, "upstream"))
 	if load.SpanKind != trace.SpanKindClient {
 		t.Errorf("session.load is %v, want client", load.SpanKind)
 	}
@@ -274,7 +361,7 @@ func TestTracingTraceparentOnlyFromTrustedProxies(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
-			server := tr.span(t, "upstream")
+			server := tr.serverSpan(t, "upstream")
 			got := tr.lastUpstream(t)
 			tid, _ := traceparentOf(t, got.Get("Traceparent"))
 			if tid != server.SpanContext.TraceID().String() {
@@ -356,9 +443,11 @@ func TestTracingRecordsNoSecrets(t *testing.T) {
 	}
 	resp = testenv.Do(t, &http.Client{}, "GET", tr.URL+"/shop?session=eyJzZWNyZXQiOjF9&q=x", map[string]string{"Cookie": cookie, "Authorization": bearer})
 	resp.Body.Close()
-	tr.span(t, "upstream") // the last request's spans have ended
+	tr.serverSpan(t, "upstream") // the last request's spans have ended
 
-	forbidden := []string{"eyJ", "?", "Bearer", "_lcw=", cookie[len("_lcw="):][:24], string(minted)[:24], "next=", "code=", "state="}
+	// A query's keys may appear in url.full, never a value (checked below).
+	forbidden := []string{"eyJ", "Bearer", "_lcw=", cookie[len("_lcw="):][:24], string(minted)[:24], "%2Fcart", "=admin", "=x"}
+	queryValue := regexp.MustCompile(`=[^&]*`)
 	spans := tr.spans.GetSpans()
 	if len(spans) < 8 {
 		t.Fatalf("only %d spans: %s", len(spans), spanNames(spans))
@@ -367,6 +456,15 @@ func TestTracingRecordsNoSecrets(t *testing.T) {
 		texts := []string{s.Name, s.Status.Description}
 		for _, kv := range s.Attributes {
 			texts = append(texts, kv.Value.String())
+			if kv.Key == "url.full" {
+				for _, v := range queryValue.FindAllString(kv.Value.AsString(), -1) {
+					if v != "=REDACTED" {
+						t.Errorf("span %s: url.full %q keeps the query value %q", s.Name, kv.Value.AsString(), v)
+					}
+				}
+			} else if strings.Contains(kv.Value.String(), "?") {
+				t.Errorf("span %s: %s = %q holds a query", s.Name, kv.Key, kv.Value.String())
+			}
 		}
 		for _, ev := range s.Events {
 			texts = append(texts, ev.Name)
