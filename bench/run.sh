@@ -443,6 +443,7 @@ measure() {
 	fi
 }
 
+browser_ua="User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 for round in $(seq "$ROUNDS"); do
@@ -453,8 +454,11 @@ for round in $(seq "$ROUNDS"); do
 		measure go-reverseproxy "$body" "http://127.0.0.1:$rp_port/$body" "$expect"
 		# lcw's reverse proxy alone: what net/http and ReverseProxy cost it.
 		measure lcw-floor "$body" "http://127.0.0.1:$floor_port/$body" "$expect"
-		measure lcw-anon "$body" "http://127.0.0.1:$anon_port/$body" "$expect"
-		measure lcw-anon+accesslog "$body" "http://127.0.0.1:$anonlog_port/$body" "$expect"
+		# A browser's User-Agent on both, so the access line carries what
+		# it carries for real traffic (every field of it: client, host,
+		# route, user agent, request id).
+		measure lcw-anon "$body" "http://127.0.0.1:$anon_port/$body" "$expect" "$browser_ua"
+		measure lcw-anon+accesslog "$body" "http://127.0.0.1:$anonlog_port/$body" "$expect" "$browser_ua"
 		if ((signed_in)); then
 			measure lcw-signed-in "$body" "http://127.0.0.1:$signed_port/$body" "$expect" "Cookie: $cookie"
 			# The default configuration: signed in, access log on.

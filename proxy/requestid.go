@@ -31,9 +31,8 @@ func requestID(r *http.Request, trustedPeer bool) []string {
 }
 
 // validRequestID allows what request ids are made of (UUIDs, hex, base64,
-// Amazon's Root=1-…;Parent=… less the ';' and '=' pairs' other uses): 1 to
-// maxRequestIDLen characters of letters, digits and -_.:/+=@. Nothing that
-// could break a log line or a header.
+// ULIDs): 1 to maxRequestIDLen characters of letters, digits and
+// -_.:/+=@. Nothing that could break a log line, a header or a log query.
 func validRequestID(s string) bool {
 	if len(s) == 0 || len(s) > maxRequestIDLen {
 		return false

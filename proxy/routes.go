@@ -103,9 +103,9 @@ type route struct {
 
 // routes is every endpoint the proxy serves itself, one line each: its
 // method and path, the handler made from the parts, and whether the verdict
-// comes first. A route's name in metrics and spans is its path after the
-// prefix (routeNames), so a new endpoint is a handler in its package and
-// one line here.
+// comes first. A route's name in metrics (and lcw.route in spans) is its
+// path after the prefix (routeNames), its span name "{method} {path}", so a
+// new endpoint is a handler in its package and one line here.
 func (d Deps) routes() []route {
 	p, rp, ks := d.Paths, d.RP, d.Keys
 	return []route{
