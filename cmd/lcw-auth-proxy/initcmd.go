@@ -26,7 +26,7 @@ Usage:
       --public-url URL --upstream URL --issuer URL --client-id ID [--client-secret-file FILE]
       [--discovery-url URL] [--allowed-tenants ID,ID]
       [--widget-app-id ID --widget-org-id ID --widget-org-url URL [--widget-src URL]]
-      [--listen ADDR] [--token-issuer NAME]
+      [--listen ADDR] [--metrics-listen ADDR] [--token-issuer NAME]
 
 Writes into DIR (default lcw-config, created with mode 0700): config.yaml (0644, commented;
 from deploy/examples/ for --idp, else a generic template), cookie-secret (0600), and a new
@@ -75,7 +75,8 @@ func initCmd(args []string, p process, stdout, stderr io.Writer) error {
 	fs.StringVar(&tenants, "allowed-tenants", "", "comma-separated tenant ids (GUIDs) that may sign in (Entra multi-tenant)")
 	fs.StringVar(&o.ClientID, "client-id", "", "the client ID registered for the proxy")
 	fs.StringVar(&o.ClientSecretFile, "client-secret-file", "", "file holding the client secret (none: a public client)")
-	fs.StringVar(&o.Listen, "listen", "", "address the proxy listens on (default: the template's)")
+	fs.StringVar(&o.Listen, "listen", "", "address the proxy listens on (default: loopback on the public URL's port for a loopback URL, else the template's)")
+	fs.StringVar(&o.MetricsListen, "metrics-listen", "", "address of the metrics listener (default: 127.0.0.1:9090 for a loopback public URL, else the template's)")
 	fs.StringVar(&o.TokenIssuer, "token-issuer", "", "iss of the chat token (default: the public URL's host)")
 	fs.StringVar(&o.Widget.AppID, "widget-app-id", "", "data-app-id of the widget's embed code")
 	fs.StringVar(&o.Widget.OrgID, "widget-org-id", "", "data-org-id of the widget's embed code")

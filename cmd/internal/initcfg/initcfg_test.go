@@ -270,3 +270,45 @@ func TestRenderOffSpecIdPs(t *testing.T) {
 		t.Errorf("keycloak with a discovery URL: %v, want a refusal", err)
 	}
 }
+
+// The written config serves where --public-url points: a loopback URL gets
+// loopback listeners on its port (metrics on loopback too), any other URL
+// keeps the template's, and what was asked for wins. The example's access
+// rules are written commented out, so a first sign-in is not a bare 403.
+func TestRenderListenersAndAccessRules(t *testing.T) {
+	secret := writeSecret(t)
+	for _, tc := range []struct {
+		name, public, listen, metrics string
+		wantListen, wantMetrics       string
+	}{
+		{"loopback URL", "http://127.0.0.1:8081", "", "", "127.0.0.1:8081", "127.0.0.1:9090"},
+		{"localhost without a port", "http://localhost", "", "", "127.0.0.1:80", "127.0.0.1:9090"},
+		{"loopback on the metrics port", "http://127.0.0.1:9090", "", "", "127.0.0.1:9090", "127.0.0.1:9091"},
+		{"IPv6 loopback", "https://[::1]:8443", "", "", "127.0.0.1:8443", "127.0.0.1:9090"},
+		{"public URL keeps the template's", "https://chat.acme.test", "", "", ":4180", ":9090"},
+		{"asked for wins", "http://127.0.0.1:8081", "0.0.0.0:8081", "127.0.0.1:9999", "0.0.0.0:8081", "127.0.0.1:9999"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			o := Options{IdP: "dex", PublicURL: tc.public, Upstream: "http://127.0.0.1:9000", Issuer: "https://dex.acme.test/dex",
+				ClientID: "c", ClientSecretFile: secret, Listen: tc.listen, MetricsListen: tc.metrics}
+			if _, err := Write(dir, o, false); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			cfg, err := config.Load(filepath.Join(dir, ConfigFile), nil)
+			if err != nil {
+				t.Fatalf("the written configuration does not load: %v", err)
+			}
+			if cfg.Listen != tc.wantListen || cfg.MetricsListen != tc.wantMetrics {
+				t.Errorf("listen %q, metrics_listen %q; want %q, %q", cfg.Listen, cfg.MetricsListen, tc.wantListen, tc.wantMetrics)
+			}
+			if len(cfg.Access.RequiredGroups) != 0 {
+				t.Errorf("the example's required_groups %v were kept", cfg.Access.RequiredGroups)
+			}
+			text, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
+			if !strings.Contains(string(text), "  # required_groups: [customers, staff]") {
+				t.Errorf("the example's rule is not left commented out to adapt:\n%s", text)
+			}
+		})
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -113,8 +115,12 @@ type Options struct {
 	// ClientSecretFile is the file holding the client secret; "" makes a
 	// public client (PKCE alone), where the IdP allows it.
 	ClientSecretFile string
-	Listen           string // "" keeps the template's
-	TokenIssuer      string // "" means the public URL's host
+	// Listen and MetricsListen: "" derives them from PublicURL — a
+	// loopback URL gets loopback listeners (its port; metrics on 9090),
+	// any other keeps the template's.
+	Listen        string
+	MetricsListen string
+	TokenIssuer   string // "" means the public URL's host
 	// Widget holds the embed code's values; no AppID means no widget tag
 	// (a site that embeds the widget itself). Src defaults to the prod CDN.
 	Widget config.Widget
@@ -168,8 +174,19 @@ func Render(o Options) ([]byte, error) {
 		{"token.issuer", tokenIssuer},
 		{"token.signing_keys[0].file", o.SigningKeyFile},
 	}
-	if o.Listen != "" {
-		sets = append(sets, [2]string{"listen", o.Listen})
+	listen, metrics := listeners(public, o.Listen, o.MetricsListen)
+	if listen != "" {
+		sets = append(sets, [2]string{"listen", listen})
+	}
+	if metrics != "" && doc.Has("metrics_listen") {
+		sets = append(sets, [2]string{"metrics_listen", metrics})
+	}
+	// The example's access rules name its own groups and domains, not this
+	// site's: kept, a first sign-in would end in a bare 403.
+	for _, rule := range []string{"access.required_groups", "access.required_claims", "access.allowed_email_domains"} {
+		if err := doc.CommentOut(rule, "The example's rule, off until you adapt it to your users (a sign-in it refuses gets 403)"); err != nil {
+			return nil, err
+		}
 	}
 	if o.Issuer != "" {
 		sets = append(sets, [2]string{"oidc.issuer", o.Issuer})
@@ -265,6 +282,32 @@ func origin(s string) (string, error) {
 		return "", fmt.Errorf("public URL %q must be an http or https origin like https://shop.example.com (no path)", s)
 	}
 	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+}
+
+// listeners are the listen and metrics_listen init writes ("": keep the
+// template's): what was asked for, else loopback ones for a loopback
+// public URL, so the config serves exactly where --public-url points and
+// nothing is opened on other interfaces.
+func listeners(public, listen, metrics string) (string, string) {
+	u, _ := url.Parse(public) // origin checked it
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); (err != nil || !ip.IsLoopback()) && host != "localhost" {
+		return listen, metrics
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	if listen == "" {
+		listen = net.JoinHostPort("127.0.0.1", port)
+	}
+	if metrics == "" {
+		metrics = "127.0.0.1:9090"
+		if port == "9090" {
+			metrics = "127.0.0.1:9091"
+		}
+	}
+	return listen, metrics
 }
 
 // Document is YAML text that can be edited value by value, keeping every
