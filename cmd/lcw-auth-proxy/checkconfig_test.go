@@ -211,3 +211,22 @@ func waitLog(t *testing.T, p *runningProxy, msg string) {
 	}
 	t.Fatalf("the proxy never logged %q:\n%s", msg, p.Logs)
 }
+
+// A valid config that cannot serve where public_url points (the example's
+// ":4180" behind a loopback URL on another port) gets a warning naming the
+// fix; a matching one gets none.
+func TestCheckConfigWarnsWhereListenCannotServe(t *testing.T) {
+	for _, tc := range []struct{ listen, want string }{
+		{"\":4180\"", "# warning: listen :4180 is on port 4180, but public_url http://127.0.0.1:8081 points at port 8081"},
+		{"127.0.0.1:8081", ""},
+	} {
+		path := baseConfig(t, "http://127.0.0.1:9", "listen: "+tc.listen+"\npublic_url: http://127.0.0.1:8081\n")
+		out, _, err := runCmd(t, nil, "check-config", "--config", path)
+		if err != nil {
+			t.Fatalf("check-config: %v\n%s", err, out)
+		}
+		if got := strings.Contains(out, "# warning:"); got != (tc.want != "") || !strings.Contains(out, tc.want) {
+			t.Errorf("listen %s: output lacks %q (or warns when it should not):\n%s", tc.listen, tc.want, out)
+		}
+	}
+}

@@ -211,6 +211,9 @@ func serve(ctx context.Context, args []string, p process, stderr io.Writer) erro
 	}
 	log.Info("starting", slog.String("version", buildVersion()), slog.String("upstream", config.RedactURL(cfg.UpstreamURL.String())),
 		slog.String("public_url", cfg.PublicURL), slog.String("tracing", cfg.Tracing.Export.String()))
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration", slog.String("warning", w))
+	}
 	return a.Run(ctx)
 }
 
@@ -235,6 +238,9 @@ func checkConfig(ctx context.Context, args []string, p process, stdout io.Writer
 		return fmt.Errorf("render configuration: %w", err)
 	}
 	fmt.Fprintf(stdout, "# configuration is valid\n%s", out)
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stdout, "# warning: %s\n", w)
+	}
 	if !online {
 		return nil
 	}
