@@ -8,12 +8,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +230,41 @@ func TestCheckConfigWarnsWhereListenCannotServe(t *testing.T) {
 		if got := strings.Contains(out, "# warning:"); got != (tc.want != "") || !strings.Contains(out, tc.want) {
 			t.Errorf("listen %s: output lacks %q (or warns when it should not):\n%s", tc.listen, tc.want, out)
 		}
+	}
+}
+
+// check-config --online reaches the session store as serve does: a real
+// redis-server answers; a wrong password and a closed port each fail with
+// their own fix; the cookie store has nothing to check.
+func TestCheckConfigOnlineRedis(t *testing.T) {
+	op := testenv.StartOP(t, testenv.OPOptions{})
+	redis := testenv.StartRedis(t)
+	if _, err := redis.Do("ACL", "SETUSER", "lcw", "on", ">pw", "~*", "+@all"); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(redis.URL())
+	oidc := fmt.Sprintf("oidc:\n  issuer: %s\n  client_id: %s\n  client_secret: %s\n", op.Issuer, op.ClientID, op.ClientSecret)
+	secret := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"answers", "redis://lcw:pw@" + u.Host, "#   ok    session.redis: Redis at redis://lcw:REDACTED@" + u.Host + " answers"},
+		{"wrong password", "redis://lcw:nope@" + u.Host, "fix: check session.redis.username and password"},
+		{"closed port", "redis://" + closedPort(t), "fix: start Redis, or set session.redis.url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := baseConfig(t, "http://127.0.0.1:9", oidc+"session:\n  secret: "+secret+"\n  store: redis\n  redis:\n    url: "+tc.url+"\n    timeout: 500ms\n")
+			out, _, _ := runCmd(t, nil, "check-config", "--config", path, "--online")
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, out)
+			}
+			if strings.Contains(out, ":pw@") || strings.Contains(out, ":nope@") {
+				t.Errorf("the output prints the Redis password:\n%s", out)
+			}
+		})
+	}
+	path := baseConfig(t, "http://127.0.0.1:9", oidc)
+	if out, _, _ := runCmd(t, nil, "check-config", "--config", path, "--online"); strings.Contains(out, "session.redis") {
+		t.Errorf("the cookie store got a Redis check:\n%s", out)
 	}
 }

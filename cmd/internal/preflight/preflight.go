@@ -49,6 +49,7 @@ const maxDocument = 1 << 20
 // Online runs every check against cfg: the provider, then the upstream.
 func Online(ctx context.Context, cfg *config.Config) []Finding {
 	out := Provider(ctx, cfg.OIDC)
+	out = append(out, Store(ctx, cfg.Session)...)
 	return append(out, Upstream(ctx, cfg.UpstreamURL, cfg.Upstream))
 }
 
