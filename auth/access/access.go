@@ -27,6 +27,7 @@ type Policy struct {
 	groupsClaim string
 	claims      map[string][]string
 	loginPath   string
+	logoutPath  string
 	silent      *Silent
 }
 
@@ -58,6 +59,7 @@ func NewPolicy(a config.Access, paths config.Paths) *Policy {
 		groupsClaim: a.GroupsClaim,
 		claims:      a.RequiredClaims,
 		loginPath:   paths.Login,
+		logoutPath:  paths.Logout,
 	}
 }
 
@@ -330,11 +332,34 @@ func (p *Policy) Protect(log *slog.Logger, next http.Handler) http.Handler {
 			writeUnavailable(w, r)
 		case forbidden:
 			logRefused(r.Context(), log, v)
-			errorpage.Status(w, errorpage.FormatFor(r), http.StatusForbidden)
+			p.writeRefused(w, r, v)
 		default:
 			p.deny(w, r)
 		}
 	})
+}
+
+// writeRefused is the 403 for a signed-in visitor the rules refuse. The
+// rule is the site's configuration, not a secret, and naming it (with who
+// is signed in, and a way to sign out and pick another account) is what
+// turns a dead end into a next step.
+func (p *Policy) writeRefused(w http.ResponseWriter, r *http.Request, v *Visitor) {
+	errorpage.Refused(w, errorpage.FormatFor(r), errorpage.Refusal{
+		Who:     displayName(v.Session),
+		Rule:    v.Refused.Error(),
+		SignOut: p.logoutPath,
+	})
+}
+
+// displayName is how the 403 page names the signed-in user: the email,
+// the username or the name they would recognise, else the subject.
+func displayName(s *session.Session) string {
+	for _, c := range []string{"email", "preferred_username", "name"} {
+		if v, _ := s.Claims[c].(string); v != "" {
+			return v
+		}
+	}
+	return s.Subject
 }
 
 func writeUnavailable(w http.ResponseWriter, r *http.Request) {

@@ -70,6 +70,38 @@ func Write(w http.ResponseWriter, f Format, status int, msg string) {
 `, status, html.EscapeString(http.StatusText(status)), status, html.EscapeString(http.StatusText(status)), html.EscapeString(msg))
 }
 
+// Refusal is what the 403 page says to a signed-in visitor the site's
+// rules refuse.
+type Refusal struct {
+	Who     string // who is signed in, as they would recognise it
+	Rule    string // the rule that refused them
+	SignOut string // the logout endpoint, posted to from the page
+}
+
+// Refused answers 403 naming who is signed in and the rule, with a button
+// that signs out (a same-origin POST, which the logout endpoint takes at
+// once) so another account can be used. Every value is escaped: the name
+// comes from the IdP's claims.
+func Refused(w http.ResponseWriter, f Format, e Refusal) {
+	msg := fmt.Sprintf("You are signed in as %s, but this site lets you in only if: %s.", e.Who, e.Rule)
+	if f == JSON {
+		Write(w, f, http.StatusForbidden, msg)
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	w.WriteHeader(http.StatusForbidden)
+	fmt.Fprintf(w, `<!doctype html><html><head><meta charset="utf-8"><title>403 Forbidden</title>
+<style>body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;color:#222}code{overflow-wrap:anywhere}</style></head>
+<body><h1>403 Forbidden</h1><p>You are signed in as <strong>%s</strong>, but this site lets you in only if: <code>%s</code>.</p>
+<p>If that is the wrong account, sign out and sign in with another one.</p>
+<form method="post" action="%s"><button type="submit">Sign out / switch user</button></form></body></html>
+`, html.EscapeString(e.Who), html.EscapeString(e.Rule), html.EscapeString(e.SignOut))
+}
+
 // JSONError is the proxy's one JSON error shape: "error" always, and
 // "status" (the HTTP status again) in the answers Write gives scripts; the
 // endpoints whose contract names only "error" (the token endpoints, OpenID

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/devidp"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
@@ -453,6 +454,49 @@ func TestAuthorizationRulesAnswer403NotLoop(t *testing.T) {
 	resp := testenv.Login(t, c, e.URL+"/_lcw/login?rd=/secret", testenv.VIPUsername, testenv.VIPPassword)
 	if b := body(t, resp); resp.StatusCode != http.StatusForbidden || resp.Request.URL.Path != "/secret" {
 		t.Fatalf("unauthorized user: %d at %s: %s", resp.StatusCode, resp.Request.URL, b)
+	}
+}
+
+// The 403 explains itself: who is signed in, the rule that refused them
+// (the site's configuration, not a secret), and a button that signs out so
+// another account can be used. A name from the IdP is escaped, never markup.
+func TestRefusedPageExplainsAndSignsOut(t *testing.T) {
+	users := devidp.DefaultUsers()
+	users[0].Email = `<script>alert(1)</script>@corp.example`
+	e := startEnv(t, envOptions{OP: testenv.OPOptions{Users: users}, Extra: "access:\n  mode: required\n  groups_claim: groups\n  required_groups: [staff]\n"})
+	c, resp := e.login(t, users[0].Username, users[0].Password, "/secret")
+	page := body(t, resp)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("refused user: %d:\n%s", resp.StatusCode, page)
+	}
+	for _, want := range []string{
+		"&lt;script&gt;alert(1)&lt;/script&gt;@corp.example",
+		"user is in none of the required groups [staff]",
+		`<form method="post" action="/_lcw/logout">`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the 403 page lacks %q:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "<script>") {
+		t.Errorf("a claim reached the page as markup:\n%s", page)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "form-action 'self'") {
+		t.Errorf("403 page CSP %q", csp)
+	}
+	// The button: a same-origin POST from the page signs out at once.
+	out := testenv.Do(t, noRedirect(c), "POST", e.URL+"/_lcw/logout", map[string]string{"Origin": e.URL, "Sec-Fetch-Site": "same-origin"})
+	if out.StatusCode != http.StatusFound {
+		t.Fatalf("sign out from the 403 page: %d", out.StatusCode)
+	}
+	if _, err := e.cookie(c, "_lcw"); err == nil {
+		t.Error("the session survived sign-out from the 403 page")
+	}
+	// Scripts get the same explanation as JSON.
+	c, _ = e.login(t, users[0].Username, users[0].Password, "/")
+	api := testenv.Do(t, c, "GET", e.URL+"/api", map[string]string{"Accept": "application/json"})
+	if b := body(t, api); api.StatusCode != http.StatusForbidden || !strings.Contains(b, "required groups [staff]") || !strings.HasPrefix(api.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("a script's 403: %d %s %s", api.StatusCode, api.Header.Get("Content-Type"), b)
 	}
 }
 
