@@ -108,7 +108,8 @@ func TestInitConfigSignsIn(t *testing.T) {
 		"Back-channel logout URI:   " + s.public + "/_lcw/backchannel-logout\n",
 		"Front-channel logout URI:  " + s.public + "/_lcw/frontchannel-logout\n",
 		"(when the server-side session store is enabled)",
-		"Public key URL:              " + s.public + "/_lcw/public-key.pem\n",
+		"Public key URL:              " + s.public + "/_lcw/public-keys\n",
+		"or " + s.public + "/_lcw/public-key.pem)",
 		"JavaScript client function:  lcwAuth.getAuthenticationToken\n",
 		"lcw-auth-proxy check-config --config " + filepath.Join(dir, "config.yaml") + " --online\n",
 	} {

@@ -104,15 +104,20 @@ func TestWriteEveryTemplate(t *testing.T) {
 				}
 			}
 			text, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
-			for _, want := range []string{
-				"#   redirect URI:              https://chat.acme.test/_lcw/callback\n",
-				"#   back-channel logout URI:   https://chat.acme.test/_lcw/backchannel-logout   (when the server-side session store is enabled)\n",
-				"#   front-channel logout URI:  https://chat.acme.test/_lcw/frontchannel-logout  (for IdPs that offer it, such as Entra ID)\n",
-				"#   public key URL:              https://chat.acme.test/_lcw/public-key.pem",
+			lo := logoutOf(idp)
+			for line, want := range map[string]bool{
+				"#   redirect URI:              https://chat.acme.test/_lcw/callback\n":                                      true,
+				"#   post-logout redirect URI:  https://chat.acme.test/":                                                     lo.RP,
+				"#   back-channel logout URI:   https://chat.acme.test/_lcw/backchannel-logout":                              lo.Backchannel,
+				"#   front-channel logout URI:  https://chat.acme.test/_lcw/frontchannel-logout":                             lo.Frontchannel,
+				"#   public key URL:              https://chat.acme.test/_lcw/public-keys   (Omnichannel's multi-key format": true,
 			} {
-				if !strings.Contains(string(text), want) {
-					t.Errorf("config.yaml lacks %q", want)
+				if strings.Contains(string(text), line) != want {
+					t.Errorf("config.yaml lists %q: %v, want %v (what %s offers)", line, !want, want, name)
 				}
+			}
+			if (res.Registration.BackchannelLogoutURI != "") != lo.Backchannel || (res.Registration.FrontchannelLogoutURI != "") != lo.Frontchannel || (res.Registration.PostLogoutRedirectURI != "") != lo.RP {
+				t.Errorf("registration %+v lists what %s does not offer, or leaves out what it does", res.Registration, name)
 			}
 			// The template's own comments now name this site's URLs.
 			if strings.Contains(string(text), "shop.example.com/_lcw/callback") {

@@ -47,24 +47,36 @@ type IdP struct {
 	// NeedsTenants: the example lists the tenants that may sign in
 	// (oidc.allowed_tenants), which init asks for.
 	NeedsTenants bool
+	// Logout is what the provider offers of sign-out, so init lists only
+	// the URIs there is somewhere to register.
+	Logout Logout
 }
+
+// Logout names the sign-out features a provider offers (its example's
+// header says the same): RP-initiated logout (a post-logout redirect URI
+// to register), OpenID back-channel and front-channel logout.
+type Logout struct{ RP, Backchannel, Frontchannel bool }
+
+// anyIdP is what init lists without --idp: everything, each with its
+// condition.
+var anyIdP = Logout{RP: true, Backchannel: true, Frontchannel: true}
 
 // IdPs lists the known providers in the order help shows them.
 var IdPs = []IdP{
-	{Name: "entra", File: "entra-id.yaml", IssuerHint: "https://login.microsoftonline.com/TENANT-ID/v2.0"},
+	{Name: "entra", File: "entra-id.yaml", IssuerHint: "https://login.microsoftonline.com/TENANT-ID/v2.0", Logout: Logout{RP: true, Frontchannel: true}},
 	{Name: "entra-multitenant", File: "entra-multitenant.yaml", IssuerHint: "https://login.microsoftonline.com/{tenantid}/v2.0", FixedIssuer: true,
-		DiscoveryHint: "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration (or /common/ for personal accounts too)", NeedsTenants: true},
+		DiscoveryHint: "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration (or /common/ for personal accounts too)", NeedsTenants: true, Logout: Logout{RP: true, Frontchannel: true}},
 	{Name: "entra-external-id", File: "entra-external-id.yaml", IssuerHint: "https://TENANT-ID.ciamlogin.com/TENANT-ID/v2.0",
-		DiscoveryHint: "https://TENANT.ciamlogin.com/TENANT.onmicrosoft.com/v2.0/.well-known/openid-configuration", NeedsDiscovery: true},
+		DiscoveryHint: "https://TENANT.ciamlogin.com/TENANT.onmicrosoft.com/v2.0/.well-known/openid-configuration", NeedsDiscovery: true, Logout: Logout{RP: true, Frontchannel: true}},
 	{Name: "azure-ad-b2c", File: "azure-ad-b2c.yaml", IssuerHint: "https://TENANT.b2clogin.com/TENANT-ID/v2.0/ (with the trailing slash)",
-		DiscoveryHint: "https://TENANT.b2clogin.com/TENANT.onmicrosoft.com/USER-FLOW/v2.0/.well-known/openid-configuration", NeedsDiscovery: true},
-	{Name: "keycloak", File: "keycloak.yaml", IssuerHint: "https://keycloak.example.com/realms/REALM"},
-	{Name: "okta", File: "okta.yaml", IssuerHint: "https://YOUR-ORG.okta.com/oauth2/default"},
-	{Name: "auth0", File: "auth0.yaml", IssuerHint: "https://YOUR-TENANT.eu.auth0.com/ (with the trailing slash)"},
-	{Name: "google", File: "google.yaml", IssuerHint: "https://accounts.google.com", FixedIssuer: true},
-	{Name: "cognito", File: "cognito.yaml", IssuerHint: "https://cognito-idp.REGION.amazonaws.com/USER_POOL_ID"},
-	{Name: "adfs", File: "adfs.yaml", IssuerHint: "https://adfs.example.com/adfs"},
-	{Name: "dex", File: "dex.yaml", IssuerHint: "https://dex.example.com/dex"},
+		DiscoveryHint: "https://TENANT.b2clogin.com/TENANT.onmicrosoft.com/USER-FLOW/v2.0/.well-known/openid-configuration", NeedsDiscovery: true, Logout: Logout{RP: true, Frontchannel: true}},
+	{Name: "keycloak", File: "keycloak.yaml", IssuerHint: "https://keycloak.example.com/realms/REALM", Logout: Logout{RP: true, Backchannel: true}},
+	{Name: "okta", File: "okta.yaml", IssuerHint: "https://YOUR-ORG.okta.com/oauth2/default", Logout: Logout{RP: true}},
+	{Name: "auth0", File: "auth0.yaml", IssuerHint: "https://YOUR-TENANT.eu.auth0.com/ (with the trailing slash)", Logout: Logout{RP: true, Backchannel: true}},
+	{Name: "google", File: "google.yaml", IssuerHint: "https://accounts.google.com", FixedIssuer: true, Logout: Logout{}},
+	{Name: "cognito", File: "cognito.yaml", IssuerHint: "https://cognito-idp.REGION.amazonaws.com/USER_POOL_ID", Logout: Logout{RP: true}},
+	{Name: "adfs", File: "adfs.yaml", IssuerHint: "https://adfs.example.com/adfs", Logout: Logout{RP: true}},
+	{Name: "dex", File: "dex.yaml", IssuerHint: "https://dex.example.com/dex", Logout: Logout{}},
 }
 
 // LookupIdP finds an IdP by name.
@@ -240,12 +252,20 @@ func Render(o Options) ([]byte, error) {
 			out = bytes.ReplaceAll(out, []byte(r[0]), []byte(r[1]))
 		}
 	}
-	return append([]byte(header(from, public, doc)), out...), nil
+	return append([]byte(header(from, public, doc, logoutOf(o.IdP))), out...), nil
+}
+
+// logoutOf is what init lists for an IdP name ("" or unknown: everything).
+func logoutOf(idp string) Logout {
+	if p, ok := LookupIdP(idp); ok {
+		return p.Logout
+	}
+	return anyIdP
 }
 
 // header opens the written file: where it came from and the exact values
 // to register, which the template's own comments may only sketch.
-func header(from, public string, doc *Document) string {
+func header(from, public string, doc *Document, lo Logout) string {
 	prefix := doc.Value("prefix")
 	if prefix == "" {
 		prefix = config.Default().Prefix
@@ -258,21 +278,32 @@ func header(from, public string, doc *Document) string {
 	if fn == "" {
 		fn = config.Default().Inject.ClientFunction
 	}
+	var idp strings.Builder
+	fmt.Fprintf(&idp, "#   redirect URI:              %s%s/callback\n", public, prefix)
+	if lo.RP {
+		fmt.Fprintf(&idp, "#   post-logout redirect URI:  %s%s\n", public, after)
+	}
+	if lo.Backchannel {
+		fmt.Fprintf(&idp, "#   back-channel logout URI:   %s%s/backchannel-logout   (when the server-side session store is enabled)\n", public, prefix)
+	}
+	if lo.Frontchannel {
+		note := "(with the server-side session store: see the README's Single logout)"
+		if lo == anyIdP {
+			note = "(for IdPs that offer it, such as Entra ID)"
+		}
+		fmt.Fprintf(&idp, "#   front-channel logout URI:  %s%s/frontchannel-logout  %s\n", public, prefix, note)
+	}
 	return fmt.Sprintf(`# Written by lcw-auth-proxy init from %s; the comments below are the template's.
 # Relative paths (session.secret_file, token.signing_keys) are resolved against this file's directory.
 #
 # Register at the identity provider:
-#   redirect URI:              %[2]s%[3]s/callback
-#   post-logout redirect URI:  %[2]s%[4]s
-#   back-channel logout URI:   %[2]s%[3]s/backchannel-logout   (when the server-side session store is enabled)
-#   front-channel logout URI:  %[2]s%[3]s/frontchannel-logout  (for IdPs that offer it, such as Entra ID)
-# In Omnichannel's chat authentication setting:
-#   public key URL:              %[2]s%[3]s/public-key.pem   (or %[3]s/public-keys, to rotate keys without a change there)
+%s# In Omnichannel's chat authentication setting:
+#   public key URL:              %s%s/public-keys   (Omnichannel's multi-key format: keys rotate without a change there; or %[3]s%[4]s/public-key.pem)
 #   JavaScript client function:  %[5]s
 # Check it (and whether the IdP and the site answer) with:
 #   lcw-auth-proxy check-config --config config.yaml --online
 
-`, from, public, prefix, after, fn)
+`, from, idp.String(), public, prefix, fn)
 }
 
 // origin checks and normalizes a public URL to scheme://host[:port].

@@ -124,7 +124,7 @@ func Write(dir string, o Options, force bool) (*Result, error) {
 		{keys.PrivateKeyFile, secretMode, "the key that signs chat tokens"},
 		{keys.PublicKeyFile, publicMode, "its public key (the proxy serves it; kept for reference)"},
 	}
-	res.Registration, err = registration(text)
+	res.Registration, err = registration(text, logoutOf(o.IdP))
 	if err != nil {
 		return nil, err
 	}
@@ -235,8 +235,9 @@ func writeFile(path string, data []byte, mode fs.FileMode) error {
 }
 
 // registration reads the registration values from the rendered text, so
-// they are what the configuration says.
-func registration(text []byte) (Registration, error) {
+// they are what the configuration says; a logout URI the IdP has no place
+// for is left empty (and not printed).
+func registration(text []byte, lo Logout) (Registration, error) {
 	c := config.Default()
 	if err := yaml.Unmarshal(text, &c); err != nil {
 		return Registration{}, fmt.Errorf("read back the configuration: %w", err)
@@ -246,13 +247,20 @@ func registration(text []byte) (Registration, error) {
 		ClientID:              c.OIDC.ClientID,
 		Scopes:                strings.Join(c.OIDC.Scopes, " "),
 		RedirectURI:           public + paths.Callback,
-		PostLogoutRedirectURI: public + c.OIDC.PostLogoutRedirectPath,
-		BackchannelLogoutURI:  public + paths.BackchannelLogout,
-		FrontchannelLogoutURI: public + paths.FrontchannelLogout,
+		PostLogoutRedirectURI: ifOffered(lo.RP, public+c.OIDC.PostLogoutRedirectPath),
+		BackchannelLogoutURI:  ifOffered(lo.Backchannel, public+paths.BackchannelLogout),
+		FrontchannelLogoutURI: ifOffered(lo.Frontchannel, public+paths.FrontchannelLogout),
 		PublicKeyURL:          public + paths.PublicKeyPEM,
 		PublicKeysURL:         public + paths.PublicKeys,
 		ClientFunction:        c.Inject.ClientFunction,
 	}, nil
+}
+
+func ifOffered(offered bool, uri string) string {
+	if !offered {
+		return ""
+	}
+	return uri
 }
 
 // Summary tells what was written and what to register where; configPath
@@ -269,23 +277,29 @@ func (r *Result) Summary(w io.Writer, configPath string) {
 		fmt.Fprintf(&b, "Note: %s\n", n)
 	}
 	g := r.Registration
+	fmt.Fprintf(&b, "\nRegister the proxy at the identity provider (client ID %s, scopes %s):\n  Redirect URI:              %s\n", g.ClientID, g.Scopes, g.RedirectURI)
+	for _, l := range [][3]string{
+		{"Post-logout redirect URI:", g.PostLogoutRedirectURI, ""},
+		{"Back-channel logout URI: ", g.BackchannelLogoutURI, "(when the server-side session store is enabled)"},
+		{"Front-channel logout URI:", g.FrontchannelLogoutURI, "(cross-site it needs the server-side session store: see the README's Single logout)"},
+	} {
+		if l[1] == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "  %s  %s\n", l[0], l[1])
+		if l[2] != "" {
+			fmt.Fprintf(&b, "                             %s\n", l[2])
+		}
+	}
 	fmt.Fprintf(&b, `
-Register the proxy at the identity provider (client ID %s, scopes %s):
-  Redirect URI:              %s
-  Post-logout redirect URI:  %s
-  Back-channel logout URI:   %s
-                             (when the server-side session store is enabled)
-  Front-channel logout URI:  %s
-                             (for IdPs that offer it, such as Entra ID; cross-site it needs the server-side session store)
-
 In Omnichannel's chat authentication setting enter:
   Public key URL:              %s
-                               (or %s, Omnichannel's multi-key format, to rotate keys without a change there)
+                               (Omnichannel's multi-key format: keys rotate without a change there; or %s)
   JavaScript client function:  %s
 
 Then:
   lcw-auth-proxy check-config --config %s --online
-  lcw-auth-proxy serve --config %[10]s
-`, g.ClientID, g.Scopes, g.RedirectURI, g.PostLogoutRedirectURI, g.BackchannelLogoutURI, g.FrontchannelLogoutURI, g.PublicKeyURL, g.PublicKeysURL, g.ClientFunction, configPath)
+  lcw-auth-proxy serve --config %[4]s
+`, g.PublicKeysURL, g.PublicKeyURL, g.ClientFunction, configPath)
 	_, _ = io.WriteString(w, b.String()) // nowhere to report a failed write to stdout
 }
