@@ -314,6 +314,10 @@ func TestRenderListenersAndAccessRules(t *testing.T) {
 			if !strings.Contains(string(text), "  # required_groups: [customers, staff]") {
 				t.Errorf("the example's rule is not left commented out to adapt:\n%s", text)
 			}
+			ignore, err := os.ReadFile(filepath.Join(dir, GitignoreFile))
+			if err != nil || !strings.Contains(string(ignore), "\n"+CookieSecretFile+"\n") || !strings.Contains(string(ignore), "\n"+keys.PrivateKeyFile+"\n") {
+				t.Errorf("%s does not keep the secrets out of git: %q %v", GitignoreFile, ignore, err)
+			}
 		})
 	}
 }

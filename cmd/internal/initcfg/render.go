@@ -107,6 +107,9 @@ var genericTemplate []byte
 const (
 	ConfigFile       = "config.yaml"
 	CookieSecretFile = "cookie-secret"
+	// GitignoreFile keeps the secrets out of a repository the directory
+	// may be part of.
+	GitignoreFile = ".gitignore"
 )
 
 // DefaultWidgetSrc is Omnichannel's loader on its production CDN.

@@ -108,6 +108,7 @@ func Write(dir string, o Options, force bool) (*Result, error) {
 		{keys.PrivateKeyFile, privPEM, secretMode},
 		{keys.PublicKeyFile, keys.PublicKeyPEM(&key.PublicKey), publicMode},
 		{ConfigFile, text, publicMode},
+		{GitignoreFile, []byte("# Written by lcw-auth-proxy init: secrets, never to be committed.\n" + CookieSecretFile + "\n" + keys.PrivateKeyFile + "\n"), publicMode},
 	} {
 		p := filepath.Join(abs, f.name)
 		if err := writeFile(p, f.data, f.mode); err != nil {
@@ -123,6 +124,7 @@ func Write(dir string, o Options, force bool) (*Result, error) {
 		{CookieSecretFile, secretMode, "the session cookie key (32 random bytes, base64)"},
 		{keys.PrivateKeyFile, secretMode, "the key that signs chat tokens"},
 		{keys.PublicKeyFile, publicMode, "its public key (the proxy serves it; kept for reference)"},
+		{GitignoreFile, publicMode, "keeps the two secrets out of git, should this directory be in a repository"},
 	}
 	res.Registration, err = registration(text, logoutOf(o.IdP))
 	if err != nil {
@@ -183,7 +185,7 @@ func dirNotes(dir string, mode fs.FileMode, force bool) ([]string, error) {
 // write it, and following it could write a secret somewhere else.
 func clearOld(dir string, force bool) error {
 	var existing []string
-	for _, n := range []string{ConfigFile, CookieSecretFile, keys.PrivateKeyFile, keys.PublicKeyFile} {
+	for _, n := range []string{ConfigFile, CookieSecretFile, keys.PrivateKeyFile, keys.PublicKeyFile, GitignoreFile} {
 		fi, err := os.Lstat(filepath.Join(dir, n))
 		if err != nil {
 			continue
