@@ -351,7 +351,10 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, pos *positions, proble
 			f, ok := fields[k.Value]
 			if !ok {
 				msg := fmt.Sprintf("line %d: unknown key %q", k.Line, key)
-				if s := suggest(k.Value, fields); s != "" {
+				// The exact key in another section beats a typo here.
+				if at := keyElsewhere(reflect.TypeOf(Config{}), "", k.Value); len(at) > 0 {
+					msg += fmt.Sprintf("; did you mean %s? (the key belongs in another section)", strings.Join(at, " or "))
+				} else if s := suggest(k.Value, fields); s != "" {
 					msg += fmt.Sprintf("; did you mean %q?", joinPath(path, s))
 				}
 				*problems = append(*problems, msg)
@@ -393,6 +396,33 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 		fields[name] = f
 	}
 	return fields
+}
+
+// keyElsewhere lists the full paths of t's keys named name, in any section:
+// a key written at the wrong level (a top-level required_groups) is found
+// where it belongs (access.required_groups).
+func keyElsewhere(t reflect.Type, path, name string) []string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || t == reflect.TypeOf(Duration(0)) || strings.Count(path, ".") > 3 {
+		return nil
+	}
+	var out []string
+	fields := yamlFields(t)
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		key := joinPath(path, n)
+		if n == name {
+			out = append(out, strconv.Quote(key))
+		}
+		out = append(out, keyElsewhere(fields[n].Type, key, name)...)
+	}
+	return out
 }
 
 // suggest returns the known key closest to key when it is close enough to be

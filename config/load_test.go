@@ -263,3 +263,20 @@ func TestEveryFileKeyIsTaggedAsAPath(t *testing.T) {
 	}
 	walk(reflect.TypeOf(Config{}), "")
 }
+
+// A key written in the wrong section (a top-level required_groups, as
+// people copy it from a flat list) is pointed to where it belongs.
+func TestUnknownKeyInTheWrongSection(t *testing.T) {
+	_, err := loadYAML(t, "required_groups: [staff]\nsession:\n  public_paths: [/x]\n")
+	if err == nil {
+		t.Fatal("keys in the wrong section were accepted")
+	}
+	for _, want := range []string{
+		`unknown key "required_groups"; did you mean "access.required_groups"?`,
+		`unknown key "session.public_paths"; did you mean "access.public_paths"?`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
