@@ -178,3 +178,12 @@ func TestRedisClientCertificate(t *testing.T) {
 		}
 	}
 }
+
+// A missing session secret file says how to make one.
+func TestMissingSessionSecretFileSaysHowToCreateIt(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "cookie-secret")
+	_, err := loadYAML(t, "session:\n  secret_file: "+missing+"\n")
+	if err == nil || !strings.Contains(err.Error(), "create it with: (umask 077; openssl rand -base64 32 > "+missing+")") {
+		t.Fatalf("error %v, want the command that creates the file", err)
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net"
 	"net/netip"
@@ -296,7 +298,12 @@ func readSecret(p *problems, key, inline, file string) string {
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
-		p.add(key+"_file", "cannot read %s: %v", file, err)
+		msg := fmt.Sprintf("cannot read %s: %v", file, err)
+		if errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(key, "session.") {
+			// The one secret the operator makes, not copies from an IdP.
+			msg += fmt.Sprintf("; create it with: (umask 077; openssl rand -base64 32 > %s)", file)
+		}
+		p.add(key+"_file", "%s", msg)
 		return ""
 	}
 	v := strings.TrimSpace(string(data))
