@@ -333,6 +333,11 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) (*session.Session
 	tok, err := p.oauth2.Exchange(xctx, q.Get("code"), oauth2.VerifierOption(f.Verifier))
 	end(err)
 	if err != nil {
+		if clientRefused(err) {
+			// Trying again cannot help: the proxy's own registration at the
+			// IdP is wrong (client secret, id or authentication method).
+			return nil, f, &callbackError{http.StatusBadGateway, "client_refused", "Sign-in is not working on this site because of a configuration problem at the site (the identity provider refused the site's own credentials). Please tell the site's support; trying again will not help.", fmt.Errorf("exchange code: %w", err)}
+		}
 		return nil, f, &callbackError{http.StatusBadGateway, "exchange_failed", restart, fmt.Errorf("exchange code: %w", err)}
 	}
 	sess, overage, err := rp.sessionFromToken(ctx, p, tok, f.Nonce, nil)
@@ -343,6 +348,17 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) (*session.Session
 		rp.warnGroupsOverage(ctx, sess.Subject)
 	}
 	return sess, f, nil
+}
+
+// clientRefused reports whether the token endpoint refused the proxy
+// itself (invalid_client, unauthorized_client, or 401 without a code):
+// a configuration problem at the site, not the user's.
+func clientRefused(err error) bool {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return false
+	}
+	return re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client" || (re.ErrorCode == "" && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized)
 }
 
 // openFlow finds and spends the flow cookie of state: whatever happens

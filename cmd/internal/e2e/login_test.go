@@ -612,3 +612,21 @@ func TestPlantedSecondSessionCookie(t *testing.T) {
 		t.Errorf("login with two session cookies: %d %q, want a 400 page instead of a sign-in loop", login.StatusCode, login.Header.Get("Location"))
 	}
 }
+
+// A wrong client secret is the site's configuration problem: the page says
+// so (and that trying again will not help) instead of "try again", and the
+// log names invalid_client.
+func TestWrongClientSecretSaysItIsTheSite(t *testing.T) {
+	e := startEnv(t, envOptions{Extra: "oidc:\n  issuer: {issuer}\n  client_id: " + testenv.DefaultClientID + "\n  client_secret: not-the-secret\n  scopes: [openid, profile, email]\n"})
+	_, resp := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	page := body(t, resp)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(page, "configuration problem at the site") || strings.Contains(page, "Please go back and try again") {
+		t.Fatalf("wrong client secret: %d\n%s", resp.StatusCode, page)
+	}
+	if n := testutil.ToFloat64(e.App.Metrics().Logins.WithLabelValues("client_refused")); n != 1 {
+		t.Errorf("client_refused = %v, want 1", n)
+	}
+	if !strings.Contains(e.Logs.String(), "invalid_client") {
+		t.Errorf("the log does not name invalid_client:\n%s", e.Logs)
+	}
+}
