@@ -230,3 +230,21 @@ func TestEntraRPLogout(t *testing.T) {
 		t.Errorf("the provider's logout ended at %s (%d), want back on the site", resp.Request.URL, resp.StatusCode)
 	}
 }
+
+// A discovery document that is an HTML error page (a 404 with a body of
+// many lines) fails with a one-line message, in both discovery paths.
+func TestDiscoveryErrorIsOneLine(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "<html>\n<body>\n<h1>Not Found</h1>\n"+strings.Repeat("x", 500)+"\n</body></html>", http.StatusNotFound)
+	}))
+	defer srv.Close()
+	for _, o := range []config.OIDC{
+		{Issuer: srv.URL},
+		{Issuer: srv.URL + "/{tenantid}/v2.0", DiscoveryURL: srv.URL + "/common/v2.0/.well-known/openid-configuration"},
+	} {
+		_, err := Discover(context.Background(), srv.Client(), o)
+		if err == nil || strings.ContainsAny(err.Error(), "\n\r") || len(err.Error()) > 310 || !strings.Contains(err.Error(), "404") {
+			t.Errorf("discovery of %s: %q, want one line naming the 404", o.Issuer, err)
+		}
+	}
+}

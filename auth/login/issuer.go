@@ -51,7 +51,7 @@ func Discover(ctx context.Context, client *http.Client, o config.OIDC) (*Discove
 		// On the spec's path: go-oidc's discovery as it always was.
 		op, err := oidc.NewProvider(cctx, o.Issuer)
 		if err != nil {
-			return nil, err
+			return nil, oneLine{err}
 		}
 		var doc json.RawMessage
 		if err := op.Claims(&doc); err != nil {
@@ -61,7 +61,7 @@ func Discover(ctx context.Context, client *http.Client, o config.OIDC) (*Discove
 	}
 	doc, err := fetchDiscovery(ctx, client, o.DiscoveryURL)
 	if err != nil {
-		return nil, err
+		return nil, oneLine{err}
 	}
 	var pc oidc.ProviderConfig
 	if err := json.Unmarshal(doc, &pc); err != nil {
@@ -80,6 +80,22 @@ func Discover(ctx context.Context, client *http.Client, o config.OIDC) (*Discove
 	pc.Algorithms = algs
 	return &Discovered{Provider: pc.NewProvider(cctx), Doc: doc, URL: o.DiscoveryURL}, nil
 }
+
+// oneLine is an error whose message is one line of at most 300 bytes: a
+// failed discovery's message carries the body the IdP (or whatever answers
+// in its place, an HTML 404 page) sent, and log lines and check-config's
+// output must stay one line each.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string {
+	msg := strings.Join(strings.Fields(e.err.Error()), " ")
+	if len(msg) > 300 {
+		msg = strings.ToValidUTF8(msg[:300], "") + "…"
+	}
+	return msg
+}
+
+func (e oneLine) Unwrap() error { return e.err }
 
 // fetchDiscovery GETs a discovery document.
 func fetchDiscovery(ctx context.Context, client *http.Client, url string) (json.RawMessage, error) {
