@@ -15,6 +15,7 @@ check:
 
 deps:
 	$(GO) mod download
+	cd config/testdata/k8s129 && GOWORK=off $(GO) mod download
 
 # browser installs Debian's chromium for the real-browser tests when missing.
 # Browser tests skip without it on a laptop, but fail under CI=true.
