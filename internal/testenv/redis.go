@@ -133,12 +133,13 @@ func tcpDial(addr string) func() (net.Conn, error) {
 	return func() (net.Conn, error) { return net.DialTimeout("tcp", addr, 2*time.Second) }
 }
 
-func redisDo(dial func() (net.Conn, error), args ...string) (string, error) {
+// send dials, writes one command and returns the connection (for the
+// caller to close) and a reader of its reply.
+func send(dial func() (net.Conn, error), args ...string) (net.Conn, *bufio.Reader, error) {
 	c, err := dial()
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
-	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
@@ -146,9 +147,18 @@ func redisDo(dial func() (net.Conn, error), args ...string) (string, error) {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
 	if _, err := c.Write([]byte(b.String())); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, bufio.NewReader(c), nil
+}
+
+func redisDo(dial func() (net.Conn, error), args ...string) (string, error) {
+	c, rd, err := send(dial, args...)
+	if err != nil {
 		return "", err
 	}
-	rd := bufio.NewReader(c)
+	defer c.Close()
 	line, err := rd.ReadString('\n')
 	if err != nil {
 		return "", err
@@ -238,21 +248,12 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 // (an array's elements, nested arrays inline; a single value as one
 // element), for replies such as SENTINEL's and ROLE.
 func (r *Redis) DoArray(args ...string) ([]string, error) {
-	c, err := r.dial()
+	c, rd, err := send(r.dial, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := c.Write([]byte(b.String())); err != nil {
-		return nil, err
-	}
-	return readFlat(bufio.NewReader(c), nil)
+	return readFlat(rd, nil)
 }
 
 // readFlat reads one RESP2 reply and appends its values to out.
