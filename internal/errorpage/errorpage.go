@@ -61,13 +61,21 @@ func Write(w http.ResponseWriter, f Format, status int, msg string) {
 		WriteJSON(w, status, JSONError{Error: msg, Status: status})
 		return
 	}
+	page(w, status, "default-src 'none'; style-src 'unsafe-inline'", "<p>"+html.EscapeString(msg)+"</p>")
+}
+
+// page writes the HTML error page: the status as title and heading, then
+// body (HTML the caller escaped), under csp.
+func page(w http.ResponseWriter, status int, csp, body string) {
+	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	h.Set("Content-Security-Policy", csp)
 	w.WriteHeader(status)
+	text := html.EscapeString(http.StatusText(status))
 	fmt.Fprintf(w, `<!doctype html><html><head><meta charset="utf-8"><title>%d %s</title>
-<style>body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;color:#222}</style></head>
-<body><h1>%d %s</h1><p>%s</p></body></html>
-`, status, html.EscapeString(http.StatusText(status)), status, html.EscapeString(http.StatusText(status)), html.EscapeString(msg))
+<style>body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;color:#222}code{overflow-wrap:anywhere}</style></head>
+<body><h1>%d %s</h1>%s</body></html>
+`, status, text, status, text, body)
 }
 
 // Refusal is what the 403 page says to a signed-in visitor the site's
@@ -91,15 +99,11 @@ func Refused(w http.ResponseWriter, f Format, e Refusal) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-	w.WriteHeader(http.StatusForbidden)
-	fmt.Fprintf(w, `<!doctype html><html><head><meta charset="utf-8"><title>403 Forbidden</title>
-<style>body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;color:#222}code{overflow-wrap:anywhere}</style></head>
-<body><h1>403 Forbidden</h1><p>You are signed in as <strong>%s</strong>, but this site lets you in only if: <code>%s</code>.</p>
+	page(w, http.StatusForbidden, "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+		fmt.Sprintf(`<p>You are signed in as <strong>%s</strong>, but this site lets you in only if: <code>%s</code>.</p>
 <p>If that is the wrong account, sign out and sign in with another one.</p>
-<form method="post" action="%s"><button type="submit">Sign out / switch user</button></form></body></html>
-`, html.EscapeString(e.Who), html.EscapeString(e.Rule), html.EscapeString(e.SignOut))
+<form method="post" action="%s"><button type="submit">Sign out / switch user</button></form>`,
+			html.EscapeString(e.Who), html.EscapeString(e.Rule), html.EscapeString(e.SignOut)))
 }
 
 // JSONError is the proxy's one JSON error shape: "error" always, and
