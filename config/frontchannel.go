@@ -85,7 +85,7 @@ func frameAncestor(s string) (string, error) {
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("is not a URL")
-	case v.Scheme != "https" && !(v.Scheme == "http" && isLoopbackHost(v.Hostname())):
+	case v.Scheme != "https" && !(v.Scheme == "http" && IsLoopbackHost(v.Hostname())):
 		return "", fmt.Errorf("is not an https origin (http only for loopback addresses)")
 	case v.Host == "" || v.Hostname() == "" || v.User != nil || v.Opaque != "":
 		return "", fmt.Errorf("has no plain host")

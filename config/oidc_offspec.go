@@ -53,7 +53,7 @@ func (o *OIDC) validateLogoutURL(p *problems) {
 		p.add(key, "%q must be an absolute https URL, e.g. https://{domain}.auth.{region}.amazoncognito.com/logout?client_id={client_id}&logout_uri={post_logout_redirect_uri} (with your domain and region)", RedactURL(o.LogoutURL))
 		return
 	}
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
 		p.add(key, "%q must use https: the logout request carries the ID token (http only for loopback addresses)", RedactURL(o.LogoutURL))
 	}
 	if u.User != nil {
@@ -61,8 +61,8 @@ func (o *OIDC) validateLogoutURL(p *problems) {
 	}
 }
 
-// isLoopbackHost reports whether host is localhost or a loopback address.
-func isLoopbackHost(host string) bool {
+// IsLoopbackHost reports whether host is localhost or a loopback address.
+func IsLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}

@@ -13,7 +13,7 @@ import (
 func (c *Config) Warnings() []string {
 	var out []string
 	host := c.Public.Hostname()
-	loopback := isLoopbackHost(host)
+	loopback := IsLoopbackHost(host)
 	if c.Public.Scheme == "http" && !loopback {
 		out = append(out, fmt.Sprintf("public_url %s is plain http on a host that is not loopback: cookies are not Secure and sign-in travels in clear; plain http is for testing on 127.0.0.1 only — use https (the proxy's own server.tls_cert_file, or TLS at a load balancer in front)", c.PublicURL))
 	}
@@ -32,7 +32,7 @@ func (c *Config) Warnings() []string {
 	case lport == "0": // a free port, chosen at start (tests)
 	case lport != port:
 		out = append(out, fmt.Sprintf("listen %s is on port %s, but public_url %s points at port %s and no trusted_proxies are set: browsers will not reach the proxy; set listen: 127.0.0.1:%s", c.Listen, lport, c.PublicURL, port, port))
-	case lhost != "" && !isLoopbackHost(lhost) && !isUnspecified(lhost):
+	case lhost != "" && !IsLoopbackHost(lhost) && !isUnspecified(lhost):
 		out = append(out, fmt.Sprintf("listen %s is not on loopback, but public_url %s is: browsers will not reach the proxy; set listen: 127.0.0.1:%s", c.Listen, c.PublicURL, port))
 	}
 	return out

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -325,7 +324,7 @@ func origin(s string) (string, error) {
 func listeners(public, listen, metrics string) (string, string) {
 	u, _ := url.Parse(public) // origin checked it
 	host := u.Hostname()
-	if ip, err := netip.ParseAddr(host); (err != nil || !ip.IsLoopback()) && host != "localhost" {
+	if !config.IsLoopbackHost(host) {
 		return listen, metrics
 	}
 	port := u.Port()
