@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -410,12 +409,7 @@ func keyElsewhere(t reflect.Type, path, name string) []string {
 	}
 	var out []string
 	fields := yamlFields(t)
-	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(fields)) {
 		key := joinPath(path, n)
 		if n == name {
 			out = append(out, strconv.Quote(key))
@@ -429,12 +423,7 @@ func keyElsewhere(t reflect.Type, path, name string) []string {
 // a typo.
 func suggest(key string, fields map[string]reflect.StructField) string {
 	best, bestDist := "", len(key)/2+2
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		if d := levenshtein(strings.ToLower(key), name); d < bestDist {
 			best, bestDist = name, d
 		}
