@@ -1,15 +1,11 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -70,24 +66,13 @@ func TestServeAndTokenClaimsAgree(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
 			var issued map[string]any
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			ln.Close()
-			public := "http://" + addr
-			op := testenv.StartOP(t, testenv.OPOptions{RedirectURIs: []string{public + "/_lcw/callback"}, EditIDToken: func(c map[string]any) {
+			addr, public, op, upstream, secret := signInSite(t, testenv.OPOptions{EditIDToken: func(c map[string]any) {
 				tc.edit(c)
 				mu.Lock()
 				issued = maps.Clone(c)
 				mu.Unlock()
 			}})
-			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "site") }))
-			t.Cleanup(up.Close)
-			secret := make([]byte, 32)
-			_, _ = rand.Read(secret)
-			path := baseConfig(t, up.URL, fmt.Sprintf(`listen: %s
+			path := baseConfig(t, upstream, fmt.Sprintf(`listen: %s
 public_url: %s
 oidc:
   issuer: %s
@@ -101,7 +86,7 @@ token:
   issuer: shop.example.com
   signing_keys:
     - file: %s
-%s`, addr, public, op.Issuer, op.ClientID, op.ClientSecret, tc.allowUnverified, base64.StdEncoding.EncodeToString(secret),
+%s`, addr, public, op.Issuer, op.ClientID, op.ClientSecret, tc.allowUnverified, secret,
 				testenv.SigningKeyFile(t), testenv.LWIContexts))
 			p := startProxy(t, path, nil)
 

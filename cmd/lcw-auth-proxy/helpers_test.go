@@ -7,6 +7,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,4 +121,26 @@ func (p *runningProxy) Stop(t *testing.T) error {
 		t.Fatalf("proxy did not stop")
 	}
 	return nil
+}
+
+// signInSite is what a test that signs in through the whole program needs
+// before writing its config: a free loopback address for the proxy
+// (public is its URL), an OP that knows the callback there (opts plus
+// that redirect URI), an upstream and a session secret (base64).
+func signInSite(t *testing.T, opts testenv.OPOptions) (addr, public string, op *testenv.OP, upstream, secret string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = ln.Addr().String()
+	ln.Close() // the proxy listens here; the OP must know the redirect URI first
+	public = "http://" + addr
+	opts.RedirectURIs = append(opts.RedirectURIs, public+"/_lcw/callback")
+	op = testenv.StartOP(t, opts)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "site") }))
+	t.Cleanup(up.Close)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return addr, public, op, up.URL, base64.StdEncoding.EncodeToString(key)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,19 +28,8 @@ type redisProxy struct {
 func startRedisProxy(t *testing.T) *redisProxy {
 	t.Helper()
 	redis := testenv.StartRedis(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // the proxy listens here; the OP must know the redirect URI first
-	public := "http://" + addr
-	op := testenv.StartOP(t, testenv.OPOptions{RedirectURIs: []string{public + "/_lcw/callback"}})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "site") }))
-	t.Cleanup(up.Close)
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	path := baseConfig(t, up.URL, fmt.Sprintf(`listen: %s
+	addr, public, op, upstream, secret := signInSite(t, testenv.OPOptions{})
+	path := baseConfig(t, upstream, fmt.Sprintf(`listen: %s
 public_url: %s
 oidc:
   issuer: %s
@@ -53,7 +41,7 @@ session:
   store: redis
   redis:
     url: %s
-`, addr, public, op.Issuer, op.ClientID, op.ClientSecret, base64.StdEncoding.EncodeToString(secret), redis.URL()))
+`, addr, public, op.Issuer, op.ClientID, op.ClientSecret, secret, redis.URL()))
 	p := startProxy(t, path, nil)
 	if p.URL != public {
 		t.Fatalf("proxy listens on %s, want %s", p.URL, public)
