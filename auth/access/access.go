@@ -11,6 +11,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
@@ -363,8 +364,7 @@ func displayName(s *session.Session) string {
 }
 
 func writeUnavailable(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Retry-After", "5")
-	errorpage.Write(w, errorpage.FormatFor(r), http.StatusServiceUnavailable, "Your session cannot be checked right now. Please try again in a moment.")
+	errorpage.Unavailable(w, r, 5*time.Second, "Your session cannot be checked right now. Please try again in a moment.")
 }
 
 func logRefused(ctx context.Context, log *slog.Logger, v *Visitor) {

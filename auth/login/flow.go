@@ -80,7 +80,7 @@ func (rp *RP) LoginHandler() http.Handler {
 		if err != nil {
 			rp.log.WarnContext(r.Context(), "login while the OpenID provider is unavailable", slog.String("error", err.Error()))
 			rp.metrics.Logins.WithLabelValues("idp_unavailable").Inc()
-			errorpage.Write(w, errorpage.FormatFor(r), http.StatusServiceUnavailable, "Sign-in is unavailable right now because the identity provider cannot be reached. Please try again in a moment.")
+			errorpage.Unavailable(w, r, 5*time.Second, "Sign-in is unavailable right now because the identity provider cannot be reached. Please try again in a moment.")
 			return
 		}
 		if rp.store.Twice(r) {

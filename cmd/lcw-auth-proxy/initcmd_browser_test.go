@@ -32,6 +32,10 @@ func TestBrowserInitToSignedInChat(t *testing.T) {
 		t.Fatalf("init: %v\n%s%s", err, out, stderr)
 	}
 	p := startProxy(t, filepath.Join(dir, "config.yaml"), nil)
+	// The proxy listens before discovery has answered; until it has, the
+	// page is a 503 that reloads itself after 5 s. Waiting here keeps the
+	// browser's form timeout for the sign-in itself on a slow machine.
+	waitReady(t, p.URL)
 
 	// access.mode is required in init's template: the page sends the
 	// browser to the IdP's login form first.

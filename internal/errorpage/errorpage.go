@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/request"
 )
@@ -64,18 +66,44 @@ func Write(w http.ResponseWriter, f Format, status int, msg string) {
 	page(w, status, "default-src 'none'; style-src 'unsafe-inline'", "<p>"+html.EscapeString(msg)+"</p>")
 }
 
+// Unavailable answers 503 for a passing outage (the IdP or the session
+// store cannot be reached) with Retry-After. A page asked for with GET or
+// HEAD reloads itself after that delay, so a person who arrived while the
+// proxy was starting or a dependency blinked gets where they were going
+// without pressing reload; any other method is never repeated by itself.
+func Unavailable(w http.ResponseWriter, r *http.Request, retryAfter time.Duration, msg string) {
+	secs := strconv.Itoa(max(1, int(retryAfter.Round(time.Second)/time.Second)))
+	w.Header().Set("Retry-After", secs)
+	f := FormatFor(r)
+	if f == JSON || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		Write(w, f, http.StatusServiceUnavailable, msg)
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	writePage(w, http.StatusServiceUnavailable, "default-src 'none'; style-src 'unsafe-inline'",
+		`<meta http-equiv="refresh" content="`+secs+`">`,
+		"<p>"+html.EscapeString(msg)+"</p><p>This page tries again by itself in "+secs+" seconds.</p>")
+}
+
 // page writes the HTML error page: the status as title and heading, then
 // body (HTML the caller escaped), under csp.
 func page(w http.ResponseWriter, status int, csp, body string) {
+	writePage(w, status, csp, "", body)
+}
+
+// writePage is page with head (trusted HTML) added to the page's head.
+func writePage(w http.ResponseWriter, status int, csp, head, body string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", csp)
 	w.WriteHeader(status)
 	text := html.EscapeString(http.StatusText(status))
-	fmt.Fprintf(w, `<!doctype html><html><head><meta charset="utf-8"><title>%d %s</title>
+	fmt.Fprintf(w, `<!doctype html><html><head><meta charset="utf-8">%s<title>%d %s</title>
 <style>body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;color:#222}code{overflow-wrap:anywhere}</style></head>
 <body><h1>%d %s</h1>%s</body></html>
-`, status, text, status, text, body)
+`, head, status, text, status, text, body)
 }
 
 // Refusal is what the 403 page says to a signed-in visitor the site's

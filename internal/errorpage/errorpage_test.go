@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -59,5 +61,34 @@ func TestWriteJSONWithoutStatus(t *testing.T) {
 	WriteJSON(w, http.StatusBadRequest, JSONError{Error: "invalid_request"})
 	if w.Code != http.StatusBadRequest || w.Body.String() != `{"error":"invalid_request"}`+"\n" {
 		t.Fatalf("%d %q", w.Code, w.Body.String())
+	}
+}
+
+// A 503 for a passing outage says when to come back; a page asked for with
+// GET reloads itself then, while a POST (a form that must not be sent twice)
+// and a script's JSON answer never repeat by themselves.
+func TestUnavailableRetriesOnlyIdempotentPages(t *testing.T) {
+	for _, tc := range []struct {
+		method, accept string
+		refresh        bool
+	}{
+		{http.MethodGet, "text/html", true},
+		{http.MethodPost, "text/html", false},
+		{http.MethodGet, "application/json", false},
+	} {
+		r := httptest.NewRequest(tc.method, "/_lcw/login?rd=/", nil)
+		r.Header.Set("Accept", tc.accept)
+		w := httptest.NewRecorder()
+		Unavailable(w, r, 4500*time.Millisecond, "Sign-in <is> unavailable")
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "5" {
+			t.Errorf("%s %s: %d Retry-After %q, want 503 and 5", tc.method, tc.accept, w.Code, w.Header().Get("Retry-After"))
+		}
+		body := w.Body.String()
+		if got := strings.Contains(body, `<meta http-equiv="refresh" content="5">`); got != tc.refresh {
+			t.Errorf("%s %s: reloads itself %v, want %v:\n%s", tc.method, tc.accept, got, tc.refresh, body)
+		}
+		if strings.Contains(body, "<is>") {
+			t.Errorf("%s %s: message not escaped: %s", tc.method, tc.accept, body)
+		}
 	}
 }
