@@ -52,7 +52,19 @@ type Log struct {
 	Format    string `yaml:"format"` // LogJSON, LogText or LogGCP
 	Level     string `yaml:"level"`  // debug, info, warn, error
 	AccessLog bool   `yaml:"access_log"`
+	// Email is how the sign-in line names the user beside the subject:
+	// LogEmailHash, LogEmailPlain or LogEmailOff.
+	Email string `yaml:"email"`
 }
+
+// How the sign-in log line shows the user's email (log.email): the
+// SHA-256 of the lower-cased address (a pseudonym an operator who knows
+// the address can search for), the address itself, or nothing.
+const (
+	LogEmailHash  = "hash"
+	LogEmailPlain = "plain"
+	LogEmailOff   = "off"
+)
 
 // The log formats (log.format): slog's JSON, slog's text, and JSON with
 // Google Cloud Logging's severity and message keys.

@@ -12,7 +12,7 @@ func Default() Config {
 		Listen:          "127.0.0.1:4180",
 		Prefix:          "/_lcw",
 		ShutdownTimeout: Duration(20 * time.Second),
-		Log:             Log{Format: "json", Level: "info", AccessLog: true},
+		Log:             Log{Format: "json", Level: "info", AccessLog: true, Email: LogEmailHash},
 		Server: Server{
 			ReadHeaderTimeout: Duration(10 * time.Second),
 			// A minute for headers and body together: ample for forms and

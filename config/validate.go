@@ -173,6 +173,11 @@ func (l *Log) validate(p *problems) {
 	default:
 		p.add("log.level", "%q is not a level: use debug, info, warn or error", l.Level)
 	}
+	switch l.Email {
+	case LogEmailHash, LogEmailPlain, LogEmailOff:
+	default:
+		p.add("log.email", "%q is not a choice: use hash (the SHA-256 of the lower-cased address), plain or off", l.Email)
+	}
 }
 
 func (s *Server) validate(p *problems) {

@@ -1,5 +1,11 @@
 package claims
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
+
 // The email rules: which email an IdP's claims carry and whether it may be
 // trusted. serve applies them once, when a session is made (auth/login),
 // and `lcw-auth-proxy token --claims` applies them to its claims file, so
@@ -88,4 +94,40 @@ func clone(c map[string]any, drop string) map[string]any {
 		}
 	}
 	return out
+}
+
+// NormalEmail is an address as operators look it up (`sessions --email`,
+// the hashed email of the sign-in log): without surrounding spaces and in
+// lower case. Mailboxes are case-insensitive in practice, and IdPs return
+// the case the user typed at registration.
+func NormalEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+
+// EmailSHA256 is the hex SHA-256 of NormalEmail(e): how the sign-in log
+// names the address with log.email: hash. An operator finds a user's
+// sign-ins by computing it from the address, e.g.
+//
+//	printf '%s' 'Alice@Example.com' | tr '[:upper:]' '[:lower:]' | sha256sum
+//
+// It is a pseudonym, not a secret: whoever knows an address can confirm it.
+func EmailSHA256(e string) string {
+	h := sha256.Sum256([]byte(NormalEmail(e)))
+	return hex.EncodeToString(h[:])
+}
+
+// Email is the email claim of c as a string ("" when absent or not a
+// string). Call it on Trusted claims.
+func Email(c map[string]any) string {
+	e, _ := c["email"].(string)
+	return e
+}
+
+// DisplayName is the user's name for an operator: the name claim, else
+// given_name and family_name joined.
+func DisplayName(c map[string]any) string {
+	if n, ok := c["name"].(string); ok && strings.TrimSpace(n) != "" {
+		return n
+	}
+	given, _ := c["given_name"].(string)
+	family, _ := c["family_name"].(string)
+	return strings.TrimSpace(given + " " + family)
 }

@@ -1,6 +1,7 @@
 package login
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -21,6 +22,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/redirect"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/errorpage"
 )
 
@@ -293,7 +295,7 @@ func (rp *RP) CallbackHandler() http.Handler {
 			label = "silent_success"
 		}
 		rp.metrics.Logins.WithLabelValues(label).Inc()
-		rp.log.InfoContext(r.Context(), "login", slog.String("sub", sess.Subject), slog.Bool("silent", f.Silent))
+		rp.log.LogAttrs(r.Context(), slog.LevelInfo, "login", slog.String("sub", sess.Subject), rp.emailAttr(sess.Email), slog.Bool("silent", f.Silent))
 		rp.warnAtSignIn(r.Context(), w.Header(), sess)
 		http.Redirect(w, r, rd, http.StatusFound)
 	})
@@ -348,6 +350,22 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) (*session.Session
 		rp.warnGroupsOverage(ctx, sess.Subject)
 	}
 	return sess, f, nil
+}
+
+// emailAttr names the signed-in user's email in the sign-in log line as
+// log.email says: its hash (claims.EmailSHA256, searchable by an operator
+// who knows the address), the address, or nothing (an empty attribute,
+// which slog leaves out).
+func (rp *RP) emailAttr(email string) slog.Attr {
+	switch {
+	case email == "":
+		return slog.Attr{}
+	case rp.opt.LogEmail == config.LogEmailHash:
+		return slog.String("email_sha256", claims.EmailSHA256(email))
+	case rp.opt.LogEmail == config.LogEmailPlain:
+		return slog.String("email", email)
+	}
+	return slog.Attr{}
 }
 
 // clientRefused reports whether the token endpoint refused the proxy
@@ -436,6 +454,14 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 		}
 	}
 	sess.Claims = rp.trustedClaims(sess)
+	// The operator's fields are read before the claims are cut: a
+	// server-side store keeps them whatever the configuration reads
+	// (session.Session.Email). A refresh whose claims lack one (no new ID
+	// token, or a lean one) keeps the session's.
+	sess.Email, sess.Name = claims.Email(sess.Claims), claims.DisplayName(sess.Claims)
+	if prev != nil {
+		sess.Email, sess.Name = cmp.Or(sess.Email, prev.Email), cmp.Or(sess.Name, prev.Name)
+	}
 	if prev == nil {
 		overage = groupsOverage(sess.Claims) // read before the claims are cut to what the configuration reads
 	}

@@ -2,9 +2,11 @@ package login
 
 import (
 	"io"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 )
@@ -73,5 +75,34 @@ func TestConfigChangeSignsInAgain(t *testing.T) {
 	}
 	if page() != sess.Subject {
 		t.Fatal("the new session is not accepted")
+	}
+}
+
+// The operator's fields (the verified email and the name, for `sessions
+// list` and `--email`) are kept in a server-side record whatever the
+// configuration reads, survive a refresh, and never ride in a cookie.
+func TestOperatorFieldsOnlyInServerRecords(t *testing.T) {
+	const lean = `, lwicontexts: {cart: {claim: cart_value, type: number}}`
+	r := startSite(t, siteOptions{token: lean, redis: true})
+	sess := r.login(t)
+	if sess.Email != "vip@example.com" || sess.Name != "Vera Important" {
+		t.Errorf("Redis record: email %q, name %q; want the VIP's", sess.Email, sess.Name)
+	}
+	if _, ok := sess.Claims["email"]; ok {
+		t.Errorf("the claims kept the email the configuration does not read: %v", sess.Claims)
+	}
+	due := *sess
+	due.RefreshAt, due.ID = time.Now().Add(-time.Second), "" // a record of its own, with a ticket
+	got, err := r.rp.Session(httptest.NewRecorder(), r.request(r.cookieOf(t, &due)))
+	if err != nil || got == nil || got.RefreshedAt.IsZero() {
+		t.Fatalf("refresh: %+v %v", got, err)
+	}
+	if got.Email != sess.Email || got.Name != sess.Name {
+		t.Errorf("after a refresh: email %q, name %q; want %q, %q", got.Email, got.Name, sess.Email, sess.Name)
+	}
+
+	c := startSite(t, siteOptions{token: lean})
+	if sess := c.login(t); sess.Email != "" || sess.Name != "" {
+		t.Errorf("the cookie carries email %q and name %q", sess.Email, sess.Name)
 	}
 }

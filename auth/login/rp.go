@@ -36,7 +36,11 @@ type Options struct {
 	Paths        config.Paths
 	PublicOrigin string
 	Logger       *slog.Logger
-	Metrics      *metrics.Metrics
+	// LogEmail is log.email: how the sign-in line names the user's email
+	// beside the subject (config.LogEmailHash, LogEmailPlain or
+	// LogEmailOff; "" is off).
+	LogEmail string
+	Metrics  *metrics.Metrics
 	// Tracer, when set, traces the code exchange, the ID token check,
 	// userinfo and refreshes as children of the request's span.
 	Tracer trace.TracerProvider

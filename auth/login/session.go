@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
 )
 
@@ -64,6 +65,12 @@ func (rp *RP) Session(w http.ResponseWriter, r *http.Request) (*session.Session,
 // stays. Whatever fails, this request goes on with the session as read.
 func (rp *RP) upgrade(w http.ResponseWriter, r *http.Request, old *session.Session) *session.Session {
 	cp := *old
+	if cp.Email == "" && cp.Name == "" {
+		// It kept every claim: the operator's fields come from them, by
+		// today's email rule, so `sessions --email` finds it from now on.
+		t := rp.trustedClaims(old)
+		cp.Email, cp.Name = claims.Email(t), claims.DisplayName(t)
+	}
 	cp.Claims, cp.Needs = rp.opt.Claims.Keep(old.Claims), rp.opt.Claims.Names()
 	if p, err := rp.disc.get(); err == nil && !rp.keepsIDToken(p) {
 		cp.IDToken = ""

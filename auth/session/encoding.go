@@ -28,13 +28,16 @@ const (
 // maxPlain bounds what an authentic compressed value may inflate to.
 const maxPlain = 1 << 20
 
-// encodeSession is sess in format 2; withIDToken false leaves the ID token
-// out (the cookie store keeps it in the logout cookie).
-func encodeSession(sess *Session, withIDToken bool) ([]byte, error) {
+// encodeSession is sess in format 2. record false (a cookie) leaves out
+// the ID token (the cookie store keeps it in the logout cookie) and the
+// operator's fields Email and Name, which only a server-side record keeps
+// (for `sessions list`): the cookie carries no more than the configuration
+// reads.
+func encodeSession(sess *Session, record bool) ([]byte, error) {
 	v := sess
-	if !withIDToken && sess.IDToken != "" {
+	if !record && (sess.IDToken != "" || sess.Email != "" || sess.Name != "") {
 		cp := *sess
-		cp.IDToken = ""
+		cp.IDToken, cp.Email, cp.Name = "", "", ""
 		v = &cp
 	}
 	data, err := json.Marshal(v)

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/redis/rueidis"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 )
 
 // listBatch is how many keys one SCAN/SSCAN step asks for and how many
@@ -15,13 +17,36 @@ import (
 // answer.
 const listBatch = 500
 
-// list describes the sessions of sub (all sessions when sub is empty),
-// batch by batch: the subject's index with SSCAN, or every record key
-// with SCAN on every node (Redis Cluster keeps keys on several masters;
-// replicas repeat them, so ids are counted once). Records are read with
-// one pipeline of GETs per batch, not MGET: in Cluster the record keys
-// ({id} hash tags) lie in different slots.
-func (s *RedisStore) list(ctx context.Context, sub string) ([]Info, error) {
+// who picks the sessions a listing or a revocation is about: one
+// subject's, one email address's (NormalEmail), or, both empty, everyone's.
+type who struct{ sub, email string }
+
+// index is the kind of index that lists who's sessions ("" for everyone).
+func (w who) index() (kind, value string) {
+	switch {
+	case w.sub != "":
+		return "sub", w.sub
+	case w.email != "":
+		return "email", w.email
+	}
+	return "", ""
+}
+
+// has reports whether sess is who's: an index entry is only a hint (a
+// refresh may have changed the email; HMAC names could, in theory,
+// collide), the record decides.
+func (w who) has(sess *Session) bool {
+	return (w.sub == "" || sess.Subject == w.sub) && (w.email == "" || claims.NormalEmail(sess.Email) == w.email)
+}
+
+// list describes who's sessions, batch by batch: their index with SSCAN,
+// or every record key with SCAN on every node (Redis Cluster keeps keys
+// on several masters; replicas repeat them, so ids are counted once).
+// Records are read with one pipeline of GETs per batch, not MGET: in
+// Cluster the record keys ({id} hash tags) lie in different slots. No
+// pattern ever holds a subject or an email: indexes are named by an HMAC
+// of the value, so "*", "?" or "[" in an address match only themselves.
+func (s *RedisStore) list(ctx context.Context, w who) ([]Info, error) {
 	c, err := s.client()
 	if err != nil {
 		return nil, err
@@ -29,12 +54,12 @@ func (s *RedisStore) list(ctx context.Context, sub string) ([]Info, error) {
 	var out []Info
 	seen := make(map[string]bool)
 	read := func(ids []string, index string) error {
-		infos, err := s.readInfos(ctx, c, ids, sub, index)
+		infos, err := s.readInfos(ctx, c, ids, w, index)
 		out = append(out, infos...)
 		return err
 	}
-	if sub != "" {
-		for _, idx := range s.indexKeys("sub", sub) {
+	if kind, v := w.index(); kind != "" {
+		for _, idx := range s.indexKeys(kind, v) {
 			if err := s.scanEach(ctx, c, func(cursor uint64) rueidis.Completed {
 				return c.B().Sscan().Key(idx).Cursor(cursor).Count(listBatch).Build()
 			}, func(ids []string) error { return read(unseen(seen, ids), idx) }); err != nil {
@@ -44,9 +69,10 @@ func (s *RedisStore) list(ctx context.Context, sub string) ([]Info, error) {
 		return out, nil
 	}
 	prefix := s.opts.KeyPrefix + "s:{"
+	pattern := globEscape(prefix) + "*" // a key_prefix such as "shop[1]:" is no pattern
 	for _, node := range nodesOf(c) {
 		if err := s.scanEach(ctx, node, func(cursor uint64) rueidis.Completed {
-			return node.B().Scan().Cursor(cursor).Match(prefix + "*").Count(listBatch).Build()
+			return node.B().Scan().Cursor(cursor).Match(pattern).Count(listBatch).Build()
 		}, func(keys []string) error {
 			ids := make([]string, 0, len(keys))
 			for _, k := range keys {
@@ -60,6 +86,19 @@ func (s *RedisStore) list(ctx context.Context, sub string) ([]Info, error) {
 		}
 	}
 	return out, nil
+}
+
+// globEscape quotes the characters SCAN's MATCH reads as a glob
+// (*, ?, [, ] and the backslash itself), so s matches only itself.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // nodesOf is every node of a Cluster client, or c itself.
@@ -110,11 +149,28 @@ func (s *RedisStore) scanEach(ctx context.Context, c rueidis.Client, cmd func(cu
 }
 
 // readInfos reads the records of ids, at most listBatch per round trip
-// (each round with its own timeout), and describes those that open (and,
-// when sub is set, are sub's). Ids whose record is gone are dropped from
-// index on the way.
-func (s *RedisStore) readInfos(ctx context.Context, c rueidis.Client, ids []string, sub, index string) ([]Info, error) {
+// (each round with its own timeout), and describes those that open and
+// are who's. Ids whose record is gone are dropped from index on the way.
+func (s *RedisStore) readInfos(ctx context.Context, c rueidis.Client, ids []string, w who, index string) ([]Info, error) {
 	var out []Info
+	err := s.readEach(ctx, c, ids, index, func(id string, sess *Session) {
+		if !w.has(sess) {
+			return
+		}
+		in := Info{ID: id[:8], Email: sess.Email, Name: sess.Name, CreatedAt: sess.CreatedAt, Expiry: sess.Expiry, RefreshedAt: sess.RefreshedAt, SID: sess.SID}
+		if w.sub == "" {
+			in.Subject = sess.Subject // a listing by email or of everyone says whose
+		}
+		out = append(out, in)
+	})
+	return out, err
+}
+
+// readEach reads the records of ids, at most listBatch per round trip
+// (each round with its own timeout), and hands each record that opens to
+// found (one sealed with a retired secret is skipped). Ids whose record is
+// gone are dropped from index on the way, when index is set.
+func (s *RedisStore) readEach(ctx context.Context, c rueidis.Client, ids []string, index string, found func(id string, sess *Session)) error {
 	for len(ids) > 0 {
 		batch := ids[:min(listBatch, len(ids))]
 		ids = ids[len(batch):]
@@ -133,22 +189,75 @@ func (s *RedisStore) readInfos(ctx context.Context, c rueidis.Client, ids []stri
 			}
 			if err != nil {
 				cancel()
-				return out, fmt.Errorf("%w: %w", ErrUnavailable, err)
+				return fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
-			sess, err := s.open(batch[i], raw)
-			if err != nil || (sub != "" && sess.Subject != sub) {
-				continue // sealed with a retired secret, or not this subject's
+			if sess, err := s.open(batch[i], raw); err == nil {
+				found(batch[i], sess)
 			}
-			in := Info{ID: batch[i][:8], CreatedAt: sess.CreatedAt, Expiry: sess.Expiry, RefreshedAt: sess.RefreshedAt, SID: sess.SID}
-			if sub == "" {
-				in.Subject = sess.Subject // a listing of everyone says whose
-			}
-			out = append(out, in)
 		}
 		if index != "" && len(gone) > 0 {
 			_ = c.Do(bctx, c.B().Srem().Key(index).Member(gone...).Build()).Error() // tidying only: the next listing tries again
 		}
 		cancel()
 	}
-	return out, nil
+	return nil
+}
+
+// endEmail ends every session whose record says email (NormalEmail), as
+// its index lists them: each record is read first, so a session whose
+// email a refresh changed is left alone (and dropped from this index),
+// and an index entry is never trusted alone.
+func (s *RedisStore) endEmail(ctx context.Context, email string) (int, error) {
+	c, err := s.client()
+	if err != nil {
+		return 0, err
+	}
+	w := who{email: email}
+	ctx, op := s.begin(ctx, "end")
+	n := 0
+	for _, idx := range s.indexKeys("email", email) {
+		sctx, cancel := s.ctx(ctx)
+		ids, err := c.Do(sctx, c.B().Smembers().Key(idx).Build()).AsStrSlice()
+		cancel()
+		if err != nil {
+			s.end(op, err)
+			return n, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		var mine, others []string
+		err = s.readEach(ctx, c, ids, idx, func(id string, sess *Session) {
+			if w.has(sess) {
+				mine = append(mine, id)
+			} else {
+				others = append(others, id)
+			}
+		})
+		if err != nil {
+			s.end(op, err)
+			return n, err
+		}
+		if len(mine)+len(others) == 0 {
+			continue
+		}
+		cmds := make(rueidis.Commands, 0, len(mine)+1)
+		for _, id := range mine {
+			cmds = append(cmds, c.B().Del().Key(s.recordKey(id)).Build())
+		}
+		cmds = append(cmds, c.B().Srem().Key(idx).Member(append(mine, others...)...).Build())
+		s.markEnded(mine...)
+		dctx, cancel := s.ctx(ctx)
+		res := c.DoMulti(dctx, cmds...)
+		cancel()
+		for i, r := range res {
+			d, err := r.AsInt64()
+			if err != nil {
+				s.end(op, err)
+				return n, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+			if i < len(mine) {
+				n += int(d)
+			}
+		}
+	}
+	s.end(op, nil)
+	return n, nil
 }

@@ -19,6 +19,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 )
 
 // RedisOptions configure a RedisStore.
@@ -60,11 +62,14 @@ type RedisOptions struct {
 //	p lock:{id}   the refresh lock (SET NX PX, released by compare-and-delete)
 //	p sub:{h}     ids of one subject's sessions (h: an HMAC of the subject)
 //	p sid:{h}     ids of one IdP session's sessions (back-channel logout)
+//	p email:{h}   ids of one email address's sessions (h: an HMAC of the
+//	              lower-cased address; `sessions --email`)
 //	p jti:{h}     back-channel logout tokens already used
 //
 // Beyond Store it offers what only a server-side store can: the record by
 // id with a compare-and-set replace and a refresh lock (Get, Replace,
-// Lock), ending and listing sessions (EndSID, EndSubject, List), the
+// Lock), ending and listing sessions (EndSID, EndSubject, EndEmail, List,
+// ListEmail), the
 // logout-token replay set (FirstUse, ForgetUse), readiness (Ping) and a
 // token budget every replica shares (Budget). Each caller declares the
 // small interface it uses.
@@ -105,6 +110,8 @@ type Info struct {
 	Expiry      time.Time `json:"expires_at"`
 	RefreshedAt time.Time `json:"refreshed_at,omitzero"`
 	SID         string    `json:"sid,omitempty"`
+	Email       string    `json:"email,omitempty"` // as the IdP sent it (verified), see Session.Email
+	Name        string    `json:"name,omitempty"`
 }
 
 // NewRedisStore returns a RedisStore sealing with c. The index keys are
@@ -463,7 +470,7 @@ func (s *RedisStore) Replace(ctx context.Context, sess, prev *Session) error {
 
 // seal seals sess under its id.
 func (s *RedisStore) seal(sess *Session) (string, error) {
-	data, err := encodeSession(sess, true) // the record keeps the ID token: the cookie is only a ticket
+	data, err := encodeSession(sess, true) // the record keeps the ID token and the operator's fields: the cookie is only a ticket
 	if err != nil {
 		return "", fmt.Errorf("save session: %w", err)
 	}
@@ -474,16 +481,23 @@ func (s *RedisStore) seal(sess *Session) (string, error) {
 	return record, nil
 }
 
-// indexCommands add sess to its subject's and IdP session's indexes. The
+// indexCommands add sess to its subject's, IdP session's and email's
+// indexes. The
 // indexes live as long as the longest session they list; ids of ended
 // sessions are dropped when the index is read.
 func (s *RedisStore) indexCommands(c rueidis.Client, sess *Session) rueidis.Commands {
 	indexTTL := s.opts.Cookie.Lifetime.Milliseconds()
-	sub := s.indexKeys("sub", sess.Subject)[0]
-	cmds := rueidis.Commands{c.B().Sadd().Key(sub).Member(sess.ID).Build(), c.B().Pexpire().Key(sub).Milliseconds(indexTTL).Build()}
-	if sess.SID != "" {
-		k := s.indexKeys("sid", sess.SID)[0]
+	var cmds rueidis.Commands
+	add := func(kind, v string) {
+		k := s.indexKeys(kind, v)[0]
 		cmds = append(cmds, c.B().Sadd().Key(k).Member(sess.ID).Build(), c.B().Pexpire().Key(k).Milliseconds(indexTTL).Build())
+	}
+	add("sub", sess.Subject)
+	if sess.SID != "" {
+		add("sid", sess.SID)
+	}
+	if e := claims.NormalEmail(sess.Email); e != "" {
+		add("email", e)
 	}
 	return cmds
 }
@@ -648,7 +662,30 @@ func (s *RedisStore) endIndexed(ctx context.Context, indexes []string) (int, err
 // empty, read in batches (see list). Ids of sessions that ended are
 // dropped from the index on the way.
 func (s *RedisStore) List(ctx context.Context, sub string) ([]Info, error) {
-	return s.list(ctx, sub)
+	return s.list(ctx, who{sub: sub})
+}
+
+// ListEmail describes the sessions of everyone signed in with email,
+// matched case-insensitively (claims.NormalEmail): one person may have
+// several subjects (accounts) with one address, so each Info names its
+// subject.
+func (s *RedisStore) ListEmail(ctx context.Context, email string) ([]Info, error) {
+	e := claims.NormalEmail(email)
+	if e == "" {
+		return nil, errors.New("list sessions: an empty email")
+	}
+	return s.list(ctx, who{email: e})
+}
+
+// EndEmail ends every session signed in with email (matched as
+// ListEmail does), on every device, returning how many records were
+// deleted.
+func (s *RedisStore) EndEmail(ctx context.Context, email string) (int, error) {
+	e := claims.NormalEmail(email)
+	if e == "" {
+		return 0, errors.New("end sessions: an empty email")
+	}
+	return s.endEmail(ctx, e)
 }
 
 // FirstUse records a back-channel logout token id for ttl and reports

@@ -81,6 +81,13 @@ type Session struct {
 	// in again (claims.Set.Covers). Nil: a session of an earlier version,
 	// which kept every claim.
 	Needs []string `json:"n,omitempty"`
+	// Email (the verified one, as claims.Trusted decides) and Name are
+	// for the operator: `sessions list` shows them and `sessions
+	// --email` finds the session by Email. Only a server-side record keeps
+	// them (sealed, as the rest); a cookie never does, whatever the
+	// configuration reads (Claims is for that).
+	Email string `json:"em,omitempty"`
+	Name  string `json:"nm,omitempty"`
 
 	// ID is the server-side record's id (RedisStore only; never in a
 	// cookie's JSON).

@@ -30,7 +30,8 @@ Usage:
   lcw-auth-proxy keygen --out DIR [--bits 2048]                write a new RSA signing key pair
   lcw-auth-proxy token --config FILE --claims FILE [--decode]  mint a chat token offline from sample claims
   lcw-auth-proxy verify --key URL|FILE TOKEN|-                 check a token the way Omnichannel does
-  lcw-auth-proxy sessions list|revoke --config FILE --sub SUB  list [--json] or end a user's sessions (session.store: redis)
+  lcw-auth-proxy sessions list|revoke --config FILE --sub SUB  list [--json] or end a user's sessions (session.store: redis);
+                                                               --email ADDRESS in place of --sub (any letter case)
   lcw-auth-proxy doctor [flags] URL                            check a deployed site as Omnichannel and a browser see it
                                                                (keys, page, CSP, token endpoint; doctor --help)
   lcw-auth-proxy sleep DURATION                                wait, then exit 0: a preStop hook for images without a shell

@@ -2,7 +2,9 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -25,10 +27,12 @@ type redisProxy struct {
 	OP     *testenv.OP
 }
 
-func startRedisProxy(t *testing.T) *redisProxy {
+// startRedisProxy starts it with the OP's opts (users); extra is more
+// configuration (whole sections).
+func startRedisProxy(t *testing.T, opts testenv.OPOptions, extra string) *redisProxy {
 	t.Helper()
 	redis := testenv.StartRedis(t)
-	addr, public, op, upstream, secret := signInSite(t, testenv.OPOptions{})
+	addr, public, op, upstream, secret := signInSite(t, opts)
 	path := baseConfig(t, upstream, fmt.Sprintf(`listen: %s
 public_url: %s
 oidc:
@@ -41,7 +45,7 @@ session:
   store: redis
   redis:
     url: %s
-`, addr, public, op.Issuer, op.ClientID, op.ClientSecret, secret, redis.URL()))
+%s`, addr, public, op.Issuer, op.ClientID, op.ClientSecret, secret, redis.URL(), extra))
 	p := startProxy(t, path, nil)
 	if p.URL != public {
 		t.Fatalf("proxy listens on %s, want %s", p.URL, public)
@@ -91,7 +95,7 @@ func (p *redisProxy) signedOut(t *testing.T, c *http.Client) bool {
 // IdP's sid, never a token) and revokes them: the user's browsers are signed
 // out at once, other users are not.
 func TestSessionsListAndRevoke(t *testing.T) {
-	p := startRedisProxy(t)
+	p := startRedisProxy(t, testenv.OPOptions{}, "")
 	vip := testenv.SubjectOf(t, p.OP, testenv.VIPUsername)
 	laptop := p.login(t, testenv.VIPUsername, testenv.VIPPassword)
 	phone := p.login(t, testenv.VIPUsername, testenv.VIPPassword)
@@ -103,13 +107,13 @@ func TestSessionsListAndRevoke(t *testing.T) {
 	}
 	t.Logf("sessions list:\n%s", out)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || !regexp.MustCompile(`^ID\s+CREATED\s+EXPIRES\s+LAST REFRESH\s+SID$`).MatchString(lines[0]) {
+	if len(lines) != 3 || !regexp.MustCompile(`^ID\s+EMAIL\s+NAME\s+CREATED\s+EXPIRES\s+LAST REFRESH\s+SID$`).MatchString(lines[0]) {
 		t.Fatalf("list: want a header and two rows:\n%s", out)
 	}
-	row := regexp.MustCompile(`^[A-Za-z0-9_-]{8}\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+-\s+[A-Za-z0-9_-]{22}$`)
+	row := regexp.MustCompile(`^[A-Za-z0-9_-]{8}\s+"vip@example\.com"\s+"Vera Important"\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+-\s+[A-Za-z0-9_-]{22}$`)
 	for _, l := range lines[1:] {
 		if !row.MatchString(l) {
-			t.Errorf("row %q: want id prefix, created, expires, no refresh yet, sid", l)
+			t.Errorf("row %q: want id prefix, email, name, created, expires, no refresh yet, sid", l)
 		}
 	}
 
@@ -130,8 +134,11 @@ func TestSessionsListAndRevoke(t *testing.T) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		if !slices.Equal(keys, []string{"created_at", "expires_at", "id", "sid"}) {
-			t.Errorf("a listed session has %v, want only id, created_at, expires_at, sid (no tokens, no claims)", keys)
+		if !slices.Equal(keys, []string{"created_at", "email", "expires_at", "id", "name", "sid"}) {
+			t.Errorf("a listed session has %v, want only id, email, name, created_at, expires_at, sid (no tokens, no other claims)", keys)
+		}
+		if s["email"] != "vip@example.com" || s["name"] != "Vera Important" {
+			t.Errorf("listed email %v, name %v; want the VIP's", s["email"], s["name"])
 		}
 	}
 	if listed[0]["sid"] == listed[1]["sid"] {
@@ -184,7 +191,10 @@ func TestSessionsCommandErrors(t *testing.T) {
 	}{
 		{"no action", []string{"sessions"}, true, []string{"list or revoke"}},
 		{"unknown action", []string{"sessions", "delete", "--sub", "x"}, true, []string{"list or revoke"}},
-		{"no sub", []string{"sessions", "revoke", "--config", cookieStore}, true, []string{"--sub SUB is required"}},
+		{"no sub", []string{"sessions", "revoke", "--config", cookieStore}, true, []string{"--sub SUB (the user's sub claim) or --email ADDRESS is required"}},
+		{"sub and email", []string{"sessions", "list", "--config", cookieStore, "--sub", "x", "--email", "x@example.com"}, true, []string{"--sub or --email, not both"}},
+		{"empty email", []string{"sessions", "revoke", "--config", cookieStore, "--email", " "}, true, []string{"--email is empty"}},
+		{"cookie store by email", []string{"sessions", "revoke", "--config", cookieStore, "--email", "x@example.com"}, false, []string{`session.store is "cookie"`, "session.store: redis"}},
 		{"no config", []string{"sessions", "revoke", "--sub", "x"}, true, []string{"--config FILE is required"}},
 		{"json with revoke", []string{"sessions", "revoke", "--config", cookieStore, "--sub", "x", "--json"}, true, []string{"--json is for list"}},
 		{"cookie store", []string{"sessions", "list", "--config", cookieStore, "--sub", "x"}, false, []string{`session.store is "cookie"`, "session.store: redis"}},
@@ -203,6 +213,115 @@ func TestSessionsCommandErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// An operator who knows only the address finds and ends a person's
+// sessions: --email in any letter case lists both of alice's devices (with
+// her subject, email and name) and revokes them; an address with glob
+// characters finds only itself, never the address its pattern would
+// match. The sign-in log names the address by its hash (log.email's
+// default), which the operator computes from the address.
+func TestSessionsByEmail(t *testing.T) {
+	users := []testenv.User{
+		{ID: "alice-sub", Username: "alice", Password: "alice-password", FirstName: "Alice", LastName: "Smith", Email: "Alice.Smith@Example.COM", EmailVerified: true},
+		{ID: "glob-sub", Username: "glob", Password: "glob-password", FirstName: "Glob", LastName: "Star", Email: "a*[x]?@example.com", EmailVerified: true},
+		// What "a*[x]?@example.com" matches as a glob pattern.
+		{ID: "decoy-sub", Username: "decoy", Password: "decoy-password", FirstName: "Dee", LastName: "Coy", Email: "abxc@example.com", EmailVerified: true},
+	}
+	p := startRedisProxy(t, testenv.OPOptions{Users: users}, "")
+	laptop := p.login(t, "alice", "alice-password")
+	phone := p.login(t, "alice", "alice-password")
+	glob := p.login(t, "glob", "glob-password")
+	decoy := p.login(t, "decoy", "decoy-password")
+
+	out, _, err := runCmd(t, nil, "sessions", "list", "--config", p.Config, "--email", "alice.smith@example.com")
+	if err != nil {
+		t.Fatalf("sessions list --email: %v", err)
+	}
+	t.Logf("sessions list --email:\n%s", out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !regexp.MustCompile(`^ID\s+SUB\s+EMAIL\s+NAME\s+CREATED`).MatchString(lines[0]) {
+		t.Fatalf("list --email: want a header with SUB and two rows:\n%s", out)
+	}
+	for _, l := range lines[1:] {
+		if !regexp.MustCompile(`^[A-Za-z0-9_-]{8}\s+"alice-sub"\s+"Alice\.Smith@Example\.COM"\s+"Alice Smith"\s+\d{4}-`).MatchString(l) {
+			t.Errorf("row %q: want alice's subject, email as signed in, name", l)
+		}
+	}
+
+	out, _, err = runCmd(t, nil, "sessions", "list", "--config", p.Config, "--email", "a*[x]?@example.com", "--json")
+	var listed []map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &listed) != nil {
+		t.Fatalf("list --email --json: %v\n%s", err, out)
+	}
+	if len(listed) != 1 || listed[0]["sub"] != "glob-sub" || listed[0]["email"] != "a*[x]?@example.com" || listed[0]["name"] != "Glob Star" {
+		t.Errorf("list --email a*[x]?@…: %v, want only that user's one session", listed)
+	}
+
+	out, _, err = runCmd(t, nil, "sessions", "revoke", "--config", p.Config, "--email", "ALICE.SMITH@example.com")
+	if err != nil || out != "revoked 2 session(s) of email \"ALICE.SMITH@example.com\"\n" {
+		t.Fatalf("sessions revoke --email: %v %q", err, out)
+	}
+	for _, c := range []*http.Client{laptop, phone} {
+		if !p.signedOut(t, c) {
+			t.Error("a device of alice still works after revoke --email")
+		}
+	}
+	out, _, err = runCmd(t, nil, "sessions", "revoke", "--config", p.Config, "--email", "a*[x]?@example.com")
+	if err != nil || !strings.HasPrefix(out, "revoked 1 ") {
+		t.Fatalf("revoke --email a*[x]?@…: %v %q", err, out)
+	}
+	if !p.signedOut(t, glob) {
+		t.Error("the glob user's session still works")
+	}
+	if !p.signedIn(t, decoy) {
+		t.Error("revoking a*[x]?@example.com ended abxc@example.com's session: the address was read as a pattern")
+	}
+	out, _, err = runCmd(t, nil, "sessions", "list", "--config", p.Config, "--email", "alice.smith@example.com")
+	if err != nil || out != "no sessions of email \"alice.smith@example.com\"\n" {
+		t.Errorf("list after revoke: %v %q", err, out)
+	}
+
+	// The sign-in log: the subject and the hash of the lower-cased
+	// address, never the address.
+	sum := sha256.Sum256([]byte("alice.smith@example.com"))
+	logins := p.Logs.lines("login")
+	found := 0
+	for _, l := range logins {
+		if l["sub"] == "alice-sub" {
+			found++
+			if l["email_sha256"] != hex.EncodeToString(sum[:]) {
+				t.Errorf("login line %v: want email_sha256 %x", l, sum)
+			}
+		}
+	}
+	if found != 2 {
+		t.Errorf("%d login lines of alice, want 2: %v", found, logins)
+	}
+	if strings.Contains(strings.ToLower(p.Logs.String()), "alice.smith@example.com") {
+		t.Error("the log holds alice's address in clear with log.email: hash")
+	}
+}
+
+// log.email: plain names the address; off names none.
+func TestSignInLogEmail(t *testing.T) {
+	for _, mode := range []string{"plain", "off"} {
+		t.Run(mode, func(t *testing.T) {
+			p := startRedisProxy(t, testenv.OPOptions{}, "log:\n  email: "+mode+"\n")
+			p.login(t, testenv.VIPUsername, testenv.VIPPassword)
+			logins := p.Logs.lines("login")
+			if len(logins) != 1 {
+				t.Fatalf("%d login lines, want 1", len(logins))
+			}
+			l := logins[0]
+			if _, hashed := l["email_sha256"]; hashed {
+				t.Errorf("log.email: %s logged a hash: %v", mode, l)
+			}
+			if want := map[string]any{"plain": "vip@example.com", "off": nil}[mode]; l["email"] != want {
+				t.Errorf("log.email: %s logged email %v, want %v", mode, l["email"], want)
 			}
 		})
 	}

@@ -150,6 +150,30 @@ func TestBrowserDemo(t *testing.T) {
 		t.Logf("wrote %s (%d bytes)", screenshotPath, len(png))
 	}
 
+	// What the home page says of the token URL typed into a tab, signed in:
+	// no token and no download, a 403 whose text names the session page.
+	t.Run("the token URL typed into a tab explains itself", func(t *testing.T) {
+		resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(d.URL+prefix+"/token"))
+		if err != nil {
+			t.Fatalf("open %s/token in the tab: %v (a download aborts the navigation)", prefix, err)
+		}
+		body, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 403 || !strings.Contains(body, prefix+"/session") || strings.HasPrefix(body, "eyJ") {
+			t.Errorf("%s/token in a tab: %d %q, want 403 and a note naming %s/session", prefix, resp.Status, body, prefix)
+		}
+		// And the home page says so.
+		if err := chromedp.Do(ctx, chromedp.Navigate(d.URL+"/")); err != nil {
+			t.Fatal(err)
+		}
+		home, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main').innerText`))
+		if err != nil || !strings.Contains(home, "Typed into a tab it hands out no token but answers 403") || strings.Contains(home, "download") {
+			t.Errorf("the home page's word on the token URL: %q (%v)", home, err)
+		}
+	})
+
 	t.Run("signed out and in again with the login page's one-click button, as a regular customer", func(t *testing.T) {
 		customer := chromedp.CSS(`section[data-username="` + devidp.CustomerUsername + `"] button`)
 		err := chromedp.Do(ctx,

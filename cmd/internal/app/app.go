@@ -117,7 +117,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 	}()
 	rp, err := login.New(login.Options{
 		OIDC: cfg.OIDC, Session: cfg.Session, Claims: claims.Needed(cfg), Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: origin,
-		Logger: log, Metrics: m, Tracer: tp,
+		Logger: log, LogEmail: cfg.Log.Email, Metrics: m, Tracer: tp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set up sign-in: %w", err)

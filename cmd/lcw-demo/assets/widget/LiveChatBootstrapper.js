@@ -70,16 +70,33 @@
     '.lcwdemo-bad{background:#fee2e2;color:#991b1b;border:1px solid #fca5a5}',
     '.lcwdemo-wait{background:#f1f5f9;color:#334155;border:1px solid #cbd5e1}',
     '.lcwdemo-panel h3{font-size:12px;text-transform:uppercase;letter-spacing:.05em;color:#52606d;margin:12px 0 4px}',
-    '.lcwdemo-panel table{border-collapse:collapse;width:100%;font-size:12.5px}',
+    // Fixed column widths: a long value wraps inside its own column, at a
+    // space, "/" or "-" when it has one, and only a token with none (a JWT)
+    // breaks anywhere; a column never shrinks so far that words break.
+    '.lcwdemo-panel table{border-collapse:collapse;width:100%;font-size:12.5px;table-layout:fixed}',
+    '#lcw-demo-contexts th:first-child{width:34%}#lcw-demo-contexts th:last-child{width:6em}#lcw-demo-claims th{width:3.5em}',
     '.lcwdemo-panel th,.lcwdemo-panel td{border-bottom:1px solid #e5e7eb;padding:4px 6px;text-align:left;vertical-align:top}',
     '.lcwdemo-panel th{color:#52606d;font-weight:600}',
-    '.lcwdemo-panel td.v,.lcwdemo-panel pre,.lcwdemo-panel code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}',
+    '.lcwdemo-panel td,.lcwdemo-panel pre,.lcwdemo-panel code{overflow-wrap:anywhere}',
+    '.lcwdemo-panel td.v,.lcwdemo-panel pre,.lcwdemo-panel code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}',
     '.lcwdemo-panel td.t{color:#7b8794}',
     '.lcwdemo-panel pre{background:#f6f8fa;border:1px solid #e5e7eb;border-radius:6px;padding:6px 8px;margin:0;white-space:pre-wrap;font-size:11.5px}',
     '.lcwdemo-panel a{color:#0f6cbd}',
     '.lcwdemo-actions{display:flex;gap:8px;margin-top:12px}',
     '.lcwdemo-actions button{font:inherit;border:1px solid #0f6cbd;background:#fff;color:#0f6cbd;border-radius:6px;padding:4px 10px;cursor:pointer}',
-    '.lcwdemo-x{background:none;border:0;color:#fff;font-size:18px;cursor:pointer;line-height:1}'
+    '.lcwdemo-x{background:none;border:0;color:#fff;font-size:18px;cursor:pointer;line-height:1}',
+    // On a phone: the button is a round icon in the corner (its label stays
+    // its accessible name), so it covers little of the page; the panel
+    // takes the screen's width, and each context variable puts its value
+    // on a line of its own, as wide as the panel.
+    '@media (max-width:600px){',
+    '.lcwdemo-button{right:16px;bottom:16px;padding:14px}',
+    '.lcwdemo-button span,.lcwdemo-button small{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}',
+    '.lcwdemo-panel{left:8px;right:8px;bottom:76px;width:auto;max-width:none;max-height:calc(100vh - 92px)}',
+    '#lcw-demo-contexts,#lcw-demo-contexts tbody{display:block}#lcw-demo-contexts thead{display:none}',
+    '#lcw-demo-contexts tr{display:grid;grid-template-columns:1fr auto;border-bottom:1px solid #e5e7eb}',
+    '#lcw-demo-contexts td{border:0}#lcw-demo-contexts td.v{grid-column:1/-1;grid-row:2;padding-top:0}',
+    '}'
   ].join('');
 
   // A constructed style sheet is not an inline style, so a strict page
@@ -118,7 +135,7 @@
 
   function buildUI() {
     addStyles();
-    var button = el('button', { id: 'lcw-demo-chat-button', class: 'lcwdemo-button', type: 'button' }, [
+    var button = el('button', { id: 'lcw-demo-chat-button', class: 'lcwdemo-button', type: 'button', title: 'Chat with us (simulated)' }, [
       chatIcon(), el('span', { text: 'Chat with us' }), el('small', { text: '(simulated)' })
     ]);
     var close = el('button', { class: 'lcwdemo-x', type: 'button', 'aria-label': 'Close', text: '\u00D7' });
