@@ -233,6 +233,9 @@ func (i *Inject) validateWidgetCSP(p *problems) {
 func checkFallbackSrc(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
+	case strings.ContainsAny(raw, `'"\<>`+"`"):
+		// It is written into a JavaScript string in an HTML attribute.
+		return fmt.Errorf("must not contain quotes, backslashes or angle brackets")
 	case err != nil || u.Host == "" || u.User != nil || u.Opaque != "":
 		return fmt.Errorf("must be an absolute https URL, e.g. https://ocprodpublicocegs.blob.core.windows.net/livechatwidget/scripts/LiveChatBootstrapper.js")
 	case IsLoopbackHost(u.Hostname()) && (u.Scheme == "http" || u.Scheme == "https"):
@@ -241,8 +244,6 @@ func checkFallbackSrc(raw string) error {
 		return fmt.Errorf("must use https (http only for loopback addresses)")
 	case !slices.ContainsFunc(fallbackHosts, func(h string) bool { return strings.HasSuffix(strings.ToLower(u.Hostname()), h) }):
 		return fmt.Errorf("must be on Microsoft's widget storage (a host ending in %s), as in the onerror fallback of Microsoft's embed code", strings.Join(fallbackHosts, " or "))
-	case strings.ContainsAny(raw, `'"\<>`+"`"):
-		return fmt.Errorf("must not contain quotes, backslashes or angle brackets")
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -100,4 +101,28 @@ func TestValidateWidgetCSP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Whatever fallback_src passes validation sits safely in the onerror
+// handler: a single-quoted JavaScript string in a double-quoted attribute.
+func FuzzFallbackSrc(f *testing.F) {
+	for _, s := range []string{
+		"https://ocprodpublicocegs.blob.core.windows.net/livechatwidget/scripts/LiveChatBootstrapper.js",
+		"http://127.0.0.1:8080/l.js", "https://x.blob.core.windows.net/a?b='+alert(1)+'", "http://[::1]/\\'",
+		"https://x.blob.core.windows.net.evil.example/l.js", "javascript:alert(1)//.blob.core.windows.net",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if checkFallbackSrc(s) != nil {
+			return
+		}
+		if strings.ContainsAny(s, "'\"\\<>`\n\r") {
+			t.Fatalf("accepted %q, which leaves its string", s)
+		}
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname()))) {
+			t.Fatalf("accepted %q: not https (or loopback http)", s)
+		}
+	})
 }
