@@ -241,9 +241,15 @@ func (p cspPolicy) allow(a cspAllowance) cspPolicy {
 	for _, i := range targets {
 		out[i].sources = allowScript(out[i].sources, a)
 	}
-	if attr := out.index("script-src-attr"); attr >= 0 && len(a.handlerHashes) > 0 {
-		// Event handlers are checked against script-src-attr when present.
-		out[attr].sources = allowHandlers(out[attr].sources, a.handlerHashes)
+	if len(a.handlerHashes) > 0 {
+		// Event handlers are checked against script-src-attr, then
+		// script-src, then default-src: with only script-src-elem beside
+		// default-src, our handler needs a script-src-attr of its own.
+		if attr := out.index("script-src-attr"); attr >= 0 {
+			out[attr].sources = allowHandlers(out[attr].sources, a.handlerHashes)
+		} else if script < 0 && elem >= 0 && def >= 0 {
+			out = append(out, cspDirective{name: "script-src-attr", sources: allowHandlers(append([]string(nil), p[def].sources...), a.handlerHashes)})
+		}
 	}
 
 	connect := a.widget.Connect

@@ -111,6 +111,8 @@ func TestCSPAllow(t *testing.T) {
 			"default-src 'self'; script-src 'self' 'nonce-N' 'unsafe-hashes' 'sha256-H'"},
 		{"fallback handler: script-src-attr gets the hash", "script-src 'self'; script-src-attr 'none'", fallback,
 			"script-src 'self' 'nonce-N' 'unsafe-hashes' 'sha256-H'; script-src-attr 'unsafe-hashes' 'sha256-H'"},
+		{"fallback handler beside script-src-elem only: a script-src-attr from default-src", "default-src 'self'; script-src-elem 'self'", fallback,
+			"default-src 'self'; script-src-elem 'self' 'nonce-N' 'unsafe-hashes' 'sha256-H'; script-src-attr 'self' 'unsafe-hashes' 'sha256-H'"},
 		{"fallback handler: unsafe-inline runs it already, no hash to switch it off", "script-src https://x 'unsafe-inline'; script-src-attr 'unsafe-inline'", fallback,
 			"script-src https://x 'unsafe-inline'; script-src-attr 'unsafe-inline'"},
 		{"never adds unsafe-inline or unsafe-eval", "default-src 'self'; script-src 'self' 'unsafe-eval'", widget,
