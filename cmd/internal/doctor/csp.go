@@ -1,6 +1,8 @@
 package doctor
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"net/url"
 	"strings"
 )
@@ -263,4 +265,26 @@ func defaultPort(scheme string) string {
 		return "443"
 	}
 	return ""
+}
+
+// allowsHandler reports whether an inline event handler with source text
+// js may run: script-src-attr, script-src or default-src (the first the
+// policy has) holds 'unsafe-inline' without a nonce or hash, or
+// 'unsafe-hashes' with the handler's sha256.
+func (p cspPolicy) allowsHandler(js string) bool {
+	list, ok := p.sources("script-src-attr", "script-src", "default-src")
+	if !ok {
+		return true
+	}
+	sum := sha256.Sum256([]byte(js))
+	hash := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	var inline, hashed, unsafeHashes, match bool
+	for _, s := range list {
+		l := strings.ToLower(s)
+		inline = inline || l == "'unsafe-inline'"
+		hashed = hashed || strings.HasPrefix(l, "'nonce-") || strings.HasPrefix(l, "'sha")
+		unsafeHashes = unsafeHashes || l == "'unsafe-hashes'"
+		match = match || s == hash
+	}
+	return (inline && !hashed) || (unsafeHashes && match)
 }

@@ -1,6 +1,8 @@
 package doctor
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"net/url"
 	"testing"
 )
@@ -151,5 +153,25 @@ func TestCSPFetch(t *testing.T) {
 	}
 	if got := probeURL("https://*.omnichannelengagementhub.us", "org-crm4.omnichannelengagementhub.com"); got != "https://probe.omnichannelengagementhub.us" {
 		t.Errorf("probe for another domain: %s", got)
+	}
+}
+
+func TestCSPHandler(t *testing.T) {
+	const js = "this.remove()"
+	sum := sha256.Sum256([]byte(js))
+	hash := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	for policy, want := range map[string]bool{
+		"img-src 'none'":                                                  true,
+		"script-src 'self'":                                               false,
+		"script-src 'unsafe-inline'":                                      true,
+		"script-src 'unsafe-inline' 'nonce-x'":                            false,
+		"script-src 'nonce-x' " + hash:                                    false, // a hash without 'unsafe-hashes' is for <script> only
+		"script-src 'nonce-x' 'unsafe-hashes' " + hash:                    true,
+		"script-src 'unsafe-hashes' " + hash + "; script-src-attr 'none'": false,
+		"default-src 'unsafe-hashes' " + hash:                             true,
+	} {
+		if got := parseCSP([]string{policy})[0].allowsHandler(js); got != want {
+			t.Errorf("allowsHandler under %q = %v, want %v", policy, got, want)
+		}
 	}
 }

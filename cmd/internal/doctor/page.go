@@ -250,6 +250,12 @@ func (c *check) checkCSP(resp *http.Response, t pageTags) {
 	}
 	if len(policies) > 0 {
 		c.checkWidgetCSP(policies, page, w, nonce)
+		if t.widget != nil && t.widget.attrs["onerror"] != "" {
+			if by := blockedBy(policies, func(p cspPolicy) bool { return p.allowsHandler(t.widget.attrs["onerror"]) }); by != "" {
+				c.add(Warn, "csp", "the widget loader's onerror fallback cannot run ("+by+" allows no inline handler by 'unsafe-hashes' and its hash): when the CDN fails the widget does not load",
+					"let the proxy inject the tag with inject.widget.fallback_src (it adds the handler's hash), or allow the handler's hash with 'unsafe-hashes' in script-src")
+			}
+		}
 	}
 	c.checkReportOnly(resp.Header.Values("Content-Security-Policy-Report-Only"), page, w, nonce)
 }

@@ -222,6 +222,8 @@ func TestDoctorCSP(t *testing.T) {
 				"frame-src https://oc-cdn-ocprod.azureedge.net", "img-src data:", "media-src data:", "font-src https://res-1.cdn.office.net"}},
 		{"allow_widget opens the policy for it", policySite(strict, "", ""), widgetInject + allow, 0, 1,
 			[]string{"style-src needs 'unsafe-inline'", "header policy 1"}},
+		{"fallback_src: the proxy lets the onerror handler run", policySite(strict+"; style-src 'self' 'unsafe-inline'", "", ""),
+			widgetInject + "    fallback_src: https://ocprodpublicnamgs.blob.core.windows.net/livechatwidget/scripts/LiveChatBootstrapper.js\n" + allow, 0, 0, nil},
 		{"allow_widget, styles allowed: nothing to report", policySite(strict+"; style-src 'self' 'unsafe-inline'", "", ""), widgetInject + allow, 0, 0, nil},
 		{"two policies in one header: the second blocks frames", policySite("script-src 'self', frame-src 'self'", "", ""), widgetInject, 1, 0,
 			[]string{"frame-src https://oc-cdn-ocprod.azureedge.net (header policy 2)"}},
