@@ -360,11 +360,25 @@ type Widget struct {
 	OrgURL     string            `yaml:"org_url"`
 	LCWVersion string            `yaml:"lcw_version"`
 	Attributes map[string]string `yaml:"attributes"` // extra data-* attributes
+	// FallbackSrc is the loader's copy on Microsoft's regional storage
+	// that the tag's onerror loads when Src fails, as Microsoft's embed
+	// code does. Optional.
+	FallbackSrc string `yaml:"fallback_src"`
+	// Cloud picks the widget's host set (CloudPublic, CloudUSGov); empty
+	// reads it from OrgURL's domain.
+	Cloud string `yaml:"cloud"`
 }
 
 // CSP controls how injected scripts are allowed by a page's policy.
 type CSP struct {
+	// AllowWidget adds the widget's sources (WidgetCSP) to a page's policy.
 	AllowWidget bool `yaml:"allow_widget"`
+	// WidgetSources replaces the derived sources of the directives it
+	// lists (keys from WidgetDirectives); an empty list adds nothing.
+	WidgetSources map[string][]string `yaml:"widget_sources"`
+
+	// Widget is WidgetCSP of inject.widget with WidgetSources applied.
+	Widget WidgetSources `yaml:"-"`
 }
 
 // Duration is a time.Duration written as "10m" in YAML.

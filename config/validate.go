@@ -82,6 +82,7 @@ func (c *Config) provision(p *problems, getenv func(string) string) {
 	c.Session.provision(p, c.Public)
 	c.Session.FrontchannelLogout.provision(p, c.OIDC.Issuer, c.OIDC.DiscoveryURL)
 	c.Access.provision()
+	c.Inject.CSP.Widget = WidgetCSP(c.Inject.Widget, c.Inject.CSP.WidgetSources)
 	c.Token.provision(p)
 	c.Tracing.provision(p, getenv)
 }
@@ -571,6 +572,7 @@ func (i *Inject) validate(p *problems, upstream bool) {
 			p.add(fmt.Sprintf("inject.exclude_paths[%d]", j), "%q must start with /", pp)
 		}
 	}
+	i.validateWidgetCSP(p)
 	w := i.Widget
 	if w.Src == "" && w.AppID == "" && w.OrgID == "" && w.OrgURL == "" {
 		return

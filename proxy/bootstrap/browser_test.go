@@ -46,8 +46,13 @@ type site struct {
 	session atomic.Value // string
 	gets    atomic.Int32
 	heads   atomic.Int32
-	events  chan string
-	logins  chan string
+	// limited is how many of the next GETs get 429 with Retry-After
+	// retryAfter; getTimes records when each GET arrived.
+	limited    atomic.Int32
+	retryAfter atomic.Value // string
+	getTimes   chan time.Time
+	events     chan string
+	logins     chan string
 }
 
 // fakeJWT is header.payload.signature with the given claims; nothing here
@@ -59,8 +64,9 @@ func fakeJWT(claims string) string {
 
 func startSite(t *testing.T, onUnauth string) *site {
 	t.Helper()
-	s := &site{events: make(chan string, 10), logins: make(chan string, 10)}
+	s := &site{events: make(chan string, 10), logins: make(chan string, 10), getTimes: make(chan time.Time, 100)}
 	s.session.Store("session-1")
+	s.retryAfter.Store("")
 	mux := http.NewServeMux()
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
@@ -82,6 +88,15 @@ func startSite(t *testing.T, onUnauth string) *site {
 			s.heads.Add(1)
 		} else {
 			s.gets.Add(1)
+			s.getTimes <- time.Now()
+			if s.limited.Add(-1) >= 0 {
+				if ra := s.retryAfter.Load().(string); ra != "" {
+					w.Header().Set("Retry-After", ra)
+				}
+				http.Error(w, "slow down", http.StatusTooManyRequests)
+				return
+			}
+			s.limited.Store(0)
 		}
 		if s.anonymous.Load() {
 			http.Error(w, "no session", http.StatusUnauthorized)

@@ -3,7 +3,9 @@ package bootstrap
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,8 +35,13 @@ func openPlain(t *testing.T, ctx context.Context, s *site) {
 	}
 	s.gets.Store(0)
 	s.heads.Store(0)
+	s.limited.Store(0)
+	s.retryAfter.Store("")
 	for len(s.events) > 0 {
 		<-s.events
+	}
+	for len(s.getTimes) > 0 {
+		<-s.getTimes
 	}
 }
 
@@ -218,5 +225,45 @@ func TestClockSkewReportInBrowser(t *testing.T) {
 		if w := eval[[]string](t, ctx, "window.__warnings"); len(w) != 0 {
 			t.Errorf("console warnings %q", w)
 		}
+	})
+}
+
+// A 429 from the token endpoint (the proxy's rate limit) comes with
+// Retry-After: the script waits that long before it asks again, when the
+// wait fits in its time budget, and otherwise answers "" without asking.
+func TestProviderHonoursRetryAfterInBrowser(t *testing.T) {
+	ctx := testenv.Browser(t)
+	s := startSite(t, "empty")
+
+	for _, ra := range []string{"1", time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat), ""} {
+		t.Run("Retry-After "+strconv.Quote(ra)+": one wait, then the token", func(t *testing.T) {
+			openPlain(t, ctx, s)
+			s.limited.Store(1)
+			s.retryAfter.Store(ra)
+			if tok := eval[string](t, ctx, fn+"()"); !strings.HasPrefix(tok, "eyJ") {
+				t.Fatalf("token after a 429 = %q", tok)
+			}
+			wantRequests(t, s, 2, 0)
+			first, second := <-s.getTimes, <-s.getTimes
+			// HTTP dates have whole seconds: the second may come up to 1 s
+			// before the named time. An empty Retry-After waits a second.
+			want := time.Second
+			if gap := second.Sub(first); gap < want-50*time.Millisecond {
+				t.Errorf("asked again %v after the 429, before Retry-After %q allowed", gap, ra)
+			}
+		})
+	}
+
+	t.Run("Retry-After past the budget: \"\" at once, and no request until it passes", func(t *testing.T) {
+		openPlain(t, ctx, s)
+		s.limited.Store(1)
+		s.retryAfter.Store("120")
+		if tok := eval[string](t, ctx, fn+"()"); tok != "" {
+			t.Errorf("token = %q, want \"\"", tok)
+		}
+		if tok := eval[string](t, ctx, fn+"()"); tok != "" {
+			t.Errorf("second call = %q, want \"\"", tok)
+		}
+		wantRequests(t, s, 1, 0)
 	})
 }

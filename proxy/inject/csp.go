@@ -2,6 +2,8 @@ package inject
 
 import (
 	"strings"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // This file adjusts Content-Security-Policy values so the injected tags are
@@ -23,8 +25,8 @@ import (
 // real policies (large host allow-lists) stay well under 64 KiB, and nginx
 // in front of a site already refuses an upstream header section larger than
 // proxy_buffer_size (4 or 8 KiB by default). Within the limits the output
-// is at most about three times the input (default-src copied into
-// script-src and connect-src) plus our few sources per policy.
+// is at most about seven times the input (default-src copied into each of
+// the six directives the widget needs) plus our few sources per policy.
 const (
 	maxCSPPolicies = 16
 	maxCSPBytes    = 64 << 10
@@ -162,6 +164,16 @@ func (p cspPolicy) index(name string) int {
 	return -1
 }
 
+// effectiveHas reports whether the first of names that p has holds source.
+func (p cspPolicy) effectiveHas(source string, names ...string) bool {
+	for _, n := range names {
+		if i := p.index(n); i >= 0 {
+			return containsFold(p[i].sources, source)
+		}
+	}
+	return false
+}
+
 // cspAllowance is what the injected tags need from a policy.
 type cspAllowance struct {
 	// nonce is carried by the injected <script> tags.
@@ -172,15 +184,33 @@ type cspAllowance struct {
 	bootstrapSource string
 	// ownConnect is the source our script fetches from ("https://shop.example/_lcw/").
 	ownConnect string
-	// scriptHosts and connectHosts are the widget's origins (allow_widget).
-	scriptHosts  []string
-	connectHosts []string
+	// widget are the widget's sources per directive (allow_widget).
+	widget config.WidgetSources
+	// handlerHashes are the hashes ('sha256-…') of the inline event
+	// handlers our tags carry (the widget loader's onerror fallback); they
+	// need 'unsafe-hashes', which admits exactly those handlers.
+	handlerHashes []string
+}
+
+// widgetFetches are the widget's directives other than script-src and
+// connect-src, each with the directives a browser falls back to when a
+// policy lacks it (CSP3 §6.8.3, "effective directive").
+var widgetFetches = []struct {
+	name      string
+	fallbacks []string
+	sources   func(config.WidgetSources) []string
+}{
+	{"frame-src", []string{"child-src", "default-src"}, func(s config.WidgetSources) []string { return s.Frame }},
+	{"img-src", []string{"default-src"}, func(s config.WidgetSources) []string { return s.Img }},
+	{"media-src", []string{"default-src"}, func(s config.WidgetSources) []string { return s.Media }},
+	{"font-src", []string{"default-src"}, func(s config.WidgetSources) []string { return s.Font }},
 }
 
 // allow returns a copy of p that permits the injected tags. Only the
-// directives that govern them change, and only by adding our nonce or our
-// exact sources; 'unsafe-inline' is never added and nothing is removed except
-// a lone 'none', which is replaced by what we add.
+// directives that govern them change, and only by adding our nonce, the
+// hashes of our handlers or our exact sources; 'unsafe-inline' is never
+// added and nothing is removed except a lone 'none', which is replaced by
+// what we add.
 func (p cspPolicy) allow(a cspAllowance) cspPolicy {
 	out := make(cspPolicy, len(p))
 	for i, d := range p {
@@ -196,10 +226,11 @@ func (p cspPolicy) allow(a cspAllowance) cspPolicy {
 				targets = append(targets, i)
 			}
 		}
-	case def >= 0 && len(a.scriptHosts) > 0:
+	case def >= 0 && (len(a.widget.Script) > 0 || len(a.handlerHashes) > 0):
 		// Adding the widget's host to default-src would open images, styles,
-		// frames and fonts to it too; a script-src copied from default-src is
-		// the same policy for everything else.
+		// frames and fonts to it too, and a handler hash there would count
+		// for style attributes; a script-src copied from default-src is the
+		// same policy for everything else.
 		out = append(out, cspDirective{name: "script-src", sources: append([]string(nil), p[def].sources...)})
 		targets = append(targets, len(out)-1)
 	case def >= 0:
@@ -210,16 +241,49 @@ func (p cspPolicy) allow(a cspAllowance) cspPolicy {
 	for _, i := range targets {
 		out[i].sources = allowScript(out[i].sources, a)
 	}
-
-	connectHosts := a.connectHosts
-	if a.ownConnect != "" {
-		connectHosts = append([]string{a.ownConnect}, connectHosts...)
+	if len(a.handlerHashes) > 0 {
+		// Event handlers are checked against script-src-attr, then
+		// script-src, then default-src: with only script-src-elem beside
+		// default-src, our handler needs a script-src-attr of its own.
+		if attr := out.index("script-src-attr"); attr >= 0 {
+			out[attr].sources = allowHandlers(out[attr].sources, a.handlerHashes)
+		} else if script < 0 && elem >= 0 && def >= 0 {
+			out = append(out, cspDirective{name: "script-src-attr", sources: allowHandlers(append([]string(nil), p[def].sources...), a.handlerHashes)})
+		}
 	}
-	if c := out.index("connect-src"); c >= 0 {
-		out[c].sources = allowConnect(out[c].sources, connectHosts)
-	} else if def >= 0 && needsConnect(p[def].sources, connectHosts) {
-		// Copied from the site's default-src, not from our edited one.
-		out = append(out, cspDirective{name: "connect-src", sources: allowConnect(append([]string(nil), p[def].sources...), connectHosts)})
+
+	connect := a.widget.Connect
+	if a.ownConnect != "" && !p.effectiveHas("'self'", "connect-src", "default-src") {
+		// 'self' covers our own endpoint already.
+		connect = append([]string{a.ownConnect}, connect...)
+	}
+	out = out.allowFetch(p, "connect-src", []string{"default-src"}, connect)
+	for _, f := range widgetFetches {
+		out = out.allowFetch(p, f.name, f.fallbacks, f.sources(a.widget))
+	}
+	return out
+}
+
+// allowFetch adds sources to the directive called name, when the policy has
+// it; otherwise, when a fallback directive governs those requests and lacks
+// some of the sources, it adds a directive called name copied from the
+// site's fallback (not our edited one) plus the sources, so what else the
+// fallback governs stays as the site wrote it.
+func (out cspPolicy) allowFetch(orig cspPolicy, name string, fallbacks, sources []string) cspPolicy {
+	if len(sources) == 0 {
+		return out
+	}
+	if i := out.index(name); i >= 0 {
+		out[i].sources = allowSources(out[i].sources, sources)
+		return out
+	}
+	for _, f := range fallbacks {
+		if j := orig.index(f); j >= 0 {
+			if needsSources(orig[j].sources, sources) {
+				out = append(out, cspDirective{name: name, sources: allowSources(append([]string(nil), orig[j].sources...), sources)})
+			}
+			return out
+		}
 	}
 	return out
 }
@@ -246,39 +310,77 @@ func allowScript(src []string, a cspAllowance) []string {
 	case strictDynamic:
 		// Host sources are ignored under 'strict-dynamic'; the nonce is what
 		// counts, and the scripts it admits may load the rest of the widget.
-		return append(src, "'nonce-"+a.nonce+"'")
+		return appendHandlers(append(src, "'nonce-"+a.nonce+"'"), a.handlerHashes)
 	case unsafeInline && !nonceOrHash:
 		// A nonce here would switch off the site's own inline scripts
 		// (CSP2+ ignores 'unsafe-inline' once a nonce is present), so name
-		// our script by its exact URL instead.
+		// our script by its exact URL instead; our handlers run already.
 		if !self && !star && a.bootstrapSource != "" {
 			src = append(src, a.bootstrapSource)
 		}
 	default:
-		src = append(src, "'nonce-"+a.nonce+"'")
+		src = appendHandlers(append(src, "'nonce-"+a.nonce+"'"), a.handlerHashes)
 	}
-	return appendMissing(src, a.scriptHosts)
+	return appendMissing(src, a.widget.Script)
 }
 
-func allowConnect(src []string, hosts []string) []string {
-	if !needsConnect(src, hosts) {
+// allowHandlers adds our handlers' hashes to script-src-attr, unless its
+// 'unsafe-inline' lets them run already (a hash would switch it off).
+func allowHandlers(src, hashes []string) []string {
+	inline, hashed := false, false
+	for _, s := range src {
+		l := strings.ToLower(s)
+		inline = inline || l == "'unsafe-inline'"
+		hashed = hashed || strings.HasPrefix(l, "'sha") || strings.HasPrefix(l, "'nonce-")
+	}
+	if inline && !hashed {
 		return src
 	}
-	return appendMissing(dropNone(src), hosts)
+	return appendHandlers(dropNone(src), hashes)
 }
 
-// needsConnect reports whether src lacks any of hosts; 'self' already covers
-// our own endpoint and * covers every https host.
-func needsConnect(src []string, hosts []string) bool {
-	for _, h := range hosts {
-		if !containsFold(src, h) && !containsFold(src, "*") {
-			if strings.HasSuffix(h, "/") && containsFold(src, "'self'") {
-				continue // our own path source: same origin
-			}
+func appendHandlers(src, hashes []string) []string {
+	if len(hashes) == 0 {
+		return src
+	}
+	return appendMissing(appendMissing(src, []string{"'unsafe-hashes'"}), hashes)
+}
+
+// allowSources adds to src those of sources it does not cover yet.
+func allowSources(src []string, sources []string) []string {
+	if !needsSources(src, sources) {
+		return src
+	}
+	out := dropNone(src)
+	for _, h := range sources {
+		if !covered(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// needsSources reports whether src lacks any of sources. 'self' already
+// covers our own endpoint, * covers every network host (not data: or
+// blob:), and a scheme source such as https: every host of its scheme.
+func needsSources(src []string, sources []string) bool {
+	for _, h := range sources {
+		if !covered(src, h) {
 			return true
 		}
 	}
 	return false
+}
+
+func covered(src []string, h string) bool {
+	if containsFold(src, h) {
+		return true
+	}
+	scheme, _, hostSource := strings.Cut(h, "://")
+	if !hostSource {
+		return false // data:, blob: only by name
+	}
+	return containsFold(src, "*") || containsFold(src, scheme+":")
 }
 
 // dropNone removes 'none', which is only valid alone and would otherwise
@@ -309,20 +411,4 @@ func containsFold(list []string, v string) bool {
 		}
 	}
 	return false
-}
-
-// OmnichannelConnectHosts are the widget's connection targets listed in
-// OMNICHANNEL.md (there is no official list): what inject.csp.allow_widget
-// opens and what doctor expects a page's CSP to allow.
-var OmnichannelConnectHosts = []string{
-	"https://*.omnichannelengagementhub.com",
-	"wss://*.omnichannelengagementhub.com",
-	"https://*.communication.azure.com",
-	"wss://*.communication.azure.com",
-	"https://*.trouter.communication.microsoft.com",
-	"wss://*.trouter.communication.microsoft.com",
-	"https://*.trouter.teams.microsoft.com",
-	"wss://*.trouter.teams.microsoft.com",
-	"https://ocsdk-prod.azureedge.net",
-	"https://cdn.botframework.com",
 }

@@ -2,6 +2,9 @@ package inject
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"html"
 	"net/http"
 	"regexp"
 	"runtime"
@@ -41,7 +44,10 @@ func TestParseAndFormatCSP(t *testing.T) {
 func TestCSPAllow(t *testing.T) {
 	base := cspAllowance{nonce: "N"}
 	withOrigin := cspAllowance{nonce: "N", bootstrapSource: "https://s.example/_lcw/bootstrap.js", ownConnect: "https://s.example/_lcw/"}
-	widget := cspAllowance{nonce: "N", scriptHosts: []string{"https://cdn.example"}, connectHosts: []string{"https://*.hub.example"}}
+	widget := cspAllowance{nonce: "N", widget: config.WidgetSources{Script: []string{"https://cdn.example"}, Connect: []string{"https://*.hub.example"}}}
+	every := cspAllowance{nonce: "N", widget: config.WidgetSources{Script: []string{"https://cdn.example"}, Connect: []string{"https://*.hub.example", "wss://*.hub.example"},
+		Frame: []string{"https://cdn.example"}, Img: []string{"https://cdn.example", "data:"}, Media: []string{"data:"}, Font: []string{"https://font.example"}}}
+	fallback := cspAllowance{nonce: "N", handlerHashes: []string{"'sha256-H'"}}
 	tests := []struct {
 		name string
 		in   string
@@ -87,6 +93,28 @@ func TestCSPAllow(t *testing.T) {
 			"default-src 'self' 'nonce-N'; script-src\u00a0https://evil"},
 		{"nor one lower-cased only outside ASCII", "default-src 'self'; SCR\u0130PT-SRC https://evil", base,
 			"default-src 'self' 'nonce-N'; scr\u0130pt-src https://evil"},
+		{"every widget directive, from default-src: each copied, default-src untouched", "default-src 'none'; frame-ancestors 'none'", every,
+			"default-src 'none'; frame-ancestors 'none'; script-src 'nonce-N' https://cdn.example; connect-src https://*.hub.example wss://*.hub.example; frame-src https://cdn.example; img-src https://cdn.example data:; media-src data:; font-src https://font.example"},
+		{"every widget directive, present: sources added in place", "script-src 'self'; connect-src 'self'; frame-src 'none'; img-src 'self'; media-src 'none'; font-src 'self'", every,
+			"script-src 'self' 'nonce-N' https://cdn.example; connect-src 'self' https://*.hub.example wss://*.hub.example; frame-src https://cdn.example; img-src 'self' https://cdn.example data:; media-src data:; font-src 'self' https://font.example"},
+		{"frame-src copied from child-src, not default-src; child-src untouched (it governs workers too)", "default-src 'self'; child-src 'none'; script-src 'self'", every,
+			"default-src 'self'; child-src 'none'; script-src 'self' 'nonce-N' https://cdn.example; connect-src 'self' https://*.hub.example wss://*.hub.example; frame-src https://cdn.example; img-src 'self' https://cdn.example data:; media-src 'self' data:; font-src 'self' https://font.example"},
+		{"no directive for what nothing restricts", "script-src 'self'; object-src 'none'", every,
+			"script-src 'self' 'nonce-N' https://cdn.example; object-src 'none'"},
+		{"* covers hosts, not data:; https: covers https hosts", "default-src 'none'; script-src 'self'; img-src *; connect-src https: wss:; font-src https:", every,
+			"default-src 'none'; script-src 'self' 'nonce-N' https://cdn.example; img-src * data:; connect-src https: wss:; font-src https:; frame-src https://cdn.example; media-src data:"},
+		{"fallback handler: 'unsafe-hashes' and its hash beside the nonce", "script-src 'self'", fallback,
+			"script-src 'self' 'nonce-N' 'unsafe-hashes' 'sha256-H'"},
+		{"fallback handler under strict-dynamic", "script-src 'strict-dynamic' 'nonce-x'", fallback,
+			"script-src 'strict-dynamic' 'nonce-x' 'nonce-N' 'unsafe-hashes' 'sha256-H'"},
+		{"fallback handler via default-src: copied into script-src", "default-src 'self'", fallback,
+			"default-src 'self'; script-src 'self' 'nonce-N' 'unsafe-hashes' 'sha256-H'"},
+		{"fallback handler: script-src-attr gets the hash", "script-src 'self'; script-src-attr 'none'", fallback,
+			"script-src 'self' 'nonce-N' 'unsafe-hashes' 'sha256-H'; script-src-attr 'unsafe-hashes' 'sha256-H'"},
+		{"fallback handler beside script-src-elem only: a script-src-attr from default-src", "default-src 'self'; script-src-elem 'self'", fallback,
+			"default-src 'self'; script-src-elem 'self' 'nonce-N' 'unsafe-hashes' 'sha256-H'; script-src-attr 'self' 'unsafe-hashes' 'sha256-H'"},
+		{"fallback handler: unsafe-inline runs it already, no hash to switch it off", "script-src https://x 'unsafe-inline'; script-src-attr 'unsafe-inline'", fallback,
+			"script-src https://x 'unsafe-inline'; script-src-attr 'unsafe-inline'"},
 		{"never adds unsafe-inline or unsafe-eval", "default-src 'self'; script-src 'self' 'unsafe-eval'", widget,
 			"default-src 'self'; script-src 'self' 'unsafe-eval' 'nonce-N' https://cdn.example; connect-src 'self' https://*.hub.example"},
 	}
@@ -111,7 +139,7 @@ var nonceRE = regexp.MustCompile(`nonce="([A-Za-z0-9_-]{22})"`)
 
 func TestCSPHeadersAndTags(t *testing.T) {
 	w := config.Widget{Src: "https://cdn.example/lcw/LiveChatBootstrapper.js", AppID: "a", OrgID: "o", OrgURL: "https://o.omnichannelengagementhub.com", LCWVersion: "prod"}
-	inj, _ := testInjector(t, func(o *Options) { o.Widget = w; o.AllowWidgetCSP = true })
+	inj, _ := testInjector(t, func(o *Options) { o.Widget = w; o.AllowWidgetCSP = true; o.WidgetSources = config.WidgetCSP(w, nil) })
 	h := http.Header{"Content-Type": {"text/html"}}
 	h.Add("Content-Security-Policy", "script-src 'self'")
 	h.Add("Content-Security-Policy", "default-src 'none', script-src 'strict-dynamic' 'nonce-x'")
@@ -124,15 +152,18 @@ func TestCSPHeadersAndTags(t *testing.T) {
 	}
 	n := string(m[0][1])
 	csp := resp.Header.Values("Content-Security-Policy")
+	ws := config.WidgetCSP(w, nil)
 	want := []string{
-		"script-src 'self' 'nonce-" + n + "' https://cdn.example",
-		"default-src 'none'; script-src 'nonce-" + n + "' https://cdn.example; connect-src https://cdn.example " + strings.Join(OmnichannelConnectHosts, " ") +
+		"script-src 'self' 'nonce-" + n + "' " + strings.Join(ws.Script, " "),
+		"default-src 'none'; script-src 'nonce-" + n + "' " + strings.Join(ws.Script, " ") + "; connect-src " + strings.Join(ws.Connect, " ") +
+			"; frame-src " + strings.Join(ws.Frame, " ") + "; img-src " + strings.Join(ws.Img, " ") + "; media-src " + strings.Join(ws.Media, " ") +
+			"; font-src " + strings.Join(ws.Font, " ") +
 			", script-src 'strict-dynamic' 'nonce-x' 'nonce-" + n + "'",
 	}
 	if strings.Join(csp, "\n") != strings.Join(want, "\n") {
 		t.Errorf("CSP\n got %q\nwant %q", csp, want)
 	}
-	if got, want := resp.Header.Get("Content-Security-Policy-Report-Only"), "script-src 'nonce-"+n+"' https://cdn.example; report-uri /r"; got != want {
+	if got, want := resp.Header.Get("Content-Security-Policy-Report-Only"), "script-src 'nonce-"+n+"' "+strings.Join(ws.Script, " ")+"; report-uri /r"; got != want {
 		t.Errorf("report-only\n got %q\nwant %q", got, want)
 	}
 
@@ -179,8 +210,10 @@ func TestMetaCSPAfterInsertionPointIgnored(t *testing.T) {
 // widgetOptions turn on everything that adds sources to a policy, so the
 // rewriter does the most work per policy it is handed.
 func widgetOptions(o *Options) {
-	o.Widget = config.Widget{Src: "https://cdn.example/lcw/LiveChatBootstrapper.js", AppID: "a", OrgID: "o", OrgURL: "https://o.example", LCWVersion: "prod"}
+	o.Widget = config.Widget{Src: "https://cdn.example/lcw/LiveChatBootstrapper.js", AppID: "a", OrgID: "o", OrgURL: "https://o.example", LCWVersion: "prod",
+		FallbackSrc: "https://x.blob.core.windows.net/lcw/LiveChatBootstrapper.js"}
 	o.AllowWidgetCSP = true
+	o.WidgetSources = config.WidgetCSP(o.Widget, nil)
 	o.PublicOrigin = "https://shop.example"
 }
 
@@ -313,11 +346,13 @@ func FuzzCSP(f *testing.F) {
 	}
 	plain := cspAllowance{nonce: "N0nce"}
 	full := cspAllowance{nonce: "N0nce", bootstrapSource: "https://s.example/_lcw/bootstrap.js", ownConnect: "https://s.example/_lcw/",
-		scriptHosts: []string{"https://cdn.example"}, connectHosts: append([]string{"https://cdn.example"}, OmnichannelConnectHosts...)}
+		widget:        config.WidgetCSP(config.Widget{Src: "https://cdn.example/l.js", FallbackSrc: "https://x.blob.core.windows.net/l.js", OrgURL: "https://o-crm4.omnichannelengagementhub.com"}, nil),
+		handlerHashes: []string{"'sha256-0123456789012345678901234567890123456789012='"}}
 	// What one policy can gain besides copies of its default-src: every
 	// source we know, twice, and the names of the directives we add.
-	perPolicy := 64
-	for _, s := range append(append([]string{full.nonce, full.bootstrapSource, full.ownConnect}, full.scriptHosts...), full.connectHosts...) {
+	perPolicy := 128
+	for _, s := range append([]string{full.nonce, full.bootstrapSource, full.ownConnect, "'unsafe-hashes'", full.handlerHashes[0]}, slices.Concat(
+		full.widget.Script, full.widget.Connect, full.widget.Frame, full.widget.Img, full.widget.Media, full.widget.Font)...) {
 		perPolicy += 2 * (len(s) + 10)
 	}
 	f.Fuzz(func(t *testing.T, v string, widget bool) {
@@ -329,7 +364,7 @@ func FuzzCSP(f *testing.F) {
 			a = full
 		}
 		out := rewriteCSPList(v, a)
-		if max := 3*len(v) + maxCSPPolicies*perPolicy; len(out) > max {
+		if max := 7*len(v) + maxCSPPolicies*perPolicy; len(out) > max {
 			t.Fatalf("%d bytes became %d (bound %d):\n in %q\nout %q", len(v), len(out), max, v, out)
 		}
 		nonce := "'nonce-" + a.nonce + "'"
@@ -382,4 +417,26 @@ func countOf(list []string, v string) int {
 		}
 	}
 	return n
+}
+
+// The loader tag with widget.fallback_src carries Microsoft's onerror
+// fallback, and the policy admits exactly that handler by its hash.
+func TestWidgetFallbackHandlerAllowedByHash(t *testing.T) {
+	inj, _ := testInjector(t, widgetOptions)
+	h := http.Header{"Content-Type": {"text/html"}, "Content-Security-Policy": {"default-src 'none'; script-src 'nonce-site'"}}
+	resp, out := run(t, inj, response{header: h, body: []byte("<head></head><body></body>")})
+	m := regexp.MustCompile(`onerror="([^"]*)"`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no onerror on the loader tag: %s", out)
+	}
+	handler := html.UnescapeString(string(m[1]))
+	if !strings.Contains(handler, "s.src='https://x.blob.core.windows.net/lcw/LiveChatBootstrapper.js'") || !strings.Contains(handler, "s.nonce=this.nonce") {
+		t.Errorf("handler %q does not load the fallback with the tag's nonce", handler)
+	}
+	sum := sha256.Sum256([]byte(handler))
+	hash := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "'unsafe-hashes' "+hash) || !strings.Contains(csp, "https://x.blob.core.windows.net") {
+		t.Errorf("policy %q does not admit the handler (%s) and the fallback host", csp, hash)
+	}
 }

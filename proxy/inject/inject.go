@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,9 +38,12 @@ type Options struct {
 	// Widget, when Src is set, adds Omnichannel's widget loader tag after
 	// the page's last byte, unless the page carries the widget's id.
 	Widget config.Widget
-	// AllowWidgetCSP also opens a page's CSP to the widget's script and
-	// connection hosts (inject.csp.allow_widget).
+	// AllowWidgetCSP also opens a page's CSP to WidgetSources
+	// (inject.csp.allow_widget).
 	AllowWidgetCSP bool
+	// WidgetSources are what the widget needs per directive
+	// (config.WidgetCSP of the widget and inject.csp.widget_sources).
+	WidgetSources config.WidgetSources
 	// PublicOrigin ("https://shop.example") lets CSP name our own endpoints
 	// exactly where a nonce cannot be used. Optional.
 	PublicOrigin string
@@ -91,11 +93,10 @@ func New(o Options) *Injector {
 		i.allow.ownConnect = origin + o.Paths.Prefix + "/"
 	}
 	if o.AllowWidgetCSP && o.Widget.Src != "" {
-		if u, err := url.Parse(o.Widget.Src); err == nil && u.Host != "" {
-			host := u.Scheme + "://" + u.Host
-			i.allow.scriptHosts = []string{host}
-			i.allow.connectHosts = append([]string{host}, OmnichannelConnectHosts...)
-		}
+		i.allow.widget = o.WidgetSources
+	}
+	if h := i.tags.handlerHash; h != "" {
+		i.allow.handlerHashes = []string{h}
 	}
 	return i
 }

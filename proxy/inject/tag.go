@@ -1,6 +1,8 @@
 package inject
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"html"
 	"net/url"
 	"slices"
@@ -17,7 +19,10 @@ const widgetID = "Microsoft_Omnichannel_LCWidget"
 // once in New; a response only adds its nonce.
 type tags struct {
 	bootstrapOpen string // `<script src="…" defer`
-	widgetOpen    string // `<script id=… src=… data-…` or ""
+	widgetOpen    string // `<script id=… src=… data-… onerror=…` or ""
+	// handlerHash is the CSP hash source ('sha256-…') of the widget tag's
+	// onerror handler, or "" without widget.fallback_src.
+	handlerHash string
 }
 
 func newTags(bootstrapPath, version string, w config.Widget) tags {
@@ -46,13 +51,31 @@ func newTags(bootstrapPath, version string, w config.Widget) tags {
 	slices.Sort(names) // deterministic markup, so caches and tests see one form
 	for _, k := range names {
 		switch strings.ToLower(k) {
-		case "id", "src", "data-app-id", "data-lcw-version", "data-org-id", "data-org-url", "nonce":
+		case "id", "src", "data-app-id", "data-lcw-version", "data-org-id", "data-org-url", "nonce", "onerror":
 			continue // the named settings win over free-form attributes
 		}
 		attr(html.EscapeString(strings.ToLower(k)), w.Attributes[k])
 	}
+	if w.FallbackSrc != "" {
+		h := fallbackHandler(w.FallbackSrc)
+		attr("onerror", h)
+		sum := sha256.Sum256([]byte(h))
+		t.handlerHash = "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	}
 	t.widgetOpen = b.String()
 	return t
+}
+
+// fallbackHandler is the loader tag's onerror handler, as in Microsoft's
+// embed code: when the CDN copy fails, it puts a copy of the tag (same id
+// and data-*, the same nonce) that loads src instead. Its text is the
+// same for every response, so a policy can allow it by hash; src is
+// validated (config: no quotes, backslashes or angle brackets) to sit in a
+// JavaScript string.
+func fallbackHandler(src string) string {
+	return "var s=document.createElement('script'),a=this.attributes;" +
+		"for(var i=0;i<a.length;i++){var n=a[i].name;if(n!=='src'&&n!=='onerror'&&n!=='nonce')s.setAttribute(n,a[i].value)}" +
+		"s.nonce=this.nonce;s.src='" + src + "';this.remove();document.body.appendChild(s)"
 }
 
 // render returns the bootstrap tag; nonce is empty when no policy asks for one.

@@ -161,6 +161,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 			BootstrapVersion: boot.Version(),
 			Widget:           cfg.Inject.Widget,
 			AllowWidgetCSP:   cfg.Inject.CSP.AllowWidget,
+			WidgetSources:    cfg.Inject.CSP.Widget,
 			PublicOrigin:     origin,
 			ExcludePaths:     cfg.Inject.ExcludePaths,
 			Metrics:          m,

@@ -1,6 +1,8 @@
 package doctor
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"net/url"
 	"strings"
 )
@@ -88,11 +90,51 @@ func (p cspPolicy) allowsInserted(u *url.URL, page *url.URL, inserterAllowed boo
 
 // allowsConnect reports whether page may fetch or open a socket to u.
 func (p cspPolicy) allowsConnect(u *url.URL, page *url.URL) bool {
-	list, ok := p.sources("connect-src", "default-src")
+	return p.allowsFetch("connect-src", u, page)
+}
+
+// fetchFallbacks are the directives a browser falls back to when a policy
+// lacks the one for a kind of request (CSP3 §6.8.3).
+var fetchFallbacks = map[string][]string{
+	"connect-src": {"connect-src", "default-src"},
+	"frame-src":   {"frame-src", "child-src", "default-src"},
+	"img-src":     {"img-src", "default-src"},
+	"media-src":   {"media-src", "default-src"},
+	"font-src":    {"font-src", "default-src"},
+	"style-src":   {"style-src-elem", "style-src", "default-src"},
+}
+
+// allowsFetch reports whether page may load u for the requests directive
+// governs (connect-src, frame-src, img-src, media-src, font-src).
+func (p cspPolicy) allowsFetch(directive string, u *url.URL, page *url.URL) bool {
+	names, ok := fetchFallbacks[directive]
+	if !ok {
+		names = []string{directive, "default-src"}
+	}
+	list, ok := p.sources(names...)
 	if !ok {
 		return true
 	}
 	return listMatches(list, u, page)
+}
+
+// allowsInlineStyle reports whether <style> elements without a nonce or
+// hash may apply: the effective style directive has 'unsafe-inline' and
+// no nonce or hash (which would switch it off).
+func (p cspPolicy) allowsInlineStyle() bool {
+	list, ok := p.sources(fetchFallbacks["style-src"]...)
+	if !ok {
+		return true
+	}
+	inline := false
+	for _, s := range list {
+		l := strings.ToLower(s)
+		if strings.HasPrefix(l, "'nonce-") || strings.HasPrefix(l, "'sha") {
+			return false
+		}
+		inline = inline || l == "'unsafe-inline'"
+	}
+	return inline
 }
 
 func listMatches(list []string, u, page *url.URL) bool {
@@ -117,6 +159,8 @@ func sourceMatches(src string, u, page *url.URL) bool {
 		return false // 'none', nonces, hashes and other keywords name no URL
 	case strings.HasSuffix(s, ":") && !strings.Contains(s, "/"):
 		return schemeMatches(strings.TrimSuffix(s, ":"), us)
+	case us == "data" || us == "blob":
+		return false // only a scheme source names them
 	}
 	scheme, rest := "", s
 	if i := strings.Index(s, "://"); i >= 0 {
@@ -221,4 +265,26 @@ func defaultPort(scheme string) string {
 		return "443"
 	}
 	return ""
+}
+
+// allowsHandler reports whether an inline event handler with source text
+// js may run: script-src-attr, script-src or default-src (the first the
+// policy has) holds 'unsafe-inline' without a nonce or hash, or
+// 'unsafe-hashes' with the handler's sha256.
+func (p cspPolicy) allowsHandler(js string) bool {
+	list, ok := p.sources("script-src-attr", "script-src", "default-src")
+	if !ok {
+		return true
+	}
+	sum := sha256.Sum256([]byte(js))
+	hash := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	var inline, hashed, unsafeHashes, match bool
+	for _, s := range list {
+		l := strings.ToLower(s)
+		inline = inline || l == "'unsafe-inline'"
+		hashed = hashed || strings.HasPrefix(l, "'nonce-") || strings.HasPrefix(l, "'sha")
+		unsafeHashes = unsafeHashes || l == "'unsafe-hashes'"
+		match = match || s == hash
+	}
+	return (inline && !hashed) || (unsafeHashes && match)
 }

@@ -1,6 +1,8 @@
 package doctor
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"net/url"
 	"testing"
 )
@@ -112,5 +114,64 @@ func TestCSPInserted(t *testing.T) {
 				t.Errorf("allowsInserted = %v, want %v", got, tc.wantAllowed)
 			}
 		})
+	}
+}
+
+// Each kind of request the widget makes falls back as browsers do.
+func TestCSPFetch(t *testing.T) {
+	page := mustURL(t, "https://shop.example/")
+	tests := []struct {
+		name, policy, directive, u string
+		want                       bool
+	}{
+		{"frame-src wins", "frame-src https://cdn.example; child-src 'none'", "frame-src", "https://cdn.example/ams/iframe.html", true},
+		{"frames fall back to child-src", "child-src 'self'; default-src *", "frame-src", "https://cdn.example/x", false},
+		{"then to default-src", "default-src https://cdn.example", "frame-src", "https://cdn.example/x", true},
+		{"* does not match data:", "img-src *", "img-src", "data:probe", false},
+		{"data: by name", "img-src 'self' data:", "img-src", "data:probe", true},
+		{"media falls back to default-src", "default-src 'self'", "media-src", "data:probe", false},
+		{"fonts by host", "font-src https://res-1.cdn.office.net", "font-src", "https://res-1.cdn.office.net/f.woff", true},
+		{"no directive: allowed", "script-src 'self'", "font-src", "https://res-1.cdn.office.net/f.woff", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := parseCSP([]string{tc.policy})[0].allowsFetch(tc.directive, mustURL(t, tc.u), page); got != tc.want {
+				t.Errorf("allowsFetch(%s, %s) = %v, want %v", tc.directive, tc.u, got, tc.want)
+			}
+		})
+	}
+	for policy, want := range map[string]bool{
+		"script-src 'self'": true, "default-src 'self'": false, "style-src 'unsafe-inline'": true,
+		"style-src 'unsafe-inline' 'nonce-x'": false, "default-src 'unsafe-inline'; style-src-elem 'self'": false,
+	} {
+		if got := parseCSP([]string{policy})[0].allowsInlineStyle(); got != want {
+			t.Errorf("allowsInlineStyle(%q) = %v, want %v", policy, got, want)
+		}
+	}
+	if got := probeURL("https://*.omnichannelengagementhub.com", "org-crm4.omnichannelengagementhub.com"); got != "https://org-crm4.omnichannelengagementhub.com" {
+		t.Errorf("probe for the org's domain: %s", got)
+	}
+	if got := probeURL("https://*.omnichannelengagementhub.us", "org-crm4.omnichannelengagementhub.com"); got != "https://probe.omnichannelengagementhub.us" {
+		t.Errorf("probe for another domain: %s", got)
+	}
+}
+
+func TestCSPHandler(t *testing.T) {
+	const js = "this.remove()"
+	sum := sha256.Sum256([]byte(js))
+	hash := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	for policy, want := range map[string]bool{
+		"img-src 'none'":                                                  true,
+		"script-src 'self'":                                               false,
+		"script-src 'unsafe-inline'":                                      true,
+		"script-src 'unsafe-inline' 'nonce-x'":                            false,
+		"script-src 'nonce-x' " + hash:                                    false, // a hash without 'unsafe-hashes' is for <script> only
+		"script-src 'nonce-x' 'unsafe-hashes' " + hash:                    true,
+		"script-src 'unsafe-hashes' " + hash + "; script-src-attr 'none'": false,
+		"default-src 'unsafe-hashes' " + hash:                             true,
+	} {
+		if got := parseCSP([]string{policy})[0].allowsHandler(js); got != want {
+			t.Errorf("allowsHandler under %q = %v, want %v", policy, got, want)
+		}
 	}
 }

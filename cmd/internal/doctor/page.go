@@ -10,7 +10,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"golang.org/x/net/html"
 )
 
@@ -208,39 +208,34 @@ func (c *check) checkWidgetTag(t pageTags) {
 }
 
 // checkCSP evaluates every enforced policy (headers and <meta>) for the
-// bootstrap, its token endpoint and, when the widget is in play, the
-// widget's script and connections. Report-only policies block nothing.
+// bootstrap, its token endpoint and, when the widget is in play, every
+// source the widget needs (config.WidgetCSP, per directive). A request is
+// allowed only if every policy allows it, so each policy is checked on its
+// own and named in the finding. Report-only policies block nothing; they
+// get a warning of what they will report.
 func (c *check) checkCSP(resp *http.Response, t pageTags) {
-	policies := parseCSP(append(resp.Header.Values("Content-Security-Policy"), t.metaCSP...))
+	header := resp.Header.Values("Content-Security-Policy")
+	var policies []namedPolicy
+	for i, p := range parseCSP(header) {
+		policies = append(policies, namedPolicy{p, fmt.Sprintf("header policy %d", i+1)})
+	}
+	for i, p := range parseCSP(t.metaCSP) {
+		policies = append(policies, namedPolicy{p, fmt.Sprintf("<meta> policy %d", i+1)})
+	}
 	if len(policies) == 0 {
 		c.ok("csp", "the page sends no Content-Security-Policy: nothing blocks the bootstrap or the widget")
-		return
 	}
 	page := resp.Request.URL
-	allScript := func(u *url.URL, nonce string) bool {
-		for _, p := range policies {
-			if !p.allowsScript(u, nonce, page) {
-				return false
-			}
-		}
-		return true
-	}
-	allConnect := func(u *url.URL) bool {
-		for _, p := range policies {
-			if !p.allowsConnect(u, page) {
-				return false
-			}
-		}
-		return true
-	}
-	if len(t.bootstrap) > 0 {
+	if len(t.bootstrap) > 0 && len(policies) > 0 {
 		tag := t.bootstrap[0]
 		tokenURL, _ := url.Parse(c.endpoint("token"))
+		script := blockedBy(policies, func(p cspPolicy) bool { return p.allowsScript(tag.src, tag.attrs["nonce"], page) })
+		connect := blockedBy(policies, func(p cspPolicy) bool { return p.allowsConnect(tokenURL, page) })
 		switch {
-		case !allScript(tag.src, tag.attrs["nonce"]):
-			c.add(Error, "csp", "the page's Content-Security-Policy blocks bootstrap.js", "let the proxy inject it (it adds a nonce to the page's policy), or allow "+tag.src.String()+" in script-src")
-		case !allConnect(tokenURL):
-			c.add(Error, "csp", "the page's Content-Security-Policy blocks the token endpoint "+tokenURL.String(), "add 'self' (or "+c.origin+c.opt.Prefix+"/) to connect-src")
+		case script != "":
+			c.add(Error, "csp", "the page's Content-Security-Policy blocks bootstrap.js ("+script+")", "let the proxy inject it (it adds a nonce to the page's policy), or allow "+tag.src.String()+" in script-src")
+		case connect != "":
+			c.add(Error, "csp", "the page's Content-Security-Policy blocks the token endpoint "+tokenURL.String()+" ("+connect+")", "add 'self' (or "+c.origin+c.opt.Prefix+"/) to connect-src")
 		default:
 			c.ok("csp", "the page's Content-Security-Policy allows bootstrap.js and %s/token", c.opt.Prefix)
 		}
@@ -248,38 +243,116 @@ func (c *check) checkCSP(resp *http.Response, t pageTags) {
 	if t.widget == nil && !c.opt.Widget {
 		return
 	}
-	loader, _ := url.Parse(defaultWidgetSrc)
+	w := config.Widget{Src: defaultWidgetSrc}
 	nonce := ""
-	orgHost := ""
 	if t.widget != nil {
-		loader, nonce = t.widget.src, t.widget.attrs["nonce"]
-		if u, err := url.Parse(t.widget.attrs["data-org-url"]); err == nil {
-			orgHost = u.Hostname()
+		w.Src, w.OrgURL, nonce = t.widget.src.String(), t.widget.attrs["data-org-url"], t.widget.attrs["nonce"]
+	}
+	if len(policies) > 0 {
+		c.checkWidgetCSP(policies, page, w, nonce)
+		if t.widget != nil && t.widget.attrs["onerror"] != "" {
+			if by := blockedBy(policies, func(p cspPolicy) bool { return p.allowsHandler(t.widget.attrs["onerror"]) }); by != "" {
+				c.add(Warn, "csp", "the widget loader's onerror fallback cannot run ("+by+" allows no inline handler by 'unsafe-hashes' and its hash): when the CDN fails the widget does not load",
+					"let the proxy inject the tag with inject.widget.fallback_src (it adds the handler's hash), or allow the handler's hash with 'unsafe-hashes' in script-src")
+			}
 		}
 	}
-	var blocked []string
-	// The loader, then the scripts it adds from its CDN.
-	more := loader.ResolveReference(&url.URL{Path: "widget-part.js"})
-	scripts := allScript(loader, nonce)
+	c.checkReportOnly(resp.Header.Values("Content-Security-Policy-Report-Only"), page, w, nonce)
+}
+
+// namedPolicy is one enforced policy and where it came from.
+type namedPolicy struct {
+	cspPolicy
+	name string
+}
+
+// blockedBy names the policies that do not allow a request, or "".
+func blockedBy(policies []namedPolicy, allows func(cspPolicy) bool) string {
+	var names []string
 	for _, p := range policies {
-		scripts = scripts && p.allowsInserted(more, page, p.allowsScript(loader, nonce, page))
-	}
-	if !scripts {
-		blocked = append(blocked, "script-src "+loader.Scheme+"://"+loader.Host)
-	}
-	for _, pattern := range inject.OmnichannelConnectHosts { // wildcards are checked with a made-up subdomain
-		probe := strings.Replace(pattern, "*", "probe", 1)
-		if orgHost != "" && strings.HasSuffix(pattern, "*.omnichannelengagementhub.com") {
-			probe = strings.Replace(pattern, "*.omnichannelengagementhub.com", orgHost, 1)
-		}
-		if u, err := url.Parse(probe); err == nil && !allConnect(u) {
-			blocked = append(blocked, "connect-src "+pattern)
+		if !allows(p.cspPolicy) {
+			names = append(names, p.name)
 		}
 	}
+	return strings.Join(names, ", ")
+}
+
+// widgetBlocked lists, as "directive source (policy…)", what of the
+// widget's sources policies block: the loader (nonce) and the scripts it
+// inserts, then every other directive's sources.
+func widgetBlocked(policies []namedPolicy, page *url.URL, w config.Widget, nonce string) (blocked, fixes []string) {
+	loader, _ := url.Parse(w.Src)
+	inserted := loader.ResolveReference(&url.URL{Path: "widget-part.js"})
+	if by := blockedBy(policies, func(p cspPolicy) bool {
+		return p.allowsScript(loader, nonce, page) && p.allowsInserted(inserted, page, p.allowsScript(loader, nonce, page))
+	}); by != "" {
+		src := loader.Scheme + "://" + loader.Host
+		blocked = append(blocked, "script-src "+src+" ("+by+")")
+		fixes = append(fixes, "script-src "+src)
+	}
+	orgHost := ""
+	if u, err := url.Parse(w.OrgURL); err == nil {
+		orgHost = u.Hostname()
+	}
+	config.WidgetCSP(w, nil).Each(func(directive string, sources []string) {
+		if directive == "script-src" {
+			return // the loader above; Web Chat's CDN path is not loaded by every widget
+		}
+		for _, src := range sources {
+			u, err := url.Parse(probeURL(src, orgHost))
+			if err != nil {
+				continue
+			}
+			if by := blockedBy(policies, func(p cspPolicy) bool { return p.allowsFetch(directive, u, page) }); by != "" {
+				blocked = append(blocked, directive+" "+src+" ("+by+")")
+				fixes = append(fixes, directive+" "+src)
+			}
+		}
+	})
+	return blocked, fixes
+}
+
+// probeURL is a URL that src matches: a wildcard host gets a made-up
+// subdomain (the widget's org host for Omnichannel's domain), a scheme
+// source a URL of that scheme.
+func probeURL(src, orgHost string) string {
+	if strings.HasSuffix(src, ":") {
+		return src + "probe"
+	}
+	if i := strings.Index(src, "*."); i >= 0 && orgHost != "" && strings.HasSuffix(orgHost, src[i+1:]) {
+		return src[:i] + orgHost
+	}
+	return strings.Replace(src, "*", "probe", 1)
+}
+
+// checkWidgetCSP reports every directive and source of the widget that an
+// enforced policy blocks, with the fix.
+func (c *check) checkWidgetCSP(policies []namedPolicy, page *url.URL, w config.Widget, nonce string) {
+	blocked, fixes := widgetBlocked(policies, page, w, nonce)
 	if len(blocked) > 0 {
-		c.add(Error, "csp", "the page's Content-Security-Policy blocks the widget: "+strings.Join(blocked, ", "),
-			"set inject.csp.allow_widget: true (the proxy then opens the policy for the widget), or add these sources to the site's policy")
+		c.add(Error, "csp", "the page's Content-Security-Policy blocks the widget: "+strings.Join(blocked, "; "),
+			"set inject.csp.allow_widget: true (the proxy then adds these sources to every policy of the page), or add them to the site's policy: "+strings.Join(fixes, "; "))
+	} else {
+		c.ok("csp", "the page's Content-Security-Policy allows the widget loader and every source it needs (script, connect, frame, img, media, font)")
+	}
+	if by := blockedBy(policies, cspPolicy.allowsInlineStyle); by != "" {
+		c.add(Warn, "csp", config.WidgetStyleNote+"; "+by+" blocks them, so the widget may render unstyled",
+			"add 'unsafe-inline' to style-src if the widget looks broken (the proxy never adds it)")
+	}
+}
+
+// checkReportOnly warns about what a report-only policy will report once
+// the widget runs: nothing is blocked, but a rollout to enforcement would.
+func (c *check) checkReportOnly(values []string, page *url.URL, w config.Widget, nonce string) {
+	var policies []namedPolicy
+	for i, p := range parseCSP(values) {
+		policies = append(policies, namedPolicy{p, fmt.Sprintf("report-only policy %d", i+1)})
+	}
+	if len(policies) == 0 {
 		return
 	}
-	c.ok("csp", "the page's Content-Security-Policy allows the widget loader and its connections")
+	if blocked, fixes := widgetBlocked(policies, page, w, nonce); len(blocked) > 0 {
+		c.add(Warn, "csp", "the page's Content-Security-Policy-Report-Only will report the widget (it blocks nothing yet): "+strings.Join(blocked, "; "),
+			"before enforcing it, add: "+strings.Join(fixes, "; "))
+	}
 }

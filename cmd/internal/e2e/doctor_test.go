@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -184,28 +185,68 @@ func TestDoctorPageWithoutBootstrap(t *testing.T) {
 	wantFinding(t, rep, doctor.Error, "carries no widget loader tag")
 }
 
+// policySite serves a page with the given enforced header value, report-only
+// header value and <meta> policy (each optional).
+func policySite(header, reportOnly, meta string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if header != "" {
+			w.Header().Set("Content-Security-Policy", header)
+		}
+		if reportOnly != "" {
+			w.Header().Set("Content-Security-Policy-Report-Only", reportOnly)
+		}
+		m := ""
+		if meta != "" {
+			m = `<meta http-equiv="Content-Security-Policy" content="` + html.EscapeString(meta) + `">`
+		}
+		fmt.Fprint(w, `<!doctype html><html><head>`+m+`<title>Shop</title></head><body><h1>Shop</h1></body></html>`)
+	})
+}
+
 func TestDoctorCSP(t *testing.T) {
 	const strict = "default-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'"
+	const allow = "  csp:\n    allow_widget: true\n"
+	// Each case names what doctor must report; the style warning is there
+	// whenever a policy lacks 'unsafe-inline' for styles.
 	tests := []struct {
-		name       string
-		extra      string
-		wantErrors int
+		name                 string
+		site                 http.Handler
+		extra                string
+		wantErrors, wantWarn int
+		want                 []string // in the error, or else the warning
 	}{
-		{"the site's policy blocks the widget", widgetInject, 1},
-		{"allow_widget opens the policy for it", widgetInject + "  csp:\n    allow_widget: true\n", 0},
+		{"the site's policy blocks the widget: every directive named", policySite(strict, "", ""), widgetInject, 1, 1,
+			[]string{"blocks the widget", "script-src https://oc-cdn-ocprod.azureedge.net (header policy 1)",
+				"connect-src https://*.omnichannelengagementhub.com (header policy 1)", "connect-src wss://*.trouter.teams.microsoft.com",
+				"frame-src https://oc-cdn-ocprod.azureedge.net", "img-src data:", "media-src data:", "font-src https://res-1.cdn.office.net"}},
+		{"allow_widget opens the policy for it", policySite(strict, "", ""), widgetInject + allow, 0, 1,
+			[]string{"style-src needs 'unsafe-inline'", "header policy 1"}},
+		{"fallback_src: the proxy lets the onerror handler run", policySite(strict+"; style-src 'self' 'unsafe-inline'", "", ""),
+			widgetInject + "    fallback_src: https://ocprodpublicnamgs.blob.core.windows.net/livechatwidget/scripts/LiveChatBootstrapper.js\n" + allow, 0, 0, nil},
+		{"allow_widget, styles allowed: nothing to report", policySite(strict+"; style-src 'self' 'unsafe-inline'", "", ""), widgetInject + allow, 0, 0, nil},
+		{"two policies in one header: the second blocks frames", policySite("script-src 'self', frame-src 'self'", "", ""), widgetInject, 1, 0,
+			[]string{"frame-src https://oc-cdn-ocprod.azureedge.net (header policy 2)"}},
+		{"two policies in one header, opened by allow_widget", policySite("script-src 'self', frame-src 'self'", "", ""), widgetInject + allow, 0, 0, nil},
+		{"a <meta> policy blocks images", policySite("", "", "img-src 'self'"), widgetInject, 1, 0,
+			[]string{"img-src data: (<meta> policy 1)", "img-src https://oc-cdn-ocprod.azureedge.net (<meta> policy 1)"}},
+		{"a <meta> policy, opened by allow_widget", policySite("", "", "img-src 'self'"), widgetInject + allow, 0, 0, nil},
+		{"report-only blocks nothing but will report", policySite("", "default-src 'self'; style-src 'unsafe-inline'", ""), widgetInject, 0, 1,
+			[]string{"Content-Security-Policy-Report-Only will report the widget", "connect-src https://*.communication.azure.com (report-only policy 1)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := startEnv(t, envOptions{Upstream: doctorSite(strict), Extra: "access:\n  mode: optional\n" + tc.extra})
+			e := startEnv(t, envOptions{Upstream: tc.site, Extra: "access:\n  mode: optional\n" + tc.extra})
 			rep := runDoctor(t, doctor.Options{URL: e.URL + "/"})
-			// The proxy always opens the policy for its own script.
-			wantFinding(t, rep, doctor.OK, "allows bootstrap.js and /_lcw/token")
-			wantCounts(t, rep, tc.wantErrors, 0)
-			if tc.wantErrors > 0 {
-				wantFinding(t, rep, doctor.Error, "blocks the widget", "script-src https://oc-cdn-ocprod.azureedge.net",
-					"connect-src https://*.omnichannelengagementhub.com", "wss://*.trouter.teams.microsoft.com", "https://cdn.botframework.com")
-			} else {
-				wantFinding(t, rep, doctor.OK, "allows the widget loader and its connections")
+			wantCounts(t, rep, tc.wantErrors, tc.wantWarn)
+			switch {
+			case tc.wantErrors > 0:
+				wantFinding(t, rep, doctor.Error, tc.want...)
+			case tc.wantWarn > 0:
+				wantFinding(t, rep, doctor.Warn, tc.want...)
+			}
+			if tc.wantErrors == 0 && !strings.Contains(tc.name, "report-only") {
+				wantFinding(t, rep, doctor.OK, "allows the widget loader and every source it needs")
 			}
 		})
 	}
