@@ -114,7 +114,9 @@ func TestLinkOutcomes(t *testing.T) {
 	})
 	t.Run("a custom column and claim", func(t *testing.T) {
 		id := w.dv.Add("contact", map[string]string{"cr123_customernumber": "1001"}, false)
-		lc := w.linker(t, nil, nil, func(c *config.Contact) { c.Match = config.ContactMatch{Claim: "customer.number", Column: "cr123_customernumber"} })
+		lc := w.linker(t, nil, nil, func(c *config.Contact) {
+			c.Match = config.ContactMatch{Claim: "customer.number", Column: "cr123_customernumber"}
+		})
 		got := lc.Link(context.Background(), map[string]any{"sub": "x", "customer": map[string]any{"number": float64(1001)}}, nil)
 		if got.Result != claims.ContactLinked || got.ID != id {
 			t.Fatalf("Link = %+v, want %s", got, id)

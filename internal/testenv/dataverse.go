@@ -345,7 +345,7 @@ func (c ODataCondition) matches(rec DataverseRecord) bool {
 
 // ParseODataFilter parses the subset of OData $filter a lookup uses:
 // comparisons "column eq literal" joined by " and ", where a literal is a
-// string in single quotes (a quote inside doubled: ''), an integer or
+// string in single quotes (a quote inside doubled: ”), an integer or
 // null. Anything else — a stray quote, an unknown operator, text after
 // the last comparison — is a syntax error, as at Dataverse.
 func ParseODataFilter(s string) ([]ODataCondition, error) {
