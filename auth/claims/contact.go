@@ -1,6 +1,7 @@
 package claims
 
 import (
+	"regexp"
 	"time"
 )
 
@@ -67,3 +68,9 @@ func (c Contact) Value() map[string]any {
 func (c Contact) Due(now time.Time) bool {
 	return !c.Next.IsZero() && !now.Before(c.Next)
 }
+
+// IsRecordID reports whether s has the form of a Dataverse record id (a
+// GUID), the only sub that links a chat to a record.
+func IsRecordID(s string) bool { return recordIDRE.MatchString(s) }
+
+var recordIDRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

@@ -79,7 +79,10 @@ func New(o Options) (*Linker, error) {
 	if o.Transport == nil {
 		o.Transport = http.DefaultTransport
 	}
-	client := &http.Client{Transport: o.Transport, Timeout: c.Timeout.D()}
+	// A redirect is not followed: the Web API answers where it is asked,
+	// and the bearer token must go nowhere else.
+	client := &http.Client{Transport: o.Transport, Timeout: c.Timeout.D(),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	cc := &clientcredentials.Config{
 		ClientID:     c.ClientID,
 		ClientSecret: c.ClientSecret,

@@ -133,7 +133,7 @@ func TestLinkCreates(t *testing.T) {
 		c.OnNoMatch, c.Create = config.NoMatchCreate, map[string]string{"firstname": "given_name", "lastname": "family_name", "jobtitle": "missing"}
 	})
 	got := l.Link(context.Background(), verified("new@example.com"), nil)
-	if got.Result != claims.ContactCreated || !IsGUID(got.ID) {
+	if got.Result != claims.ContactCreated || !claims.IsRecordID(got.ID) {
 		t.Fatalf("Link = %+v, want created with a GUID", got)
 	}
 	made := w.dv.Created()

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -24,12 +23,6 @@ const apiPath = "/api/data/v9.2/"
 // maxAnswer bounds what is read of a Web API answer: a lookup asks for at
 // most two ids.
 const maxAnswer = 1 << 20
-
-// guidRE is a Dataverse record id as the Web API writes it.
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// IsGUID reports whether s has the form of a Dataverse record id.
-func IsGUID(s string) bool { return guidRE.MatchString(s) }
 
 // APIError is an error answer of the Web API: its status, the error JSON's
 // code and message ({"error":{"code","message"}}) and, with 429, how long
@@ -79,7 +72,7 @@ func (a *webAPI) find(ctx context.Context, column, value string) ([]string, erro
 	ids := make([]string, 0, len(answer.Value))
 	for _, rec := range answer.Value {
 		id, _ := rec[a.idColumn].(string)
-		if !IsGUID(id) {
+		if !claims.IsRecordID(id) {
 			return nil, fmt.Errorf("contact: the answer's %s %q is not a GUID", a.idColumn, id)
 		}
 		ids = append(ids, id)
@@ -105,7 +98,7 @@ func (a *webAPI) create(ctx context.Context, fields map[string]string) (string, 
 		return "", err
 	}
 	id, _ := rec[a.idColumn].(string)
-	if !IsGUID(id) {
+	if !claims.IsRecordID(id) {
 		return "", fmt.Errorf("contact: the created record's %s %q is not a GUID", a.idColumn, id)
 	}
 	return id, nil
