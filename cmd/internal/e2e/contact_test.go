@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/doctor"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
@@ -158,4 +161,33 @@ func TestContactLookupRetriedAtRefresh(t *testing.T) {
 	if n := dv.Lookups(); n != 1 {
 		t.Errorf("%d lookups answered, want 1 (at the refresh)", n)
 	}
+}
+
+// cookieHeader is the Cookie header c sends to e.
+func cookieHeader(e *env, c *http.Client) string {
+	u, _ := url.Parse(e.URL + "/")
+	var parts []string
+	for _, ck := range c.Jar.Cookies(u) {
+		parts = append(parts, ck.Name+"="+ck.Value)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// doctor --cookie-file says whether sub is a GUID and, with the lookup
+// configured, whether it came from Dataverse (and if not, why).
+func TestDoctorReportsContactLink(t *testing.T) {
+	e, _ := contactEnv(t, "", func(dv *testenv.Dataverse) {
+		dv.Add("contact", map[string]string{"emailaddress1": "customer@example.com"}, false)
+	})
+	linked, _ := e.login(t, testenv.CustomerUsername, testenv.CustomerPassword, "/")
+	rep := runDoctor(t, doctor.Options{URL: e.URL + "/", Cookie: cookieHeader(e, linked)})
+	wantFinding(t, rep, doctor.OK, "is the GUID of the signed-in user's Dataverse record, found by the contact lookup (linked)")
+
+	unlinked, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
+	rep = runDoctor(t, doctor.Options{URL: e.URL + "/", Cookie: cookieHeader(e, unlinked)})
+	wantFinding(t, rep, doctor.Warn, "sub is not from Dataverse: the contact lookup says no active record matches this user")
+
+	plain := startEnv(t, envOptions{})
+	rep = runDoctor(t, doctor.Options{URL: plain.URL + "/", Cookie: vipCookieHeader(t, plain)})
+	wantFinding(t, rep, doctor.OK, "sub is a GUID, from token.subject_claim (no Dataverse lookup is configured)")
 }
