@@ -21,10 +21,15 @@ import (
 // stand-in that trusts the OP's app tokens; refresh is YAML for the
 // session section (e.g. a refresh_interval).
 func contactEnv(t *testing.T, session string, setup func(dv *testenv.Dataverse)) (*env, *testenv.Dataverse) {
+	return contactEnvWith(t, testenv.OPOptions{}, session, setup)
+}
+
+func contactEnvWith(t *testing.T, op testenv.OPOptions, session string, setup func(dv *testenv.Dataverse)) (*env, *testenv.Dataverse) {
 	t.Helper()
 	var dv *testenv.Dataverse
 	secretFile := filepath.Join(t.TempDir(), "dataverse-secret")
 	e := startEnv(t, envOptions{
+		OP: op,
 		ExtraFor: func(op *testenv.OP) string {
 			dv = testenv.StartDataverse(t, testenv.DataverseOptions{OP: op})
 			if setup != nil {
@@ -190,4 +195,21 @@ func TestDoctorReportsContactLink(t *testing.T) {
 	plain := startEnv(t, envOptions{})
 	rep = runDoctor(t, doctor.Options{URL: plain.URL + "/", Cookie: vipCookieHeader(t, plain)})
 	wantFinding(t, rep, doctor.OK, "sub is a GUID, from token.subject_claim (no Dataverse lookup is configured)")
+}
+
+// An IdP cannot pick the Dataverse record: a claim named like the
+// session's own link is dropped at sign-in, and the lookup decides.
+func TestIdPCannotForgeContactLink(t *testing.T) {
+	forged := "00000000-0000-4000-8000-000000000bad"
+	e, _ := contactEnvWith(t, testenv.OPOptions{EditIDToken: func(c map[string]any) {
+		c["_lcw_contact"] = map[string]any{"r": "linked", "id": forged}
+	}}, "", nil)
+	c, _ := e.login(t, testenv.CustomerUsername, testenv.CustomerPassword, "/")
+	claims, _ := chatToken(t, e, c)
+	if claims["sub"] != testenv.SubjectOf(t, e.OP, testenv.CustomerUsername) {
+		t.Fatalf("sub = %v: the IdP's _lcw_contact claim was believed", claims["sub"])
+	}
+	if res, from := sessionContact(t, e, c); res != "no_match" || from {
+		t.Errorf("session contact: %s, from Dataverse %v", res, from)
+	}
 }
