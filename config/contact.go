@@ -1,6 +1,9 @@
 package config
 
 import (
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"maps"
 	"net/url"
@@ -30,6 +33,11 @@ type Contact struct {
 	ClientID         string `yaml:"client_id"`
 	ClientSecret     string `yaml:"client_secret" secret:"true"`
 	ClientSecretFile string `yaml:"client_secret_file" path:"true"`
+	// ClientCertificateFile and ClientKeyFile, instead of a secret: the
+	// app registration's certificate (PEM) and its RSA private key, which
+	// sign a client assertion for each token request.
+	ClientCertificateFile string `yaml:"client_certificate_file" path:"true"`
+	ClientKeyFile         string `yaml:"client_key_file" path:"true"`
 	// Table is contact (default) or account.
 	Table string `yaml:"table"`
 	// Match says which verified claim is compared with which column.
@@ -56,6 +64,9 @@ type Contact struct {
 	TokenEndpoint string `yaml:"-"`
 	Scope         string `yaml:"-"`
 	Org           string `yaml:"-"`
+	// Certificate is the certificate and key pair read from
+	// ClientCertificateFile and ClientKeyFile (nil with a secret).
+	Certificate *tls.Certificate `yaml:"-"`
 }
 
 // ContactMatch is the claim compared with a column of the table.
@@ -93,6 +104,7 @@ func (c *Contact) provision(p *problems) {
 		return
 	}
 	c.ClientSecret = readSecret(p, "token.contact.client_secret", c.ClientSecret, c.ClientSecretFile)
+	c.provisionCertificate(p)
 	c.Org = strings.TrimSuffix(c.OrgURL, "/")
 	c.Scope = c.Org + "/.default"
 	c.TokenEndpoint = c.TokenURL
@@ -121,8 +133,12 @@ func (c *Contact) validate(p *problems, lwicontexts map[string]ContextRule) {
 	if c.ClientID == "" {
 		p.add(k+"client_id", "is required: the Application (client) ID of the app registration that is Dataverse's application user")
 	}
-	if c.ClientSecret == "" && c.ClientSecretFile == "" {
-		p.add(k+"client_secret", "is required (prefer token.contact.client_secret_file): the app registration's client secret")
+	hasSecret, hasCert := c.ClientSecret != "" || c.ClientSecretFile != "", c.ClientCertificateFile != "" || c.ClientKeyFile != ""
+	switch {
+	case hasSecret && hasCert:
+		p.add(k+"client_secret", "and token.contact.client_certificate_file are both set: the app authenticates with one; keep one")
+	case !hasSecret && !hasCert:
+		p.add(k+"client_secret", "is required (prefer token.contact.client_secret_file), or client_certificate_file with client_key_file: the app registration's credential")
 	}
 	switch c.Table {
 	case TableContact, TableAccount:
@@ -190,4 +206,38 @@ func checkServiceURL(p *problems, key, raw string, bare bool, what string) {
 	case bare && u.Path != "" && u.Path != "/":
 		p.add(key, "%q must be the environment's URL without a path: %s", RedactURL(raw), what)
 	}
+}
+
+// provisionCertificate reads the app registration's certificate and key:
+// both files, a pair that matches, an RSA key of at least 2048 bits (the
+// assertion is signed RS256, as Entra ID accepts).
+func (c *Contact) provisionCertificate(p *problems) {
+	const k = "token.contact.client_"
+	switch {
+	case c.ClientCertificateFile == "" && c.ClientKeyFile == "":
+		return
+	case c.ClientKeyFile == "":
+		p.add(k+"key_file", "is required with client_certificate_file: the certificate's private key (PEM)")
+		return
+	case c.ClientCertificateFile == "":
+		p.add(k+"certificate_file", "is required with client_key_file: the certificate uploaded to the app registration (PEM)")
+		return
+	}
+	pair, err := tls.LoadX509KeyPair(c.ClientCertificateFile, c.ClientKeyFile)
+	if err != nil {
+		p.add(k+"certificate_file", "with %s: %v; give the PEM certificate uploaded to the app registration and its private key", c.ClientKeyFile, err)
+		return
+	}
+	key, ok := pair.PrivateKey.(*rsa.PrivateKey)
+	if !ok || key.N.BitLen() < 2048 {
+		p.add(k+"key_file", "%s must be an RSA private key of at least 2048 bits", c.ClientKeyFile)
+		return
+	}
+	if pair.Leaf == nil {
+		if pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			p.add(k+"certificate_file", "%s: %v", c.ClientCertificateFile, err)
+			return
+		}
+	}
+	c.Certificate = &pair
 }

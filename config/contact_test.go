@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
 // token.contact: every mistake names its key and the fix; a good section
@@ -113,5 +115,38 @@ func TestContactLoads(t *testing.T) {
 	c := cfg.Token.Contact
 	if !c.Enabled() || c.Match.Column != "cr123_customernumber" || c.SubjectContext != "idp_subject" || c.ClientSecret != "x" || c.Table != TableContact {
 		t.Fatalf("loaded %+v", c)
+	}
+}
+
+// Certificate credentials instead of a secret: both files, a matching
+// RSA pair, never together with a secret.
+func TestContactCertificate(t *testing.T) {
+	certFile, keyFile, _ := testenv.AppCertificate(t)
+	otherCert, _, _ := testenv.AppCertificate(t)
+	for _, tt := range []struct {
+		name, cert, key, secret, want string
+	}{
+		{"certificate and key", certFile, keyFile, "", ""},
+		{"and a secret", certFile, keyFile, "s", "token.contact.client_secret: and token.contact.client_certificate_file are both set"},
+		{"no key", certFile, "", "", "token.contact.client_key_file: is required with client_certificate_file"},
+		{"no certificate", "", keyFile, "", "token.contact.client_certificate_file: is required with client_key_file"},
+		{"a key of another certificate", otherCert, keyFile, "", "token.contact.client_certificate_file: with " + keyFile},
+		{"unreadable", certFile + ".missing", keyFile, "", "token.contact.client_certificate_file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default().Token.Contact
+			c.OrgURL, c.TenantID, c.ClientID = "https://contoso.crm.dynamics.com", "contoso.onmicrosoft.com", "app"
+			c.ClientCertificateFile, c.ClientKeyFile, c.ClientSecret = tt.cert, tt.key, tt.secret
+			p := &problems{}
+			c.provision(p)
+			c.validate(p, nil)
+			err := p.err(func(k string) string { return k })
+			switch {
+			case tt.want == "" && (err != nil || c.Certificate == nil || c.Certificate.Leaf == nil):
+				t.Fatalf("error %v, certificate %v", err, c.Certificate)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

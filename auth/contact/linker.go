@@ -83,7 +83,7 @@ func New(o Options) (*Linker, error) {
 	// and the bearer token must go nowhere else.
 	client := &http.Client{Transport: o.Transport, Timeout: c.Timeout.D(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	cc := &clientcredentials.Config{
+	cc := clientcredentials.Config{
 		ClientID:     c.ClientID,
 		ClientSecret: c.ClientSecret,
 		TokenURL:     c.TokenEndpoint,
@@ -92,7 +92,12 @@ func New(o Options) (*Linker, error) {
 	// The source caches the token until shortly before it expires; its
 	// context only carries the HTTP client (with its timeout) and lives
 	// as long as the Linker.
-	tokens := cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, client))
+	tctx := context.WithValue(context.Background(), oauth2.HTTPClient, client)
+	tokens := cc.TokenSource(tctx)
+	if c.Certificate != nil {
+		cc.ClientSecret, cc.AuthStyle = "", oauth2.AuthStyleInParams
+		tokens = oauth2.ReuseTokenSource(nil, &assertionSource{ctx: tctx, cfg: cc, cert: c.Certificate, clientID: c.ClientID})
+	}
 	set, id := "contacts", "contactid"
 	if c.Table == config.TableAccount {
 		set, id = "accounts", "accountid"

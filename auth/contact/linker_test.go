@@ -2,6 +2,7 @@ package contact
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -281,5 +282,36 @@ func TestStandInAnswersSyntaxErrors(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusBadRequest || json.NewDecoder(resp.Body).Decode(&body) != nil || body.Error.Code == "" || !strings.Contains(body.Error.Message, "Syntax error") {
 		t.Fatalf("%d %+v, want 400 with the error JSON", resp.StatusCode, body)
+	}
+}
+
+// Certificate credentials: each app token is asked for with a fresh client
+// assertion signed by the certificate's key, which the OP checks (as Entra
+// ID does); another certificate gets no token.
+func TestLinkWithCertificate(t *testing.T) {
+	certFile, keyFile, cert := testenv.AppCertificate(t)
+	op := testenv.StartOP(t, testenv.OPOptions{AppCertificate: cert})
+	dv := testenv.StartDataverse(t, testenv.DataverseOptions{OP: op})
+	ann := dv.Add("contact", map[string]string{"emailaddress1": "ann@example.com"}, false)
+	w := world{op: op, dv: dv}
+	withCert := func(certFile, keyFile string) *Linker {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.linker(t, nil, nil, func(c *config.Contact) { c.ClientSecret, c.Certificate = "", &pair })
+	}
+	l := withCert(certFile, keyFile)
+	for range 2 {
+		if got := l.Link(context.Background(), verified("ann@example.com"), nil); got.Result != claims.ContactLinked || got.ID != ann {
+			t.Fatalf("Link = %+v, want %s", got, ann)
+		}
+	}
+	if n := op.AppTokenRequests(); n != 1 {
+		t.Errorf("%d app token requests, want 1 (cached)", n)
+	}
+	otherCert, otherKey, _ := testenv.AppCertificate(t)
+	if got := withCert(otherCert, otherKey).Link(context.Background(), verified("ann@example.com"), nil); got.Result != claims.ContactError {
+		t.Fatalf("Link with a certificate the app does not have = %+v, want error", got)
 	}
 }

@@ -2,11 +2,18 @@ package devidp
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -85,3 +92,39 @@ func (p *Provider) AppTokenRequests() int {
 
 // TokenURL is the provider's token endpoint.
 func (p *Provider) TokenURL() string { return p.Issuer + tokenPath }
+
+// appAssertion checks a client assertion (RFC 7523) of the app
+// registration as Entra ID does for certificate credentials: signed by the
+// registered certificate's key (PS256 or RS256), its x5t#S256 the
+// certificate's thumbprint, aud the token endpoint, iss and sub the app's
+// client id, not expired.
+type appAssertion struct {
+	cert     *x509.Certificate
+	tokenURL string
+	clientID string
+}
+
+func (a *appAssertion) check(form url.Values) error {
+	if form.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return errors.New("client_assertion_type is not jwt-bearer")
+	}
+	if id := form.Get("client_id"); id != "" && id != a.clientID {
+		return fmt.Errorf("client_id %q is not the app's", id)
+	}
+	sum := sha256.Sum256(a.cert.Raw)
+	var c jwt.RegisteredClaims
+	_, err := jwt.ParseWithClaims(form.Get("client_assertion"), &c, func(t *jwt.Token) (any, error) {
+		if t.Header["x5t#S256"] != base64.RawURLEncoding.EncodeToString(sum[:]) {
+			return nil, errors.New("x5t#S256 is not the registered certificate's thumbprint")
+		}
+		return a.cert.PublicKey, nil
+	}, jwt.WithValidMethods([]string{"PS256", "RS256"}), jwt.WithAudience(a.tokenURL), jwt.WithIssuer(a.clientID),
+		jwt.WithSubject(a.clientID), jwt.WithExpirationRequired(), jwt.WithIssuedAt())
+	if err != nil {
+		return fmt.Errorf("client assertion: %w", err)
+	}
+	if c.ID == "" {
+		return errors.New("client assertion without jti")
+	}
+	return nil
+}

@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,6 +59,10 @@ type Options struct {
 	// Dataverse application user does at Entra ID. Defaults:
 	// DefaultAppClientID, DefaultAppClientSecret.
 	AppClientID, AppClientSecret string
+	// AppCertificate, when set, lets the app registration authenticate
+	// with a client assertion signed by this certificate's key instead of
+	// its secret (Entra ID's certificate credentials).
+	AppCertificate *x509.Certificate
 
 	// TokenAuthMethod is how the client is registered to authenticate at
 	// the token endpoint: client_secret_basic (the default, as for a client
@@ -257,6 +262,10 @@ func Start(opts Options) (*Provider, error) {
 		}
 	}
 	gate := &tokenGate{next: handler, authMethod: opts.TokenAuthMethod, before: opts.BeforeToken}
+	if opts.AppCertificate != nil {
+		gate.assertion = &appAssertion{cert: opts.AppCertificate, tokenURL: issuer + tokenPath, clientID: opts.AppClientID}
+		gate.appSecret = opts.AppClientSecret
+	}
 
 	p := &Provider{
 		Issuer:          issuer,
