@@ -227,3 +227,13 @@ func matchValue(c map[string]any, path string) (string, bool) {
 	}
 	return "", false
 }
+
+// Probe checks what a lookup needs, for check-config --online: an app
+// token from the token endpoint, and a read of the table (one active
+// record's id) with it. The error wraps *oauth2.RetrieveError when the
+// token endpoint refused, *APIError when Dataverse did.
+func (l *Linker) Probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout.D())
+	defer cancel()
+	return l.api.probe(ctx)
+}

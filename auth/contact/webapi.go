@@ -80,6 +80,20 @@ func (a *webAPI) find(ctx context.Context, column, value string) ([]string, erro
 	return ids, nil
 }
 
+// probe reads one active record's id: the token, the application user
+// and its read privilege all work.
+func (a *webAPI) probe(ctx context.Context) error {
+	q := url.Values{"$select": {a.idColumn}, "$filter": {"statecode eq 0"}, "$top": {"1"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.org+apiPath+a.set+"?"+q.Encode(), nil)
+	if err != nil {
+		return fmt.Errorf("contact: build request: %w", err)
+	}
+	var answer struct {
+		Value []map[string]any `json:"value"`
+	}
+	return a.do(ctx, req, http.StatusOK, &answer)
+}
+
 // create makes a record of fields and returns its id, from the
 // representation Dataverse returns (Prefer: return=representation).
 func (a *webAPI) create(ctx context.Context, fields map[string]string) (string, error) {
