@@ -105,8 +105,14 @@ func (t *Token) validate(p *problems) {
 	t.Contact.validate(p, t.LWIContexts)
 	validateRules(p, "token.lwicontexts", t.LWIContexts, false)
 	validateRules(p, "token.context_keys", t.ContextKeys, true)
-	if n := countKeys(t.LWIContexts, t.ContextKeys); n > MaxContextKeys {
-		p.add("token.lwicontexts", "%d context keys (lwicontexts and context_keys together) are too many: Omnichannel accepts at most %d; remove some", n, MaxContextKeys)
+	n, also := countKeys(t.LWIContexts, t.ContextKeys), ""
+	if sc := t.Contact.SubjectContext; t.Contact.Enabled() && sc != "" {
+		if _, taken := t.ContextKeys[sc]; !taken {
+			n, also = n+1, ", and token.contact.subject_context"
+		}
+	}
+	if n > MaxContextKeys {
+		p.add("token.lwicontexts", "%d context keys (lwicontexts and context_keys together%s) are too many: Omnichannel accepts at most %d; remove some", n, also, MaxContextKeys)
 	}
 
 	if t.ContextURL != "" {
