@@ -24,6 +24,7 @@ var floors = map[string]int{
 	"deploy":       0,
 	"internal":     1, // ground-floor helpers every layer may use
 	"auth":         1,
+	"auth/contact": 2, // wired by cmd/internal/app; login declares what it calls
 	"proxy":        3,
 	"cmd/internal": 4, // wiring and command features
 	"cmd":          5, // the binaries

@@ -313,6 +313,9 @@ type Token struct {
 	// endpoint. 0 turns the limit off.
 	RateLimit int `yaml:"rate_limit"`
 	RateBurst int `yaml:"rate_burst"`
+	// Contact makes sub the GUID of the user's Dataverse contact (or
+	// account), found by a lookup at sign-in; off by default.
+	Contact Contact `yaml:"contact"`
 }
 
 // SigningKey is one PEM private key file; the first configured key signs.

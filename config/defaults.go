@@ -73,6 +73,13 @@ func Default() Config {
 			// signatures a second, a thousandth of a core.
 			RateLimit: 30,
 			RateBurst: 20,
+			Contact: Contact{
+				Table:     TableContact,
+				Match:     ContactMatch{Claim: "email", Column: "emailaddress1"},
+				OnNoMatch: NoMatchSubject,
+				Timeout:   Duration(3 * time.Second),
+				Recheck:   Duration(time.Hour),
+			},
 		},
 		Inject: Inject{
 			ClientFunction:    "lcwAuth.getAuthenticationToken",

@@ -187,6 +187,9 @@ func TestHelmSchemaCoversConfig(t *testing.T) {
 		"session.secret", "session.secret_file", "session.previous_secrets", "session.previous_secret_files",
 		"session.redis.password", "session.redis.password_file",
 		"token.signing_keys",
+		// A secret never goes into values: mount one and name it in
+		// token.contact.client_secret_file.
+		"token.contact.client_secret",
 		// TLS ends at the Ingress; the probes and the ServiceMonitor speak http.
 		"server.tls_cert_file", "server.tls_key_file",
 	}

@@ -48,6 +48,7 @@ var jsonNumberRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0
 
 // provision compiles every rule's matches pattern, in a stable order.
 func (t *Token) provision(p *problems) {
+	t.Contact.provision(p)
 	for _, section := range []struct {
 		name  string
 		rules map[string]ContextRule
@@ -101,10 +102,17 @@ func (t *Token) validate(p *problems) {
 		p.add("token.key_check_interval", "%s is too short: use at least 1s (default %s); key files are re-read this often", t.KeyCheckInterval.D(), DurationText(Default().Token.KeyCheckInterval.D()))
 	}
 
+	t.Contact.validate(p, t.LWIContexts)
 	validateRules(p, "token.lwicontexts", t.LWIContexts, false)
 	validateRules(p, "token.context_keys", t.ContextKeys, true)
-	if n := countKeys(t.LWIContexts, t.ContextKeys); n > MaxContextKeys {
-		p.add("token.lwicontexts", "%d context keys (lwicontexts and context_keys together) are too many: Omnichannel accepts at most %d; remove some", n, MaxContextKeys)
+	n, also := countKeys(t.LWIContexts, t.ContextKeys), ""
+	if sc := t.Contact.SubjectContext; t.Contact.Enabled() && sc != "" {
+		if _, taken := t.ContextKeys[sc]; !taken {
+			n, also = n+1, ", and token.contact.subject_context"
+		}
+	}
+	if n > MaxContextKeys {
+		p.add("token.lwicontexts", "%d context keys (lwicontexts and context_keys together%s) are too many: Omnichannel accepts at most %d; remove some", n, also, MaxContextKeys)
 	}
 
 	if t.ContextURL != "" {

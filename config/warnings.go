@@ -14,6 +14,9 @@ func (c *Config) Warnings() []string {
 	var out []string
 	host := c.Public.Hostname()
 	loopback := IsLoopbackHost(host)
+	if ct := c.Token.Contact; ct.Enabled() && c.OIDC.AllowUnverifiedEmail && (ct.Match.Claim == "email" || ct.Match.Claim == "emails") {
+		out = append(out, "token.contact matches the email claim while oidc.allow_unverified_email is on: a user who registers someone else's address unverified at the IdP would chat as that customer's contact; match a claim the IdP verifies, or turn allow_unverified_email off")
+	}
 	if c.Public.Scheme == "http" && !loopback {
 		out = append(out, fmt.Sprintf("public_url %s is plain http on a host that is not loopback: cookies are not Secure and sign-in travels in clear; plain http is for testing on 127.0.0.1 only — use https (the proxy's own server.tls_cert_file, or TLS at a load balancer in front)", c.PublicURL))
 	}

@@ -31,7 +31,12 @@ const Every = "*"
 //   - headers.pass: email, preferred_username and, with headers.groups,
 //     access.groups_claim (auth/access);
 //   - iss: the token limit's key names the user by issuer and subject
-//     (proxy/identity.go), so two tenants' equal subjects stay apart.
+//     (proxy/identity.go), so two tenants' equal subjects stay apart;
+//   - token.contact: the link to the Dataverse record (ContactClaim, which
+//     the sign-in sets and the chat token's sub reads), so a session made
+//     before the lookup was configured signs in again and gets one; the
+//     matched claim (with the email's verification) and the claims a new
+//     contact is made from, which a refresh may look up again.
 //
 // The session's own fields carry the rest (subject, sid, expiry, refresh
 // token, ID token for logout). A claim path keeps its top-level claim: the
@@ -56,6 +61,19 @@ func Needed(cfg *config.Config) Set {
 		}
 	}
 	add("iss")
+	if ct := cfg.Token.Contact; ct.Enabled() {
+		add(ContactClaim)
+		// A refresh looks again, from the session's claims when the IdP
+		// sends no new ID token.
+		add(ct.Match.Claim)
+		if ct.Match.Claim == "email" {
+			add("email_verified")
+			add("xms_edov")
+		}
+		for _, c := range ct.Create {
+			add(c)
+		}
+	}
 	add(cfg.Token.SubjectClaim)
 	for _, r := range cfg.Token.LWIContexts {
 		add(r.Claim)

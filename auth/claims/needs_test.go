@@ -116,6 +116,13 @@ func TestNeededByEachReader(t *testing.T) {
 			[]string{"email", "iss", "preferred_username", "sub"}},
 		{"headers off read nothing", func(c *config.Config) { c.Headers.Pass = false }, []string{"iss", "sub"}},
 		{"context_url gets every claim", func(c *config.Config) { c.Token.ContextURL = "https://crm.example.com/ctx" }, []string{Every}},
+		{"the contact link, its email and verification", func(c *config.Config) { c.Token.Contact.OrgURL = "https://contoso.crm.dynamics.com" },
+			[]string{ContactClaim, "email", "email_verified", "iss", "sub", "xms_edov"}},
+		{"the contact link by a custom claim, with create", func(c *config.Config) {
+			c.Token.Contact.OrgURL = "https://contoso.crm.dynamics.com"
+			c.Token.Contact.Match = config.ContactMatch{Claim: "customer_no", Column: "cr123_customernumber"}
+			c.Token.Contact.Create = map[string]string{"firstname": "given_name"}
+		}, []string{ContactClaim, "customer_no", "given_name", "iss", "sub"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,5 +190,24 @@ func TestCovers(t *testing.T) {
 	}
 	if !slices.Equal(now.Names(), []string{"email", "iss", "sub"}) {
 		t.Fatalf("Names = %q", now.Names())
+	}
+}
+
+// Turning token.contact on ends the sessions made before: they hold no
+// link, and their users sign in again and get one.
+func TestContactConfigSignsOldSessionsIn(t *testing.T) {
+	c := config.Default()
+	before := Needed(&c).Names()
+	c.Token.Contact.OrgURL = "https://contoso.crm.dynamics.com"
+	if Needed(&c).Covers(before) {
+		t.Fatal("a session made before token.contact covers it: it would have no link until it ends")
+	}
+	if !Needed(&c).Covers(Needed(&c).Names()) {
+		t.Fatal("a session made with token.contact does not cover it")
+	}
+	link := Contact{ID: "3f1c9a52-7d6e-4b8f-9a01-5e2d4c6b8a73", Result: ContactLinked}
+	kept := Needed(&c).Keep(map[string]any{"sub": "x", ContactClaim: link.Value(), "aio": "dropped"})
+	if got, ok := ContactOf(kept); !ok || got != link {
+		t.Fatalf("kept %v: the link is lost", kept)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -465,6 +466,9 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 	if prev == nil {
 		overage = groupsOverage(sess.Claims) // read before the claims are cut to what the configuration reads
 	}
+	if rp.opt.Contact != nil {
+		sess.Claims = rp.linkContact(ctx, sess.Claims, prev)
+	}
 	sess.Claims, sess.Needs = rp.opt.Claims.Keep(sess.Claims), rp.opt.Claims.Names()
 	if prev != nil {
 		sess.ID = prev.ID // a refresh replaces the server-side record in place
@@ -476,6 +480,26 @@ func (rp *RP) sessionFromToken(ctx context.Context, p *provider, tok *oauth2.Tok
 	}
 	sess.RefreshAt = rp.refreshAt(now, tok, sess)
 	return sess, overage, nil
+}
+
+// linkContact adds the session's link to its Dataverse record
+// (claims.ContactClaim): looked up at sign-in, and at a refresh when the
+// link says it is due; otherwise the refreshed session keeps prev's. The
+// claims map may be shared: a copy is returned.
+func (rp *RP) linkContact(ctx context.Context, c map[string]any, prev *session.Session) map[string]any {
+	var before *claims.Contact
+	if prev != nil {
+		if link, ok := claims.ContactOf(prev.Claims); ok {
+			before = &link
+		}
+	}
+	link := rp.opt.Contact.Link(ctx, c, before)
+	out := maps.Clone(c)
+	if out == nil {
+		out = map[string]any{}
+	}
+	out[claims.ContactClaim] = link.Value()
+	return out
 }
 
 // trustedClaims keeps an email only when it may be trusted: the rules of
@@ -534,7 +558,9 @@ var protectedClaims = map[string]struct{}{"sub": {}, "iss": {}, "aud": {}}
 
 // droppedClaims are token mechanics that no lwicontexts rule needs; leaving
 // them out keeps the cookie small.
-var droppedClaims = []string{"nonce", "at_hash", "c_hash", "exp", "iat", "nbf", "aud", "azp", "auth_time", "jti", "sid"}
+// claims.ContactClaim is the proxy's own: an IdP that sends a claim of
+// that name must not pick the user's Dataverse record.
+var droppedClaims = []string{"nonce", "at_hash", "c_hash", "exp", "iat", "nbf", "aud", "azp", "auth_time", "jti", "sid", claims.ContactClaim}
 
 func keepClaims(c map[string]any) map[string]any {
 	for _, k := range droppedClaims {

@@ -44,6 +44,18 @@ type Options struct {
 	// Tracer, when set, traces the code exchange, the ID token check,
 	// userinfo and refreshes as children of the request's span.
 	Tracer trace.TracerProvider
+	// Contact, when set (token.contact), links each session to the
+	// user's Dataverse record at sign-in and at refreshes when due.
+	Contact ContactLinker
+}
+
+// ContactLinker finds the user's Dataverse record (auth/contact.Linker).
+type ContactLinker interface {
+	// Link returns the session's link for its verified claims; prev is
+	// the link the session holds (nil at sign-in), returned unchanged
+	// while it is not due. It returns within its own timeout, whatever
+	// Dataverse does.
+	Link(ctx context.Context, verified map[string]any, prev *claims.Contact) claims.Contact
 }
 
 // RP is the proxy's OpenID Connect relying party.

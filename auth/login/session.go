@@ -40,7 +40,7 @@ func (rp *RP) Session(w http.ResponseWriter, r *http.Request) (*session.Session,
 	if sess.Legacy() {
 		sess = rp.upgrade(w, r, sess)
 	}
-	if !rp.opt.Claims.Covers(sess.Needs) {
+	if !rp.opt.Claims.Covers(sess.Needs) || rp.lacksContact(sess) {
 		// The configuration now reads a claim this session did not keep:
 		// signed in again, never answered with the claim missing.
 		rp.metrics.Logins.WithLabelValues("claims_changed").Inc()
@@ -54,6 +54,18 @@ func (rp *RP) Session(w http.ResponseWriter, r *http.Request) (*session.Session,
 		return rp.refresher.refresh(w, r, sess), nil
 	}
 	return sess, nil
+}
+
+// lacksContact reports a session without a contact link while
+// token.contact is on: one of an earlier version (which kept every claim,
+// so Covers passes) made before the lookup was configured. Every sign-in
+// with the lookup stores a link, even a failed one.
+func (rp *RP) lacksContact(sess *session.Session) bool {
+	if rp.opt.Contact == nil {
+		return false
+	}
+	_, ok := claims.ContactOf(sess.Claims)
+	return !ok
 }
 
 // upgrade rewrites a session read in an earlier version's format (every

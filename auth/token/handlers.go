@@ -237,7 +237,7 @@ func fail(w http.ResponseWriter, asJSON bool, code int, msg string) {
 
 // SessionHandler shows what the next token would carry, for debugging a
 // mapping: {"subject", "expires_at" (the session's), "lwicontexts" (as an
-// object), "problems"}. It calls context_url like a real token would. It
+// object), "problems", and with token.contact "contact" (ContactView)}. It calls context_url like a real token would. It
 // serves whatever method reaches it: mount it for GET (the router answers
 // other methods 405).
 func SessionHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler {
@@ -276,7 +276,8 @@ func SessionHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler 
 			ExpiresAt   int64            `json:"expires_at"`
 			LWIContexts map[string]any   `json:"lwicontexts"`
 			Problems    []claims.Problem `json:"problems"`
-		}{p.Subject, unixOrZero(id.SessionExpiry), p.Contexts, problems}, "", "  ")
+			Contact     *ContactView     `json:"contact,omitempty"`
+		}{p.Subject, unixOrZero(id.SessionExpiry), p.Contexts, problems, contactView(p)}, "", "  ")
 		if err != nil {
 			fail(w, true, http.StatusInternalServerError, "encode session")
 			return
@@ -284,6 +285,21 @@ func SessionHandler(m *Minter, who IdentityFunc, o HandlerOptions) http.Handler 
 		h.Set("Content-Type", "application/json")
 		w.Write(body)
 	})
+}
+
+// ContactView is the session endpoint's "contact" member, present when
+// token.contact is configured: the last lookup's result and whether sub
+// is the Dataverse record's GUID (doctor reads it).
+type ContactView struct {
+	Result        string `json:"result"`
+	FromDataverse bool   `json:"sub_from_dataverse"`
+}
+
+func contactView(p Payload) *ContactView {
+	if p.Contact == nil {
+		return nil
+	}
+	return &ContactView{Result: p.Contact.Result, FromDataverse: p.Contact.ID != "" && p.Subject == p.Contact.ID}
 }
 
 func unixOrZero(t time.Time) int64 {

@@ -106,6 +106,10 @@ type Payload struct {
 	LWIContexts string
 	// Problems lists keys left out and why.
 	Problems []claims.Problem
+	// Contact is the session's link to its Dataverse record when
+	// token.contact is configured (nil otherwise, or when the session has
+	// none); Subject is its ID when it has one.
+	Contact *claims.Contact
 }
 
 // Payload computes the subject and lwicontexts for verified claims, calling
@@ -120,6 +124,23 @@ func (m *Minter) Payload(ctx context.Context, idClaims map[string]any) (Payload,
 		return Payload{}, fmt.Errorf("%w: the identity's %q claim is missing or not a string; set token.subject_claim to a claim every user has (ideally the Dataverse contact GUID)", ErrNoSubject, m.cfg.SubjectClaim)
 	}
 	values, problems := m.mapper.Map(idClaims)
+	var link *claims.Contact
+	if ct := m.cfg.Contact; ct.Enabled() {
+		if l, ok := claims.ContactOf(idClaims); ok {
+			link = &l
+			if claims.IsRecordID(l.ID) {
+				// Omnichannel links the chat to the record whose GUID sub
+				// is; the IdP's subject goes to a context variable.
+				if ct.SubjectContext != "" {
+					values[ct.SubjectContext] = sub
+				}
+				sub = l.ID
+			}
+		}
+		if ct.SubjectContext != "" && values[ct.SubjectContext] == nil {
+			values[ct.SubjectContext] = sub
+		}
+	}
 	if m.enrich != nil {
 		problems = m.addEnrichment(ctx, sub, idClaims, values, problems)
 	}
@@ -137,7 +158,7 @@ func (m *Minter) Payload(ctx context.Context, idClaims map[string]any) (Payload,
 	if err != nil {
 		return Payload{}, err
 	}
-	return Payload{Subject: sub, Contexts: values, LWIContexts: s, Problems: problems}, nil
+	return Payload{Subject: sub, Contexts: values, LWIContexts: s, Problems: problems, Contact: link}, nil
 }
 
 func (m *Minter) addEnrichment(ctx context.Context, sub string, idClaims, values map[string]any, problems []claims.Problem) []claims.Problem {

@@ -101,6 +101,14 @@ func tokenCmd(ctx context.Context, args []string, proc process, stdout, stderr i
 	if cfg.Token.ContextURL != "" {
 		fmt.Fprintln(stderr, "note: token.context_url is not called offline; its keys are left out")
 	}
+	if _, sent := idClaims[claims.ContactClaim]; sent {
+		// As serve: only the lookup sets the link, never a claim.
+		delete(idClaims, claims.ContactClaim)
+		fmt.Fprintf(stderr, "note: %s left out, as serve does: only the Dataverse lookup links a session to a record\n", claims.ContactClaim)
+	}
+	if cfg.Token.Contact.Enabled() {
+		fmt.Fprintln(stderr, "note: token.contact's Dataverse lookup is not made offline; sub is token.subject_claim, as after a lookup that found nothing")
+	}
 	m := token.NewMinter(token.MinterOptions{Token: cfg.Token, Keys: ks})
 	p, err := m.Payload(ctx, idClaims)
 	if err != nil {

@@ -213,3 +213,21 @@ func TestTokenCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+// token --claims drops a claims file's _lcw_contact as serve drops an
+// IdP's: only the Dataverse lookup sets sub to a record.
+func TestTokenIgnoresContactClaim(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	if _, _, err := runCmd(t, nil, "keygen", "--out", dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg := tokenCmdConfig(t, filepath.Join(dir, keys.PrivateKeyFile))
+	claimsFile := writeTemp(t, "claims.json", `{"sub":"idp-1","_lcw_contact":{"r":"linked","id":"00000000-0000-4000-8000-000000000bad"}}`)
+	out, stderr, err := runCmd(t, nil, "token", "--config", cfg, "--claims", claimsFile, "--decode")
+	if err != nil {
+		t.Fatalf("token: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(out, `"sub": "idp-1"`) || !strings.Contains(stderr, "_lcw_contact left out") {
+		t.Fatalf("out:\n%s\nstderr:\n%s", out, stderr)
+	}
+}

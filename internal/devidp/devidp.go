@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +54,15 @@ type Options struct {
 	// ClientID and ClientSecret of the one registered confidential web
 	// client. Defaults: DefaultClientID, DefaultClientSecret.
 	ClientID, ClientSecret string
+	// AppClientID and AppClientSecret are an app registration that gets
+	// JWT access tokens with the client-credentials grant (app.go), as a
+	// Dataverse application user does at Entra ID. Defaults:
+	// DefaultAppClientID, DefaultAppClientSecret.
+	AppClientID, AppClientSecret string
+	// AppCertificate, when set, lets the app registration authenticate
+	// with a client assertion signed by this certificate's key instead of
+	// its secret (Entra ID's certificate credentials).
+	AppCertificate *x509.Certificate
 
 	// TokenAuthMethod is how the client is registered to authenticate at
 	// the token endpoint: client_secret_basic (the default, as for a client
@@ -155,6 +165,9 @@ type Provider struct {
 	Addr string
 	// ClientID and ClientSecret of the registered client.
 	ClientID, ClientSecret string
+	// AppClientID and AppClientSecret of the client-credentials app
+	// registration; TokenURL is where it gets its tokens.
+	AppClientID, AppClientSecret string
 	// Users are the accounts it serves, after defaults were applied.
 	Users []User
 
@@ -190,6 +203,12 @@ func Start(opts Options) (*Provider, error) {
 	}
 	if opts.ClientSecret == "" {
 		opts.ClientSecret = DefaultClientSecret
+	}
+	if opts.AppClientID == "" {
+		opts.AppClientID = DefaultAppClientID
+	}
+	if opts.AppClientSecret == "" {
+		opts.AppClientSecret = DefaultAppClientSecret
 	}
 	if len(opts.Users) == 0 {
 		opts.Users = DefaultUsers()
@@ -243,19 +262,25 @@ func Start(opts Options) (*Provider, error) {
 		}
 	}
 	gate := &tokenGate{next: handler, authMethod: opts.TokenAuthMethod, before: opts.BeforeToken}
+	if opts.AppCertificate != nil {
+		gate.assertion = &appAssertion{cert: opts.AppCertificate, tokenURL: issuer + tokenPath, clientID: opts.AppClientID}
+		gate.appSecret = opts.AppClientSecret
+	}
 
 	p := &Provider{
-		Issuer:       issuer,
-		Addr:         ln.Addr().String(),
-		ClientID:     opts.ClientID,
-		ClientSecret: opts.ClientSecret,
-		Users:        opts.Users,
-		b2c:          opts.B2C,
-		externalID:   opts.ExternalID,
-		storage:      storage,
-		gate:         gate,
-		srv:          &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second},
-		done:         make(chan struct{}),
+		Issuer:          issuer,
+		Addr:            ln.Addr().String(),
+		ClientID:        opts.ClientID,
+		ClientSecret:    opts.ClientSecret,
+		AppClientID:     opts.AppClientID,
+		AppClientSecret: opts.AppClientSecret,
+		Users:           opts.Users,
+		b2c:             opts.B2C,
+		externalID:      opts.ExternalID,
+		storage:         storage,
+		gate:            gate,
+		srv:             &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second},
+		done:            make(chan struct{}),
 	}
 	p.srv.Handler = p.countKeyRequests(gate)
 	log.Warn("DEVELOPMENT-ONLY OpenID provider started: plain-text demo passwords, in-memory state, never use it in production",

@@ -33,6 +33,9 @@ type claimsStorage struct {
 	tokens map[string]issuedToken // access token id -> what we promised
 
 	rotation rotation // keys made by Provider.RotateKey
+
+	app       appClient // the client-credentials app registration (app.go)
+	appSecret string
 }
 
 // issuedToken remembers what was promised for an access token, because the
@@ -56,7 +59,9 @@ func newClaimsStorage(users *userStore, opts Options) *claimsStorage {
 			claimsInIDToken: !opts.ClaimsOnlyInUserinfo,
 			idTokenLifetime: opts.IDTokenLifetime,
 		},
-		tokens: make(map[string]issuedToken),
+		tokens:    make(map[string]issuedToken),
+		app:       appClient{storage.WebClient(opts.AppClientID, opts.AppClientSecret)},
+		appSecret: opts.AppClientSecret,
 	}
 }
 

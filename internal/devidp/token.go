@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -35,6 +36,12 @@ type tokenGate struct {
 	next       http.Handler
 	authMethod string // the registered method
 	before     func(grantType string) int
+	// assertion, when set, checks the app registration's client
+	// assertions; the library's client-credentials path authenticates by
+	// secret only, so a request whose assertion passes is handed on with
+	// the app's secret (appSecret) in its place.
+	assertion *appAssertion
+	appSecret string
 
 	mu   sync.Mutex
 	seen []TokenRequest
@@ -62,6 +69,22 @@ func (g *tokenGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, http.StatusText(status), status)
 			return
 		}
+	}
+	if form.Get("client_assertion") != "" && g.assertion != nil && req.GrantType == string(oidc.GrantTypeClientCredentials) {
+		if err := g.assertion.check(form); err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client", "error_description": err.Error()})
+			return
+		}
+		form.Del("client_assertion")
+		form.Del("client_assertion_type")
+		form.Set("client_id", g.assertion.clientID)
+		form.Set("client_secret", g.appSecret)
+		r.Body = io.NopCloser(strings.NewReader(form.Encode()))
+		r.ContentLength = -1
+		g.next.ServeHTTP(w, r)
+		return
 	}
 	if req.AuthMethod != g.authMethod {
 		// Hydra's answer, word for word in what matters: 401 invalid_client.

@@ -41,6 +41,10 @@ type Metrics struct {
 	ContextProblems *prometheus.CounterVec
 	// ContextEnrichment counts context_url calls by result: ok, error.
 	ContextEnrichment *prometheus.CounterVec
+	// ContactLookups counts Dataverse contact lookups (token.contact) by
+	// result: linked, created, no_match, ambiguous, no_claim, throttled,
+	// unavailable, error.
+	ContactLookups *prometheus.CounterVec
 	// Injections counts HTML responses by result: injected, skipped_*, already.
 	Injections *prometheus.CounterVec
 	// ClientEvents counts lcw:error codes reported by browsers.
@@ -99,6 +103,7 @@ func New() *Metrics {
 	m.TokenSignDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "lcw", Name: "token_sign_duration_seconds", Help: "Time to mint and sign one chat token.", Buckets: []float64{.0005, .001, .002, .005, .01, .05, .1, .5, 1, 2}})
 	m.ContextProblems = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "lwicontexts_problems_total", Help: "lwicontexts keys left out of a token, by key and reason."}, []string{"key", "reason"})
 	m.ContextEnrichment = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "context_enrichment_total", Help: "context_url calls by result."}, []string{"result"})
+	m.ContactLookups = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "contact_lookups_total", Help: "Dataverse contact lookups (token.contact) by result."}, []string{"result"})
 	m.Injections = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "injections_total", Help: "HTML responses by injection result."}, []string{"result"})
 	m.ClientEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "client_events_total", Help: "lcw:error codes reported by browsers."}, []string{"code"})
 	m.ClientClockSkew = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "lcw", Name: "client_clock_skew_total", Help: "Pages whose browser clock ran more than a minute ahead of the proxy's (their widget takes valid tokens for expired ones)."})
@@ -107,7 +112,7 @@ func New() *Metrics {
 	m.StoreDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "lcw", Name: "session_store_duration_seconds", Help: "Server-side session store operation latency by op.", Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .05, .1, .5, 2}}, []string{"op"})
 	m.BackchannelLogouts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "backchannel_logouts_total", Help: "Back-channel logout requests from the IdP by result."}, []string{"result"})
 	m.FrontchannelLogouts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lcw", Name: "frontchannel_logouts_total", Help: "Front-channel logout requests (the IdP's iframe) by result."}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.SessionCookieBytes, m.SignInWarnings, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.Injections, m.ClientEvents, m.ClientClockSkew, m.KeyReloads, m.StoreOps, m.StoreDuration, m.BackchannelLogouts, m.FrontchannelLogouts} {
+	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.Logins, m.SessionCookieBytes, m.SignInWarnings, m.Tokens, m.TokenSignDuration, m.ContextProblems, m.ContextEnrichment, m.ContactLookups, m.Injections, m.ClientEvents, m.ClientClockSkew, m.KeyReloads, m.StoreOps, m.StoreDuration, m.BackchannelLogouts, m.FrontchannelLogouts} {
 		f(c)
 	}
 	m.StoreCacheRefused = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "lcw", Name: "session_store_cache_refused_total", Help: "Times Redis refused client-side caching (CLIENT TRACKING) and the session store went on without it."})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/access"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/contact"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/login"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session"
@@ -24,6 +25,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/tracing"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/health"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/httpspan"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/ratelimit"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy"
@@ -115,10 +117,21 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 			closeStore()
 		}
 	}()
-	rp, err := login.New(login.Options{
+	loginOpts := login.Options{
 		OIDC: cfg.OIDC, Session: cfg.Session, Claims: claims.Needed(cfg), Store: store, Codec: codec, Paths: cfg.Paths, PublicOrigin: origin,
 		Logger: log, LogEmail: cfg.Log.Email, Metrics: m, Tracer: tp,
-	})
+	}
+	if cfg.Token.Contact.Enabled() {
+		linker, err := contact.New(contact.Options{
+			Contact: cfg.Token.Contact, AllowUnverifiedEmail: cfg.OIDC.AllowUnverifiedEmail,
+			Transport: contactTransport(tp), Logger: log, Metrics: m,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("token.contact: %w", err)
+		}
+		loginOpts.Contact = linker
+	}
+	rp, err := login.New(loginOpts)
 	if err != nil {
 		return nil, fmt.Errorf("set up sign-in: %w", err)
 	}
@@ -290,4 +303,13 @@ func (a *App) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.metrics.Handler())
 	return mux
+}
+
+// contactTransport carries the contact lookup's calls (Entra ID's token
+// endpoint, the Dataverse Web API): client spans when tracing is on.
+func contactTransport(tp trace.TracerProvider) http.RoundTripper {
+	if tp == nil {
+		return nil
+	}
+	return httpspan.NewTransport(nil, tp, httpspan.Options{Scope: "github.com/lcw-auth-proxy/lcw-auth-proxy/auth/contact"})
 }

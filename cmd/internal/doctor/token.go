@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/keys"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/token"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
@@ -23,9 +23,6 @@ const (
 	contextKeysWarn  = 80
 	contextValueWarn = 3500
 )
-
-// guid is the form of a Dataverse record id.
-var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // checkCrossSite asks for a token the way a script on another site would,
 // with the session cookie when there is one: only a 403 is safe.
@@ -130,14 +127,64 @@ func (c *check) checkToken(ctx context.Context) {
 		return
 	}
 	c.checkClaims(rep)
+	sub, _ := rep.Claims["sub"].(string)
+	c.checkContact(ctx, sub)
+}
+
+// checkContact asks {prefix}/session where sub came from: with
+// token.contact configured the answer names the last lookup's result, and
+// whether sub is the GUID of the user's Dataverse record.
+func (c *check) checkContact(ctx context.Context, sub string) {
+	u := c.endpoint("session")
+	resp, body, err := c.get(ctx, http.MethodGet, u, map[string]string{
+		"Cookie": c.opt.Cookie, "Origin": c.origin, "Sec-Fetch-Site": "same-origin", "Accept": "application/json",
+	})
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return // the token check above already said what is wrong
+	}
+	var answer struct {
+		Contact *token.ContactView `json:"contact"`
+	}
+	if json.Unmarshal(body, &answer) != nil {
+		return
+	}
+	ct := answer.Contact
+	switch {
+	case ct == nil:
+		if claims.IsRecordID(sub) {
+			c.ok("token", "sub is a GUID, from token.subject_claim (no Dataverse lookup is configured): Omnichannel links the chat if it is an active contact's or account's id")
+		}
+	case ct.FromDataverse:
+		c.ok("token", "sub %s is the GUID of the signed-in user's Dataverse record, found by the contact lookup (%s)", sub, ct.Result)
+	default:
+		text, fix := contactAdvice(ct.Result)
+		c.add(Warn, "token", "sub is not from Dataverse: the contact lookup says "+text, fix)
+	}
+}
+
+// contactAdvice explains a lookup result that left sub the IdP's subject.
+func contactAdvice(result string) (text, fix string) {
+	switch result {
+	case claims.ContactNoMatch:
+		return "no active record matches this user", "create the contact in Dataverse (or set token.contact.on_no_match: create); the next refresh or sign-in finds it"
+	case claims.ContactAmbiguous:
+		return "more than one active record matches this user, so none is linked", "merge or deactivate the duplicate records in Dataverse"
+	case claims.ContactNoClaim:
+		return "this user has no verified value of the matched claim", "match a claim every user has and the IdP verifies (token.contact.match.claim); an email needs email_verified"
+	case claims.ContactThrottled:
+		return "Dataverse throttled the lookup (429)", "it is tried again at the next refresh; see lcw_contact_lookups_total and Dataverse's service protection limits"
+	case claims.ContactUnavailable:
+		return "Dataverse or Entra ID did not answer in time", "it is tried again at the next refresh; see the proxy's log (contact look up failed) and lcw_contact_lookups_total"
+	}
+	return fmt.Sprintf("%q: the lookup was refused", result), "see the proxy's log (contact look up failed): the app registration, its secret, the application user and its security role"
 }
 
 // checkClaims warns about a token Omnichannel accepts but that is likely
 // to cause trouble.
 func (c *check) checkClaims(rep *token.Report) {
-	if sub, _ := rep.Claims["sub"].(string); sub != "" && !guid.MatchString(sub) {
+	if sub, _ := rep.Claims["sub"].(string); sub != "" && !claims.IsRecordID(sub) {
 		c.add(Warn, "token", fmt.Sprintf("sub %q is not a GUID: Omnichannel links a chat to the Dataverse contact whose id sub is, so this chat links to no contact", sub),
-			"set token.subject_claim to a claim that holds the contact's GUID")
+			"configure token.contact (the proxy looks the contact up in Dataverse), or set token.subject_claim to a claim that holds the contact's GUID")
 	}
 	if ctxs := rep.LWIContexts; ctxs != nil {
 		if n := len(ctxs); n >= contextKeysWarn {

@@ -1,6 +1,7 @@
 // Package preflight checks, from where the proxy runs, that what a
 // configuration points at answers: the OpenID provider's discovery document
-// and keys, and the upstream. check-config --online runs it before a
+// and keys, the session store, the Dataverse contact lookup, and the
+// upstream. check-config --online runs it before a
 // deployment; the demo checks a --upstream of the user's with it.
 //
 // A finding is a fact about the network, not about the configuration file:
@@ -46,10 +47,12 @@ func (f Finding) String() string {
 // maxDocument bounds what is read of a discovery document or key set.
 const maxDocument = 1 << 20
 
-// Online runs every check against cfg: the provider, then the upstream.
+// Online runs every check against cfg: the provider, the session store,
+// the contact lookup, then the upstream.
 func Online(ctx context.Context, cfg *config.Config) []Finding {
 	out := Provider(ctx, cfg.OIDC)
 	out = append(out, Store(ctx, cfg.Session)...)
+	out = append(out, Contact(ctx, cfg.Token.Contact, cfg.OIDC.AllowUnverifiedEmail)...)
 	return append(out, Upstream(ctx, cfg.UpstreamURL, cfg.Upstream))
 }
 
