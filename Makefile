@@ -9,15 +9,20 @@ RACE ?= -race
 .PHONY: test setup packages check deps warm browser services node tools file build image-binary demo bench fuzz
 
 # test prepares in parallel (setup, under make -j): the Debian packages
-# download and install while the Go side downloads modules, builds helm and
-# kustomize, vets (which compiles every package in the test's mode) and
-# compiles the binaries two tests build for themselves. Any step that fails
-# under CI=true fails the run.
+# download and install while the Go side downloads modules, vets (which
+# compiles every package in the test's mode), and builds the static
+# binaries: the release binary and the Kubernetes 1.29 checker that two
+# tests build for themselves, then helm and kustomize. Those four share one
+# build mode (CGO_ENABLED=0, -trimpath), so under make test they build one
+# after another (STATIC_CHAIN), and the standard library and the packages
+# helm and kustomize have in common compile once; side by side, each would
+# compile its own copy. go test skips its vet: check ran every analyzer.
+# Any step that fails under CI=true fails the run.
 test:
-	@$(MAKE) --no-print-directory -j4 -Oline setup
-	$(GO) test $(RACE) -count=1 -timeout 30m ./...
+	@$(MAKE) --no-print-directory -j4 -Oline setup STATIC_CHAIN=1
+	$(GO) test $(RACE) -vet=off -count=1 -timeout 30m ./...
 
-setup: packages tools check warm
+setup: packages check warm tools
 
 # check: formatting and vet, fast enough to run before every commit.
 check: deps
@@ -36,14 +41,14 @@ deps:
 
 # warm compiles what two tests build with their own go command, so that it
 # happens here, beside the package installs, and the tests find it cached:
-# the release binary as deploy/image/build.sh makes it (static, -trimpath:
-# another build mode than the tests') and config/testdata/k8s129's checker
-# (k8s.io/api v0.29).
+# the release binary as deploy/image/build.sh makes it, and
+# config/testdata/k8s129's checker (k8s.io/api v0.29) as config's
+# runK8s129 does.
 warm: deps
-	@echo "compiling the image binary and the Kubernetes 1.29 checker for their tests"
+	@echo "compiling the release binary and the Kubernetes 1.29 checker for their tests"
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(call quietly,sh deploy/image/build.sh "$$tmp/lcw-auth-proxy") && \
-	$(call quietly,cd config/testdata/k8s129 && GOWORK=off GOFLAGS=-mod=mod $(GO) build -o "$$tmp/k8s129" .)
+	$(call quietly,cd config/testdata/k8s129 && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) build -trimpath -o "$$tmp/k8s129" .)
 
 # packages installs the Debian packages the tests need, in parallel with the
 # rest of setup.
@@ -130,11 +135,17 @@ tools: $(HELM) $(KUSTOMIZE)
 
 $(HELM):
 	@echo "building helm $(HELM_VERSION) for the chart tests (once)"
-	@$(call quietly,GOBIN=$(@D) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION))
+	@$(call quietly,GOBIN=$(@D) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install -trimpath -ldflags=-s\ -w helm.sh/helm/v3/cmd/helm@$(HELM_VERSION))
 
 $(KUSTOMIZE):
 	@echo "building kustomize $(KUSTOMIZE_VERSION) for the kustomize tests (once)"
-	@$(call quietly,GOBIN=$(@D) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION))
+	@$(call quietly,GOBIN=$(@D) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install -trimpath -ldflags=-s\ -w sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION))
+
+# STATIC_CHAIN (set by make test) orders the static builds, see test.
+ifdef STATIC_CHAIN
+$(HELM): | warm
+$(KUSTOMIZE): | $(HELM)
+endif
 
 # file installs Debian's file(1) when missing: the image test
 # (deploy/image/build_test.go) asks it whether the binary is static and
