@@ -1,21 +1,66 @@
 # make test is the one test command: the README and .ci/run both call it.
 GO ?= go
 export CGO_ENABLED ?= 1
+# RACE is the one build mode of make test: go vet compiles with it too, so
+# vet's compile of every package is the one go test reuses (a plain go vet
+# would compile everything a second time without -race).
+RACE ?= -race
 
-.PHONY: test check deps browser services node tools file jaeger build image-binary demo bench fuzz
+.PHONY: test setup packages check deps warm browser services node tools file build image-binary demo bench fuzz
 
-test: deps browser services node tools file jaeger check
-	$(GO) test -race -count=1 -timeout 30m ./...
+# test prepares in parallel (setup, under make -j): the Debian packages
+# download and install while the Go side downloads modules, vets (which
+# compiles every package in the test's mode), and builds the static
+# binaries: the release binary and the Kubernetes 1.29 checker that two
+# tests build for themselves, then helm and kustomize. Those four share one
+# build mode (CGO_ENABLED=0, -trimpath), so under make test they build one
+# after another (STATIC_CHAIN), and the standard library and the packages
+# helm and kustomize have in common compile once; side by side, each would
+# compile its own copy. go test skips its vet: check ran every analyzer.
+# Any step that fails under CI=true fails the run.
+test:
+	@$(MAKE) --no-print-directory -j4 -Oline setup STATIC_CHAIN=1
+	$(GO) test $(RACE) -vet=off -count=1 -timeout 30m ./...
+
+setup: packages check warm tools
 
 # check: formatting and vet, fast enough to run before every commit.
-check:
+check: deps
 	@unformatted=$$(gofmt -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet $(RACE) ./...
+
+# quietly runs a command, showing its output only when it fails: the
+# "go: downloading …" lines of a fresh machine are noise while all goes well.
+quietly = out=$$($(1) 2>&1) || { status=$$?; printf '%s\n' "$$out"; exit $$status; }
 
 deps:
-	$(GO) mod download
-	cd config/testdata/k8s129 && GOWORK=off $(GO) mod download
+	@echo "downloading Go modules"
+	@$(call quietly,$(GO) mod download)
+	@$(call quietly,cd config/testdata/k8s129 && GOWORK=off $(GO) mod download)
+
+# warm compiles what two tests build with their own go command, so that it
+# happens here, beside the package installs, and the tests find it cached:
+# the release binary as deploy/image/build.sh makes it, and
+# config/testdata/k8s129's checker (k8s.io/api v0.29) as config's
+# runK8s129 does.
+warm: deps
+	@echo "compiling the release binary and the Kubernetes 1.29 checker for their tests"
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(call quietly,sh deploy/image/build.sh "$$tmp/lcw-auth-proxy") && \
+	$(call quietly,cd config/testdata/k8s129 && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) build -trimpath -o "$$tmp/k8s129" .)
+
+# packages installs the Debian packages the tests need, in parallel with the
+# rest of setup.
+packages: browser services node file
+
+# APT_INSTALL installs Debian packages (its arguments) quietly. apt runs one
+# install at a time, so the targets below that use it under make -j wait for
+# each other on a lock; the package lists are fetched once for them all (not
+# when they were fetched in the last hour).
+APT_INSTALL = flock /tmp/lcw-auth-proxy-apt.lock sh -ec '\
+	find /var/lib/apt/lists -maxdepth 1 -name \*_Packages\* -mmin -60 | grep -q . || apt-get update -qq; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$$@" >/dev/null' apt-install
 
 # browser installs Debian's chromium for the real-browser tests when missing.
 # Browser tests skip without it on a laptop, but fail under CI=true.
@@ -25,7 +70,7 @@ browser:
 	fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing chromium for the browser tests"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || { [ "$$CI" != true ] || exit 1; }; \
+		$(APT_INSTALL) chromium || { [ "$$CI" != true ] || exit 1; }; \
 	else \
 		echo "chromium not found: browser tests will skip (install the chromium package to run them)"; \
 		[ "$$CI" != true ] || exit 1; \
@@ -35,14 +80,13 @@ browser:
 # test (cmd/internal/e2e): it installs Microsoft's chat SDK and widget code, and
 # esbuild to bundle them, with npm ci from a committed lockfile. The test
 # skips without them on a laptop, but fails under CI=true.
-.PHONY: node
 node:
 	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
 		exit 0; \
 	fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing nodejs and npm for the widget interop test"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null) || { [ "$$CI" != true ] || exit 1; }; \
+		$(APT_INSTALL) nodejs npm || { [ "$$CI" != true ] || exit 1; }; \
 	else \
 		echo "node or npm not found: the widget interop test will skip (install the nodejs and npm packages to run it)"; \
 		[ "$$CI" != true ] || exit 1; \
@@ -65,7 +109,7 @@ services:
 		echo "installing$$missing for the tests"; \
 		had_policy=; [ -e /usr/sbin/policy-rc.d ] && had_policy=1; \
 		[ -n "$$had_policy" ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null); status=$$?; \
+		$(APT_INSTALL) --no-install-recommends $$missing; status=$$?; \
 		[ -n "$$had_policy" ] || rm -f /usr/sbin/policy-rc.d; \
 		[ $$status = 0 ] || [ "$$CI" != true ] || exit 1; \
 	else \
@@ -77,8 +121,9 @@ services:
 # config/k8s_test.go) from the Go module proxy, the one source reachable here
 # besides Debian and npm. Each version gets its own directory under TOOLS, so
 # the few minutes of building happen once per machine, and a version bump
-# builds anew. The tests find them through HELM and KUSTOMIZE; without them
-# they skip on a laptop and fail under CI=true.
+# builds anew; under make test they build beside the rest of setup. The
+# tests find them through HELM and KUSTOMIZE; without them they skip on a
+# laptop and fail under CI=true.
 HELM_VERSION ?= v3.22.0
 KUSTOMIZE_VERSION ?= v5.8.2
 TOOLS ?= $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin/lcw-tools
@@ -89,10 +134,18 @@ export HELM KUSTOMIZE
 tools: $(HELM) $(KUSTOMIZE)
 
 $(HELM):
-	GOBIN=$(@D) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@echo "building helm $(HELM_VERSION) for the chart tests (once)"
+	@$(call quietly,GOBIN=$(@D) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install -trimpath -ldflags=-s\ -w helm.sh/helm/v3/cmd/helm@$(HELM_VERSION))
 
 $(KUSTOMIZE):
-	GOBIN=$(@D) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	@echo "building kustomize $(KUSTOMIZE_VERSION) for the kustomize tests (once)"
+	@$(call quietly,GOBIN=$(@D) GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) install -trimpath -ldflags=-s\ -w sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION))
+
+# STATIC_CHAIN (set by make test) orders the static builds, see test.
+ifdef STATIC_CHAIN
+$(HELM): | warm
+$(KUSTOMIZE): | $(HELM)
+endif
 
 # file installs Debian's file(1) when missing: the image test
 # (deploy/image/build_test.go) asks it whether the binary is static and
@@ -101,29 +154,11 @@ file:
 	@if command -v file >/dev/null 2>&1; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing file for the image test"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq file >/dev/null) || { [ "$$CI" != true ] || exit 1; }; \
+		$(APT_INSTALL) file || { [ "$$CI" != true ] || exit 1; }; \
 	else \
 		echo "file not found: the image test will skip (install the file package to run it)"; \
 		[ "$$CI" != true ] || exit 1; \
 	fi
-
-# jaeger builds, once, the Jaeger all-in-one that the tracing end-to-end
-# test exports to (internal/testenv.StartJaeger finds it through $JAEGER),
-# from the Go module proxy. `go install ...@version` refuses it (its go.mod
-# has a replace directive), so it is built in a throwaway module with the
-# same replace. Cold, it takes about 4 minutes on 2 idle cores; the cache then
-# makes it free. Without it the test skips, but not under CI=true.
-JAEGER_VERSION = v1.76.0
-JAEGER_DIR ?= $(HOME)/.cache/lcw-auth-proxy/jaeger-$(JAEGER_VERSION)
-export JAEGER ?= $(JAEGER_DIR)/jaeger
-jaeger:
-	@[ -x "$(JAEGER)" ] && exit 0; \
-	echo "building Jaeger $(JAEGER_VERSION) for the tracing end-to-end test (once; several minutes)"; \
-	src=$$(mktemp -d) && mkdir -p "$$(dirname "$(JAEGER)")" && \
-	printf 'module jaegerbuild\n\ngo 1.26\n\nrequire github.com/jaegertracing/jaeger $(JAEGER_VERSION)\n\nreplace github.com/Shopify/sarama => github.com/Shopify/sarama v1.33.0\n' > $$src/go.mod && \
-	(cd $$src && CGO_ENABLED=0 $(GO) build -mod=mod -trimpath -o "$(JAEGER).tmp" github.com/jaegertracing/jaeger/cmd/jaeger) && \
-	mv "$(JAEGER).tmp" "$(JAEGER)"; status=$$?; rm -rf $$src; \
-	[ $$status = 0 ] || { echo "jaeger build failed: the tracing end-to-end test will skip"; [ "$$CI" != true ] || exit 1; }
 
 build:
 	$(GO) build -o lcw-auth-proxy ./cmd/lcw-auth-proxy

@@ -156,7 +156,7 @@ func TestTracingProblems(t *testing.T) {
 		{"empty service name", "tracing: {service_name: \"\"}\n", nil, []string{"tracing.service_name: must not be empty"}},
 		{"env protocol", "tracing: {enabled: true}\n", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, []string{`OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL: "http/json" is not supported`}},
 		{"env endpoint", "", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "otel:4317"}, []string{`environment OTEL_EXPORTER_OTLP_ENDPOINT: "otel:4317" must be an http or https URL`}},
-		{"sampler", "tracing: {enabled: true}\n", map[string]string{"OTEL_TRACES_SAMPLER": "jaeger_remote"}, []string{`OTEL_TRACES_SAMPLER: "jaeger_remote" is not supported`}},
+		{"sampler", "tracing: {enabled: true}\n", map[string]string{"OTEL_TRACES_SAMPLER": "xray"}, []string{`OTEL_TRACES_SAMPLER: "xray" is not supported`}},
 		{"sampler arg", "tracing: {enabled: true}\n", map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "half"}, []string{`OTEL_TRACES_SAMPLER_ARG: "half" must be a number from 0 to 1`}},
 		{"exporter", "tracing: {enabled: true}\n", map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, []string{`OTEL_TRACES_EXPORTER: "zipkin" is not supported`}},
 		{"timeout", "tracing: {enabled: true}\n", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "10s"}, []string{`environment OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: "10s" must be a positive whole number of milliseconds`}},

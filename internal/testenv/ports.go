@@ -1,17 +1,20 @@
 package testenv
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Ports for servers the tests start as separate processes (redis-server,
-// nginx, Jaeger) are picked below the kernel's ephemeral range: a port the
+// nginx) are picked below the kernel's ephemeral range: a port the
 // kernel hands out (to a test's own :0 listener, or as the source port of
 // an outgoing connection) can never be taken in the moment between
 // choosing a port here and the server binding it.
@@ -69,3 +72,29 @@ func freePort(t testing.TB) int { return freePortBelow(t, ephemeralLow()) }
 // freeClusterPort is a free port whose Redis Cluster bus port (+10000) is
 // free as well.
 func freeClusterPort(t testing.TB) int { return freePortBelow(t, ephemeralLow()-10000, 10000) }
+
+// waitListening waits until something accepts connections at base's host,
+// failing early when the server process has exited.
+func waitListening(base string, limit time.Duration, exited <-chan struct{}) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := net.DialTimeout("tcp", u.Host, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return errors.New("the server exited")
+		default:
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

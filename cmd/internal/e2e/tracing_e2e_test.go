@@ -15,15 +15,16 @@ import (
 
 // The whole way to a real receiver: tracing turned on by the standard
 // OTEL_* variables only (no tracer handed in), spans exported by the
-// proxy's own exporter over OTLP/HTTP and OTLP/gRPC to a Jaeger started on
-// loopback, and the trace found through Jaeger's query API. The batch
-// delay is a minute, so only the flush at shutdown (App.Close, which Run
-// calls once the servers have drained) can have delivered it in time.
-func TestTracingEndToEndJaeger(t *testing.T) {
-	j := testenv.StartJaeger(t)
+// proxy's own exporter over OTLP/HTTP and OTLP/gRPC to a real OTLP
+// receiver on loopback (testenv.StartOTLPReceiver), and the trace looked
+// up there by the id the upstream saw. The batch delay is a minute, so
+// only the flush at shutdown (App.Close, which Run calls once the servers
+// have drained) can have delivered it in time.
+func TestTracingEndToEnd(t *testing.T) {
+	recv := testenv.StartOTLPReceiver(t)
 	for _, tc := range []struct{ protocol, endpoint string }{
-		{"http/protobuf", j.OTLPHTTP},
-		{"grpc", j.OTLPGRPC},
+		{"http/protobuf", recv.HTTP},
+		{"grpc", recv.GRPC},
 	} {
 		t.Run(tc.protocol, func(t *testing.T) {
 			b := make([]byte, 4)
@@ -62,10 +63,13 @@ func TestTracingEndToEndJaeger(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond) // the server span ends just after the response
 			e.App.Close()
-			spans := j.Trace(t, service, parts[1], 20*time.Second)
-			var server, client testenv.JaegerSpan
+			spans := recv.Trace(t, service, parts[1], 20*time.Second)
+			var server, client testenv.OTLPSpan
 			for _, s := range spans {
-				switch s.Tag("span.kind") {
+				if s.Protocol != tc.protocol {
+					t.Errorf("span %s arrived over %s, want %s", s.SpanID, s.Protocol, tc.protocol)
+				}
+				switch s.Kind {
 				case "server":
 					server = s
 				case "client":
@@ -75,18 +79,24 @@ func TestTracingEndToEndJaeger(t *testing.T) {
 			if server.SpanID == "" || client.SpanID == "" {
 				t.Fatalf("trace %s holds %d spans without a server and a client span: %+v", parts[1], len(spans), spans)
 			}
-			if len(client.References) == 0 || client.References[0].SpanID != server.SpanID {
-				t.Errorf("client span references %+v, want its parent, the server span (%s)", client.References, server.SpanID)
+			if server.ParentSpanID != "" {
+				t.Errorf("server span has parent %s, want none: the request carried no traceparent", server.ParentSpanID)
 			}
-			// The semantic conventions (semconv v1.43.0) as Jaeger got
-			// them: "{method}" names where the route is the upstream's,
+			if client.ParentSpanID != server.SpanID {
+				t.Errorf("client span's parent %q, want the server span (%s)", client.ParentSpanID, server.SpanID)
+			}
+			if parts[2] != client.SpanID {
+				t.Errorf("upstream traceparent names span %s, want the client span %s", parts[2], client.SpanID)
+			}
+			// The semantic conventions (semconv v1.43.0) as the receiver
+			// got them: "{method}" names where the route is the upstream's,
 			// the required attributes, the query's values redacted.
 			proxyHost, proxyPort, _ := strings.Cut(strings.TrimPrefix(e.URL, "http://"), ":")
 			upHost, upPort, _ := strings.Cut(strings.TrimPrefix(e.Upstream.URL, "http://"), ":")
 			for _, c := range []struct {
-				span      testenv.JaegerSpan
+				span      testenv.OTLPSpan
 				name      string
-				tags      map[string]string
+				attrs     map[string]string
 				forbidden []string
 			}{
 				{server, "GET", map[string]string{
@@ -98,17 +108,17 @@ func TestTracingEndToEndJaeger(t *testing.T) {
 					"server.port": upPort, "http.response.status_code": "200",
 				}, nil},
 			} {
-				if c.span.OperationName != c.name {
-					t.Errorf("span %s named %q, want %q", c.span.SpanID, c.span.OperationName, c.name)
+				if c.span.Name != c.name {
+					t.Errorf("span %s named %q, want %q", c.span.SpanID, c.span.Name, c.name)
 				}
-				for k, v := range c.tags {
-					if got := c.span.Tag(k); got != v {
-						t.Errorf("span %q: %s = %q, want %q", c.span.OperationName, k, got, v)
+				for k, v := range c.attrs {
+					if got := c.span.Attr(k); got != v {
+						t.Errorf("%s span: %s = %q, want %q", c.span.Kind, k, got, v)
 					}
 				}
 				for _, k := range c.forbidden {
-					if got := c.span.Tag(k); got != "" {
-						t.Errorf("span %q: %s = %q, want it absent", c.span.OperationName, k, got)
+					if _, ok := c.span.Attributes[k]; ok {
+						t.Errorf("%s span: %s = %q, want it absent", c.span.Kind, k, c.span.Attr(k))
 					}
 				}
 			}
