@@ -60,8 +60,11 @@ func TestUnusedClaimsCostNothingPerRequest(t *testing.T) {
 	a0, n0 := measure(false)
 	a1, n1 := measure(true)
 	t.Logf("per signed-in request: %v allocs, cookie %d B; with 50 unused claims: %v allocs, cookie %d B", a0, n0, a1, n1)
-	if a1 != a0 {
-		t.Errorf("50 unused claims changed allocations per request: %v, then %v", a0, a1)
+	// Work per unused claim would add 50 allocations or more; a few either
+	// way are sync.Pool misses (the race detector drops pooled items at
+	// random) and a redialed upstream connection, not claims.
+	if a1 > a0+5 {
+		t.Errorf("50 unused claims added allocations per request: %v, then %v", a0, a1)
 	}
 	// The refresh token and the times differ between two sign-ins by a few
 	// bytes after compression; 50 kept claims would add about 2 KB.
