@@ -2,7 +2,6 @@ package login
 
 import (
 	"context"
-	"io"
 	"sync"
 	"testing"
 
@@ -30,16 +29,7 @@ func (f *fakeLinker) Link(_ context.Context, c map[string]any, prev *claims.Cont
 func TestContactConfigSignsInAgain(t *testing.T) {
 	s := startSite(t, siteOptions{})
 	s.login(t)
-	page := func() string {
-		t.Helper()
-		resp, err := s.browser.Get(s.url + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	page := func() string { return s.home(t) }
 	if page() == "" {
 		t.Fatal("not signed in")
 	}

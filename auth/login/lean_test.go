@@ -1,7 +1,6 @@
 package login
 
 import (
-	"io"
 	"net/http/httptest"
 	"reflect"
 	"slices"
@@ -36,16 +35,7 @@ func TestSessionKeepsOnlyWhatTheConfigReads(t *testing.T) {
 func TestConfigChangeSignsInAgain(t *testing.T) {
 	s := startSite(t, siteOptions{token: `, lwicontexts: {customer_email: {claim: email}}`})
 	first := s.login(t)
-	page := func() string {
-		t.Helper()
-		resp, err := s.browser.Get(s.url + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
+	page := func() string { return s.home(t) }
 	if got := page(); got != first.Subject {
 		t.Fatalf("signed-in page says %q", got)
 	}

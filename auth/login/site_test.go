@@ -204,3 +204,16 @@ func (s *site) noRedirect() *http.Client {
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &c
 }
+
+// home is what the site's home page answers the signed-in browser: the
+// session's subject, or "" when it is not signed in.
+func (s *site) home(t *testing.T) string {
+	t.Helper()
+	resp, err := s.browser.Get(s.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

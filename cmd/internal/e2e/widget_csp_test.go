@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -117,15 +115,7 @@ func widgetCDN(t *testing.T, loader []byte) (cdn, storage *httptest.Server, down
 // (isGlobalProbe); with the CDN down, the tag's onerror
 // fallback (allowed by its hash) loads the widget from storage.
 func TestWidgetUnderStrictCSP(t *testing.T) {
-	bundlePath := testenv.NPMBundle(t, interopDir, "build.mjs", "microsoft.mjs")
-	bundle, err := os.ReadFile(bundlePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	harness, err := os.ReadFile(filepath.Join(interopDir, "harness.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle, harness := interopScripts(t)
 	cdn, storage, cdnDown := widgetCDN(t, append(append(bundle, '\n'), harness...))
 	ctx := testenv.Browser(t)
 	blocked := testenv.LoopbackOnly(t, ctx)

@@ -27,6 +27,21 @@ const interopDir = "testdata/widget-interop"
 
 // interopSite is the upstream site: a chat page that loads Microsoft's chat
 // code and the harness; the proxy injects bootstrap.js into it.
+// interopScripts builds (once per npm cache) the bundle of Microsoft's chat
+// code and reads it with the harness that drives it.
+func interopScripts(t *testing.T) (bundle, harness []byte) {
+	t.Helper()
+	bundle, err := os.ReadFile(testenv.NPMBundle(t, interopDir, "build.mjs", "microsoft.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	harness, err = os.ReadFile(filepath.Join(interopDir, "harness.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle, harness
+}
+
 func interopSite(bundle, harness []byte) http.Handler {
 	mux := http.NewServeMux()
 	script := func(b []byte) http.HandlerFunc {
@@ -74,15 +89,7 @@ func startOptions(oc *testenv.Omnichannel, host string) string {
 // stand-in for Omnichannel that verifies it as Omnichannel does. Nothing
 // may leave the machine.
 func TestWidgetInterop(t *testing.T) {
-	bundlePath := testenv.NPMBundle(t, interopDir, "build.mjs", "microsoft.mjs")
-	bundle, err := os.ReadFile(bundlePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	harness, err := os.ReadFile(filepath.Join(interopDir, "harness.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle, harness := interopScripts(t)
 	ctx := testenv.Browser(t)
 	blocked := testenv.LoopbackOnly(t, ctx)
 	e := startEnv(t, envOptions{Upstream: interopSite(bundle, harness), Extra: `access:
