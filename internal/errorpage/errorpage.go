@@ -79,9 +79,6 @@ func Unavailable(w http.ResponseWriter, r *http.Request, retryAfter time.Duratio
 		Write(w, f, http.StatusServiceUnavailable, msg)
 		return
 	}
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	writePage(w, http.StatusServiceUnavailable, "default-src 'none'; style-src 'unsafe-inline'",
 		`<meta http-equiv="refresh" content="`+secs+`">`,
 		"<p>"+html.EscapeString(msg)+"</p><p>This page tries again by itself in "+secs+" seconds.</p>")
@@ -94,8 +91,11 @@ func page(w http.ResponseWriter, status int, csp, body string) {
 }
 
 // writePage is page with head (trusted HTML) added to the page's head.
+// No error page is stored by any cache or sniffed as another type.
 func writePage(w http.ResponseWriter, status int, csp, head, body string) {
 	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", csp)
 	w.WriteHeader(status)
@@ -124,9 +124,6 @@ func Refused(w http.ResponseWriter, f Format, e Refusal) {
 		Write(w, f, http.StatusForbidden, msg)
 		return
 	}
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	page(w, http.StatusForbidden, "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
 		fmt.Sprintf(`<p>You are signed in as <strong>%s</strong>, but this site lets you in only if: <code>%s</code>.</p>
 <p>If that is the wrong account, sign out and sign in with another one.</p>
