@@ -12,12 +12,13 @@ import (
 // https://login.microsoftonline.com/{tenantid}/v2.0.
 const TenantIDPlaceholder = "{tenantid}"
 
-// tenantIDPattern is a tenant id: a GUID, as Entra ID writes it (lower
-// case; upper case is accepted in configuration).
-var tenantIDPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// guidPattern is a GUID, the form of an Entra tenant id and of a
+// Dataverse record id (lower case as they are written; upper case is
+// accepted in configuration).
+var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-// IsTenantID reports whether s is a tenant id (a GUID).
-func IsTenantID(s string) bool { return tenantIDPattern.MatchString(s) }
+// IsGUID reports whether s is a GUID: a tenant id, a Dataverse record id.
+func IsGUID(s string) bool { return guidPattern.MatchString(s) }
 
 // IssuerTemplated reports whether the issuer names the token's tenant with
 // TenantIDPlaceholder.
@@ -51,7 +52,7 @@ func (o *OIDC) validateTenants(p *problems) {
 			TenantIDPlaceholder, TenantIDPlaceholder)
 	}
 	for i, t := range o.AllowedTenants {
-		if !IsTenantID(t) {
+		if !IsGUID(t) {
 			p.add("oidc.allowed_tenants", "entry %d (%q) is not a tenant id: use the Directory (tenant) ID GUID from the tenant's Overview page, e.g. 00000000-0000-0000-0000-0000000000aa", i, t)
 		}
 	}

@@ -1,8 +1,9 @@
 package claims
 
 import (
-	"regexp"
 	"time"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // ContactClaim is the name under which a session keeps its Dataverse
@@ -71,6 +72,4 @@ func (c Contact) Due(now time.Time) bool {
 
 // IsRecordID reports whether s has the form of a Dataverse record id (a
 // GUID), the only sub that links a chat to a record.
-func IsRecordID(s string) bool { return recordIDRE.MatchString(s) }
-
-var recordIDRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+func IsRecordID(s string) bool { return config.IsGUID(s) }

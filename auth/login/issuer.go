@@ -162,7 +162,7 @@ func (r issuerRule) matchesDiscovered(iss string) bool {
 		return false
 	}
 	t, ok = strings.CutSuffix(t, r.suffix)
-	return ok && config.IsTenantID(t)
+	return ok && config.IsGUID(t)
 }
 
 // errIssuer is a token whose issuer or tenant does not fit oidc.issuer and
@@ -206,7 +206,7 @@ func (r issuerRule) checkIssuer(iss string) error {
 // that tid in place, and the tenant allowed.
 func (r issuerRule) checkTenant(iss, tid string) error {
 	switch {
-	case !config.IsTenantID(tid):
+	case !config.IsGUID(tid):
 		return fmt.Errorf("%w: the token has no tenant id in tid (got %q), which oidc.issuer's %s needs", errIssuer, tid, config.TenantIDPlaceholder)
 	case iss != r.prefix+tid+r.suffix:
 		return fmt.Errorf("%w: iss %q is not %s%s%s with the token's tid %s", errIssuer, iss, r.prefix, config.TenantIDPlaceholder, r.suffix, tid)

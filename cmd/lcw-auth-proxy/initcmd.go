@@ -219,7 +219,7 @@ func checkTenants(s string) error {
 		return errors.New("give at least one tenant id")
 	}
 	for _, id := range ids {
-		if !config.IsTenantID(id) {
+		if !config.IsGUID(id) {
 			return fmt.Errorf("%q is not a tenant id: use the Directory (tenant) ID GUID from the tenant's Overview page", id)
 		}
 	}
