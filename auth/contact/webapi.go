@@ -58,19 +58,12 @@ func (a *webAPI) find(ctx context.Context, column, value string) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	q := url.Values{"$select": {a.idColumn}, "$filter": {filter}, "$top": {"2"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.org+apiPath+a.set+"?"+q.Encode(), nil)
+	recs, err := a.query(ctx, filter, 2)
 	if err != nil {
-		return nil, fmt.Errorf("contact: build request: %w", err)
-	}
-	var answer struct {
-		Value []map[string]any `json:"value"`
-	}
-	if err := a.do(ctx, req, http.StatusOK, &answer); err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(answer.Value))
-	for _, rec := range answer.Value {
+	ids := make([]string, 0, len(recs))
+	for _, rec := range recs {
 		id, _ := rec[a.idColumn].(string)
 		if !claims.IsRecordID(id) {
 			return nil, fmt.Errorf("contact: the answer's %s %q is not a GUID", a.idColumn, id)
@@ -83,15 +76,25 @@ func (a *webAPI) find(ctx context.Context, column, value string) ([]string, erro
 // probe reads one active record's id: the token, the application user
 // and its read privilege all work.
 func (a *webAPI) probe(ctx context.Context) error {
-	q := url.Values{"$select": {a.idColumn}, "$filter": {"statecode eq 0"}, "$top": {"1"}}
+	_, err := a.query(ctx, "statecode eq 0", 1)
+	return err
+}
+
+// query returns at most top records of the table that match filter, with
+// only their id column.
+func (a *webAPI) query(ctx context.Context, filter string, top int) ([]map[string]any, error) {
+	q := url.Values{"$select": {a.idColumn}, "$filter": {filter}, "$top": {strconv.Itoa(top)}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.org+apiPath+a.set+"?"+q.Encode(), nil)
 	if err != nil {
-		return fmt.Errorf("contact: build request: %w", err)
+		return nil, fmt.Errorf("contact: build request: %w", err)
 	}
 	var answer struct {
 		Value []map[string]any `json:"value"`
 	}
-	return a.do(ctx, req, http.StatusOK, &answer)
+	if err := a.do(ctx, req, http.StatusOK, &answer); err != nil {
+		return nil, err
+	}
+	return answer.Value, nil
 }
 
 // create makes a record of fields and returns its id, from the
