@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/google/uuid"
 )
 
 // DataverseOptions configure StartDataverse.
@@ -92,7 +93,7 @@ func StartDataverse(t testing.TB, opts DataverseOptions) *Dataverse {
 func (d *Dataverse) Add(table string, fields map[string]string, inactive bool) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	id := newGUID()
+	id := uuid.NewString()
 	d.records = append(d.records, DataverseRecord{Table: table, ID: id, Fields: fields, Inactive: inactive})
 	return id
 }
@@ -434,15 +435,6 @@ func (p *odataParser) comparison() (ODataCondition, error) {
 		return c, p.fail("expected a literal")
 	}
 	return c, nil
-}
-
-// newGUID returns a random (version 4) GUID in Dataverse's form.
-func newGUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // AppCertificate makes a self-signed certificate with an RSA 2048 key, as
