@@ -611,20 +611,21 @@ func (s *RedisStore) Lock(ctx context.Context, id string, hold time.Duration) (f
 // EndSubject ends every session of a subject, returning how many records
 // were deleted.
 func (s *RedisStore) EndSubject(ctx context.Context, sub string) (int, error) {
-	return s.endIndexed(ctx, s.indexKeys("sub", sub))
+	return s.endIndexed(ctx, s.indexKeys("sub", sub), nil)
 }
 
 // EndSID ends every session of an IdP session (the ID token's sid),
 // returning how many records were deleted.
 func (s *RedisStore) EndSID(ctx context.Context, sid string) (int, error) {
-	return s.endIndexed(ctx, s.indexKeys("sid", sid))
+	return s.endIndexed(ctx, s.indexKeys("sid", sid), nil)
 }
 
-// endIndexed deletes every record an index lists, then the index. Records
+// endIndexed deletes the records the indexes list and takes the ids it
+// read out of each index (an id a sign-in adds meanwhile stays). With w,
+// an index entry is only a hint: each record is read first and deleted
+// only when it is w's (an email a refresh changed is left alone). Records
 // are deleted one key per command: on a Cluster they live in other slots.
-func (s *RedisStore) endIndexed(ctx context.Context, indexes []string) (int, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
+func (s *RedisStore) endIndexed(ctx context.Context, indexes []string, w *who) (int, error) {
 	c, err := s.client()
 	if err != nil {
 		return 0, err
@@ -632,24 +633,44 @@ func (s *RedisStore) endIndexed(ctx context.Context, indexes []string) (int, err
 	ctx, op := s.begin(ctx, "end")
 	n := 0
 	for _, idx := range indexes {
-		ids, err := c.Do(ctx, c.B().Smembers().Key(idx).Build()).AsStrSlice()
+		sctx, cancel := s.ctx(ctx)
+		ids, err := c.Do(sctx, c.B().Smembers().Key(idx).Build()).AsStrSlice()
+		cancel()
 		if err != nil {
 			s.end(op, err)
 			return n, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
-		cmds := make(rueidis.Commands, 0, len(ids)+1)
-		for _, id := range ids {
+		if len(ids) == 0 {
+			continue
+		}
+		del := ids
+		if w != nil {
+			del = nil
+			if err := s.readEach(ctx, c, ids, idx, func(id string, sess *Session) {
+				if w.has(sess) {
+					del = append(del, id)
+				}
+			}); err != nil {
+				s.end(op, err)
+				return n, err
+			}
+		}
+		cmds := make(rueidis.Commands, 0, len(del)+1)
+		for _, id := range del {
 			cmds = append(cmds, c.B().Del().Key(s.recordKey(id)).Build())
 		}
-		cmds = append(cmds, c.B().Del().Key(idx).Build())
-		s.markEnded(ids...)
-		for i, res := range c.DoMulti(ctx, cmds...) {
-			d, err := res.AsInt64()
+		cmds = append(cmds, c.B().Srem().Key(idx).Member(ids...).Build())
+		s.markEnded(del...)
+		dctx, cancel := s.ctx(ctx)
+		res := c.DoMulti(dctx, cmds...)
+		cancel()
+		for i, r := range res {
+			d, err := r.AsInt64()
 			if err != nil {
 				s.end(op, err)
 				return n, fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
-			if i < len(ids) {
+			if i < len(del) {
 				n += int(d)
 			}
 		}
@@ -685,7 +706,7 @@ func (s *RedisStore) EndEmail(ctx context.Context, email string) (int, error) {
 	if e == "" {
 		return 0, errors.New("end sessions: an empty email")
 	}
-	return s.endEmail(ctx, e)
+	return s.endIndexed(ctx, s.indexKeys("email", e), &who{email: e})
 }
 
 // FirstUse records a back-channel logout token id for ttl and reports
