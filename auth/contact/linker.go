@@ -19,11 +19,13 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/claims"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/httpspan"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 )
 
@@ -34,15 +36,17 @@ type Options struct {
 	// AllowUnverifiedEmail is oidc.allow_unverified_email: the one email
 	// rule (claims.Trusted) decides whether an email may be matched.
 	AllowUnverifiedEmail bool
-	// Transport carries the calls to the token endpoint and the Web API
-	// (nil: http.DefaultTransport), e.g. with tracing.
-	Transport http.RoundTripper
+	// Tracer, when set, traces the calls to the token endpoint and the
+	// Web API (client spans, traceparent sent on).
+	Tracer trace.TracerProvider
 	// Logger and Metrics may be nil.
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
+
+const tracerName = "github.com/lcw-auth-proxy/lcw-auth-proxy/auth/contact"
 
 // defaultRetryAfter is how long a 429 without Retry-After keeps the
 // Linker from calling again; maxRetryAfter caps what Dataverse may ask.
@@ -76,12 +80,13 @@ func New(o Options) (*Linker, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Transport == nil {
-		o.Transport = http.DefaultTransport
+	var transport http.RoundTripper = http.DefaultTransport
+	if o.Tracer != nil {
+		transport = httpspan.NewTransport(nil, o.Tracer, httpspan.Options{Scope: tracerName})
 	}
 	// A redirect is not followed: the Web API answers where it is asked,
 	// and the bearer token must go nowhere else.
-	client := &http.Client{Transport: o.Transport, Timeout: c.Timeout.D(),
+	client := &http.Client{Transport: transport, Timeout: c.Timeout.D(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	cc := clientcredentials.Config{
 		ClientID:     c.ClientID,

@@ -25,7 +25,6 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/tracing"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/health"
-	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/httpspan"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/metrics"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/ratelimit"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy"
@@ -124,7 +123,7 @@ func NewWithOptions(cfg *config.Config, log *slog.Logger, o Options) (_ *App, er
 	if cfg.Token.Contact.Enabled() {
 		linker, err := contact.New(contact.Options{
 			Contact: cfg.Token.Contact, AllowUnverifiedEmail: cfg.OIDC.AllowUnverifiedEmail,
-			Transport: contactTransport(tp), Logger: log, Metrics: m,
+			Tracer: tp, Logger: log, Metrics: m,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("token.contact: %w", err)
@@ -303,13 +302,4 @@ func (a *App) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.metrics.Handler())
 	return mux
-}
-
-// contactTransport carries the contact lookup's calls (Entra ID's token
-// endpoint, the Dataverse Web API): client spans when tracing is on.
-func contactTransport(tp trace.TracerProvider) http.RoundTripper {
-	if tp == nil {
-		return nil
-	}
-	return httpspan.NewTransport(nil, tp, httpspan.Options{Scope: "github.com/lcw-auth-proxy/lcw-auth-proxy/auth/contact"})
 }
