@@ -25,8 +25,6 @@ import (
 // script, and the harness that drives it.
 const interopDir = "testdata/widget-interop"
 
-// interopSite is the upstream site: a chat page that loads Microsoft's chat
-// code and the harness; the proxy injects bootstrap.js into it.
 // interopScripts builds (once per npm cache) the bundle of Microsoft's chat
 // code and reads it with the harness that drives it.
 func interopScripts(t *testing.T) (bundle, harness []byte) {
@@ -42,6 +40,8 @@ func interopScripts(t *testing.T) (bundle, harness []byte) {
 	return bundle, harness
 }
 
+// interopSite is the upstream site: a chat page that loads Microsoft's chat
+// code and the harness; the proxy injects bootstrap.js into it.
 func interopSite(bundle, harness []byte) http.Handler {
 	mux := http.NewServeMux()
 	script := func(b []byte) http.HandlerFunc {
