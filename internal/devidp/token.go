@@ -72,9 +72,7 @@ func (g *tokenGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if form.Get("client_assertion") != "" && g.assertion != nil && req.GrantType == string(oidc.GrantTypeClientCredentials) {
 		if err := g.assertion.check(form); err != nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client", "error_description": err.Error()})
+			invalidClient(w, err.Error())
 			return
 		}
 		form.Del("client_assertion")
@@ -87,17 +85,19 @@ func (g *tokenGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.AuthMethod != g.authMethod {
-		// Hydra's answer, word for word in what matters: 401 invalid_client.
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		_ = json.NewEncoder(w).Encode(map[string]string{
-			"error": "invalid_client",
-			"error_description": fmt.Sprintf("Client authentication failed. The OAuth 2.0 Client supports client authentication method '%s', but method '%s' was requested.",
-				g.authMethod, req.AuthMethod),
-		})
+		// Hydra's answer, word for word in what matters.
+		invalidClient(w, fmt.Sprintf("Client authentication failed. The OAuth 2.0 Client supports client authentication method '%s', but method '%s' was requested.",
+			g.authMethod, req.AuthMethod))
 		return
 	}
 	g.next.ServeHTTP(w, r)
+}
+
+// invalidClient refuses a token request's client: 401 invalid_client.
+func invalidClient(w http.ResponseWriter, description string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client", "error_description": description})
 }
 
 // usedAuthMethod tells how a token request authenticated its client.
