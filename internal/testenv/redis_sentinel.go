@@ -42,9 +42,13 @@ func StartRedisSentinel(t testing.TB) *RedisSentinel {
 	t.Helper()
 	bin := redisSentinelPath(t)
 	s := &RedisSentinel{MasterName: "lcwprimary"}
-	primary := StartRedis(t)
+	// Either node serves a full sync (the replica's first, the old
+	// primary's after a failover) at once, not after Redis's default 5 s
+	// wait for more replicas to share the transfer.
+	noDelay := []string{"--repl-diskless-sync-delay", "0"}
+	primary := StartRedis(t, noDelay...)
 	port := strings.TrimPrefix(primary.Addr, "127.0.0.1:")
-	replica := StartRedis(t, "--replicaof", "127.0.0.1", port)
+	replica := StartRedis(t, append(noDelay, "--replicaof", "127.0.0.1", port)...)
 	s.Nodes = []*Redis{primary, replica}
 	waitFor(t, "the replica to sync", func() bool {
 		info, err := replica.Do("INFO", "replication")
@@ -65,6 +69,15 @@ func StartRedisSentinel(t testing.TB) *RedisSentinel {
 		n := &Redis{dir: dir, t: t, Addr: "127.0.0.1:" + strconv.Itoa(p), args: []string{conf}}
 		n.cmd = n.start(bin)
 		t.Cleanup(n.Stop)
+		// A Sentinel reads each node's INFO every 10 s and says hello to
+		// its peers every 2 s; it turns an old primary that came back into
+		// a replica only after four hello periods. SENTINEL DEBUG (Redis 7)
+		// shortens both periods, so a test waits under a second for what
+		// would take ten.
+		waitFor(t, "sentinel "+n.Addr+" to start", func() bool {
+			_, err := n.Do("SENTINEL", "DEBUG", "info-period", "200", "publish-period", "200")
+			return err == nil
+		})
 		s.Sentinels = append(s.Sentinels, n)
 	}
 	for _, n := range s.Sentinels {
