@@ -5,6 +5,10 @@ export CGO_ENABLED ?= 1
 # vet's compile of every package is the one go test reuses (a plain go vet
 # would compile everything a second time without -race).
 RACE ?= -race
+# The race detector sleeps a second before each test binary exits (to catch
+# races in goroutines still running); the tests stop what they start, and
+# forty binaries would wait forty seconds.
+export GORACE ?= atexit_sleep_ms=0
 
 .PHONY: test setup packages check deps warm browser services node tools file build image-binary demo bench fuzz
 
