@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
@@ -16,11 +18,26 @@ func TestRedisStoreListOnCluster(t *testing.T) {
 	c := testenv.StartRedisCluster(t)
 	s := newRedisStore(t, config.Redis{Addrs: c.Addrs()})
 	const n = 1200 // more than two batches
-	for i := range n {
-		sess := typicalSession()
-		sess.Subject = fmt.Sprintf("user-%d", i%3)
-		sess.SID = fmt.Sprintf("sid-%d", i)
-		saveRedis(t, s, sess)
+	// Saved several at once, as a proxy's requests do: one at a time
+	// would spend most of the test waiting on round trips.
+	const workers = 8
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				sess := typicalSession()
+				sess.Subject = fmt.Sprintf("user-%d", i%3)
+				sess.SID = fmt.Sprintf("sid-%d", i)
+				if err := s.Save(httptest.NewRecorder(), httptest.NewRequest("GET", "https://shop.example.com/_lcw/callback", nil), sess); err != nil {
+					t.Errorf("Save: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
 	}
 	all, err := s.List(context.Background(), "")
 	if err != nil {
