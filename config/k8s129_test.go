@@ -53,6 +53,7 @@ func TestManifestsFitOldestKubernetes(t *testing.T) {
 // TestK8s129CatchesNewerFields: the checker refuses a field newer than 1.29
 // and one that 1.29 gates off, and passes the same objects without them.
 func TestK8s129CatchesNewerFields(t *testing.T) {
+	t.Parallel()
 	newer := `apiVersion: v1
 kind: Service
 metadata: {name: svc}

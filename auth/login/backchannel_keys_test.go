@@ -116,6 +116,7 @@ func logoutClaimsFor(op *testenv.OP, sub string) map[string]any {
 // JWKS requested at most once more. A genuine key rotation at the IdP is
 // still followed once the refetch interval has passed.
 func TestForgedLogoutTokensDoNotFetchTheIdPKeys(t *testing.T) {
+	t.Parallel()
 	l := startLiveRP(t)
 	sub := testenv.SubjectOf(t, l.op, testenv.VIPUsername)
 	if got := l.post(t, signedByOP(t, l.op, logoutClaimsFor(l.op, sub))); got != http.StatusOK {

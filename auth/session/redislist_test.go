@@ -15,6 +15,7 @@ import (
 // each node (replicas repeat keys; each session is listed once), and a
 // subject's listing reads records of many slots.
 func TestRedisStoreListOnCluster(t *testing.T) {
+	t.Parallel()
 	c := testenv.StartRedisCluster(t)
 	s := newRedisStore(t, config.Redis{Addrs: c.Addrs()})
 	const n = 1200 // more than two batches

@@ -311,6 +311,7 @@ func provisioned(t *testing.T, r config.Redis) config.Redis {
 // (Redis's NOPERM answer), except CLIENT TRACKING and CACHING, whose
 // refusal turns the client cache off, and ROLE, which only Sentinel uses.
 func TestRedisStoreLeastPrivilegeACL(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -375,6 +376,7 @@ func TestRedisStoreLeastPrivilegeACL(t *testing.T) {
 // neither signed in nor out, never sent to sign in again), and the same
 // store writes to the new primary without a restart.
 func TestRedisStoreSentinelFailover(t *testing.T) {
+	t.Parallel()
 	t.Run("SENTINEL FAILOVER", func(t *testing.T) {
 		testSentinelFailover(t, (*testenv.RedisSentinel).Failover)
 	})

@@ -375,6 +375,7 @@ func TestRedisStoreStartsWithoutRedis(t *testing.T) {
 
 // On a Cluster every operation works: keys read together share a slot.
 func TestRedisStoreCluster(t *testing.T) {
+	t.Parallel()
 	c := testenv.StartRedisCluster(t)
 	s := newRedisStore(t, config.Redis{Addrs: c.Addrs()})
 	ctx := context.Background()

@@ -38,6 +38,7 @@ func lwicontextsOf(t *testing.T, tok string) map[string]any {
 // lwicontexts — one function (claims.Trusted) decides which email counts,
 // so the offline tool never shows a value serve would drop.
 func TestServeAndTokenClaimsAgree(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name            string
 		edit            func(c map[string]any)

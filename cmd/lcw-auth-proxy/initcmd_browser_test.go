@@ -25,6 +25,7 @@ const jsClientToken = `new Promise((resolve, reject) => {
 // a person in a real browser signs in through the proxy running init's
 // configuration, and the page's client function hands out a chat token.
 func TestBrowserInitToSignedInChat(t *testing.T) {
+	t.Parallel()
 	ctx := testenv.Browser(t)
 	s := newInitSite(t)
 	dir := filepath.Join(t.TempDir(), "site")

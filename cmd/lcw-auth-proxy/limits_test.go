@@ -85,6 +85,7 @@ func cutOff(r trickleResult) bool {
 // after a few seconds even when server.read_timeout is off: the endpoint
 // takes ten-byte bodies and is open to anyone who can load a page.
 func TestSlowClientEventBodyIsCutOff(t *testing.T) {
+	t.Parallel()
 	up := httptest.NewServer(http.NotFoundHandler())
 	defer up.Close()
 	p := startProxy(t, baseConfig(t, up.URL, "server:\n  read_timeout: 0s\n"), nil)
@@ -118,6 +119,7 @@ func TestSlowClientEventBodyIsCutOff(t *testing.T) {
 // uploads, and responses that take longer than read_timeout once the body
 // is in, are untouched.
 func TestReadTimeoutBoundsRequestBodies(t *testing.T) {
+	t.Parallel()
 	type upload struct {
 		n        int64
 		complete bool

@@ -308,6 +308,7 @@ func TestSessionsByEmail(t *testing.T) {
 
 // log.email: plain names the address; off names none.
 func TestSignInLogEmail(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"plain", "off"} {
 		t.Run(mode, func(t *testing.T) {
 			p := startRedisProxy(t, testenv.OPOptions{}, "log:\n  email: "+mode+"\n")

@@ -59,6 +59,7 @@ func startChat(t *testing.T, ctx context.Context) string {
 }
 
 func TestBrowserDemo(t *testing.T) {
+	t.Parallel()
 	ctx := testenv.Browser(t)
 	var args []string
 	if os.Getenv(screenshotEnv) == "1" {

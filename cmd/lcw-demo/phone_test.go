@@ -33,6 +33,7 @@ const jsOverflow = `(() => {
 // At phone width every page of the demo site fits: nothing in the header
 // (the navigation, "Sign in") is cut off and nothing scrolls sideways.
 func TestBrowserPhoneWidth(t *testing.T) {
+	t.Parallel()
 	ctx := testenv.Browser(t)
 	d := startDemo(t)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(phoneWidth, 844)); err != nil {
@@ -109,6 +110,7 @@ const jsButtonOverHeadings = `(() => {
 // hyphens, never inside an email address, a name or a type; and the
 // floating chat button covers no heading, wherever the page is scrolled.
 func TestBrowserNarrowPhoneLayout(t *testing.T) {
+	t.Parallel()
 	ctx := testenv.Browser(t)
 	d := startDemo(t)
 	for _, width := range []int64{narrowPhone, 1200} {

@@ -11,8 +11,12 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"sync"
 	"testing"
 )
+
+// npmMu serializes NPMBundle within a test binary.
+var npmMu sync.Mutex
 
 // minNodeMajor is the oldest Node.js the npm build tools run on (esbuild
 // needs 18).
@@ -31,6 +35,10 @@ const minNodeMajor = 18
 // the test is skipped, except under CI=true, where that fails it.
 func NPMBundle(t testing.TB, dir string, build ...string) string {
 	t.Helper()
+	// Parallel tests of one binary ask for the same bundle: one builds it,
+	// the others wait and find it (its temporary file names the process).
+	npmMu.Lock()
+	defer npmMu.Unlock()
 	node, npm := nodeTools(t)
 	installFiles := npmInstallFiles(t, dir)
 	root := npmCacheRoot(t)

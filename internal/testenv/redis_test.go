@@ -26,6 +26,7 @@ func TestStartRedis(t *testing.T) {
 }
 
 func TestStartRedisCluster(t *testing.T) {
+	t.Parallel()
 	c := StartRedisCluster(t)
 	if len(c.Addrs()) != 3 {
 		t.Fatalf("addrs %v", c.Addrs())
@@ -57,6 +58,7 @@ func TestStartRedisTLS(t *testing.T) {
 }
 
 func TestStartRedisSentinel(t *testing.T) {
+	t.Parallel()
 	s := StartRedisSentinel(t)
 	if len(s.Addrs()) != 3 {
 		t.Fatalf("sentinels %v", s.Addrs())

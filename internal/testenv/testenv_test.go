@@ -451,6 +451,7 @@ func TestRefreshToken(t *testing.T) {
 }
 
 func TestAccessTokenLifetime(t *testing.T) {
+	t.Parallel()
 	t.Run("expires_in announces the lifetime", func(t *testing.T) {
 		rp := startRP(t, testenv.OPOptions{AccessTokenLifetime: 90 * time.Second})
 		tok, _ := rp.exchange(t, rp.signIn(t, testenv.VIPUsername, testenv.VIPPassword))
@@ -519,6 +520,7 @@ func TestStopTakesTheOPDown(t *testing.T) {
 }
 
 func TestBrowserReadsPageTitle(t *testing.T) {
+	t.Parallel()
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `<!doctype html><title>testenv page</title><p>hi</p>`)
 	}))
@@ -540,6 +542,7 @@ func TestBrowserReadsPageTitle(t *testing.T) {
 // The browser must be able to finish the OP's real form, as end-to-end
 // tests of the proxy do.
 func TestBrowserCompletesOPLogin(t *testing.T) {
+	t.Parallel()
 	rp := startRP(t, testenv.OPOptions{})
 	ctx := testenv.Browser(t)
 	loc := testenv.BrowserLogin(t, ctx, rp.srv.URL+"/login", testenv.VIPUsername, testenv.VIPPassword)

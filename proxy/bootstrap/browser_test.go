@@ -142,6 +142,7 @@ func startSite(t *testing.T, onUnauth string) *site {
 }
 
 func TestScriptInBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := testenv.Browser(t)
 	s := startSite(t, "empty")
 	callProvider := `new Promise(function (resolve) { window.lcwAuth.getAuthenticationToken(resolve); })`
@@ -231,6 +232,7 @@ func TestScriptInBrowser(t *testing.T) {
 }
 
 func TestScriptLoginOnceInBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := testenv.Browser(t)
 	s := startSite(t, "login")
 	s.anonymous.Store(true)

@@ -65,6 +65,7 @@ func wantRequests(t *testing.T, s *site, gets, heads int32) {
 // Microsoft's chat SDK awaits fn() without a callback; the hosted widget
 // calls fn(callback). One function serves both.
 func TestProviderCallbackAndPromiseInBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := testenv.Browser(t)
 	s := startSite(t, "empty")
 
@@ -112,6 +113,7 @@ func TestProviderCallbackAndPromiseInBrowser(t *testing.T) {
 // starts: one signature must serve both, but only for the same session and
 // while most of the token's life is left.
 func TestProviderReuseInBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := testenv.Browser(t)
 	s := startSite(t, "empty")
 	twoCalls := fn + `().then(function (a) { return ` + fn + `().then(function (b) { return a === b; }); })`
@@ -182,6 +184,7 @@ func TestProviderReuseInBrowser(t *testing.T) {
 // already expired: the script says so once per page, in the console and to
 // client-events.
 func TestClockSkewReportInBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := testenv.Browser(t)
 	s := startSite(t, "empty")
 
@@ -232,6 +235,7 @@ func TestClockSkewReportInBrowser(t *testing.T) {
 // Retry-After: the script waits that long before it asks again, when the
 // wait fits in its time budget, and otherwise answers "" without asking.
 func TestProviderHonoursRetryAfterInBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := testenv.Browser(t)
 	s := startSite(t, "empty")
 

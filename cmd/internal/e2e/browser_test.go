@@ -108,6 +108,7 @@ func waitJS(t *testing.T, ctx context.Context, cond string) {
 }
 
 func TestBrowserChatTokenFlow(t *testing.T) {
+	t.Parallel()
 	ctx := testenv.Browser(t)
 	e := startEnv(t, envOptions{Upstream: browserSite(), Extra: `access:
   mode: optional

@@ -143,6 +143,7 @@ func TestChatLinkedToContact(t *testing.T) {
 // Dataverse down at sign-in: the sign-in goes on with the IdP subject, and
 // the next refresh links the session.
 func TestContactLookupRetriedAtRefresh(t *testing.T) {
+	t.Parallel()
 	var contactID string
 	e, dv := contactEnv(t, "  refresh_interval: 1s\n", func(dv *testenv.Dataverse) {
 		contactID = dv.Add("contact", map[string]string{"emailaddress1": "customer@example.com"}, false)

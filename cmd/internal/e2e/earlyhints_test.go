@@ -18,6 +18,7 @@ import (
 // cookie arrives with the final response (ReverseProxy's 1xx relay used to
 // send it in the 103 and then clear it from the final header).
 func TestEarlyHintsKeepTheRefreshedSession(t *testing.T) {
+	t.Parallel()
 	const link = "</style.css>; rel=preload; as=style"
 	e := startEnv(t, envOptions{
 		Extra: "session:\n  secret: {secret}\n  refresh_interval: 1s\n",

@@ -182,6 +182,7 @@ func frontchannelSteps(t *testing.T, at, signOutOn *env, withIss bool, waitSigne
 // IdP's signed-out page frames A's front-channel logout URL; the session
 // ends on both.
 func TestBrowserFrontchannelLogoutRedis(t *testing.T) {
+	t.Parallel()
 	r := startReplicasWith(t, "", testenv.OPOptions{FrontchannelLogoutURI: frontchannelPath, FrontchannelSIDOnly: true})
 	var cookie string
 	frontchannelSteps(t, r.B, r.A, false, func(c string) {
@@ -206,6 +207,7 @@ func TestBrowserFrontchannelLogoutRedis(t *testing.T) {
 // Lax session cookie in the frame and the answer clears it (a real IdP is
 // on another site: see the README's "Single logout").
 func TestBrowserFrontchannelLogoutCookie(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, envOptions{OP: testenv.OPOptions{FrontchannelLogoutURI: frontchannelPath}})
 	frontchannelSteps(t, e, e, true, func(string) {})
 	if n := frontchannelCount(e, "ended"); n != 1 {

@@ -48,6 +48,7 @@ func verboseDeps(t *testing.T, e *env) map[string]bool {
 // the dead IdP), and lcw_dependency_up says what is down. Both back, the
 // same process recovers by itself: the gauge reads 1 and sign-in works.
 func TestSharedOutageKeepsTheProxyReady(t *testing.T) {
+	t.Parallel()
 	redis := testenv.StartRedis(t)
 	e := startEnv(t, envOptions{
 		OP:            testenv.OPOptions{Addr: freeAddr(t)},

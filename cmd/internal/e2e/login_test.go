@@ -263,6 +263,7 @@ func TestRedirectAfterLoginStaysOnSite(t *testing.T) {
 }
 
 func TestRefreshOncePerSession(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, envOptions{Extra: "session:\n  secret: {secret}\n  refresh_interval: 1s\n"})
 	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
 	old, _ := e.cookie(c, "_lcw")
@@ -300,6 +301,7 @@ func TestRefreshOncePerSession(t *testing.T) {
 }
 
 func TestRefreshInvalidGrantEndsSession(t *testing.T) {
+	t.Parallel()
 	opts := envOptions{Extra: "session:\n  secret: {secret}\n  refresh_interval: 1s\n"}
 	e := startEnv(t, opts)
 	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")

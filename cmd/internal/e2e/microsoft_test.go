@@ -77,6 +77,7 @@ func startMicrosoft(t *testing.T, idp msIdP, extra string) *env {
 // checked by the same issuer rule), and RP-initiated logout goes to the
 // IdP with id_token_hint and comes back signed out.
 func TestMicrosoftIdPsAsTheirExamples(t *testing.T) {
+	t.Parallel()
 	for _, idp := range microsoftIdPs() {
 		t.Run(idp.name, func(t *testing.T) {
 			e := startMicrosoft(t, idp, "headers:\n  pass: true\nsession:\n  secret: {secret}\n  refresh_interval: 1s\n")

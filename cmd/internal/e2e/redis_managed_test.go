@@ -82,6 +82,7 @@ func TestRedisTLSWithClientCertificate(t *testing.T) {
 // to sign in; afterwards the session still works and new sign-ins are
 // written to the new primary, without a restart.
 func TestRedisSentinelFailoverDuringTraffic(t *testing.T) {
+	t.Parallel()
 	sen := testenv.StartRedisSentinel(t)
 	e := startRedisEnv(t, "    addrs: ["+strings.Join(sen.Addrs(), ", ")+"]\n    master_name: "+sen.MasterName+"\n")
 	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")

@@ -105,6 +105,7 @@ func TestRedisSessionsAcrossReplicas(t *testing.T) {
 // that rotates refresh tokens: one refreshes, the other waits for its
 // record, nobody spends the old refresh token twice (invalid_grant).
 func TestRedisRefreshAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	r := startReplicas(t, "  refresh_interval: 1s\n")
 	c, _ := r.A.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
 	cookie := sessionCookie(t, r.A, c)

@@ -65,6 +65,7 @@ func records(t *testing.T, r *replicas) string {
 // refresh does not write the session back (issue 19, item 2). Each way of
 // ending a session, on the refreshing replica and on the other one.
 func TestRevocationDuringRefreshStays(t *testing.T) {
+	t.Parallel()
 	revocations := []struct {
 		name   string
 		revoke func(t *testing.T, r *replicas, on *env, cookie string)
@@ -143,6 +144,7 @@ func TestRevocationDuringRefreshStays(t *testing.T) {
 // the refresh's answer clears the cookie instead of setting a refreshed
 // one, so the browser stays signed out.
 func TestLogoutDuringRefreshWithCookieStore(t *testing.T) {
+	t.Parallel()
 	held := holdRefreshes(t)
 	e := startEnv(t, envOptions{OP: testenv.OPOptions{BeforeToken: held.before}, Extra: "session:\n  secret: {secret}\n  refresh_interval: 1s\n"})
 	c, _ := e.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
@@ -196,6 +198,7 @@ func tokenRequest(base, cookie string) *http.Request {
 // Hydra) answered invalid_client, and that was taken for a passing problem:
 // the session was kept and the postponement saved for every replica.
 func TestRevokedGrantEndsSessionOnFreshReplica(t *testing.T) {
+	t.Parallel()
 	r := startReplicas(t, "  refresh_interval: 1s\n")
 	c, _ := r.A.login(t, testenv.VIPUsername, testenv.VIPPassword, "/")
 	cookie := sessionCookie(t, r.A, c)
@@ -222,6 +225,7 @@ func TestRevokedGrantEndsSessionOnFreshReplica(t *testing.T) {
 // A token endpoint that cannot answer (503) is a passing problem: the
 // session is kept and the next refresh postponed, for every replica.
 func TestRefreshUnavailableIsPostponed(t *testing.T) {
+	t.Parallel()
 	down := func(grant string) int {
 		if grant == "refresh_token" {
 			return http.StatusServiceUnavailable
@@ -255,6 +259,7 @@ func TestRefreshUnavailableIsPostponed(t *testing.T) {
 // The token endpoint sees the configured (or discovered) client
 // authentication, and only that one, for the code exchange and refreshes.
 func TestTokenAuthMethodIsUsed(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		registered string   // at the OP

@@ -56,6 +56,7 @@ const silentBrowserExtra = silentExtra + "headers:\n  pass: true\ninject:\n  ena
 // In a real browser: signed in at the IdP first, visiting the site shows the
 // signed-in page and a working token, with no click.
 func TestBrowserSilentSignInSignedInAtIdP(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, envOptions{OP: testenv.OPOptions{RememberBrowser: true}, Upstream: browserSite(), Extra: silentBrowserExtra})
 	ctx := testenv.Browser(t)
 	// Sign in once (the IdP remembers the browser), then drop the proxy's
@@ -92,6 +93,7 @@ func TestBrowserSilentSignInSignedInAtIdP(t *testing.T) {
 // Not signed in at the IdP: one round trip, the page anonymous, and the
 // next navigation goes nowhere near the IdP.
 func TestBrowserSilentSignInNotSignedIn(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, envOptions{OP: testenv.OPOptions{RememberBrowser: true}, Upstream: browserSite(), Extra: silentBrowserExtra})
 	ctx := testenv.Browser(t)
 	idp := countAuthorize(ctx, t, e.OP.Issuer)
@@ -118,6 +120,7 @@ func TestBrowserSilentSignInNotSignedIn(t *testing.T) {
 // With cookies blocked the marker never sticks: the page is served without
 // a trip to the IdP and without a loop.
 func TestBrowserSilentSignInCookiesBlocked(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, envOptions{OP: testenv.OPOptions{RememberBrowser: true}, Upstream: browserSite(), Extra: silentBrowserExtra})
 	ctx := testenv.Browser(t, testenv.BlockCookies())
 	idp := countAuthorize(ctx, t, e.OP.Issuer)

@@ -89,6 +89,7 @@ func startOptions(oc *testenv.Omnichannel, host string) string {
 // stand-in for Omnichannel that verifies it as Omnichannel does. Nothing
 // may leave the machine.
 func TestWidgetInterop(t *testing.T) {
+	t.Parallel()
 	bundle, harness := interopScripts(t)
 	ctx := testenv.Browser(t)
 	blocked := testenv.LoopbackOnly(t, ctx)
