@@ -22,9 +22,14 @@ export GORACE ?= atexit_sleep_ms=0
 # helm and kustomize have in common compile once; side by side, each would
 # compile its own copy. go test skips its vet: check ran every analyzer.
 # Any step that fails under CI=true fails the run.
+#
+# The tests: the end-to-end package, the longest, is named first so that it
+# starts first and the others fill the second core beside it; its tests
+# that mostly wait (browsers, failovers, token expiry, timeouts) call
+# t.Parallel, and -parallel 4 lets four such waits overlap.
 test:
 	@$(MAKE) --no-print-directory -j4 -Oline setup STATIC_CHAIN=1
-	$(GO) test $(RACE) -vet=off -count=1 -timeout 30m ./...
+	$(GO) test $(RACE) -vet=off -count=1 -parallel 4 -timeout 30m ./cmd/internal/e2e ./...
 
 setup: packages check warm tools
 

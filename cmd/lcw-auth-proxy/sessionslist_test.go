@@ -21,7 +21,6 @@ import (
 // one GET after another, gave up long before; each batch (SCAN or SSCAN
 // page, pipelined GETs) now has its own.
 func TestSessionsListPagesThrough20000Sessions(t *testing.T) {
-	t.Parallel()
 	// 20,000 sessions as the README says; under the race detector, whose
 	// seeding alone would take minutes, 2,000: still 4 batches of 500.
 	total, users := 20000, 2
