@@ -46,6 +46,11 @@ func Browser(t testing.TB, opts ...BrowserOption) context.Context {
 			timeout = time.Until(dl)
 		}
 	}
+	if len(opts) == 0 {
+		if ctx, ok := sharedBrowserTab(t, path, timeout); ok {
+			return ctx
+		}
+	}
 	// Registered before our cleanup, so it is removed after the browser quit.
 	profile := t.TempDir()
 	var o browserOptions
@@ -64,7 +69,23 @@ func Browser(t testing.TB, opts ...BrowserOption) context.Context {
 	}
 
 	ctx, cancelTimeout := context.WithTimeout(context.Background(), timeout)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromiumFlags(path, profile)...)
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancelBrowser() // waits for the tab and the browser process to end
+		cancelAlloc()
+		cancelTimeout()
+	})
+	// Start the browser now, so a broken install fails here, clearly.
+	if err := chromedp.Do(browserCtx); err != nil {
+		t.Fatalf("testenv.Browser: start %s: %v", path, err)
+	}
+	return browserCtx
+}
+
+// chromiumFlags are the command line of every Chromium the tests start.
+func chromiumFlags(path, profile string) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
@@ -80,18 +101,7 @@ func Browser(t testing.TB, opts ...BrowserOption) context.Context {
 		// Keep Chromium away from any desktop keyring.
 		chromedp.Flag("password-store", "basic"),
 		chromedp.UserDataDir(profile),
-	)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		cancelBrowser() // waits for the tab and the browser process to end
-		cancelAlloc()
-		cancelTimeout()
-	})
-	// Start the browser now, so a broken install fails here, clearly.
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("testenv.Browser: start %s: %v", path, err)
 	}
-	return browserCtx
 }
 
 // BrowserLogin signs in through the OP's real login form in the browser of
