@@ -31,7 +31,8 @@ func BlockCookies() BrowserOption { return func(o *browserOptions) { o.blockCook
 // Browser starts a headless Chromium ($CHROMIUM, else /usr/bin/chromium)
 // with a fresh profile and returns a chromedp context for it, valid until
 // the test ends or browserTimeout (2 minutes, less if the test's deadline is
-// nearer) passes. Without a browser it skips the test, except when CI=true,
+// nearer) passes. Under Main, a call without options gets a tab in a new
+// browser context of the binary's one Chromium instead, just as fresh. Without a browser it skips the test, except when CI=true,
 // where a missing browser is a broken environment and fails it.
 //
 // Use it with chromedp.Run / chromedp.Do; the browser is already running.
