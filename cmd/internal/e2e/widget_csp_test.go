@@ -207,7 +207,7 @@ token:
 		if msg := evalJS[string](t, ctx, `lcwUI.render(`+startOptions(oc, "loader")+`)`); msg != "" {
 			t.Fatalf("render: %s\n%s", msg, report())
 		}
-		before, sentBefore := len(oc.Log().Accepted), len(oc.ACS.Log().Sent)
+		before, sentBefore := oc.Log(), oc.ACS.Log()
 		// A visitor opens the chat with the widget's button and types.
 		steps := []struct {
 			what string
@@ -227,7 +227,7 @@ token:
 			}
 		}
 		deadline := time.Now().Add(15 * time.Second)
-		for len(oc.ACS.Log().Sent) == sentBefore {
+		for len(oc.ACS.Log().Sent) == len(sentBefore.Sent) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the typed message never reached ACS\n%s", report())
 			}
@@ -236,8 +236,12 @@ token:
 		if sent := oc.ACS.Log().Sent; sent[len(sent)-1] != message {
 			t.Errorf("ACS got %q, want %q", sent[len(sent)-1], message)
 		}
-		if l := oc.Log(); len(l.Accepted) <= before {
-			t.Errorf("the chat started without Omnichannel accepting a token: rejected %q", l.Rejected)
+		if l := oc.Log(); len(l.Accepted) <= len(before.Accepted) || l.Conversations <= before.Conversations {
+			t.Errorf("the chat started without Omnichannel accepting a token for a new conversation: rejected %q", l.Rejected)
+		}
+		// Typing shows the agent the visitor is typing, through both.
+		if oc.Log().Typing <= before.Typing || oc.ACS.Log().Typing <= sentBefore.Typing {
+			t.Errorf("typing indicators: Omnichannel %d, ACS %d, before %d and %d", oc.Log().Typing, oc.ACS.Log().Typing, before.Typing, sentBefore.Typing)
 		}
 		reply := "agent reply to " + message
 		oc.ACS.PostAgentMessage(reply)
