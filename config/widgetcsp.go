@@ -127,7 +127,13 @@ func WidgetCSP(w Widget, overrides map[string][]string) WidgetSources {
 			"https://*.omnichannelengagementhub.com",
 			// ACS chat: REST calls and its real-time channel; trouter is
 			// ACS's push channel on both hosts Microsoft names, over
-			// https (long poll) and wss.
+			// https (long poll) and wss. The chat client asks the ACS
+			// endpoint for the trouter and registrar URLs it uses
+			// (…/chat/config/realTimeNotifications, in
+			// @azure/communication-signaling), and polls the thread over
+			// REST while it cannot reach them (TestWidgetUnderStrictCSP).
+			// No unpkg.com: the SDK bundles its ACS Web Chat adapter from
+			// npm; only its unused resolveChatAdapterUrl() names unpkg.
 			"https://*.communication.azure.com", "wss://*.communication.azure.com",
 			"https://*.trouter.communication.microsoft.com", "wss://*.trouter.communication.microsoft.com",
 			"https://*.trouter.teams.microsoft.com", "wss://*.trouter.teams.microsoft.com",
