@@ -56,11 +56,13 @@ type ACSLog struct {
 	// Unknown lists requests the stand-in has no answer for
 	// ("METHOD path"), so a test can name what the client needed.
 	Unknown []string
-	// Requests counts every request, preflights included.
-	Requests int
+	// Requests counts every request, preflights included; Unauthorized
+	// those refused for not carrying the thread's chat token.
+	Requests, Unauthorized int
 }
 
 type acsThread struct {
+	token    string
 	created  time.Time
 	messages []acsMessage
 }
@@ -134,11 +136,11 @@ func startACSChat(t testing.TB, pageOrigin string) *ACSChat {
 // Certificate is the stand-in's TLS certificate (see TrustCertificates).
 func (a *ACSChat) Certificate() *x509.Certificate { return a.cert }
 
-// newThread creates the thread of a new chat.
-func (a *ACSChat) newThread(id string) {
+// newThread creates the thread of a new chat, open to the bearer of token.
+func (a *ACSChat) newThread(id, token string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.threads[id] = &acsThread{created: time.Now().UTC()}
+	a.threads[id] = &acsThread{created: time.Now().UTC(), token: token}
 }
 
 // Log returns a copy of what the stand-in saw so far.
@@ -203,17 +205,13 @@ func (a *ACSChat) cors(next http.Handler) http.Handler {
 	})
 }
 
-// thread checks the api-version and the bearer token, finds the thread and
-// calls h; ACS answers 401 without a token and 404 for a thread it does
-// not know.
+// thread checks the api-version, finds the thread and checks that the
+// bearer token is the chat token issued for it, then calls h; ACS answers
+// 401 to a wrong token and 404 for a thread it does not know.
 func (a *ACSChat) thread(h func(http.ResponseWriter, *http.Request, *acsThread)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if v := r.URL.Query().Get("api-version"); v != acsAPIVersion {
 			acsError(w, http.StatusBadRequest, "UnsupportedApiVersion", "api-version "+v+" is not "+acsAPIVersion)
-			return
-		}
-		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
-			acsError(w, http.StatusUnauthorized, "Unauthorized", "no bearer token")
 			return
 		}
 		a.mu.Lock()
@@ -221,6 +219,13 @@ func (a *ACSChat) thread(h func(http.ResponseWriter, *http.Request, *acsThread))
 		a.mu.Unlock()
 		if th == nil {
 			acsError(w, http.StatusNotFound, "NotFound", "no such thread")
+			return
+		}
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || tok != th.token {
+			a.mu.Lock()
+			a.log.Unauthorized++
+			a.mu.Unlock()
+			acsError(w, http.StatusUnauthorized, "Unauthorized", "not the chat token of this thread")
 			return
 		}
 		h(w, r, th)
@@ -306,7 +311,8 @@ func acsError(w http.ResponseWriter, status int, code, msg string) {
 
 // acsToken is a chat token in the shape of an ACS user access token: a JWT
 // whose payload the client decodes for exp (CommunicationTokenCredential).
-// The stand-in does not sign it; it checks only that one is sent.
+// The stand-in does not sign it; it checks that a thread's calls carry the
+// token issued with it.
 func acsToken(ttl time.Duration) string {
 	enc := base64.RawURLEncoding.EncodeToString
 	payload, _ := json.Marshal(map[string]any{

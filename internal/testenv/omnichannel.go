@@ -32,7 +32,10 @@ type OmnichannelOptions struct {
 // (the key document at KeyURL, fetched again when a token names a kid it has
 // not seen). It verifies with code of its own on golang-jwt, not the proxy's
 // auth/token: a stand-in that reused the proxy's verifier would accept what
-// the proxy gets wrong.
+// the proxy gets wrong. For the widget's UI it also creates conversations
+// (each a thread on its ACS stand-in), checks a stored chat against the
+// user it was issued for, and takes typing indicators and the post-chat
+// query; what it has no answer for it records in Unknown.
 type Omnichannel struct {
 	URL string
 	// OrgID and WidgetID are what the SDK must be configured with.
@@ -188,9 +191,8 @@ func (oc *Omnichannel) config(w http.ResponseWriter, r *http.Request) {
 }
 
 // chatToken verifies the user's token and answers with a chat token for a
-// new thread on the ACS stand-in (a conversation request creates one as
-// well); a
-// token it refuses gets what Omnichannel answers then: 401 with
+// new thread on the ACS stand-in (a conversation request answers the same
+// way); a token it refuses gets what Omnichannel answers then: 401 with
 // "message: UserId not found", whatever the reason.
 func (oc *Omnichannel) chatToken(w http.ResponseWriter, r *http.Request) {
 	if !oc.known(r.PathValue("org"), r.PathValue("widget")) {
@@ -219,10 +221,11 @@ func (oc *Omnichannel) chatToken(w http.ResponseWriter, r *http.Request) {
 	oc.mu.Lock()
 	oc.owners[chatID] = rep.Subject
 	oc.mu.Unlock()
-	oc.ACS.newThread(chatID)
+	chatToken := acsToken(24 * time.Hour)
+	oc.ACS.newThread(chatID, chatToken)
 	writeJSON(w, map[string]any{
 		"ChatId":      chatID,
-		"Token":       acsToken(24 * time.Hour),
+		"Token":       chatToken,
 		"RegionGtms":  `{"chat":"` + oc.URL + `"}`,
 		"ExpiresIn":   "86400",
 		"VisitorId":   acsVisitor,

@@ -302,8 +302,8 @@ token:
 	if u := oc.Log().Unknown; len(u) > 0 {
 		t.Errorf("the widget called Omnichannel where the stand-in has no answer: %q", u)
 	}
-	if u := oc.ACS.Log().Unknown; len(u) > 0 {
-		t.Errorf("the widget called ACS where the stand-in has no answer: %q", u)
+	if l := oc.ACS.Log(); len(l.Unknown) > 0 || l.Unauthorized > 0 {
+		t.Errorf("the widget called ACS where the stand-in has no answer (%q) or without the chat's token (%d times)", l.Unknown, l.Unauthorized)
 	}
 	if b := blocked.URLs(); len(b) > 0 {
 		t.Errorf("the page tried to reach beyond loopback: %q", b)
