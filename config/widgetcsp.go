@@ -127,7 +127,13 @@ func WidgetCSP(w Widget, overrides map[string][]string) WidgetSources {
 			"https://*.omnichannelengagementhub.com",
 			// ACS chat: REST calls and its real-time channel; trouter is
 			// ACS's push channel on both hosts Microsoft names, over
-			// https (long poll) and wss.
+			// https (long poll) and wss. The chat client asks the ACS
+			// endpoint for the trouter and registrar URLs it uses
+			// (…/chat/config/realTimeNotifications, in
+			// @azure/communication-signaling), and polls the thread over
+			// REST while it cannot reach them (TestWidgetUnderStrictCSP).
+			// No unpkg.com: the SDK bundles its ACS Web Chat adapter from
+			// npm; only its unused resolveChatAdapterUrl() names unpkg.
 			"https://*.communication.azure.com", "wss://*.communication.azure.com",
 			"https://*.trouter.communication.microsoft.com", "wss://*.trouter.communication.microsoft.com",
 			"https://*.trouter.teams.microsoft.com", "wss://*.trouter.teams.microsoft.com",
@@ -159,8 +165,14 @@ func WidgetCSP(w Widget, overrides map[string][]string) WidgetSources {
 	s.Media = []string{"data:"}
 	// The header and footer call Fluent UI's initializeIcons(), which loads
 	// its icon font from Microsoft's Office CDN (@fluentui/font-icons-mdl2's
-	// default base URL).
-	s.Font = []string{"https://res-1.cdn.office.net"}
+	// default base URL, @fluentui/style-utilities' FLUENT_CDN_BASE_URL). The
+	// widget takes Fluent UI 8 at any minor version from 8.46, and the host
+	// moved: res-1.cdn.office.net in older 8.x builds, res.cdn.office.net in
+	// the one the pinned widget resolves to today (style-utilities 8.15.4,
+	// …/files/fabric-cdn-prod_20261014.001/assets/icons/*.woff, seen
+	// blocked when the widget ran with its styles allowed). Both, since
+	// which build Microsoft's hosted widget ships is not published.
+	s.Font = []string{"https://res.cdn.office.net", "https://res-1.cdn.office.net"}
 	for _, d := range slices.Sorted(maps.Keys(overrides)) {
 		if f := s.field(d); f != nil {
 			*f = slices.Clone(overrides[d])

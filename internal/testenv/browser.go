@@ -2,10 +2,14 @@ package testenv
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +26,23 @@ const browserTimeout = 2 * time.Minute
 // BrowserOption changes how Browser starts Chromium.
 type BrowserOption func(*browserOptions)
 
-type browserOptions struct{ blockCookies bool }
+type browserOptions struct {
+	blockCookies bool
+	trusted      []string
+}
+
+// TrustCertificates makes the browser accept TLS servers that present one
+// of certs (such as an httptest TLS server's), and no other untrusted
+// certificate: Chromium's --ignore-certificate-errors-spki-list, which
+// names each certificate by the SHA-256 of its public key.
+func TrustCertificates(certs ...*x509.Certificate) BrowserOption {
+	return func(o *browserOptions) {
+		for _, c := range certs {
+			sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+			o.trusted = append(o.trusted, base64.StdEncoding.EncodeToString(sum[:]))
+		}
+	}
+}
 
 // BlockCookies starts the browser with every cookie blocked, as a user who
 // turned cookies off has it.
@@ -70,7 +90,11 @@ func Browser(t testing.TB, opts ...BrowserOption) context.Context {
 	}
 
 	ctx, cancelTimeout := context.WithTimeout(context.Background(), timeout)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, chromiumFlags(path, profile)...)
+	flags := chromiumFlags(path, profile)
+	if len(o.trusted) > 0 {
+		flags = append(flags, chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(o.trusted, ",")))
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, flags...)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {
 		cancelBrowser() // waits for the tab and the browser process to end

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // OmnichannelOptions configure StartOmnichannel.
@@ -31,16 +32,25 @@ type OmnichannelOptions struct {
 // (the key document at KeyURL, fetched again when a token names a kid it has
 // not seen). It verifies with code of its own on golang-jwt, not the proxy's
 // auth/token: a stand-in that reused the proxy's verifier would accept what
-// the proxy gets wrong.
+// the proxy gets wrong. For the widget's UI it also creates conversations
+// (each a thread on its ACS stand-in), checks a stored chat against the
+// user it was issued for, and takes typing indicators and the post-chat
+// query; what it has no answer for it records in Unknown.
 type Omnichannel struct {
 	URL string
 	// OrgID and WidgetID are what the SDK must be configured with.
 	OrgID, WidgetID string
 
+	// ACS is the chat service the chat tokens name.
+	ACS *ACSChat
+
 	opts OmnichannelOptions
 	mu   sync.Mutex
 	keys []publishedKey
 	log  OmnichannelLog
+	// owners maps each chat id to the subject of the token it was
+	// issued for.
+	owners map[string]string
 }
 
 // OmnichannelLog is what the stand-in saw.
@@ -54,6 +64,14 @@ type OmnichannelLog struct {
 	// for those that did not.
 	Accepted []AcceptedToken
 	Rejected []string
+	// Conversations counts chats created (the SDK's createConversation);
+	// SessionsClosed the chats the visitor ended.
+	Conversations, SessionsClosed int
+	// Typing counts the visitor's typing indicators.
+	Typing int
+	// Unknown lists requests the stand-in has no answer for
+	// ("METHOD path"), so a test can name what the client needed.
+	Unknown []string
 }
 
 // AcceptedToken is one token the stand-in accepted.
@@ -64,13 +82,46 @@ type AcceptedToken struct {
 // StartOmnichannel starts the stand-in; it stops when the test ends.
 func StartOmnichannel(t testing.TB, o OmnichannelOptions) *Omnichannel {
 	t.Helper()
-	oc := &Omnichannel{OrgID: "00000000-0000-0000-0000-0000000000a1", WidgetID: "00000000-0000-0000-0000-0000000000b2", opts: o}
+	oc := &Omnichannel{OrgID: "00000000-0000-0000-0000-0000000000a1", WidgetID: "00000000-0000-0000-0000-0000000000b2", opts: o, owners: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /livechatconnector/config/{org}/{widget}", oc.config)
 	mux.HandleFunc("GET /livechatconnector/v2/auth/getchattoken/{org}/{widget}/{request}", oc.chatToken)
+	// The SDK's startChat creates the conversation in one call that
+	// answers with a chat token (ocsdk createConversation).
+	mux.HandleFunc("POST /livechatconnector/auth/organization/{org}/widgetApp/{widget}/conversation", oc.chatToken)
+	mux.HandleFunc("POST /livechatconnector/auth/sessionclose/{org}/{widget}/{request}", func(w http.ResponseWriter, r *http.Request) {
+		oc.mu.Lock()
+		oc.log.SessionsClosed++
+		oc.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})
+	// The widget asks for the conversation's state (ocsdk
+	// getLWIDetails) to decide on the post-chat survey: an agent has the
+	// chat, and there is no survey.
+	mux.HandleFunc("GET /livechatconnector/auth/getliveworkitemdetails/{org}/{widget}/{request}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"State": "Active", "ConversationId": "00000000-0000-0000-0000-0000000000d4", "CanRenderPostChat": "False", "ParticipantType": "User"})
+	})
+	// The widget tells the agent the visitor is typing through
+	// Omnichannel, not ACS (ocsdk sendTypingIndicator).
+	mux.HandleFunc("POST /inbound/typingindicator/livechat/sendtypingindicator/{request}", func(w http.ResponseWriter, r *http.Request) {
+		oc.mu.Lock()
+		oc.log.Typing++
+		oc.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})
+	// A widget that finds a chat of an earlier page in its storage asks
+	// whether that chat belongs to the signed-in user before it rejoins.
+	mux.HandleFunc("GET /livechatconnector/auth/validateauthchatmaprecord/{org}/{widget}/{chat}/{request}", oc.validateChat)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		oc.mu.Lock()
+		oc.log.Unknown = append(oc.log.Unknown, r.Method+" "+r.URL.Path)
+		oc.mu.Unlock()
+		http.NotFound(w, r)
+	})
 	srv := httptest.NewServer(oc.cors(mux))
 	t.Cleanup(srv.Close)
 	oc.URL = srv.URL
+	oc.ACS = startACSChat(t, o.PageOrigin)
 	return oc
 }
 
@@ -81,6 +132,7 @@ func (oc *Omnichannel) Log() OmnichannelLog {
 	l := oc.log
 	l.Accepted = append([]AcceptedToken(nil), l.Accepted...)
 	l.Rejected = append([]string(nil), l.Rejected...)
+	l.Unknown = append([]string(nil), l.Unknown...)
 	return l
 }
 
@@ -138,8 +190,9 @@ func (oc *Omnichannel) config(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// chatToken verifies the user's token and answers with a chat token; a
-// token it refuses gets what Omnichannel answers then: 401 with
+// chatToken verifies the user's token and answers with a chat token for a
+// new thread on the ACS stand-in (a conversation request answers the same
+// way); a token it refuses gets what Omnichannel answers then: 401 with
 // "message: UserId not found", whatever the reason.
 func (oc *Omnichannel) chatToken(w http.ResponseWriter, r *http.Request) {
 	if !oc.known(r.PathValue("org"), r.PathValue("widget")) {
@@ -155,19 +208,52 @@ func (oc *Omnichannel) chatToken(w http.ResponseWriter, r *http.Request) {
 		oc.log.Accepted = append(oc.log.Accepted, AcceptedToken{Token: tok, Kid: rep.Kid, Subject: rep.Subject})
 	}
 	n := len(oc.log.Accepted)
+	if err == nil && r.Method == http.MethodPost {
+		oc.log.Conversations++
+	}
 	oc.mu.Unlock()
 	if err != nil {
 		w.Header().Set("message", "UserId not found")
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
+	chatID := fmt.Sprintf("19:chat-%d@thread.v2", n)
+	oc.mu.Lock()
+	oc.owners[chatID] = rep.Subject
+	oc.mu.Unlock()
+	chatToken := acsToken(24 * time.Hour)
+	oc.ACS.newThread(chatID, chatToken)
 	writeJSON(w, map[string]any{
-		"ChatId":     fmt.Sprintf("chat-%d", n),
-		"Token":      "chat-service-token",
-		"RegionGtms": `{"chat":"` + oc.URL + `"}`,
-		"ExpiresIn":  "86400",
-		"VisitorId":  "visitor-1",
+		"ChatId":      chatID,
+		"Token":       chatToken,
+		"RegionGtms":  `{"chat":"` + oc.URL + `"}`,
+		"ExpiresIn":   "86400",
+		"VisitorId":   acsVisitor,
+		"ACSEndpoint": oc.ACS.URL,
 	})
+}
+
+// validateChat answers whether the chat belongs to the user of the
+// AuthenticatedUserToken: {"authChatExist": true} only then, as the SDK
+// (ocsdk validateAuthChatRecord) expects.
+func (oc *Omnichannel) validateChat(w http.ResponseWriter, r *http.Request) {
+	if !oc.known(r.PathValue("org"), r.PathValue("widget")) {
+		http.Error(w, "widget not found", http.StatusNotFound)
+		return
+	}
+	rep, err := oc.verify(r.Header.Get("AuthenticatedUserToken"))
+	if err != nil {
+		oc.mu.Lock()
+		oc.log.Rejected = append(oc.log.Rejected, err.Error())
+		oc.mu.Unlock()
+		w.Header().Set("message", "UserId not found")
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	oc.mu.Lock()
+	owner, ok := oc.owners[r.PathValue("chat")]
+	oc.mu.Unlock()
+	writeJSON(w, map[string]any{"authChatExist": ok && owner == rep.Subject})
 }
 
 // verify checks tok with the published keys, and downloads them again

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -64,20 +66,42 @@ func strictSite() http.Handler {
 	return mux
 }
 
-// isGlobalProbe reports whether violation v is the one Microsoft's widget
-// code causes under every policy without 'unsafe-eval': the ACS signaling
-// client (@azure/communication-signaling, pre-built with webpack, bundled by
-// the widget's Web Chat adapter) finds the global object with
-// Function("return this")() inside a try/catch and falls back to window when
-// the policy refuses it. It blocks nothing the chat needs, so the proxy does
-// not add 'unsafe-eval' for it (README says so).
-func isGlobalProbe(v string, widgetOrigins ...string) bool {
-	rest, ok := strings.CutPrefix(v, "enforce script-src blocked eval from ")
-	if !ok {
-		return false
+// knownProbe reports whether violation v is one of the two that
+// Microsoft's widget code causes under every strict policy while probing
+// for a feature it can do without; the proxy opens nothing for them
+// (README says so):
+//   - the ACS signaling client (@azure/communication-signaling, pre-built
+//     with webpack, bundled by the widget's Web Chat adapter) finds the
+//     global object with Function("return this")() inside a try/catch and
+//     falls back to window when the policy refuses eval;
+//   - Web Chat checks whether it can shrink image thumbnails in a worker
+//     (downscaleImageToDataURLUsingWorker: a Worker from a blob: URL
+//     inside a try/catch) and does it on the page when it cannot.
+func knownProbe(v string, widgetOrigins ...string) (probe string, ok bool) {
+	for _, p := range []struct{ name, prefix string }{
+		{"eval", "enforce script-src blocked eval from "},
+		{"worker", "enforce worker-src blocked blob from "},
+	} {
+		if rest, ok := strings.CutPrefix(v, p.prefix); ok && fromWidget(rest, widgetOrigins) {
+			return p.name, true
+		}
 	}
+	return "", false
+}
+
+// isWidgetStyle reports whether violation v is a <style> element the
+// widget inserted: Fluent UI's and Web Chat's CSS-in-JS and the <style>
+// elements LiveChatWidget renders itself, none with a nonce or a way to
+// give one. The proxy does not add 'unsafe-inline' for them (README: what
+// a strict site must decide); the chat works without them, unstyled.
+func isWidgetStyle(v string, widgetOrigins ...string) bool {
+	rest, ok := strings.CutPrefix(v, "enforce style-src-elem blocked inline from ")
+	return ok && fromWidget(rest, widgetOrigins)
+}
+
+func fromWidget(source string, widgetOrigins []string) bool {
 	for _, o := range widgetOrigins {
-		if strings.HasPrefix(rest, o+"/livechatwidget/") {
+		if strings.HasPrefix(source, o+"/livechatwidget/") {
 			return true
 		}
 	}
@@ -85,8 +109,8 @@ func isGlobalProbe(v string, widgetOrigins ...string) bool {
 }
 
 // widgetCDN stands in for the widget's CDN and its regional storage
-// fallback: its loader is Microsoft's chat code (the interop bundle) and
-// the harness that drives it as the hosted loader would. down makes the
+// fallback: its loader is Microsoft's widget code (the UI bundle) and the
+// harness that renders it as the hosted loader would. down makes the
 // CDN copy fail, so only the fallback serves it.
 func widgetCDN(t *testing.T, loader []byte) (cdn, storage *httptest.Server, down *atomic.Bool) {
 	down = new(atomic.Bool)
@@ -106,19 +130,23 @@ func widgetCDN(t *testing.T, loader []byte) (cdn, storage *httptest.Server, down
 	return cdn, storage, down
 }
 
-// TestWidgetUnderStrictCSP runs Microsoft's chat code (the interop bundle,
-// loaded as the widget from its CDN host through the loader tag the proxy
-// injects) on pages whose upstream sends the strictest policies we
-// support, with inject.csp.allow_widget: from load to a started chat whose
-// token Omnichannel's stand-in accepted, the page must see no
-// securitypolicyviolation but the widget's harmless global-object probe
-// (isGlobalProbe); with the CDN down, the tag's onerror
-// fallback (allowed by its hash) loads the widget from storage.
+// TestWidgetUnderStrictCSP runs Microsoft's live chat widget UI
+// (LiveChatWidget with a real OmnichannelChatSDK, the UI bundle, loaded as
+// the widget from its CDN host through the loader tag the proxy injects) on
+// pages whose upstream sends the strictest policies we support, with
+// inject.csp.allow_widget. Chromium opens the chat with the widget's
+// button; the chat starts against the Omnichannel and ACS stand-ins, with a
+// token Omnichannel's stand-in accepted; a message typed and sent in Web
+// Chat's send box reaches ACS, and the agent's reply shows. From load to
+// there the page must see no securitypolicyviolation but the widget's
+// harmless feature probes (knownProbe) and its nonce-less <style> elements
+// (isWidgetStyle), which the proxy leaves to the site; with the CDN down,
+// the tag's onerror fallback (allowed by its hash) loads the widget from
+// storage.
 func TestWidgetUnderStrictCSP(t *testing.T) {
-	bundle, harness := interopScripts(t)
+	t.Parallel()
+	bundle, harness := widgetUIScripts(t)
 	cdn, storage, cdnDown := widgetCDN(t, append(append(bundle, '\n'), harness...))
-	ctx := testenv.Browser(t)
-	blocked := testenv.LoopbackOnly(t, ctx)
 
 	// The stand-in fetches the proxy's keys, and the proxy's policy names
 	// the stand-in: the proxy's address is taken first.
@@ -129,6 +157,8 @@ func TestWidgetUnderStrictCSP(t *testing.T) {
 	proxyURL := "http://" + ln.Addr().String()
 	oc := testenv.StartOmnichannel(t, testenv.OmnichannelOptions{
 		KeyURL: proxyURL + "/_lcw/public-keys", ClientFunction: "lcwAuth.getAuthenticationToken", PageOrigin: proxyURL})
+	ctx := testenv.Browser(t, testenv.TrustCertificates(oc.ACS.Certificate()))
+	blocked := testenv.LoopbackOnly(t, ctx)
 	e := startEnv(t, envOptions{Listener: ln, Upstream: strictSite(), Extra: fmt.Sprintf(`access:
   mode: optional
 token:
@@ -147,60 +177,115 @@ token:
   csp:
     allow_widget: true
     widget_sources:
-      # The stand-in plays *.omnichannelengagementhub.com; the CDN's
-      # origin stays, as in the derived list.
-      connect-src: [%[1]s, %[5]s]
-`, cdn.URL, storage.URL, oc.WidgetID, oc.OrgID, oc.URL)})
+      # The stand-ins play *.omnichannelengagementhub.com and
+      # *.communication.azure.com; the CDN's origin stays, as in the
+      # derived list.
+      connect-src: [%[1]s, %[5]s, %[6]s]
+`, cdn.URL, storage.URL, oc.WidgetID, oc.OrgID, oc.URL, oc.ACS.URL)})
 
 	if final := testenv.BrowserLogin(t, ctx, e.URL+"/_lcw/login?rd=/header", testenv.VIPUsername, testenv.VIPPassword); !strings.HasSuffix(final, "/header") {
 		t.Fatalf("login ended at %s", final)
 	}
 
-	chat := func(t *testing.T, path string) {
+	// report is what the page and the stand-ins saw, for failures.
+	report := func() string {
+		return fmt.Sprintf("violations %s\nOmnichannel %+v\nACS %+v\nblocked %q\nconsole errors %s\npage text %q",
+			evalJS[string](t, ctx, "JSON.stringify(window.__violations || null)"), oc.Log(), oc.ACS.Log(), blocked.URLs(),
+			evalJS[string](t, ctx, "JSON.stringify(window.lcwUI ? lcwUI.consoleErrors : null)"),
+			evalJS[string](t, ctx, "document.body ? document.body.innerText.slice(0, 2000) + Array.prototype.map.call(document.querySelectorAll('input,textarea,button'), function (e) { return e.outerHTML.slice(0, 300); }).join('\\n') : ''"))
+	}
+	chat := func(t *testing.T, path, message string) {
 		t.Helper()
 		if err := chromedp.Do(ctx, chromedp.Navigate(e.URL+path)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!(window.interop && window.lcwAuth && window.lcwAuth.getAuthenticationToken)")); err != nil {
-			t.Fatalf("the widget or the bootstrap did not run under the page's policy: %v; violations %s", err,
-				evalJS[string](t, ctx, "JSON.stringify(window.__violations || null)"))
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!(window.lcwUI && window.lcwAuth && window.lcwAuth.getAuthenticationToken)")); err != nil {
+			t.Fatalf("the widget or the bootstrap did not run under the page's policy: %v\n%s", err, report())
 		}
-		before := len(oc.Log().Accepted)
-		out := evalJS[string](t, ctx, `interop.start(`+startOptions(oc, "loader")+`).then(function (r) {
-			return new Promise(function (resolve) { setTimeout(function () { resolve(JSON.stringify(r)); }, 200); }); })`)
-		var r interopResult
-		if err := json.Unmarshal([]byte(out), &r); err != nil {
-			t.Fatalf("%s: %v", out, err)
+		// Each page starts a chat of its own: no chat of an earlier page
+		// for the widget to rejoin.
+		evalJS[bool](t, ctx, "localStorage.clear(), sessionStorage.clear(), true")
+		if msg := evalJS[string](t, ctx, `lcwUI.render(`+startOptions(oc, "loader")+`)`); msg != "" {
+			t.Fatalf("render: %s\n%s", msg, report())
 		}
-		if l := oc.Log(); !r.OK || len(l.Accepted) != before+1 || l.Accepted[len(l.Accepted)-1].Token != r.WidgetToken {
-			t.Errorf("chat start: %+v; Omnichannel accepted %d new, rejected %q", r, len(l.Accepted)-before, l.Rejected)
+		before, sentBefore := oc.Log(), oc.ACS.Log()
+		// A visitor opens the chat with the widget's button and types.
+		steps := []struct {
+			what string
+			do   chromedp.Action[chromedp.Void]
+		}{
+			{"the chat button", chromedp.Click(chromedp.ID("oc-lcw-chat-button"))},
+			{"Web Chat's send box", chromedp.WaitVisible(chromedp.CSS(`textarea[data-id="webchat-sendbox-input"]`))},
+			{"typing", chromedp.SendKeys(chromedp.CSS(`textarea[data-id="webchat-sendbox-input"]`), message)},
+			{"the send button", chromedp.Click(chromedp.CSS(".webchat__send-button"))},
 		}
+		for _, s := range steps {
+			stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			err := chromedp.Do(stepCtx, s.do)
+			cancel()
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", s.what, err, report())
+			}
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for len(oc.ACS.Log().Sent) == len(sentBefore.Sent) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the typed message never reached ACS\n%s", report())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if sent := oc.ACS.Log().Sent; sent[len(sent)-1] != message {
+			t.Errorf("ACS got %q, want %q", sent[len(sent)-1], message)
+		}
+		if l := oc.Log(); len(l.Accepted) <= len(before.Accepted) || l.Conversations <= before.Conversations {
+			t.Errorf("the chat started without Omnichannel accepting a token for a new conversation: rejected %q", l.Rejected)
+		}
+		// Typing shows the agent the visitor is typing, through both.
+		if oc.Log().Typing <= before.Typing || oc.ACS.Log().Typing <= sentBefore.Typing {
+			t.Errorf("typing indicators: Omnichannel %d, ACS %d, before %d and %d", oc.Log().Typing, oc.ACS.Log().Typing, before.Typing, sentBefore.Typing)
+		}
+		reply := "agent reply to " + message
+		oc.ACS.PostAgentMessage(reply)
+		pollCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(pollCtx, chromedp.Poll[bool](`document.body.innerText.indexOf(`+jsString(reply)+`) >= 0`)); err != nil {
+			t.Errorf("the agent's reply did not show in Web Chat: %v\n%s", err, report())
+		}
+
 		var all []string
 		if err := json.Unmarshal([]byte(evalJS[string](t, ctx, "JSON.stringify(window.__violations)")), &all); err != nil {
 			t.Fatal(err)
 		}
 		var violations []string
-		evalProbes := 0
+		probes, styles := map[string]int{}, 0
 		for _, v := range all {
-			if isGlobalProbe(v, cdn.URL, storage.URL) {
-				evalProbes++
+			if p, ok := knownProbe(v, cdn.URL, storage.URL); ok {
+				probes[p]++
+				continue
+			}
+			if isWidgetStyle(v, cdn.URL, storage.URL) {
+				styles++
 				continue
 			}
 			violations = append(violations, v)
 		}
 		if len(violations) > 0 {
-			t.Errorf("%d Content-Security-Policy violations from load to a started chat:\n  %s", len(violations), strings.Join(violations, "\n  "))
+			t.Errorf("%d Content-Security-Policy violations from load to an open chat:\n  %s", len(violations), strings.Join(violations, "\n  "))
 		}
-		if evalProbes == 0 {
-			// If Microsoft's code stops probing, README's note on it is stale.
-			t.Errorf("no eval probe from the widget's ACS signaling code; update README's CSP section")
+		// If Microsoft's code stops probing or styles with a nonce,
+		// README's notes on it are stale.
+		if probes["eval"] == 0 || probes["worker"] == 0 {
+			t.Errorf("probes seen: %v; want the ACS signaling eval probe and Web Chat's worker probe; update README's CSP section", probes)
+		}
+		if styles == 0 {
+			t.Errorf("the widget's <style> elements were not blocked; update README's CSP section on style-src")
 		}
 	}
 
 	for _, p := range strictPolicies {
-		t.Run(strings.TrimPrefix(p.path, "/")+": no violation from load to a started chat", func(t *testing.T) {
+		t.Run(strings.TrimPrefix(p.path, "/")+": no violation from load to an open chat with a message sent", func(t *testing.T) {
 			cdnDown.Store(false)
-			chat(t, p.path)
+			chat(t, p.path, "hello from "+p.path)
 			if from := evalJS[string](t, ctx, `document.getElementById('Microsoft_Omnichannel_LCWidget').src`); !strings.HasPrefix(from, cdn.URL) {
 				t.Errorf("the widget came from %s, want the CDN %s", from, cdn.URL)
 			}
@@ -209,13 +294,25 @@ token:
 	t.Run("CDN down: the onerror fallback loads the widget from storage, no violation", func(t *testing.T) {
 		cdnDown.Store(true)
 		t.Cleanup(func() { cdnDown.Store(false) })
-		chat(t, "/header")
+		chat(t, "/header", "hello from the fallback")
 		if from := evalJS[string](t, ctx, `document.getElementById('Microsoft_Omnichannel_LCWidget').src`); !strings.HasPrefix(from, storage.URL) {
 			t.Errorf("the widget came from %s, want the fallback %s", from, storage.URL)
 		}
 	})
 
+	if u := oc.Log().Unknown; len(u) > 0 {
+		t.Errorf("the widget called Omnichannel where the stand-in has no answer: %q", u)
+	}
+	if l := oc.ACS.Log(); len(l.Unknown) > 0 || l.Unauthorized > 0 {
+		t.Errorf("the widget called ACS where the stand-in has no answer (%q) or without the chat's token (%d times)", l.Unknown, l.Unauthorized)
+	}
 	if b := blocked.URLs(); len(b) > 0 {
 		t.Errorf("the page tried to reach beyond loopback: %q", b)
 	}
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

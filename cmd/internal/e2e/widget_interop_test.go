@@ -40,6 +40,22 @@ func interopScripts(t *testing.T) (bundle, harness []byte) {
 	return bundle, harness
 }
 
+// widgetUIScripts builds (once per npm cache) the bundle of Microsoft's
+// live chat widget UI (LiveChatWidget, React, Web Chat, the chat SDK) and
+// reads it with the harness that renders it.
+func widgetUIScripts(t *testing.T) (bundle, harness []byte) {
+	t.Helper()
+	bundle, err := os.ReadFile(testenv.NPMBundle(t, interopDir, "build-ui.mjs", "widget-ui.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	harness, err = os.ReadFile(filepath.Join(interopDir, "ui-harness.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle, harness
+}
+
 // interopSite is the upstream site: a chat page that loads Microsoft's chat
 // code and the harness; the proxy injects bootstrap.js into it.
 func interopSite(bundle, harness []byte) http.Handler {
@@ -158,7 +174,7 @@ token:
 			t.Fatalf("chat start failed: %+v; Omnichannel accepted %d, rejected %q", r, len(l.Accepted), l.Rejected)
 		}
 		last := l.Accepted[len(l.Accepted)-1]
-		if r.ChatID != fmt.Sprintf("chat-%d", len(l.Accepted)) || last.Token != r.WidgetToken || last.Token != r.SDKToken {
+		if r.ChatID != fmt.Sprintf("19:chat-%d@thread.v2", len(l.Accepted)) || last.Token != r.WidgetToken || last.Token != r.SDKToken {
 			t.Errorf("chat %q with widget token …%s and SDK token …%s; Omnichannel accepted …%s",
 				r.ChatID, tail(r.WidgetToken), tail(r.SDKToken), tail(last.Token))
 		}

@@ -9,7 +9,8 @@
 //     SDK call, through authHelper's handleAuthentication();
 //   - BroadcastService (@microsoft/omnichannel-chat-components), on which
 //     the widget posts its errors (OnWidgetError) and telemetry.
-// The widget's React UI is not part of the test; nothing else is loaded.
+// The widget's React UI is not part of this bundle (widget-ui.mjs has it);
+// nothing else is loaded.
 import { OmnichannelChatSDK } from "@microsoft/omnichannel-chat-sdk";
 import { FacadeChatSDK } from "./node_modules/@microsoft/omnichannel-chat-widget/lib/esm/common/facades/FacadeChatSDK.js";
 import { BroadcastService, BroadcastServiceInitialize } from "@microsoft/omnichannel-chat-components";
