@@ -10,7 +10,7 @@ RACE ?= -race
 # forty binaries would wait forty seconds.
 export GORACE ?= atexit_sleep_ms=0
 
-.PHONY: test setup packages check deps warm browser services node tools file build image-binary demo bench fuzz
+.PHONY: test setup packages check deps warm browser services node npm tools file build image-binary demo bench fuzz
 
 # test prepares in parallel (setup, under make -j): the Debian packages
 # download and install while the Go side downloads modules, vets (which
@@ -31,7 +31,7 @@ test:
 	@$(MAKE) --no-print-directory -j4 -Oline setup STATIC_CHAIN=1
 	$(GO) test $(RACE) -vet=off -count=1 -parallel 4 -timeout 30m ./cmd/internal/e2e ./...
 
-setup: packages check warm tools
+setup: packages check warm tools npm
 
 # check: formatting and vet, fast enough to run before every commit.
 check: deps
@@ -58,6 +58,16 @@ warm: deps
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(call quietly,sh deploy/image/build.sh "$$tmp/lcw-auth-proxy") && \
 	$(call quietly,cd config/testdata/k8s129 && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) build -trimpath -o "$$tmp/k8s129" .)
+
+# npm installs Microsoft's chat code (cmd/internal/e2e/testdata/widget-interop,
+# about 780 MB and two minutes cold) into the npm cache and bundles it as the
+# widget tests do, beside the rest of setup: the tests then find both
+# bundles ready instead of waiting for npm ci themselves. A later run finds
+# the cache filled and does nothing.
+INTEROP = cmd/internal/e2e/testdata/widget-interop
+npm: node deps
+	@echo "installing Microsoft's chat code from npm for the widget tests (once per lockfile)"
+	@$(call quietly,$(GO) run ./internal/npmbundle/prepare $(INTEROP) build.mjs,microsoft.mjs build-ui.mjs,widget-ui.mjs)
 
 # packages installs the Debian packages the tests need, in parallel with the
 # rest of setup.

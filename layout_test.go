@@ -36,8 +36,9 @@ var floorNames = []string{"config, deploy", "internal", "auth", "proxy", "cmd/in
 // testOnly are ground-floor packages that serve tests and the demo, never
 // the proxy: only the folders listed may import them outside tests.
 var testOnly = map[string][]string{
-	"internal/testenv": nil,
-	"internal/devidp":  {"internal/testenv", "cmd/lcw-demo"},
+	"internal/testenv":   nil,
+	"internal/devidp":    {"internal/testenv", "cmd/lcw-demo"},
+	"internal/npmbundle": {"internal/testenv", "internal/npmbundle/prepare"},
 }
 
 func mayImport(dir, target string) bool {
