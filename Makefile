@@ -67,7 +67,7 @@ warm: deps
 INTEROP = cmd/internal/e2e/testdata/widget-interop
 npm: node deps
 	@echo "installing Microsoft's chat code from npm for the widget tests (once per lockfile)"
-	@$(call quietly,$(GO) run ./internal/npmbundle/prepare $(INTEROP) build.mjs,microsoft.mjs build-ui.mjs,widget-ui.mjs)
+	@$(call quietly,$(GO) run ./internal/npmbundle/prepare $(INTEROP) build.mjs:microsoft.mjs build-ui.mjs:widget-ui.mjs)
 
 # packages installs the Debian packages the tests need, in parallel with the
 # rest of setup.
