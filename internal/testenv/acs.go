@@ -125,7 +125,7 @@ func startACSChat(t testing.TB, pageOrigin string) *ACSChat {
 	// ACS is HTTPS only: the Azure SDK's pipeline refuses http:// (its
 	// allowInsecureConnection is off), so the stand-in serves TLS and the
 	// browser must trust Certificate.
-	srv := httptest.NewUnstartedServer(a.cors(mux))
+	srv := httptest.NewUnstartedServer(a.counted(pageCORS(a.pageOrigin, "GET, POST, PATCH, DELETE", "ms-cv, x-ms-client-request-id, retry-after", mux)))
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	a.URL = srv.URL
@@ -181,26 +181,10 @@ func (a *ACSChat) count(n *int) {
 	a.mu.Unlock()
 }
 
-// cors answers the browser's preflights from the page's origin: every call
-// carries Authorization and is preflighted.
-func (a *ACSChat) cors(next http.Handler) http.Handler {
+// counted counts every request ACS gets, preflights included.
+func (a *ACSChat) counted(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.mu.Lock()
-		a.log.Requests++
-		a.mu.Unlock()
-		if r.Header.Get("Origin") != a.pageOrigin {
-			http.Error(w, "origin not allowed", http.StatusForbidden)
-			return
-		}
-		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", a.pageOrigin)
-		h.Set("Access-Control-Expose-Headers", "ms-cv, x-ms-client-request-id, retry-after")
-		if r.Method == http.MethodOptions {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE")
-			h.Set("Access-Control-Allow-Headers", r.Header.Get("Access-Control-Request-Headers"))
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
+		a.count(&a.log.Requests)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -118,7 +118,7 @@ func StartOmnichannel(t testing.TB, o OmnichannelOptions) *Omnichannel {
 		oc.mu.Unlock()
 		http.NotFound(w, r)
 	})
-	srv := httptest.NewServer(oc.cors(mux))
+	srv := httptest.NewServer(pageCORS(oc.opts.PageOrigin, "GET, POST", "message, errorcode, date", mux))
 	t.Cleanup(srv.Close)
 	oc.URL = srv.URL
 	oc.ACS = startACSChat(t, o.PageOrigin)
@@ -136,20 +136,22 @@ func (oc *Omnichannel) Log() OmnichannelLog {
 	return l
 }
 
-// cors answers preflights from the page's origin: the SDK sends its own
-// headers (AuthenticatedUserToken among them), so every request is
-// preflighted.
-func (oc *Omnichannel) cors(next http.Handler) http.Handler {
+// pageCORS lets only pages of origin call next, as the Microsoft services
+// the stand-ins play do, and answers the browser's preflights: the chat
+// code sends headers of its own (Authorization, AuthenticatedUserToken), so
+// every call is preflighted. expose lists the response headers the page
+// may read.
+func pageCORS(origin, methods, expose string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Origin") != oc.opts.PageOrigin {
+		if r.Header.Get("Origin") != origin {
 			http.Error(w, "origin not allowed", http.StatusForbidden)
 			return
 		}
 		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", oc.opts.PageOrigin)
-		h.Set("Access-Control-Expose-Headers", "message, errorcode, date")
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Expose-Headers", expose)
 		if r.Method == http.MethodOptions {
-			h.Set("Access-Control-Allow-Methods", "GET, POST")
+			h.Set("Access-Control-Allow-Methods", methods)
 			h.Set("Access-Control-Allow-Headers", r.Header.Get("Access-Control-Request-Headers"))
 			w.WriteHeader(http.StatusNoContent)
 			return
