@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"net/url"
@@ -31,6 +33,28 @@ const (
 // order WidgetSources.Each visits them and inject.csp.widget_sources accepts
 // them. style-src is not among them: see WidgetStyleNote.
 var WidgetDirectives = []string{"script-src", "connect-src", "frame-src", "img-src", "media-src", "font-src"}
+
+// EffectiveDirectives lists the directives a browser consults, in order,
+// for the requests directive governs (for style-src: <style> elements),
+// the first a policy has deciding (CSP3 §6.8.3, "effective directive"):
+// the directive itself first, default-src last. The proxy's rewrite and
+// doctor's check read the same chains.
+func EffectiveDirectives(directive string) []string {
+	switch directive {
+	case "frame-src":
+		return []string{"frame-src", "child-src", "default-src"}
+	case "style-src":
+		return []string{"style-src-elem", "style-src", "default-src"}
+	}
+	return []string{directive, "default-src"}
+}
+
+// CSPHashSource is the hash source ('sha256-…') that allows the inline
+// code js: an event handler's text, with 'unsafe-hashes'.
+func CSPHashSource(js string) string {
+	sum := sha256.Sum256([]byte(js))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
 
 // WidgetStyleNote says why style-src is left alone, for README and doctor.
 // The widget's UI (Fluent UI's merge-styles, Bot Framework Web Chat) adds

@@ -192,20 +192,6 @@ type cspAllowance struct {
 	handlerHashes []string
 }
 
-// widgetFetches are the widget's directives other than script-src and
-// connect-src, each with the directives a browser falls back to when a
-// policy lacks it (CSP3 §6.8.3, "effective directive").
-var widgetFetches = []struct {
-	name      string
-	fallbacks []string
-	sources   func(config.WidgetSources) []string
-}{
-	{"frame-src", []string{"child-src", "default-src"}, func(s config.WidgetSources) []string { return s.Frame }},
-	{"img-src", []string{"default-src"}, func(s config.WidgetSources) []string { return s.Img }},
-	{"media-src", []string{"default-src"}, func(s config.WidgetSources) []string { return s.Media }},
-	{"font-src", []string{"default-src"}, func(s config.WidgetSources) []string { return s.Font }},
-}
-
 // allow returns a copy of p that permits the injected tags. Only the
 // directives that govern them change, and only by adding our nonce, the
 // hashes of our handlers or our exact sources; 'unsafe-inline' is never
@@ -257,19 +243,22 @@ func (p cspPolicy) allow(a cspAllowance) cspPolicy {
 		// 'self' covers our own endpoint already.
 		connect = append([]string{a.ownConnect}, connect...)
 	}
-	out = out.allowFetch(p, "connect-src", []string{"default-src"}, connect)
-	for _, f := range widgetFetches {
-		out = out.allowFetch(p, f.name, f.fallbacks, f.sources(a.widget))
-	}
+	out = out.allowFetch(p, "connect-src", connect)
+	a.widget.Each(func(directive string, sources []string) {
+		if directive != "script-src" && directive != "connect-src" { // above, with our own sources
+			out = out.allowFetch(p, directive, sources)
+		}
+	})
 	return out
 }
 
 // allowFetch adds sources to the directive called name, when the policy has
-// it; otherwise, when a fallback directive governs those requests and lacks
+// it; otherwise, when a fallback directive (config.EffectiveDirectives)
+// governs those requests and lacks
 // some of the sources, it adds a directive called name copied from the
 // site's fallback (not our edited one) plus the sources, so what else the
 // fallback governs stays as the site wrote it.
-func (out cspPolicy) allowFetch(orig cspPolicy, name string, fallbacks, sources []string) cspPolicy {
+func (out cspPolicy) allowFetch(orig cspPolicy, name string, sources []string) cspPolicy {
 	if len(sources) == 0 {
 		return out
 	}
@@ -277,7 +266,7 @@ func (out cspPolicy) allowFetch(orig cspPolicy, name string, fallbacks, sources 
 		out[i].sources = allowSources(out[i].sources, sources)
 		return out
 	}
-	for _, f := range fallbacks {
+	for _, f := range config.EffectiveDirectives(name)[1:] {
 		if j := orig.index(f); j >= 0 {
 			if needsSources(orig[j].sources, sources) {
 				out = append(out, cspDirective{name: name, sources: allowSources(append([]string(nil), orig[j].sources...), sources)})

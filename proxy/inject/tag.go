@@ -1,8 +1,6 @@
 package inject
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"html"
 	"net/url"
 	"slices"
@@ -59,8 +57,7 @@ func newTags(bootstrapPath, version string, w config.Widget) tags {
 	if w.FallbackSrc != "" {
 		h := fallbackHandler(w.FallbackSrc)
 		attr("onerror", h)
-		sum := sha256.Sum256([]byte(h))
-		t.handlerHash = "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+		t.handlerHash = config.CSPHashSource(h)
 	}
 	t.widgetOpen = b.String()
 	return t

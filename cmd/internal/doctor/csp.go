@@ -1,10 +1,10 @@
 package doctor
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"net/url"
 	"strings"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 // This file evaluates Content-Security-Policy the way browsers do (CSP
@@ -93,25 +93,10 @@ func (p cspPolicy) allowsConnect(u *url.URL, page *url.URL) bool {
 	return p.allowsFetch("connect-src", u, page)
 }
 
-// fetchFallbacks are the directives a browser falls back to when a policy
-// lacks the one for a kind of request (CSP3 §6.8.3).
-var fetchFallbacks = map[string][]string{
-	"connect-src": {"connect-src", "default-src"},
-	"frame-src":   {"frame-src", "child-src", "default-src"},
-	"img-src":     {"img-src", "default-src"},
-	"media-src":   {"media-src", "default-src"},
-	"font-src":    {"font-src", "default-src"},
-	"style-src":   {"style-src-elem", "style-src", "default-src"},
-}
-
 // allowsFetch reports whether page may load u for the requests directive
 // governs (connect-src, frame-src, img-src, media-src, font-src).
 func (p cspPolicy) allowsFetch(directive string, u *url.URL, page *url.URL) bool {
-	names, ok := fetchFallbacks[directive]
-	if !ok {
-		names = []string{directive, "default-src"}
-	}
-	list, ok := p.sources(names...)
+	list, ok := p.sources(config.EffectiveDirectives(directive)...)
 	if !ok {
 		return true
 	}
@@ -122,7 +107,7 @@ func (p cspPolicy) allowsFetch(directive string, u *url.URL, page *url.URL) bool
 // hash may apply: the effective style directive has 'unsafe-inline' and
 // no nonce or hash (which would switch it off).
 func (p cspPolicy) allowsInlineStyle() bool {
-	list, ok := p.sources(fetchFallbacks["style-src"]...)
+	list, ok := p.sources(config.EffectiveDirectives("style-src")...)
 	if !ok {
 		return true
 	}
@@ -276,8 +261,7 @@ func (p cspPolicy) allowsHandler(js string) bool {
 	if !ok {
 		return true
 	}
-	sum := sha256.Sum256([]byte(js))
-	hash := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	hash := config.CSPHashSource(js)
 	var inline, hashed, unsafeHashes, match bool
 	for _, s := range list {
 		l := strings.ToLower(s)
