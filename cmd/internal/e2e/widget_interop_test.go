@@ -28,28 +28,25 @@ const interopDir = "testdata/widget-interop"
 // interopScripts builds (once per npm cache) the bundle of Microsoft's chat
 // code and reads it with the harness that drives it.
 func interopScripts(t *testing.T) (bundle, harness []byte) {
-	t.Helper()
-	bundle, err := os.ReadFile(testenv.NPMBundle(t, interopDir, "build.mjs", "microsoft.mjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	harness, err = os.ReadFile(filepath.Join(interopDir, "harness.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bundle, harness
+	return npmScripts(t, "harness.js", "build.mjs", "microsoft.mjs")
 }
 
 // widgetUIScripts builds (once per npm cache) the bundle of Microsoft's
 // live chat widget UI (LiveChatWidget, React, Web Chat, the chat SDK) and
 // reads it with the harness that renders it.
 func widgetUIScripts(t *testing.T) (bundle, harness []byte) {
+	return npmScripts(t, "ui-harness.js", "build-ui.mjs", "widget-ui.mjs")
+}
+
+// npmScripts reads the bundle that build makes of interopDir's packages
+// and the harness script beside it.
+func npmScripts(t *testing.T, harnessFile string, build ...string) (bundle, harness []byte) {
 	t.Helper()
-	bundle, err := os.ReadFile(testenv.NPMBundle(t, interopDir, "build-ui.mjs", "widget-ui.mjs"))
+	bundle, err := os.ReadFile(testenv.NPMBundle(t, interopDir, build...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	harness, err = os.ReadFile(filepath.Join(interopDir, "ui-harness.js"))
+	harness, err = os.ReadFile(filepath.Join(interopDir, harnessFile))
 	if err != nil {
 		t.Fatal(err)
 	}
