@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
@@ -217,7 +218,11 @@ token:
 			{"the chat button", chromedp.Click(chromedp.ID("oc-lcw-chat-button"))},
 			{"Web Chat's send box", chromedp.WaitVisible(chromedp.CSS(`textarea[data-id="webchat-sendbox-input"]`))},
 			{"typing", chromedp.SendKeys(chromedp.CSS(`textarea[data-id="webchat-sendbox-input"]`), message)},
-			{"the send button", chromedp.Click(chromedp.CSS(".webchat__send-button"))},
+			// Enter in the send box, not a click at the send button's
+			// coordinates: the footer's buttons render late and shift
+			// the layout, and a click measured before the shift opened
+			// the transcript dialog instead.
+			{"Enter in the send box", chromedp.SendKeys(chromedp.CSS(`textarea[data-id="webchat-sendbox-input"]`), kb.Enter)},
 		}
 		for _, s := range steps {
 			stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
