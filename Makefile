@@ -9,6 +9,7 @@ RACE ?= -race
 # races in goroutines still running); the tests stop what they start, and
 # forty binaries would wait forty seconds.
 export GORACE ?= atexit_sleep_ms=0
+TEST_LDFLAGS ?= -ldflags=-s\ -w
 
 .PHONY: test setup packages check deps warm browser services node npm tools file build image-binary demo bench fuzz
 
@@ -23,13 +24,18 @@ export GORACE ?= atexit_sleep_ms=0
 # compile its own copy. go test skips its vet: check ran every analyzer.
 # Any step that fails under CI=true fails the run.
 #
+# The tests link forty-odd race binaries, which a warm run spends most of
+# a minute on; without the DWARF tables (-w; stack traces and race reports
+# come from the binary's own tables, which stay) and the symbol table (-s)
+# the links take a fifth less.
+#
 # The tests: the end-to-end package, the longest, is named first so that it
 # starts first and the others fill the second core beside it; its tests
 # that mostly wait (browsers, failovers, token expiry, timeouts) call
 # t.Parallel, and -parallel 4 lets four such waits overlap.
 test:
 	@$(MAKE) --no-print-directory -j4 -Oline setup STATIC_CHAIN=1
-	$(GO) test $(RACE) -vet=off -count=1 -parallel 4 -timeout 30m ./cmd/internal/e2e ./...
+	$(GO) test $(RACE) -vet=off -count=1 -parallel 4 -timeout 30m $(TEST_LDFLAGS) ./cmd/internal/e2e ./...
 
 setup: packages check warm tools npm
 
