@@ -79,11 +79,8 @@ func (rp *RP) discover(ctx context.Context) {
 			return
 		}
 		rp.disc.lastErr.Store(&err)
-		attrs := []any{slog.String("issuer", config.RedactURL(rp.opt.OIDC.Issuer)), slog.String("error", config.RedactURL(err.Error())), slog.Duration("retry_in", backoff)}
-		if fix := tlsFix(err, rp.opt.OIDC.CAFile != ""); fix != "" {
-			attrs = append(attrs, slog.String("fix", fix))
-		}
-		rp.log.Warn("OpenID provider discovery failed; retrying", attrs...)
+		rp.log.Warn("OpenID provider discovery failed; retrying", slog.String("issuer", config.RedactURL(rp.opt.OIDC.Issuer)),
+			slog.String("error", config.RedactURL(err.Error())), slog.String("fix", DiscoveryFix(rp.opt.OIDC, err)), slog.Duration("retry_in", backoff))
 		select {
 		case <-ctx.Done():
 			return

@@ -148,6 +148,13 @@ func TestCheckConfigOnline(t *testing.T) {
 		if err == nil || !strings.Contains(out, fmt.Sprintf("fix: set oidc.issuer to %q", op.Issuer)) {
 			t.Fatalf("check-config --online with a trailing slash: %v\n%s", err, out)
 		}
+		// serve, which retries, gives the same fix beside each retry.
+		p := startProxy(t, path, nil)
+		waitLog(t, p, "OpenID provider discovery failed; retrying")
+		line := p.Logs.lines("OpenID provider discovery failed; retrying")[0]
+		if fix, _ := line["fix"].(string); !strings.Contains(fix, fmt.Sprintf("set oidc.issuer to %q", op.Issuer)) {
+			t.Errorf("serve's retry has fix %q, want the issuer's exact spelling %q", fix, op.Issuer)
+		}
 	})
 
 	// Offline, nothing is contacted: a closed port is no error.

@@ -12,9 +12,7 @@ package preflight
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,8 +20,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/login"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
@@ -75,7 +71,7 @@ func Provider(ctx context.Context, o config.OIDC) []Finding {
 	discoveryURL := config.RedactURL(o.DiscoveryDocumentURL())
 	d, err := login.Discover(ctx, client, o)
 	if err != nil {
-		return []Finding{{Key: discoveryKey(o), Msg: fmt.Sprintf("discovery at %s failed: %s", discoveryURL, config.RedactURL(err.Error())), Fix: discoveryFix(o, err)}}
+		return []Finding{{Key: login.DiscoveryKey(o), Msg: fmt.Sprintf("discovery at %s failed: %s", discoveryURL, config.RedactURL(err.Error())), Fix: login.DiscoveryFix(o, err)}}
 	}
 	var doc struct {
 		JWKSURI    string `json:"jwks_uri"`
@@ -101,39 +97,6 @@ func Provider(ctx context.Context, o config.OIDC) []Finding {
 		found[0].Msg += fmt.Sprintf("; ID and logout tokens must carry iss %s with their tid in place, from %s", o.Issuer, tenants)
 	}
 	return append(found, keySet(ctx, client, doc.JWKSURI))
-}
-
-// discoveryKey is the key a failed discovery is about.
-func discoveryKey(o config.OIDC) string {
-	if o.DiscoveryURL != "" {
-		return "oidc.discovery_url"
-	}
-	return "oidc.issuer"
-}
-
-// isUnknownAuthority reports an IdP certificate from a CA not trusted here.
-func isUnknownAuthority(err error) bool {
-	var unknown x509.UnknownAuthorityError
-	return errors.As(err, &unknown)
-}
-
-// discoveryFix suggests what to change for a failed discovery.
-func discoveryFix(o config.OIDC, err error) string {
-	var mismatch *oidc.IssuerMismatchError
-	var nerr net.Error
-	switch {
-	case errors.As(err, &mismatch) && o.IssuerTemplated():
-		return fmt.Sprintf("the document at oidc.discovery_url names the issuer %q, which is neither oidc.issuer nor one tenant's issuer of it: set oidc.issuer to that template (Entra ID multi-tenant: https://login.microsoftonline.com/%s/v2.0)", mismatch.Discovered, config.TenantIDPlaceholder)
-	case errors.As(err, &mismatch):
-		return fmt.Sprintf("set oidc.issuer to %q, exactly as the provider names itself (a trailing slash counts)", mismatch.Discovered)
-	case isUnknownAuthority(err):
-		return "the provider's certificate is signed by a CA this host does not trust (x509: unknown authority); set oidc.ca_file to that CA's certificate (PEM)"
-	case errors.As(err, &nerr):
-		return fmt.Sprintf("check that the provider is reachable from here (DNS, firewall, proxy) and that %s is its URL", discoveryKey(o))
-	case o.DiscoveryURL != "":
-		return "check oidc.discovery_url: it must be the provider's discovery document (…/.well-known/openid-configuration)"
-	}
-	return "check oidc.issuer: the provider serves ISSUER/.well-known/openid-configuration"
 }
 
 func keySet(ctx context.Context, client *http.Client, uri string) Finding {
