@@ -112,10 +112,25 @@ func (s *RedisSentinel) Failover(t testing.TB) *Redis {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Sentinels[0].Do("SENTINEL", "FAILOVER", s.MasterName); err != nil {
-		t.Fatalf("testenv: SENTINEL FAILOVER: %v", err)
+	// SENTINEL FAILOVER refuses (-NOGOODSLAVE) or, having accepted, gives
+	// up quietly (failover-abort-no-good-slave) when no replica looks good
+	// enough at that moment: one whose last INFO is older than five info
+	// periods is not, which a loaded machine lets happen. Unlike an
+	// automatic failover it is not tried again. So ask again while the
+	// Sentinel that leads it still names the old primary, as an operator
+	// would (once it names the new one, asking again would fail back);
+	// -INPROG means the last request is still under way.
+	ask := func() {
+		if p, err := s.Primary(); err != nil || p != old {
+			return
+		}
+		_, err := s.Sentinels[0].Do("SENTINEL", "FAILOVER", s.MasterName)
+		if err != nil && !strings.Contains(err.Error(), "INPROG") && !strings.Contains(err.Error(), "NOGOODSLAVE") {
+			t.Fatalf("testenv: SENTINEL FAILOVER: %v", err)
+		}
 	}
-	now := s.waitNewPrimary(t, old)
+	ask()
+	now := s.waitNewPrimary(t, old, ask)
 	// Until the Sentinels turn the old primary into a replica it still
 	// takes writes, which the resync then drops (Redis replication is
 	// asynchronous; SENTINEL FAILOVER does not pause the old primary):
@@ -137,13 +152,30 @@ func (s *RedisSentinel) KillPrimary(t testing.TB) *Redis {
 		t.Fatal(err)
 	}
 	old.Stop()
-	return s.waitNewPrimary(t, old)
+	return s.waitNewPrimary(t, old, nil) // the Sentinels retry by themselves
 }
 
-func (s *RedisSentinel) waitNewPrimary(t testing.TB, old *Redis) *Redis {
+// waitNewPrimary waits until every Sentinel names a primary other than old
+// and it says it is one, calling retry (when set) every few seconds until
+// then. On a timeout the test fails with the Sentinels' logs.
+func (s *RedisSentinel) waitNewPrimary(t testing.TB, old *Redis, retry func()) *Redis {
 	t.Helper()
 	var now *Redis
+	done := false
+	t.Cleanup(func() {
+		if !done && t.Failed() {
+			for _, n := range s.Sentinels {
+				b, _ := os.ReadFile(filepath.Join(n.dir, "redis.log"))
+				t.Logf("sentinel %s log:\n%s", n.Addr, b)
+			}
+		}
+	})
+	nextRetry := time.Now().Add(3 * time.Second)
 	waitFor(t, "the failover to finish", func() bool {
+		if retry != nil && time.Now().After(nextRetry) {
+			retry()
+			nextRetry = time.Now().Add(3 * time.Second)
+		}
 		for _, n := range s.Sentinels {
 			a, err := n.DoArray("SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.MasterName)
 			if err != nil || len(a) != 2 || a[0]+":"+a[1] == old.Addr {
@@ -157,6 +189,7 @@ func (s *RedisSentinel) waitNewPrimary(t testing.TB, old *Redis) *Redis {
 		role, err := now.DoArray("ROLE")
 		return err == nil && len(role) > 0 && role[0] == "master"
 	})
+	done = true
 	return now
 }
 

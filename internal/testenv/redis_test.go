@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStartRedis(t *testing.T) {
@@ -77,5 +78,36 @@ func TestStartRedisSentinel(t *testing.T) {
 	}
 	if v, err := now.Do("GET", "k"); err != nil || v != "v" {
 		t.Fatalf("the new primary has k = %q, %v", v, err)
+	}
+}
+
+// A SENTINEL FAILOVER that finds no good replica is refused, or gives up
+// later without a word (as when a loaded machine lets the replica's INFO go
+// stale); Failover asks again until it happens. Priority 0 makes the
+// replica unfit until it is set back.
+func TestSentinelFailoverAsksAgainUntilAReplicaIsFit(t *testing.T) {
+	t.Parallel()
+	s := StartRedisSentinel(t)
+	replica := s.Nodes[1]
+	// Priority 0: never to be promoted, so the first request is refused.
+	if _, err := replica.Do("CONFIG", "SET", "replica-priority", "0"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sentinel to see priority 0", func() bool {
+		m, err := s.Sentinels[0].DoArray("SENTINEL", "REPLICAS", s.MasterName)
+		return err == nil && strings.Contains(strings.Join(m, " "), "slave-priority 0")
+	})
+	restored := make(chan error, 1)
+	go func() {
+		time.Sleep(time.Second) // past the first request
+		_, err := replica.Do("CONFIG", "SET", "replica-priority", "100")
+		restored <- err
+	}()
+	now := s.Failover(t)
+	if err := <-restored; err != nil {
+		t.Fatal(err)
+	}
+	if now != replica {
+		t.Fatalf("after failover the primary is %s, want the replica %s", now.Addr, replica.Addr)
 	}
 }
