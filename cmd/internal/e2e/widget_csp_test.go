@@ -211,18 +211,19 @@ token:
 		}
 		before, sentBefore := oc.Log(), oc.ACS.Log()
 		// A visitor opens the chat with the widget's button and types.
+		sendBox := chromedp.CSS(`textarea[data-id="webchat-sendbox-input"]`)
 		steps := []struct {
 			what string
 			do   chromedp.Action[chromedp.Void]
 		}{
 			{"the chat button", chromedp.Click(chromedp.ID("oc-lcw-chat-button"))},
-			{"Web Chat's send box", chromedp.WaitVisible(chromedp.CSS(`textarea[data-id="webchat-sendbox-input"]`))},
-			{"typing", chromedp.SendKeys(chromedp.CSS(`textarea[data-id="webchat-sendbox-input"]`), message)},
+			{"Web Chat's send box", chromedp.WaitVisible(sendBox)},
+			{"typing", chromedp.SendKeys(sendBox, message)},
 			// Enter in the send box, not a click at the send button's
 			// coordinates: the footer's buttons render late and shift
 			// the layout, and a click measured before the shift opened
 			// the transcript dialog instead.
-			{"Enter in the send box", chromedp.SendKeys(chromedp.CSS(`textarea[data-id="webchat-sendbox-input"]`), kb.Enter)},
+			{"Enter in the send box", chromedp.SendKeys(sendBox, kb.Enter)},
 		}
 		for _, s := range steps {
 			stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
