@@ -99,7 +99,11 @@ func TestSentinelFailoverAsksAgainUntilAReplicaIsFit(t *testing.T) {
 	})
 	restored := make(chan error, 1)
 	go func() {
-		time.Sleep(time.Second) // past the first request
+		// Past the first request, sent within milliseconds of Failover's
+		// start. Sentinel keeps no count of FAILOVER requests to wait on
+		// instead; were this sleep to end first, the test would pass
+		// without the retry, never fail for it.
+		time.Sleep(time.Second)
 		_, err := replica.Do("CONFIG", "SET", "replica-priority", "100")
 		restored <- err
 	}()
