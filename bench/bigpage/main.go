@@ -1,10 +1,10 @@
-// Command inject measures the injector's memory on a very large page: an
+// Command bigpage measures the injector's memory on a very large page: an
 // upstream streams an N MB HTML page (generated, never held in memory)
 // through httputil.ReverseProxy with the injector's ModifyResponse to a client
 // that discards it. It reports peak RSS (VmHWM) growth over the warmed-up
 // baseline, and the time to first byte.
 //
-//	go run ./bench/inject -mb 100 -encoding gzip
+//	go run ./bench/bigpage -mb 100 -encoding gzip
 package main
 
 import (
@@ -33,7 +33,7 @@ import (
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "bench/inject:", err)
+		fmt.Fprintln(os.Stderr, "bench/bigpage:", err)
 		os.Exit(1)
 	}
 }

@@ -1,7 +1,7 @@
-// Package layout_test holds the house rule of docs/ARCHITECTURE.md: every
-// package sits on one floor, and its code imports only packages of its own
-// floor or of floors below it.
-package layout_test
+// Package docs_test holds the house rule of ARCHITECTURE.md, beside it:
+// every package sits on one floor, and its code imports only packages of
+// its own floor or of floors below it.
+package docs_test
 
 import (
 	"go/parser"
@@ -68,6 +68,7 @@ func floorOf(dir string) (int, bool) {
 // (tests may reach up: they exercise the floor above) and fails on each
 // import that climbs.
 func TestImportsRunDownTheFloors(t *testing.T) {
+	t.Chdir("..") // the module root: the paths below are the floors' folders
 	fset := token.NewFileSet()
 	files := 0
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
@@ -86,7 +87,7 @@ func TestImportsRunDownTheFloors(t *testing.T) {
 		dir := filepath.ToSlash(filepath.Dir(path))
 		from, ok := floorOf(dir)
 		if !ok {
-			t.Errorf("%s: folder %s is on no floor; place it in floors (layout_test.go) and docs/ARCHITECTURE.md", path, dir)
+			t.Errorf("%s: folder %s is on no floor; place it in floors (docs/layout_test.go) and docs/ARCHITECTURE.md", path, dir)
 			return nil
 		}
 		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
@@ -126,6 +127,7 @@ func TestImportsRunDownTheFloors(t *testing.T) {
 // TestFloorsNameExistingFolders keeps the table honest: a floor entry for a
 // folder that no longer exists is a stale map.
 func TestFloorsNameExistingFolders(t *testing.T) {
+	t.Chdir("..")
 	var folders []string
 	for f := range floors {
 		folders = append(folders, f)
