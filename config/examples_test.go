@@ -815,6 +815,7 @@ func mountedConfigMaps(d *appsv1.Deployment) []string {
 // the generated ConfigMap must be the mounted one, and no Secret may
 // appear.
 func TestKustomizeBuild(t *testing.T) {
+	t.Parallel()
 	t.Run("base", func(t *testing.T) {
 		r := decodeManifests(t, kubernetesDir, kustomizeBuild(t, kubernetesDir))
 		noSecrets(t, r)

@@ -59,6 +59,7 @@ type chartCase struct {
 // the files the pod mounts, and the objects fit together (ports, probes,
 // selectors, mounts, hardening).
 func TestHelmChart(t *testing.T) {
+	t.Parallel()
 	helm := helmTool(t)
 	cases := map[string]chartCase{
 		"":             {replicas: 2, store: "cookie", secretNames: []string{"lcw-auth-proxy"}, signingKeys: 1},
@@ -90,11 +91,12 @@ func TestHelmChart(t *testing.T) {
 			label = "default values"
 		}
 		t.Run(label, func(t *testing.T) {
+			t.Parallel()
 			var args []string
 			if name != "" {
 				args = []string{"-f", filepath.Join(chartExamplesDir, name)}
 			}
-			run(t, helm, append([]string{"lint", "--strict", chartDir}, args...)...)
+			helm.run(t, append([]string{"lint", "--strict", chartDir}, args...)...)
 			out := helmTemplate(t, helm, args...)
 			objs := decodeManifests(t, label, out)
 			checkChart(t, objs, want)
@@ -106,6 +108,7 @@ func TestHelmChart(t *testing.T) {
 // misspelt key, at a key the chart sets itself, and at a secret written
 // into the config instead of taken from a Secret.
 func TestHelmChartRejectsTypos(t *testing.T) {
+	t.Parallel()
 	helm := helmTool(t)
 	for set, want := range map[string]string{
 		"config.oidc.isuer=https://idp.example.com":                                    "'isuer' not allowed",
@@ -133,20 +136,23 @@ func TestHelmChartRejectsTypos(t *testing.T) {
 		"config.shutdown_timeout=1m":                                                   "at least 65",
 		"preStopDelaySeconds=-1":                                                       "preStopDelaySeconds",
 	} {
-		out, err := runErr(helm, "template", chartRelease, chartDir, "--set", set)
-		if err == nil {
-			t.Errorf("--set %s: rendered without error:\n%.300s", set, out)
-			continue
-		}
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("--set %s: error does not mention %q: %v", set, want, err)
-		}
+		t.Run(set, func(t *testing.T) {
+			t.Parallel()
+			out, err := helm.output("template", chartRelease, chartDir, "--set", set)
+			if err == nil {
+				t.Fatalf("rendered without error:\n%.300s", out)
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error does not mention %q: %v", want, err)
+			}
+		})
 	}
 }
 
 // TestHelmChartConfigChangeRollsPods: the proxy reads its configuration at
 // start-up only, so a changed config must change the pod template.
 func TestHelmChartConfigChangeRollsPods(t *testing.T) {
+	t.Parallel()
 	helm := helmTool(t)
 	checksum := func(args ...string) string {
 		objs := decodeManifests(t, "checksum", helmTemplate(t, helm, args...))
@@ -320,20 +326,38 @@ func joinKey(key, name string) string {
 
 // helmTool finds helm and points its state directories into the test's
 // temporary directory, so no user's repositories or plugins take part.
-func helmTool(t *testing.T) string {
+func helmTool(t *testing.T) helmCLI {
 	t.Helper()
-	helm := tool(t, "HELM", "helm", "go install helm.sh/helm/v3/cmd/helm")
 	dir := t.TempDir()
+	env := os.Environ()
 	for _, v := range []string{"HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"} {
-		t.Setenv(v, dir)
+		env = append(env, v+"="+dir)
 	}
-	return helm
+	return helmCLI{path: tool(t, "HELM", "helm", "go install helm.sh/helm/v3/cmd/helm"), env: env}
+}
+
+// helmCLI runs helm with its homes in a test's temporary folder: set per
+// command, not with t.Setenv, so that the chart tests can run in parallel.
+type helmCLI struct {
+	path string
+	env  []string
+}
+
+func (h helmCLI) output(args ...string) ([]byte, error) { return runEnv(h.env, h.path, args...) }
+
+func (h helmCLI) run(t *testing.T, args ...string) []byte {
+	t.Helper()
+	out, err := h.output(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // helmTemplate renders the chart as release shop-chat in namespace shop.
-func helmTemplate(t *testing.T, helm string, args ...string) []byte {
+func helmTemplate(t *testing.T, helm helmCLI, args ...string) []byte {
 	t.Helper()
-	return run(t, helm, append([]string{"template", chartRelease, chartDir, "--namespace", "shop"}, args...)...)
+	return helm.run(t, append([]string{"template", chartRelease, chartDir, "--namespace", "shop"}, args...)...)
 }
 
 // checkChart checks one rendering against its case.

@@ -25,6 +25,7 @@ const (
 // own holding the 1.29 API types: a field added after 1.29 does not decode
 // there, and a field 1.29 has but gates off is refused by name.
 func TestManifestsFitOldestKubernetes(t *testing.T) {
+	t.Parallel()
 	helm := helmTool(t)
 	var all bytes.Buffer
 	values := []string{""}

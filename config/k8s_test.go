@@ -149,8 +149,12 @@ func run(t *testing.T, name string, args ...string) []byte {
 	return out
 }
 
-func runErr(name string, args ...string) ([]byte, error) {
+func runErr(name string, args ...string) ([]byte, error) { return runEnv(nil, name, args...) }
+
+// runEnv is runErr with the command's environment (nil: this process's).
+func runEnv(env []string, name string, args ...string) ([]byte, error) {
 	cmd := exec.Command(name, args...)
+	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -222,6 +226,7 @@ func kustomizeDirs(t *testing.T) []string {
 // TestKustomizeDecodesStrictly renders every kustomization and decodes
 // every object into its k8s.io/api type strictly.
 func TestKustomizeDecodesStrictly(t *testing.T) {
+	t.Parallel()
 	for _, dir := range kustomizeDirs(t) {
 		rel, _ := filepath.Rel(kubernetesDir, dir)
 		t.Run(filepath.ToSlash(rel), func(t *testing.T) {
