@@ -85,12 +85,19 @@ type RedisStore struct {
 	now     func() time.Time
 	tracer  trace.Tracer // nil: no spans
 
-	// ended holds ids this replica deleted, until the client-side cache
-	// would have dropped them anyway: Redis's invalidation of a cached
-	// record can arrive a moment after our own DEL returns (on another
-	// connection), and this replica must not serve it in that moment.
-	endedMu sync.RWMutex
-	ended   map[string]time.Time
+	// recent holds ids this replica deleted (ended) or rewrote, until the
+	// client-side cache would have dropped them anyway: Redis's
+	// invalidation of a cached record can arrive a moment after our own
+	// DEL or script returns (on another connection, or behind the reply
+	// on a loaded machine), and this replica must not serve the old record
+	// in that moment. A rewritten id is read from Redis, past the cache.
+	recentMu sync.RWMutex
+	recent   map[string]recentWrite
+}
+
+type recentWrite struct {
+	at    time.Time
+	ended bool
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -131,8 +138,8 @@ func NewRedisStore(c *Codec, keys [][]byte, o RedisOptions) *RedisStore {
 		replace: rueidis.NewLuaScript(`if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
 return 1`),
-		now:   time.Now,
-		ended: map[string]time.Time{},
+		now:    time.Now,
+		recent: map[string]recentWrite{},
 	}
 	if o.Tracer != nil {
 		s.tracer = o.Tracer.Tracer("github.com/lcw-auth-proxy/lcw-auth-proxy/auth/session")
@@ -248,28 +255,36 @@ func (s *RedisStore) ticketID(r *http.Request) (string, error) {
 }
 
 // markEnded records ids this replica just deleted.
-func (s *RedisStore) markEnded(ids ...string) {
+func (s *RedisStore) markEnded(ids ...string) { s.markRecent(true, ids...) }
+
+// markRewritten records an id whose record this replica just replaced.
+func (s *RedisStore) markRewritten(id string) { s.markRecent(false, id) }
+
+func (s *RedisStore) markRecent(ended bool, ids ...string) {
 	now := s.now()
-	s.endedMu.Lock()
-	defer s.endedMu.Unlock()
-	for id, at := range s.ended {
-		if now.Sub(at) > s.opts.CacheTTL {
-			delete(s.ended, id)
+	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	for id, w := range s.recent {
+		if now.Sub(w.at) > s.opts.CacheTTL {
+			delete(s.recent, id)
 		}
 	}
 	if s.opts.CacheTTL == 0 {
 		return // nothing is cached, so nothing can be stale
 	}
 	for _, id := range ids {
-		s.ended[id] = now
+		// An end stays an end: nothing rewrites an ended record.
+		s.recent[id] = recentWrite{at: now, ended: ended || s.recent[id].ended}
 	}
 }
 
-func (s *RedisStore) isEnded(id string) bool {
-	s.endedMu.RLock()
-	_, ok := s.ended[id]
-	s.endedMu.RUnlock()
-	return ok
+// recentWriteOf reports whether this replica ended or rewrote id within the
+// cache's lifetime.
+func (s *RedisStore) recentWriteOf(id string) (w recentWrite, ok bool) {
+	s.recentMu.RLock()
+	w, ok = s.recent[id]
+	s.recentMu.RUnlock()
+	return w, ok
 }
 
 // Load implements Store. A record that is gone (logout, revocation,
@@ -279,7 +294,8 @@ func (s *RedisStore) Load(r *http.Request) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load session: %w", err)
 	}
-	if s.isEnded(id) {
+	recent, rewritten := s.recentWriteOf(id)
+	if recent.ended {
 		return nil, fmt.Errorf("load session: %w", ErrRevoked)
 	}
 	c, err := s.client()
@@ -290,7 +306,7 @@ func (s *RedisStore) Load(r *http.Request) (*Session, error) {
 	defer cancel()
 	ctx, op := s.begin(ctx, "load")
 	var res rueidis.RedisResult
-	if s.opts.CacheTTL > 0 && s.opts.Client.Cached() {
+	if s.opts.CacheTTL > 0 && s.opts.Client.Cached() && !rewritten {
 		res = c.DoCache(ctx, c.B().Get().Key(s.recordKey(id)).Cache(), s.opts.CacheTTL)
 	} else {
 		res = c.Do(ctx, c.B().Get().Key(s.recordKey(id)).Build())
@@ -397,6 +413,9 @@ func (s *RedisStore) Save(w http.ResponseWriter, r *http.Request, sess *Session)
 		}
 		return err
 	}
+	if !fresh {
+		s.markRewritten(sess.ID)
+	}
 	if fresh {
 		ticket, err := s.codec.Seal(s.opts.Cookie.Name, []byte(ticketPrefix+sess.ID), sess.Expiry)
 		if err != nil {
@@ -465,6 +484,7 @@ func (s *RedisStore) Replace(ctx context.Context, sess, prev *Session) error {
 	case written == 0:
 		return fmt.Errorf("replace session %s…: %w", sess.ID[:6], ErrChanged)
 	}
+	s.markRewritten(sess.ID)
 	return nil
 }
 

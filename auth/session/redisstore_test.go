@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -455,5 +456,64 @@ func BenchmarkCookieBytes(b *testing.B) {
 			b.ReportMetric(float64(header), "cookie-bytes")
 			b.ReportMetric(float64(len(saveRedis(b, st.s, entraSession()).Cookies())), "cookies")
 		})
+	}
+}
+
+// TestRedisStoreReadsItsOwnRewrite: after this replica replaces a record,
+// its loads go to Redis, past the client-side cache, for as long as the
+// cache could hold the old record. Redis invalidates the cached copy with
+// a push that can arrive after the script's reply (seen on a loaded
+// machine: the load right after a refresh returned the old refresh token).
+// Redis's GET count tells a load that reached it from one the cache
+// answered.
+func TestRedisStoreReadsItsOwnRewrite(t *testing.T) {
+	t.Parallel()
+	r := testenv.StartRedis(t)
+	s := newRedisStore(t, config.Redis{URL: r.URL()})
+	gets := func() int {
+		t.Helper()
+		info, err := r.Do("INFO", "commandstats")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, ok := strings.Cut(info, "cmdstat_get:calls=")
+		n, err := strconv.Atoi(strings.SplitN(rest, ",", 2)[0])
+		if !ok || err != nil {
+			t.Fatalf("no GET count in INFO commandstats: %q", info)
+		}
+		return n
+	}
+	rec := httptest.NewRecorder()
+	if err := s.Save(rec, httptest.NewRequest("GET", "https://shop.example.com/_lcw/callback", nil), typicalSession()); err != nil {
+		t.Fatal(err)
+	}
+	req := requestWith(rec.Result().Cookies()...)
+	load := func() *Session {
+		t.Helper()
+		sess, err := s.Load(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess
+	}
+	first := load()
+	before := gets()
+	load()
+	if n := gets() - before; n != 0 {
+		t.Fatalf("a second load reached Redis %d times; want the client cache to answer it", n)
+	}
+	next := *first
+	next.RefreshToken = "rotated"
+	if err := s.Replace(context.Background(), &next, first); err != nil {
+		t.Fatal(err)
+	}
+	before = gets()
+	for range 2 {
+		if got := load(); got.RefreshToken != "rotated" {
+			t.Fatalf("load after replace: refresh token %q, want the rewrite's", got.RefreshToken)
+		}
+	}
+	if n := gets() - before; n != 2 {
+		t.Errorf("the two loads after our own rewrite reached Redis %d times; want both", n)
 	}
 }
