@@ -87,7 +87,12 @@ npm: node deps
 # rest of setup.
 packages: browser services node file
 
-# APT_INSTALL installs Debian packages (its arguments) quietly. apt runs one
+# APT_INSTALL installs Debian packages (its arguments) quietly; the targets
+# below skip Recommends (--no-install-recommends): nothing the tests use
+# (chromium-sandbox, as they run Chromium with --no-sandbox; nodejs-doc;
+# npm's node-tap with 35 packages of its own), and each package costs
+# seconds to unpack on a small VM. nodejs's Recommends ca-certificates is
+# named, as npm needs it. apt runs one
 # install at a time, so the targets below that use it under make -j wait for
 # each other on a lock; the package lists are fetched once for them all (not
 # when they were fetched in the last hour).
@@ -106,7 +111,7 @@ browser:
 	[ -n "$$missing" ] || exit 0; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing$$missing for the browser tests"; \
-		$(APT_INSTALL) $$missing || { [ "$$CI" != true ] || exit 1; }; \
+		$(APT_INSTALL) --no-install-recommends $$missing || { [ "$$CI" != true ] || exit 1; }; \
 	else \
 		echo "missing$$missing: browser tests will skip or use what is there (install the packages to run them)"; \
 		[ "$$CI" != true ] || exit 1; \
@@ -122,7 +127,7 @@ node:
 	fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing nodejs and npm for the widget interop test"; \
-		$(APT_INSTALL) nodejs npm || { [ "$$CI" != true ] || exit 1; }; \
+		$(APT_INSTALL) --no-install-recommends nodejs npm ca-certificates || { [ "$$CI" != true ] || exit 1; }; \
 	else \
 		echo "node or npm not found: the widget interop test will skip (install the nodejs and npm packages to run it)"; \
 		[ "$$CI" != true ] || exit 1; \
