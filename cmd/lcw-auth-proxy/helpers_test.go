@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -129,12 +128,7 @@ func (p *runningProxy) Stop(t *testing.T) error {
 // that redirect URI), an upstream and a session secret (base64).
 func signInSite(t *testing.T, opts testenv.OPOptions) (addr, public string, op *testenv.OP, upstream, secret string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr = ln.Addr().String()
-	ln.Close() // the proxy listens here; the OP must know the redirect URI first
+	addr = testenv.FreeAddr(t) // the proxy listens here; the OP must know the redirect URI first
 	public = "http://" + addr
 	opts.RedirectURIs = append(opts.RedirectURIs, public+"/_lcw/callback")
 	op = testenv.StartOP(t, opts)

@@ -31,7 +31,7 @@ type initSite struct {
 func newInitSite(t *testing.T) *initSite {
 	t.Helper()
 	s := &initSite{upstreamSawSignIns: make(chan string, 10)}
-	s.listen = closedPort(t)
+	s.listen = testenv.FreeAddr(t) // the proxy listens here, after init wrote it
 	s.public = "http://" + s.listen
 	s.op = testenv.StartOP(t, testenv.OPOptions{
 		RedirectURIs:           []string{s.public + "/_lcw/callback"},

@@ -69,6 +69,16 @@ func freePortBelow(t testing.TB, limit int, offsets ...int) int {
 // process.
 func freePort(t testing.TB) int { return freePortBelow(t, ephemeralLow()) }
 
+// FreeAddr is a free loopback address (127.0.0.1:port) for a server a test
+// starts later, once the address is written into its configuration: picked
+// below the ephemeral range like the ports of the servers testenv starts,
+// so no outgoing connection's source port can take it meanwhile (a :0
+// listener closed again hands out a port the kernel may reuse at once).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+}
+
 // freeClusterPort is a free port whose Redis Cluster bus port (+10000) is
 // free as well.
 func freeClusterPort(t testing.TB) int { return freePortBelow(t, ephemeralLow()-10000, 10000) }
