@@ -345,6 +345,8 @@ type helmCLI struct {
 
 func (h helmCLI) output(args ...string) ([]byte, error) { return runEnv(h.env, h.path, args...) }
 
+// run returns helm's standard output, failing the test with its standard
+// error.
 func (h helmCLI) run(t *testing.T, args ...string) []byte {
 	t.Helper()
 	out, err := h.output(args...)

@@ -138,17 +138,8 @@ func tool(t *testing.T, env, name, install string) string {
 	return testenv.Tool(t, name+" ($"+env+" or PATH)", "make tools installs it: "+install, os.Getenv(env), name)
 }
 
-// run runs a tool and returns its standard output, failing the test with
-// its standard error.
-func run(t *testing.T, name string, args ...string) []byte {
-	t.Helper()
-	out, err := runErr(name, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
+// runErr runs a tool and returns its standard output, or an error that
+// carries its standard error.
 func runErr(name string, args ...string) ([]byte, error) { return runEnv(nil, name, args...) }
 
 // runEnv is runErr with the command's environment (nil: this process's).

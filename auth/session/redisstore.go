@@ -294,7 +294,7 @@ func (s *RedisStore) Load(r *http.Request) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load session: %w", err)
 	}
-	recent, rewritten := s.recentWriteOf(id)
+	recent, written := s.recentWriteOf(id)
 	if recent.ended {
 		return nil, fmt.Errorf("load session: %w", ErrRevoked)
 	}
@@ -306,7 +306,7 @@ func (s *RedisStore) Load(r *http.Request) (*Session, error) {
 	defer cancel()
 	ctx, op := s.begin(ctx, "load")
 	var res rueidis.RedisResult
-	if s.opts.CacheTTL > 0 && s.opts.Client.Cached() && !rewritten {
+	if s.opts.CacheTTL > 0 && s.opts.Client.Cached() && !written {
 		res = c.DoCache(ctx, c.B().Get().Key(s.recordKey(id)).Cache(), s.opts.CacheTTL)
 	} else {
 		res = c.Do(ctx, c.B().Get().Key(s.recordKey(id)).Build())
@@ -415,15 +415,14 @@ func (s *RedisStore) Save(w http.ResponseWriter, r *http.Request, sess *Session)
 	}
 	if !fresh {
 		s.markRewritten(sess.ID)
+		return nil
 	}
-	if fresh {
-		ticket, err := s.codec.Seal(s.opts.Cookie.Name, []byte(ticketPrefix+sess.ID), sess.Expiry)
-		if err != nil {
-			return fmt.Errorf("save session: %w", err)
-		}
-		maxAge := int((ttl + time.Second - 1) / time.Second)
-		s.cookies.setCookie(w, s.opts.Cookie.Name, ticket, maxAge)
+	ticket, err := s.codec.Seal(s.opts.Cookie.Name, []byte(ticketPrefix+sess.ID), sess.Expiry)
+	if err != nil {
+		return fmt.Errorf("save session: %w", err)
 	}
+	maxAge := int((ttl + time.Second - 1) / time.Second)
+	s.cookies.setCookie(w, s.opts.Cookie.Name, ticket, maxAge)
 	return nil
 }
 
