@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/heapfloor"
 )
 
 func main() {
@@ -24,6 +25,7 @@ func main() {
 		environ:     environ,
 		stdin:       os.Stdin,
 		interactive: term.IsTerminal(int(os.Stdin.Fd())),
+		heapFloor:   heapfloor.DefaultMin,
 	}
 	if err := runProcess(ctx, os.Args[1:], p, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "lcw-auth-proxy:", err)

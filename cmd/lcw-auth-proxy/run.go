@@ -13,6 +13,7 @@ import (
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/app"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/cmd/internal/preflight"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/heapfloor"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -68,6 +69,10 @@ type process struct {
 	// terminal): a script or CI job never waits on a question.
 	stdin       io.Reader
 	interactive bool
+	// heapFloor is serve's minimum heap goal for the garbage collector
+	// (heapfloor.Start); main sets it, tests (many serves in one process)
+	// leave it 0.
+	heapFloor uint64
 }
 
 // loadConfig loads the configuration with every check the environment
@@ -210,6 +215,7 @@ func serve(ctx context.Context, args []string, p process, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	heapfloor.Start(ctx, p.heapFloor, p.getenv)
 	log.Info("starting", slog.String("version", buildVersion()), slog.String("upstream", config.RedactURL(cfg.UpstreamURL.String())),
 		slog.String("public_url", cfg.PublicURL), slog.String("tracing", cfg.Tracing.Export.String()))
 	for _, w := range cfg.Warnings() {

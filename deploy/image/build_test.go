@@ -8,12 +8,18 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
@@ -108,6 +114,34 @@ func TestImageBinary(t *testing.T) {
 		}
 	})
 
+	// serve gives the collector a 16 MiB heap floor (internal/heapfloor)
+	// unless GOGC is set: seen in the release binary's own Go metrics.
+	t.Run("heap floor", func(t *testing.T) {
+		dir := t.TempDir()
+		output(t, bin, "keygen", "--out", dir)
+		env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+			return strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "LCW_")
+		})
+		for _, c := range []struct {
+			env       []string
+			gogc      string
+			minNextGC float64
+			maxNextGC float64
+		}{
+			{nil, "400", 15 << 20, 17 << 20},
+			{[]string{"GOGC=100"}, "100", 0, 8 << 20},
+		} {
+			metrics := serveMetrics(t, bin, dir, append(env, c.env...))
+			if got := metrics["go_gc_gogc_percent"]; got != c.gogc {
+				t.Errorf("env %q: go_gc_gogc_percent = %q, want %s", c.env, got, c.gogc)
+			}
+			next, err := strconv.ParseFloat(metrics["go_memstats_next_gc_bytes"], 64)
+			if err != nil || next < c.minNextGC || next > c.maxNextGC {
+				t.Errorf("env %q: go_memstats_next_gc_bytes = %q, want between %.0f and %.0f", c.env, metrics["go_memstats_next_gc_bytes"], c.minNextGC, c.maxNextGC)
+			}
+		}
+	})
+
 	t.Run("version", func(t *testing.T) {
 		out := strings.TrimSpace(string(output(t, bin, "version")))
 		if out != "lcw-auth-proxy "+testVersion {
@@ -143,6 +177,65 @@ func TestDockerfileUsesBuildScript(t *testing.T) {
 	}
 	if !strings.Contains(string(data), "COPY --from=build /out/lcw-auth-proxy ") {
 		t.Error("the final stage does not copy /out/lcw-auth-proxy, the binary build.sh writes")
+	}
+}
+
+// serveMetrics runs bin serve with a minimal configuration (its IdP need
+// not answer) and environment env, and returns its /metrics samples by
+// name (the last of each name).
+func serveMetrics(t *testing.T, bin, dir string, env []string) map[string]string {
+	t.Helper()
+	metricsAddr := testenv.FreeAddr(t)
+	addr := testenv.FreeAddr(t)
+	cfg := filepath.Join(dir, "config.yaml")
+	data := fmt.Sprintf(`listen: %s
+metrics_listen: %s
+public_url: http://%s
+upstream:
+  url: http://%s
+oidc:
+  issuer: http://%s/unused
+  client_id: image-check
+session:
+  secret: %s
+token:
+  issuer: image-check.example.com
+  signing_keys:
+    - file: %s
+`, addr, metricsAddr, addr, testenv.FreeAddr(t), testenv.FreeAddr(t),
+		"Not0Tu1CTls5GIrNJiTMBmEUsGorGtLV54cMXmaee4A=", filepath.Join(dir, "lcw-signing-key.pem"))
+	if err := os.WriteFile(cfg, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "--config", cfg)
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			samples := map[string]string{}
+			for line := range strings.Lines(string(body)) {
+				if name, value, ok := strings.Cut(strings.TrimSpace(line), " "); ok && !strings.HasPrefix(name, "#") {
+					samples[name] = value
+				}
+			}
+			return samples
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve's metrics on %s did not answer in 10s: %v\n%s", metricsAddr, err, stderr.Bytes())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
