@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -65,11 +66,11 @@ func (l *accessLine) attrs() []slog.Attr {
 }
 
 // appendJSON appends the line as the json (or, gcp set, the gcp) handler
-// writes it: RFC 3339 time with nanoseconds, durations as
-// time.Duration.String.
-func (l *accessLine) appendJSON(b []byte, gcp bool) []byte {
+// writes it: RFC 3339 time with nanoseconds (the date and time of day from
+// stamps when it has them), durations as time.Duration.String.
+func (l *accessLine) appendJSON(b []byte, gcp bool, stamps *stampCache) []byte {
 	b = append(b, `{"time":"`...)
-	b = l.time.AppendFormat(b, time.RFC3339Nano)
+	b = stamps.appendRFC3339Nano(b, l.time)
 	if gcp {
 		b = append(b, `","severity":"INFO","message":"request","method":`...)
 	} else {
@@ -256,6 +257,48 @@ func textNeedsQuoting(s string) bool {
 		i += size
 	}
 	return false
+}
+
+// stampCache remembers how the current second is written, so that the
+// lines of one second (thousands, on a busy proxy) format only their
+// fraction. Safe for concurrent use; a nil cache formats every time.
+type stampCache struct{ last atomic.Pointer[stamp] }
+
+// stamp is one second as RFC 3339 writes it: the date and time of day
+// ("2006-01-02T15:04:05") and the zone ("Z" or "-07:00").
+type stamp struct {
+	unix       int64
+	loc        *time.Location
+	head, zone []byte
+}
+
+// appendRFC3339Nano appends t as t.AppendFormat(b, time.RFC3339Nano) does.
+func (c *stampCache) appendRFC3339Nano(b []byte, t time.Time) []byte {
+	if c == nil || t.Year() < 1000 || t.Year() > 9999 {
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	s := c.last.Load()
+	if s == nil || s.unix != t.Unix() || s.loc != t.Location() {
+		whole := t.Truncate(time.Second).AppendFormat(nil, time.RFC3339Nano)
+		const headLen = len("2006-01-02T15:04:05")
+		s = &stamp{unix: t.Unix(), loc: t.Location(), head: whole[:headLen], zone: whole[headLen:]}
+		c.last.Store(s)
+	}
+	b = append(b, s.head...)
+	if ns := t.Nanosecond(); ns != 0 {
+		var d [10]byte
+		d[0] = '.'
+		for i := 9; i > 0; i-- {
+			d[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := len(d)
+		for d[n-1] == '0' {
+			n-- // RFC3339Nano drops trailing zeros
+		}
+		b = append(b, d[:n]...)
+	}
+	return append(b, s.zone...)
 }
 
 // appendRFC3339Millis is slog's text time format: RFC 3339 with exactly

@@ -187,6 +187,7 @@ func (rm *requestMetrics) observe(route string, status int, d time.Duration) {
 type accessLog struct {
 	out    *logbuf.Writer
 	format string // config.LogJSON, LogText, LogGCP
+	stamps stampCache
 }
 
 // linePool lends line buffers to accessLog.write; pooling the pointer
@@ -199,7 +200,7 @@ func (a *accessLog) write(l *accessLine) {
 	if a.format == config.LogText {
 		b = l.appendText(b)
 	} else {
-		b = l.appendJSON(b, a.format == config.LogGCP)
+		b = l.appendJSON(b, a.format == config.LogGCP, &a.stamps)
 	}
 	// As with slog, a log that cannot be written is not the request's
 	// failure.

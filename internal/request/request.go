@@ -84,6 +84,32 @@ func FromPeerIn(r *http.Request, nets []netip.Prefix) bool {
 	return inNets(ap.Addr().Unmap(), nets)
 }
 
+// peerHost is the host of an "ip:port" or "[ip]:port" peer address,
+// without parsing an IPv4 one (with no trusted proxies nothing needs the
+// parsed form, and this runs for every logged request); anything else as
+// it is.
+func peerHost(peer string) string {
+	i := strings.LastIndexByte(peer, ':')
+	if i < 0 || i == len(peer)-1 || strings.Trim(peer[i+1:], "0123456789") != "" {
+		return peer
+	}
+	host := peer[:i]
+	if host == "" {
+		return peer
+	}
+	if host[0] == '[' {
+		// IPv6, bracketed before its port: parsed, as it is rarer
+		if _, err := netip.ParseAddrPort(peer); err == nil {
+			return host[1 : len(host)-1]
+		}
+		return peer
+	}
+	if strings.IndexByte(host, ':') >= 0 {
+		return peer // IPv6 without brackets
+	}
+	return host
+}
+
 // Client is the address of the client the request comes from, for logs:
 // the TCP peer's, or, when the peer is a trusted proxy, the nearest address
 // in X-Forwarded-For that is not one of nets (read from the right, since
@@ -93,6 +119,9 @@ func FromPeerIn(r *http.Request, nets []netip.Prefix) bool {
 // hop; when every hop is trusted, the leftmost is the client.
 func Client(r *http.Request, nets []netip.Prefix) string {
 	peer := r.RemoteAddr
+	if len(nets) == 0 {
+		return peerHost(peer)
+	}
 	if ap, err := netip.ParseAddrPort(peer); err == nil {
 		peer = peer[:strings.LastIndexByte(peer, ':')]
 		if !inNets(ap.Addr().Unmap(), nets) {

@@ -148,6 +148,24 @@ func FuzzWeighted(f *testing.F) {
 	})
 }
 
+// Without trusted proxies, Client strips the port without parsing the
+// address: the same answer as the parsing path gives an untrusted peer.
+func TestClientWithoutTrustedProxies(t *testing.T) {
+	for _, peer := range []string{"203.0.113.7:5555", "[2001:db8::2]:80", "[::1]:0", "pipe", "", "::1", "1.2.3.4:",
+		"1.2.3.4:80x", ":80", "[::1]", "[]:80", "[:80", "[:]:80", "[1.2.3.4]:80", "::1]:80", "host.example:80"} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = peer
+		r.Header["X-Forwarded-For"] = []string{"198.51.100.2"}
+		want := Client(r, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")})
+		if peer == "host.example:80" {
+			want = "host.example" // not an address, which net/http never reports: its host
+		}
+		if got := Client(r, nil); got != want {
+			t.Errorf("RemoteAddr %q: Client without trusted proxies = %q, want %q", peer, got, want)
+		}
+	}
+}
+
 func TestClient(t *testing.T) {
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	for _, tt := range []struct {
@@ -180,4 +198,23 @@ func TestClient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// For any peer net/http could report (an address and port), the fast path
+// answers as the parsing one; for anything else it must not panic.
+func FuzzClientWithoutTrustedProxies(f *testing.F) {
+	for _, s := range []string{"203.0.113.7:5555", "[2001:db8::2]:80", "[fe80::1%eth0]:1", "pipe", "[:80", "::1"} {
+		f.Add(s)
+	}
+	other := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	f.Fuzz(func(t *testing.T, peer string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = peer
+		got := Client(r, nil)
+		if ap, err := netip.ParseAddrPort(peer); err == nil && !other[0].Contains(ap.Addr().Unmap()) {
+			if want := Client(r, other); got != want {
+				t.Fatalf("RemoteAddr %q: %q without trusted proxies, %q parsed", peer, got, want)
+			}
+		}
+	})
 }
