@@ -29,8 +29,9 @@ type record struct {
 	bytes      int64
 	clientGone bool
 	// requestID is the X-Request-Id value, set on the response when its
-	// header is written.
+	// header is written; ownID holds one made here.
 	requestID []string
+	ownID     [1]string
 	// hijacked is the connection a protocol switch took over, tracked in
 	// hijacks until the handler returns.
 	hijacked net.Conn
@@ -281,7 +282,7 @@ func observe(o observeOptions, next http.Handler) http.Handler {
 		start := time.Now()
 		lw := &loggingWriter{ResponseWriter: w, ctx: r.Context()}
 		rec := &lw.rec
-		rec.requestID = requestID(r, request.FromPeerIn(r, trusted))
+		rec.requestID = requestID(r, request.FromPeerIn(r, trusted), &rec.ownID)
 		r.Header[RequestIDHeader] = rec.requestID // on to the upstream
 		logged := o.AccessLog && log.Enabled(r.Context(), slog.LevelInfo)
 		rec.timeUpstream = logged

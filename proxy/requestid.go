@@ -18,16 +18,19 @@ const RequestIDHeader = "X-Request-Id"
 const maxRequestIDLen = 128
 
 // requestID is the request's id as a header value: the trusted proxy's when
-// it sent exactly one that is valid (validRequestID), a new one otherwise.
+// it sent exactly one that is valid (validRequestID), a new one otherwise,
+// held in own (the request's record: the header's slice then costs no
+// allocation of its own).
 // An untrusted client's is always replaced: it could otherwise pick ids
 // that collide with other requests' in the logs, or fill them with junk.
-func requestID(r *http.Request, trustedPeer bool) []string {
+func requestID(r *http.Request, trustedPeer bool, own *[1]string) []string {
 	if trustedPeer {
 		if v := r.Header[RequestIDHeader]; len(v) == 1 && validRequestID(v[0]) {
 			return v
 		}
 	}
-	return []string{newRequestID()}
+	own[0] = newRequestID()
+	return own[:]
 }
 
 // validRequestID allows what request ids are made of (UUIDs, hex, base64,
@@ -56,5 +59,7 @@ func newRequestID() string {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
 	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
-	return hex.EncodeToString(b[:])
+	var h [32]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:]) // one allocation, where EncodeToString makes two
 }

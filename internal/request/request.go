@@ -90,8 +90,13 @@ func FromPeerIn(r *http.Request, nets []netip.Prefix) bool {
 // it is.
 func peerHost(peer string) string {
 	i := strings.LastIndexByte(peer, ':')
-	if i < 0 || i == len(peer)-1 || strings.Trim(peer[i+1:], "0123456789") != "" {
+	if i < 0 || i == len(peer)-1 {
 		return peer
+	}
+	for _, c := range []byte(peer[i+1:]) {
+		if c < '0' || c > '9' {
+			return peer // not a port
+		}
 	}
 	host := peer[:i]
 	if host == "" {
