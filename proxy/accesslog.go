@@ -307,7 +307,7 @@ func observe(o observeOptions, next http.Handler) http.Handler {
 		}
 		line := accessLine{time: now, method: r.Method, path: loggedPath(r.URL.Path), status: status,
 			bytes: rec.bytes, duration: elapsed, upstream: rec.upstream,
-			route: route, host: clip(r.Host), client: request.Client(r, trusted), userAgent: clip(firstValue(r.Header["User-Agent"])),
+			route: route, host: clip(r.Host), client: request.Client(r, trusted), userAgent: clip(request.FirstValue(r.Header, "User-Agent")),
 			requestID: rec.requestID[0], span: trace.SpanContextFromContext(r.Context())}
 		if fast != nil {
 			fast.write(&line)
@@ -315,16 +315,6 @@ func observe(o observeOptions, next http.Handler) http.Handler {
 		}
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request", line.attrs()...)
 	})
-}
-
-// firstValue is a header's first value, looked up by its canonical key
-// (the request parser canonicalised it), which Header.Get would spend
-// its time canonicalising again on every request.
-func firstValue(v []string) string {
-	if len(v) == 0 {
-		return ""
-	}
-	return v[0]
 }
 
 // release ends the tracking of a hijacked connection: the handler that

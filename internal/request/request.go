@@ -84,6 +84,16 @@ func FromPeerIn(r *http.Request, nets []netip.Prefix) bool {
 	return inNets(ap.Addr().Unmap(), nets)
 }
 
+// FirstValue is h's first value of key, which must be canonical
+// ("Content-Type"), as the keys of a parsed request or response are:
+// Header.Get would canonicalise it again, on every request.
+func FirstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // peerHost is the host of an "ip:port" or "[ip]:port" peer address,
 // without parsing an IPv4 one (with no trusted proxies nothing needs the
 // parsed form, and this runs for every logged request); anything else as

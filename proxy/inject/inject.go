@@ -115,7 +115,7 @@ type clientAcceptKey struct{}
 // The request's context is replaced in place (*out = *out.WithContext(…)),
 // so the signature fits a Rewrite hook that only hands over pr.Out.
 func (i *Injector) PrepareRequest(out *http.Request) {
-	ae := out.Header["Accept-Encoding"] // canonical, as parsed: no Get on every request
+	ae := out.Header["Accept-Encoding"] // canonical, as parsed (request.FirstValue)
 	if len(ae) == 0 || !request.IsPageLoad(out) || out.Method == http.MethodHead ||
 		out.Header.Get("Range") != "" || i.excluded(out.URL.Path) ||
 		(i.opt.SignedIn != nil && !i.opt.SignedIn(out)) {
@@ -180,16 +180,6 @@ func (i *Injector) ModifyResponse(resp *http.Response) error {
 
 // skipReason returns why resp must pass through untouched, as its metric
 // label (skipped_…), or "".
-// contentType is the response's Content-Type, looked up by its canonical
-// key (the response parser canonicalised it) rather than with Get, which
-// canonicalises again on every response.
-func contentType(h http.Header) string {
-	if v := h["Content-Type"]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
 func (i *Injector) skipReason(resp *http.Response) string {
 	req := resp.Request
 	switch {
@@ -201,7 +191,7 @@ func (i *Injector) skipReason(resp *http.Response) string {
 		resp.StatusCode == http.StatusPartialContent || resp.StatusCode == http.StatusNotModified ||
 		resp.StatusCode == http.StatusResetContent:
 		return "skipped_status"
-	case !isHTML(contentType(resp.Header)):
+	case !isHTML(request.FirstValue(resp.Header, "Content-Type")):
 		return "skipped_not_html"
 	case resp.Body == nil || resp.Body == http.NoBody || resp.ContentLength == 0:
 		return "skipped_empty"
