@@ -114,7 +114,7 @@ func TestImageBinary(t *testing.T) {
 		}
 	})
 
-	// serve gives the collector a 16 MiB heap floor (internal/heapfloor)
+	// serve gives the collector an 8 MiB heap floor (internal/heapfloor)
 	// unless GOGC is set: seen in the release binary's own Go metrics.
 	t.Run("heap floor", func(t *testing.T) {
 		dir := t.TempDir()
@@ -128,7 +128,7 @@ func TestImageBinary(t *testing.T) {
 			minNextGC float64
 			maxNextGC float64
 		}{
-			{nil, "400", 15 << 20, 17 << 20},
+			{nil, "200", 15 << 19, 17 << 19},
 			{[]string{"GOGC=100"}, "100", 0, 8 << 20},
 		} {
 			metrics := serveMetrics(t, bin, dir, append(env, c.env...))
