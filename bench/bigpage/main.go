@@ -28,6 +28,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/heapfloor"
 	"github.com/lcw-auth-proxy/lcw-auth-proxy/proxy/inject"
 )
 
@@ -48,6 +49,10 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	size := int64(*mb) << 20
+	// The collector paced as serve paces it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	heapfloor.Start(ctx, heapfloor.DefaultMin, os.Getenv)
 
 	upstream := httptest.NewServer(pageHandler(size, *enc))
 	defer upstream.Close()
