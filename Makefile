@@ -87,8 +87,8 @@ npm: node deps
 # rest of setup.
 packages: browser services node file
 
-# APT_INSTALL installs Debian packages (its arguments) quietly; the targets
-# below skip Recommends (--no-install-recommends): nothing the tests use
+# APT_INSTALL installs Debian packages (its arguments) quietly, without
+# their Recommends (--no-install-recommends): nothing the tests use
 # (chromium-sandbox, as they run Chromium with --no-sandbox; nodejs-doc;
 # npm's node-tap with 35 packages of its own), and each package costs
 # seconds to unpack on a small VM. nodejs's Recommends ca-certificates is
@@ -98,7 +98,7 @@ packages: browser services node file
 # when they were fetched in the last hour).
 APT_INSTALL = flock /tmp/lcw-auth-proxy-apt.lock sh -ec '\
 	find /var/lib/apt/lists -maxdepth 1 -name \*_Packages\* -mmin -60 | grep -q . || apt-get update -qq; \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$$@" >/dev/null' apt-install
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$$@" >/dev/null' apt-install
 
 # browser installs Debian's chromium-headless-shell for the real-browser
 # tests, and chromium for the one test that needs the full browser (a
@@ -111,7 +111,7 @@ browser:
 	[ -n "$$missing" ] || exit 0; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing$$missing for the browser tests"; \
-		$(APT_INSTALL) --no-install-recommends $$missing || { [ "$$CI" != true ] || exit 1; }; \
+		$(APT_INSTALL) $$missing || { [ "$$CI" != true ] || exit 1; }; \
 	else \
 		echo "missing$$missing: browser tests will skip or use what is there (install the packages to run them)"; \
 		[ "$$CI" != true ] || exit 1; \
@@ -127,7 +127,7 @@ node:
 	fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing nodejs and npm for the widget interop test"; \
-		$(APT_INSTALL) --no-install-recommends nodejs npm ca-certificates || { [ "$$CI" != true ] || exit 1; }; \
+		$(APT_INSTALL) nodejs npm ca-certificates || { [ "$$CI" != true ] || exit 1; }; \
 	else \
 		echo "node or npm not found: the widget interop test will skip (install the nodejs and npm packages to run it)"; \
 		[ "$$CI" != true ] || exit 1; \
@@ -150,7 +150,7 @@ services:
 		echo "installing$$missing for the tests"; \
 		had_policy=; [ -e /usr/sbin/policy-rc.d ] && had_policy=1; \
 		[ -n "$$had_policy" ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
-		$(APT_INSTALL) --no-install-recommends $$missing; status=$$?; \
+		$(APT_INSTALL) $$missing; status=$$?; \
 		[ -n "$$had_policy" ] || rm -f /usr/sbin/policy-rc.d; \
 		[ $$status = 0 ] || [ "$$CI" != true ] || exit 1; \
 	else \
