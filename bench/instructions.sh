@@ -6,9 +6,10 @@
 # the count does not move with what else the machine runs, so it shows a
 # change of a few per cent that run.sh's noise hides. It counts user-space
 # instructions only (not the kernel's share of each request, nor cache
-# misses), so it complements run.sh rather than replacing it.
+# misses), so it complements run.sh rather than replacing it. The proxy's
+# configurations are run.sh's (bench/lib.sh).
 #
-#   bench/instructions.sh                      # about 2 minutes
+#   bench/instructions.sh                      # about a minute
 #   BENCH_REQUESTS_SECONDS=20 bench/instructions.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,13 +35,17 @@ pids=()
 cleanup() {
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	[[ -n ${BENCH_KEEP_TMP:-} ]] && echo "kept $tmp" || rm -rf "$tmp"
+	if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 
-# Ports from the loopback range below the ephemeral one, as run.sh picks them.
-port() { echo $((10000 + RANDOM % 20000)); }
-up_port=$(port) floor_port=$(port) signed_port=$(port) default_port=$(port)
+# The configurations of run.sh's lcw-signed-in and lcw-default rows.
+. bench/lib.sh
+INJECT=true
+free_port up_port
+free_port floor_port
+free_port oidc_port # nothing listens here
+upstream="http://127.0.0.1:$up_port"
 
 # Built with symbols and DWARF (plain go build), so callgrind can name what
 # it counts.
@@ -49,28 +54,8 @@ for b in upstream reverseproxy sessioncookie; do go build -o "$tmp/$b" "./bench/
 go build -o "$tmp/lcw-auth-proxy" ./cmd/lcw-auth-proxy
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/signing-key.pem" 2>/dev/null
 secret=$(openssl rand -base64 32)
-for c in signed:false:$signed_port default:true:$default_port; do
-	IFS=: read -r name log p <<<"$c"
-	cat >"$tmp/$name.yaml" <<EOF
-listen: 127.0.0.1:$p
-public_url: http://127.0.0.1:$p
-upstream:
-  url: http://127.0.0.1:$up_port
-oidc:
-  issuer: http://127.0.0.1:$(port)/unused
-  client_id: lcw-bench
-session:
-  secret: $secret
-access:
-  mode: required
-token:
-  issuer: bench.example.com
-  signing_keys:
-    - file: $tmp/signing-key.pem
-log:
-  access_log: $log
-EOF
-done
+proxy_config lcw-signed required false signed_port
+proxy_config lcw-default required true default_port
 cookie=$("$tmp/sessioncookie" -secret "$secret" -name _lcw -sub user1)
 
 "$tmp/upstream" -listen "127.0.0.1:$up_port" >"$tmp/upstream.log" 2>&1 &
@@ -110,9 +95,9 @@ declare -A per
 echo "==> callgrind, GOMAXPROCS=1, ${seconds}s of wrk -c8 per row"
 for row in $rows; do
 	case $row in
-	lcw-floor+cookie) count "$row" "$floor_port" "$tmp/reverseproxy" -lcw -listen "127.0.0.1:$floor_port" -upstream "http://127.0.0.1:$up_port" ;;
-	lcw-signed-in) count "$row" "$signed_port" "$tmp/lcw-auth-proxy" --config "$tmp/signed.yaml" ;;
-	lcw-default) count "$row" "$default_port" "$tmp/lcw-auth-proxy" --config "$tmp/default.yaml" ;;
+	lcw-floor+cookie) count "$row" "$floor_port" "$tmp/reverseproxy" -lcw -listen "127.0.0.1:$floor_port" -upstream "$upstream" ;;
+	lcw-signed-in) count "$row" "$signed_port" "$tmp/lcw-auth-proxy" --config "$tmp/lcw-signed.yaml" ;;
+	lcw-default) count "$row" "$default_port" "$tmp/lcw-auth-proxy" --config "$tmp/lcw-default.yaml" ;;
 	*) die "unknown row $row (rows: lcw-floor+cookie lcw-signed-in lcw-default)" ;;
 	esac
 done

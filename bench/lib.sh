@@ -1,0 +1,60 @@
+# bench/lib.sh, sourced by run.sh and instructions.sh: the ports and the
+# proxy configurations both measure with. The caller defines die.
+
+# free_port VAR sets VAR to a loopback TCP port nobody listens on and that
+# this run has not handed out yet. (It assigns rather than prints because a
+# $(...) subshell would lose the record of ports already taken.) It stays
+# below the kernel's ephemeral range, where an outgoing connection made in the
+# meantime (the proxies' upstream pools, anything else on the machine) could
+# take the port before our server binds it.
+taken=" "
+read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || eph_lo=32768
+((eph_lo > 11000)) || eph_lo=32768
+free_port() {
+	local p
+	for _ in $(seq 200); do
+		p=$((10000 + RANDOM % (eph_lo - 10000)))
+		[[ $taken == *" $p "* ]] && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			taken+="$p "
+			printf -v "$1" '%s' "$p"
+			return
+		fi
+	done
+	die "no free port found"
+}
+
+# proxy_config NAME MODE ACCESS_LOG PORTVAR [STORE] writes $tmp/NAME.yaml for
+# a proxy listening on a fresh port, stored in PORTVAR; STORE redis keeps its
+# sessions in the run's redis-server. It reads the caller's tmp, upstream,
+# oidc_port (where nothing listens), secret, INJECT and, for redis,
+# redis_port.
+proxy_config() {
+	local name=$1 mode=$2 access_log=$3 store=${5:-cookie} port
+	free_port port
+	printf -v "$4" '%s' "$port"
+	cat >"$tmp/$name.yaml" <<EOF
+listen: 127.0.0.1:$port
+public_url: http://127.0.0.1:$port
+upstream:
+  url: $upstream
+oidc:
+  issuer: http://127.0.0.1:$oidc_port/unused
+  client_id: lcw-bench
+session:
+  secret: $secret
+  store: $store
+$([[ $store == redis ]] && printf '  redis:\n    url: redis://127.0.0.1:%s\n' "$redis_port")
+access:
+  mode: $mode
+token:
+  issuer: bench.example.com
+  signing_keys:
+    - file: $tmp/signing-key.pem
+inject:
+  enabled: $INJECT
+log:
+  level: info
+  access_log: $access_log
+EOF
+}
