@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -88,18 +87,6 @@ func TestCheckConfigRefusesWhatServeRefuses(t *testing.T) {
 	}
 }
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestCheckConfigOnline(t *testing.T) {
 	op := testenv.StartOP(t, testenv.OPOptions{})
 	// Any answer shows the site is there, even an error page.
@@ -127,7 +114,7 @@ func TestCheckConfigOnline(t *testing.T) {
 	})
 
 	t.Run("closed ports", func(t *testing.T) {
-		path := baseConfig(t, "http://"+closedPort(t), fmt.Sprintf("oidc:\n  issuer: http://%s\n  client_id: c\n  client_secret: s\n", closedPort(t)))
+		path := baseConfig(t, "http://"+testenv.ClosedAddr(t), fmt.Sprintf("oidc:\n  issuer: http://%s\n  client_id: c\n  client_secret: s\n", testenv.ClosedAddr(t)))
 		out, _, err := runCmd(t, nil, "check-config", "--config", path, "--online")
 		if err == nil || !strings.Contains(err.Error(), "2 check(s) failed") {
 			t.Fatalf("check-config --online against closed ports: %v\n%s", err, out)
@@ -159,7 +146,7 @@ func TestCheckConfigOnline(t *testing.T) {
 
 	// Offline, nothing is contacted: a closed port is no error.
 	t.Run("without --online", func(t *testing.T) {
-		path := baseConfig(t, "http://"+closedPort(t), "")
+		path := baseConfig(t, "http://"+testenv.ClosedAddr(t), "")
 		if out, _, err := runCmd(t, nil, "check-config", "--config", path); err != nil || strings.Contains(out, "# online checks") {
 			t.Fatalf("check-config: %v\n%s", err, out)
 		}
@@ -190,8 +177,8 @@ func TestCredentialsInURLsAreNeverPrinted(t *testing.T) {
 		}
 	})
 	t.Run("online checks", func(t *testing.T) {
-		path := baseConfig(t, "http://"+tok+"@"+closedPort(t),
-			"oidc:\n  issuer: http://user:"+pw+"@"+closedPort(t)+"\n  client_id: c\n  client_secret: s\n")
+		path := baseConfig(t, "http://"+tok+"@"+testenv.ClosedAddr(t),
+			"oidc:\n  issuer: http://user:"+pw+"@"+testenv.ClosedAddr(t)+"\n  client_id: c\n  client_secret: s\n")
 		out, errOut, err := runCmd(t, nil, "check-config", "--config", path, "--online")
 		if err == nil || !strings.Contains(out, "FAIL  upstream.url") || !strings.Contains(out, "FAIL  oidc.issuer") {
 			t.Fatalf("check-config --online: %v\n%s", err, out)
@@ -202,7 +189,7 @@ func TestCredentialsInURLsAreNeverPrinted(t *testing.T) {
 	})
 	t.Run("serve logs", func(t *testing.T) {
 		p := startProxy(t, baseConfig(t, "http://"+tok+"@127.0.0.1:8080",
-			"oidc:\n  issuer: http://user:"+pw+"@"+closedPort(t)+"\n  client_id: c\n  client_secret: s\n"), nil)
+			"oidc:\n  issuer: http://user:"+pw+"@"+testenv.ClosedAddr(t)+"\n  client_id: c\n  client_secret: s\n"), nil)
 		waitLog(t, p, "OpenID provider discovery failed; retrying")
 		if logs := p.Logs.String(); strings.Contains(logs, pw) || strings.Contains(logs, tok) {
 			t.Errorf("serve logged a credential:\n%s", logs)
@@ -257,7 +244,7 @@ func TestCheckConfigOnlineRedis(t *testing.T) {
 	}{
 		{"answers", "redis://lcw:pw@" + u.Host, "#   ok    session.redis: Redis at redis://lcw:REDACTED@" + u.Host + " answers"},
 		{"wrong password", "redis://lcw:nope@" + u.Host, "fix: check session.redis.username and password"},
-		{"closed port", "redis://" + closedPort(t), "fix: start Redis, or set session.redis.url"},
+		{"closed port", "redis://" + testenv.ClosedAddr(t), "fix: start Redis, or set session.redis.url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := baseConfig(t, "http://127.0.0.1:9", oidc+"session:\n  secret: "+secret+"\n  store: redis\n  redis:\n    url: "+tc.url+"\n    timeout: 500ms\n")

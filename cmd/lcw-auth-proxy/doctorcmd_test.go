@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/internal/testenv"
 )
 
 // doctor against the whole program serving a site: its findings on
@@ -47,12 +48,7 @@ func TestDoctorCommand(t *testing.T) {
 	t.Run("a cookie file that is no session", func(t *testing.T) {
 		// The page's origin must be public_url's, or the token endpoint
 		// takes the doctor's same-origin request for another site's.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
+		addr := testenv.FreeAddr(t)
 		p := startProxy(t, baseConfig(t, site.URL, "listen: "+addr+"\npublic_url: http://"+addr+"\ninject:\n  enabled: true\n"), nil)
 		jar := filepath.Join(t.TempDir(), "cookies.txt")
 		if err := os.WriteFile(jar, []byte("127.0.0.1\tFALSE\t/\tFALSE\t0\t_lcw\tforged\n"), 0o600); err != nil {

@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -412,9 +411,7 @@ func TestWebsocketPassThrough(t *testing.T) {
 }
 
 func TestUpstreamFailures(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	closedAddr := ln.Addr().String()
-	ln.Close()
+	closedAddr := testenv.ClosedAddr(t)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(5 * time.Second):

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -175,12 +174,7 @@ func TestSessionsCommandErrors(t *testing.T) {
 	cookieStore := baseConfig(t, "http://127.0.0.1:8080", "")
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := testenv.ClosedAddr(t)
 	noRedis := baseConfig(t, "http://127.0.0.1:8080", fmt.Sprintf("session:\n  secret: %s\n  store: redis\n  redis:\n    url: redis://%s\n    dial_timeout: 500ms\n",
 		base64.StdEncoding.EncodeToString(secret), closed))
 	tests := []struct {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -226,12 +225,7 @@ func TestUpstreamFlagFrontsYourOwnSite(t *testing.T) {
 // An --upstream where nothing listens is said at start, not discovered as a
 // 502 in the browser; the demo still runs, for a site started later.
 func TestUpstreamThatDoesNotAnswerIsReported(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testenv.ClosedAddr(t)
 	d := startDemo(t, "--upstream", "http://"+addr)
 	out := d.Stdout.String()
 	for _, want := range []string{"Note:        --upstream: http://" + addr + " does not answer", "connection refused", "Start your site there"} {
