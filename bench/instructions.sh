@@ -44,7 +44,6 @@ trap cleanup EXIT
 INJECT=true
 free_port up_port
 free_port floor_port
-free_port oidc_port # nothing listens here
 upstream="http://127.0.0.1:$up_port"
 
 # Built with symbols and DWARF (plain go build), so callgrind can name what

@@ -26,9 +26,9 @@ free_port() {
 
 # proxy_config NAME MODE ACCESS_LOG PORTVAR [STORE] writes $tmp/NAME.yaml for
 # a proxy listening on a fresh port, stored in PORTVAR; STORE redis keeps its
-# sessions in the run's redis-server. It reads the caller's tmp, upstream,
-# oidc_port (where nothing listens), secret, INJECT and, for redis,
-# redis_port.
+# sessions in the run's redis-server. It reads the caller's tmp, upstream
+# (also the IdP: bench/upstream serves a discovery document under /idp),
+# secret, INJECT and, for redis, redis_port.
 proxy_config() {
 	local name=$1 mode=$2 access_log=$3 store=${5:-cookie} port
 	free_port port
@@ -39,7 +39,7 @@ public_url: http://127.0.0.1:$port
 upstream:
   url: $upstream
 oidc:
-  issuer: http://127.0.0.1:$oidc_port/unused
+  issuer: $upstream/idp
   client_id: lcw-bench
 session:
   secret: $secret

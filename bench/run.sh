@@ -184,7 +184,6 @@ free_port up_port
 free_port nginx_port
 free_port rp_port
 free_port floor_port
-free_port oidc_port # nothing listens here: the proxy starts anyway and retries discovery
 upstream="http://127.0.0.1:$up_port"
 
 free_port redis_port

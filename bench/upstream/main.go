@@ -6,12 +6,20 @@
 //
 //	/small  100 bytes of text/plain
 //	/page   a 50 KiB text/html page with a </head> for the injector to find
+//	/idp/.well-known/openid-configuration
+//	        an OpenID Provider's discovery document for the issuer
+//	        http://<listen>/idp (its endpoints answer 404)
 //
-// Anything else is 404.
+// Anything else is 404. The discovery document is there so that the
+// proxies measured have a reachable IdP, as a deployed proxy does: with
+// none, each would retry discovery and probe the IdP every second, work
+// that runs beside every measured row on the same CPU. No measured path
+// signs in, so nothing else of an IdP is needed.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,7 +60,7 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
 	srv := &http.Server{
-		Handler:           newMux(),
+		Handler:           newMux("http://" + ln.Addr().String() + "/idp"),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(slog.NewTextHandler(os.Stderr, nil).WithAttrs([]slog.Attr{slog.String("component", "upstream")}), slog.LevelWarn),
@@ -72,11 +80,30 @@ func run(ctx context.Context, args []string) error {
 	return nil
 }
 
-func newMux() http.Handler {
+func newMux(issuer string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /small", fixed("text/plain; charset=utf-8", smallBody()))
 	mux.Handle("GET /page", fixed("text/html; charset=utf-8", pageBody()))
+	mux.Handle("GET /idp/.well-known/openid-configuration", fixed("application/json", discoveryBody(issuer)))
 	return mux
+}
+
+// discoveryBody is the discovery document of issuer, with what go-oidc
+// and the proxy read of it.
+func discoveryBody(issuer string) []byte {
+	b, err := json.Marshal(map[string]any{
+		"issuer":                                issuer,
+		"authorization_endpoint":                issuer + "/authorize",
+		"token_endpoint":                        issuer + "/token",
+		"jwks_uri":                              issuer + "/jwks",
+		"response_types_supported":              []string{"code"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+	})
+	if err != nil {
+		panic(err) // a map of strings always marshals
+	}
+	return b
 }
 
 // fixed serves body with precomputed header values. Assigning the header

@@ -6,10 +6,13 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/auth/login"
+	"github.com/lcw-auth-proxy/lcw-auth-proxy/config"
 )
 
 func TestRoutes(t *testing.T) {
-	h := newMux()
+	h := newMux("http://127.0.0.1:8080/idp")
 	tests := []struct {
 		name        string
 		method      string
@@ -54,6 +57,24 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
+// TestDiscovery has the proxy's own discovery read the document, as the
+// benchmark's proxies do at start: it fails when go-oidc would refuse it
+// (an issuer that is not exactly the configured one, a missing endpoint).
+func TestDiscovery(t *testing.T) {
+	srv := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + srv.Listener.Addr().String() + "/idp"
+	srv.Config.Handler = newMux(issuer)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	d, err := login.Discover(t.Context(), srv.Client(), config.OIDC{Issuer: issuer, ClientID: "lcw-bench"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Provider.Endpoint().TokenURL; got != issuer+"/token" {
+		t.Errorf("token endpoint %q, want %q", got, issuer+"/token")
+	}
+}
+
 func TestPageIsWellFormedAroundHead(t *testing.T) {
 	p := pageBody()
 	if i, j := bytes.Index(p, []byte("</head>")), bytes.Index(p, []byte("<body>")); i < 0 || j < i {
@@ -67,7 +88,7 @@ func TestPageIsWellFormedAroundHead(t *testing.T) {
 // BenchmarkHandlers shows the upstream's own per-request cost; allocations
 // here would be charged to every measured path alike.
 func BenchmarkHandlers(b *testing.B) {
-	h := newMux()
+	h := newMux("http://127.0.0.1:8080/idp")
 	for _, path := range []string{"/small", "/page"} {
 		b.Run(path, func(b *testing.B) {
 			req := httptest.NewRequest("GET", path, nil)
