@@ -84,9 +84,9 @@ func (l *accessLine) appendJSON(b []byte, gcp bool, stamps *stampCache) []byte {
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, l.bytes, 10)
 	b = append(b, `,"duration":"`...)
-	b = append(b, l.duration.String()...) // inlined: the string stays on the stack
+	b = appendDuration(b, l.duration)
 	b = append(b, `","upstream_duration":"`...)
-	b = append(b, l.upstream.String()...)
+	b = appendDuration(b, l.upstream)
 	b = append(b, `","route":`...)
 	b = appendJSONString(b, l.route)
 	b = append(b, `,"host":`...)
@@ -122,9 +122,9 @@ func (l *accessLine) appendText(b []byte) []byte {
 	b = append(b, " bytes="...)
 	b = strconv.AppendInt(b, l.bytes, 10)
 	b = append(b, " duration="...)
-	b = append(b, l.duration.String()...) // inlined: the string stays on the stack
+	b = appendDuration(b, l.duration)
 	b = append(b, " upstream_duration="...)
-	b = append(b, l.upstream.String()...)
+	b = appendDuration(b, l.upstream)
 	b = append(b, " route="...)
 	b = appendTextString(b, l.route)
 	b = append(b, " host="...)
@@ -259,6 +259,42 @@ func textNeedsQuoting(s string) bool {
 	return false
 }
 
+// appendDuration appends d as d.String() writes it, without its general
+// formatting for the durations of nearly every request: under a second.
+func appendDuration(b []byte, d time.Duration) []byte {
+	var unit string
+	var scale int64
+	var digits int
+	switch {
+	case d < 0 || d >= time.Second:
+		return append(b, d.String()...)
+	case d == 0:
+		return append(b, "0s"...)
+	case d < time.Microsecond:
+		b = strconv.AppendInt(b, int64(d), 10)
+		return append(b, "ns"...)
+	case d < time.Millisecond:
+		unit, scale, digits = "µs", 1e3, 3
+	default:
+		unit, scale, digits = "ms", 1e6, 6
+	}
+	b = strconv.AppendInt(b, int64(d)/scale, 10)
+	if frac := int64(d) % scale; frac != 0 {
+		var f [7]byte
+		f[0] = '.'
+		for i := digits; i > 0; i-- {
+			f[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := digits
+		for f[n] == '0' {
+			n-- // as String: no trailing zeros
+		}
+		b = append(b, f[:n+1]...)
+	}
+	return append(b, unit...)
+}
+
 // stampCache remembers how the current second is written, so that the
 // lines of one second (thousands, on a busy proxy) format only their
 // fraction. Safe for concurrent use; a nil cache formats every time.
@@ -274,14 +310,20 @@ type stamp struct {
 
 // appendRFC3339Nano appends t as t.AppendFormat(b, time.RFC3339Nano) does.
 func (c *stampCache) appendRFC3339Nano(b []byte, t time.Time) []byte {
-	if c == nil || t.Year() < 1000 || t.Year() > 9999 {
+	if c == nil {
 		return t.AppendFormat(b, time.RFC3339Nano)
 	}
+	unix, loc := t.Unix(), t.Location()
 	s := c.last.Load()
-	if s == nil || s.unix != t.Unix() || s.loc != t.Location() {
+	if s == nil || s.unix != unix || s.loc != loc {
+		// Only a second with four-digit years is cached (a cached second
+		// was checked here once).
+		if y := t.Year(); y < 1000 || y > 9999 {
+			return t.AppendFormat(b, time.RFC3339Nano)
+		}
 		whole := t.Truncate(time.Second).AppendFormat(nil, time.RFC3339Nano)
 		const headLen = len("2006-01-02T15:04:05")
-		s = &stamp{unix: t.Unix(), loc: t.Location(), head: whole[:headLen], zone: whole[headLen:]}
+		s = &stamp{unix: unix, loc: loc, head: whole[:headLen], zone: whole[headLen:]}
 		c.last.Store(s)
 	}
 	b = append(b, s.head...)

@@ -154,6 +154,18 @@ func FuzzAppendJSONString(f *testing.F) {
 	})
 }
 
+func FuzzAppendDuration(f *testing.F) {
+	for _, d := range []time.Duration{0, 1, 999, 1000, 1001, 1234567, 999999999, time.Second, -1, 1<<63 - 1, -1 << 63, 1500 * time.Microsecond, 20 * time.Millisecond} {
+		f.Add(int64(d))
+	}
+	f.Fuzz(func(t *testing.T, n int64) {
+		d := time.Duration(n)
+		if got, want := string(appendDuration([]byte("x"), d)), "x"+d.String(); got != want {
+			t.Fatalf("appendDuration(%d) = %q, want %q", n, got, want)
+		}
+	})
+}
+
 // Whole lines, both formats, against slog for arbitrary values.
 func FuzzAccessLine(f *testing.F) {
 	f.Add("GET", "/small", 200, int64(100), int64(1234567), int64(456789), int64(1772600767123456789), 3600)
