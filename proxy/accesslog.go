@@ -152,35 +152,47 @@ func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // requestMetrics holds the request counters resolved once per route and
 // status class, so the hot path does no label hashing.
 type requestMetrics struct {
-	names    *routeNames
-	counters map[string]*[6]prometheus.Counter
-	duration map[string]prometheus.Observer
+	byRoute map[string]*routeMetrics
+	// upstream is byRoute["upstream"], the route of nearly every request,
+	// without the lookup.
+	upstream *routeMetrics
+}
+
+// routeMetrics are one route's counters by status class (0: other) and its
+// duration histogram.
+type routeMetrics struct {
+	counters [6]prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newRequestMetrics(m *metrics.Metrics, names *routeNames) *requestMetrics {
 	if m == nil {
 		return nil
 	}
-	rm := &requestMetrics{names: names, counters: map[string]*[6]prometheus.Counter{}, duration: map[string]prometheus.Observer{}}
+	rm := &requestMetrics{byRoute: map[string]*routeMetrics{}}
 	for _, route := range slices.Concat(names.names, []string{"own_other", "upstream"}) {
-		var cs [6]prometheus.Counter
+		r := &routeMetrics{duration: m.RequestDuration.WithLabelValues(route)}
 		for class := 1; class <= 5; class++ {
-			cs[class] = m.Requests.WithLabelValues(route, strconv.Itoa(class)+"xx")
+			r.counters[class] = m.Requests.WithLabelValues(route, strconv.Itoa(class)+"xx")
 		}
-		cs[0] = m.Requests.WithLabelValues(route, "other")
-		rm.counters[route] = &cs
-		rm.duration[route] = m.RequestDuration.WithLabelValues(route)
+		r.counters[0] = m.Requests.WithLabelValues(route, "other")
+		rm.byRoute[route] = r
 	}
+	rm.upstream = rm.byRoute["upstream"]
 	return rm
 }
 
 func (rm *requestMetrics) observe(route string, status int, d time.Duration) {
+	r := rm.upstream
+	if route != "upstream" {
+		r = rm.byRoute[route]
+	}
 	class := status / 100
 	if class < 1 || class > 5 {
 		class = 0
 	}
-	rm.counters[route][class].Inc()
-	rm.duration[route].Observe(d.Seconds())
+	r.counters[class].Inc()
+	r.duration.Observe(d.Seconds())
 }
 
 // accessLog writes access-log lines through a buffer of its own (see

@@ -331,8 +331,23 @@ func splitByPrefix(prefix string, own, upstream http.Handler) http.Handler {
 
 func underPrefix(p, prefix string) bool {
 	// Only unclean paths need cleaning; nearly all traffic skips it.
-	if strings.Contains(p, "/.") || strings.Contains(p, "//") {
+	if unclean(p) {
 		p = path.Clean(p)
 	}
 	return strings.HasPrefix(p, prefix) && (len(p) == len(prefix) || p[len(prefix)] == '/')
+}
+
+// unclean reports whether p has "/." or "//" (a path path.Clean may
+// change), looking at each slash once.
+func unclean(p string) bool {
+	for {
+		i := strings.IndexByte(p, '/')
+		if i < 0 || i+1 >= len(p) {
+			return false
+		}
+		if c := p[i+1]; c == '.' || c == '/' {
+			return true
+		}
+		p = p[i+1:]
+	}
 }

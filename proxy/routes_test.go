@@ -133,7 +133,7 @@ func TestEveryRouteHasItsName(t *testing.T) {
 	// nothing else.
 	rm := newRequestMetrics(metrics.New(), names)
 	var labels []string
-	for route := range rm.counters {
+	for route := range rm.byRoute {
 		labels = append(labels, route)
 	}
 	if want := append(slices.Clone(dashboardRoutes), "own_other", "upstream"); !slices.Equal(slices.Sorted(slices.Values(labels)), slices.Sorted(slices.Values(want))) {
@@ -290,4 +290,17 @@ func TestOptionalRoutes(t *testing.T) {
 	if _, err := NewHandler(d); err == nil || !strings.Contains(err.Error(), "Minter") {
 		t.Errorf("without a minter: %v, want an error naming it", err)
 	}
+}
+
+// unclean decides which paths are cleaned before the prefix check: it must
+// find every "/." and "//" there is.
+func FuzzUnclean(f *testing.F) {
+	for _, p := range []string{"", "/", "//", "/.", "/a/b", "/a/./b", "/a//b", "a/", "/_lcw/../x", "/x/", "/.well-known"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if got, want := unclean(p), strings.Contains(p, "/.") || strings.Contains(p, "//"); got != want {
+			t.Fatalf("unclean(%q) = %v, want %v", p, got, want)
+		}
+	})
 }
