@@ -72,10 +72,13 @@ func StartRedisSentinel(t testing.TB) *RedisSentinel {
 		// A Sentinel reads each node's INFO every 10 s and says hello to
 		// its peers every 2 s; it turns an old primary that came back into
 		// a replica only after four hello periods. SENTINEL DEBUG (Redis 7)
-		// shortens both periods, so a test waits under a second for what
-		// would take ten.
+		// shortens both, so a test waits a second or two for what would
+		// take ten. Not the INFO period below a second: a Sentinel turns
+		// the old primary into a replica only while the new primary's last
+		// INFO is under two periods old, a window a loaded machine kept
+		// missing at 200 ms (the old primary stayed a primary for a minute).
 		waitFor(t, "sentinel "+n.Addr+" to start", func() bool {
-			_, err := n.Do("SENTINEL", "DEBUG", "info-period", "200", "publish-period", "200")
+			_, err := n.Do("SENTINEL", "DEBUG", "info-period", "1000", "publish-period", "200")
 			return err == nil
 		})
 		s.Sentinels = append(s.Sentinels, n)
@@ -157,13 +160,13 @@ func (s *RedisSentinel) KillPrimary(t testing.TB) *Redis {
 
 // waitNewPrimary waits until every Sentinel names a primary other than old
 // and it says it is one, calling retry (when set) every few seconds until
-// then. On a timeout the test fails with the Sentinels' logs.
+// then. When the test fails, here or later (an old primary that stays
+// one), it prints the Sentinels' logs: what they decided, and when.
 func (s *RedisSentinel) waitNewPrimary(t testing.TB, old *Redis, retry func()) *Redis {
 	t.Helper()
 	var now *Redis
-	done := false
 	t.Cleanup(func() {
-		if !done && t.Failed() {
+		if t.Failed() {
 			for _, n := range s.Sentinels {
 				b, _ := os.ReadFile(filepath.Join(n.dir, "redis.log"))
 				t.Logf("sentinel %s log:\n%s", n.Addr, b)
@@ -189,7 +192,6 @@ func (s *RedisSentinel) waitNewPrimary(t testing.TB, old *Redis, retry func()) *
 		role, err := now.DoArray("ROLE")
 		return err == nil && len(role) > 0 && role[0] == "master"
 	})
-	done = true
 	return now
 }
 
