@@ -279,20 +279,28 @@ func appendDuration(b []byte, d time.Duration) []byte {
 		unit, scale, digits = "ms", 1e6, 6
 	}
 	b = strconv.AppendInt(b, int64(d)/scale, 10)
-	if frac := int64(d) % scale; frac != 0 {
-		var f [7]byte
-		f[0] = '.'
-		for i := digits; i > 0; i-- {
-			f[i] = byte('0' + frac%10)
-			frac /= 10
-		}
-		n := digits
-		for f[n] == '0' {
-			n-- // as String: no trailing zeros
-		}
-		b = append(b, f[:n+1]...)
-	}
+	b = appendFraction(b, int(int64(d)%scale), digits)
 	return append(b, unit...)
+}
+
+// appendFraction appends frac, a fraction of 10^digits (at most 9 digits),
+// as "." and its digits without trailing zeros, as Duration.String and
+// RFC3339Nano write one; nothing when it is 0.
+func appendFraction(b []byte, frac, digits int) []byte {
+	if frac == 0 {
+		return b
+	}
+	var f [10]byte
+	f[0] = '.'
+	for i := digits; i > 0; i-- {
+		f[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	n := digits
+	for f[n] == '0' {
+		n--
+	}
+	return append(b, f[:n+1]...)
 }
 
 // stampCache remembers how the current second is written, so that the
@@ -327,19 +335,7 @@ func (c *stampCache) appendRFC3339Nano(b []byte, t time.Time) []byte {
 		c.last.Store(s)
 	}
 	b = append(b, s.head...)
-	if ns := t.Nanosecond(); ns != 0 {
-		var d [10]byte
-		d[0] = '.'
-		for i := 9; i > 0; i-- {
-			d[i] = byte('0' + ns%10)
-			ns /= 10
-		}
-		n := len(d)
-		for d[n-1] == '0' {
-			n-- // RFC3339Nano drops trailing zeros
-		}
-		b = append(b, d[:n]...)
-	}
+	b = appendFraction(b, t.Nanosecond(), 9)
 	return append(b, s.zone...)
 }
 

@@ -153,9 +153,6 @@ func (w *loggingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // status class, so the hot path does no label hashing.
 type requestMetrics struct {
 	byRoute map[string]*routeMetrics
-	// upstream is byRoute["upstream"], the route of nearly every request,
-	// without the lookup.
-	upstream *routeMetrics
 }
 
 // routeMetrics are one route's counters by status class (0: other) and its
@@ -178,15 +175,11 @@ func newRequestMetrics(m *metrics.Metrics, names *routeNames) *requestMetrics {
 		r.counters[0] = m.Requests.WithLabelValues(route, "other")
 		rm.byRoute[route] = r
 	}
-	rm.upstream = rm.byRoute["upstream"]
 	return rm
 }
 
 func (rm *requestMetrics) observe(route string, status int, d time.Duration) {
-	r := rm.upstream
-	if route != "upstream" {
-		r = rm.byRoute[route]
-	}
+	r := rm.byRoute[route]
 	class := status / 100
 	if class < 1 || class > 5 {
 		class = 0
