@@ -180,9 +180,10 @@ func TestDockerfileUsesBuildScript(t *testing.T) {
 	}
 }
 
-// serveMetrics runs bin serve with a minimal configuration (its IdP need
-// not answer) and environment env, and returns its /metrics samples by
-// name (the last of each name).
+// serveMetrics runs bin serve with a minimal configuration (its upstream
+// and IdP at addresses that refuse connections: serve starts anyway) and
+// environment env, and returns its /metrics samples by name (the last of
+// each name).
 func serveMetrics(t *testing.T, bin, dir string, env []string) map[string]string {
 	t.Helper()
 	metricsAddr := testenv.FreeAddr(t)
@@ -202,7 +203,7 @@ token:
   issuer: image-check.example.com
   signing_keys:
     - file: %s
-`, addr, metricsAddr, addr, testenv.FreeAddr(t), testenv.FreeAddr(t),
+`, addr, metricsAddr, addr, testenv.ClosedAddr(t), testenv.ClosedAddr(t),
 		"Not0Tu1CTls5GIrNJiTMBmEUsGorGtLV54cMXmaee4A=", filepath.Join(dir, "lcw-signing-key.pem"))
 	if err := os.WriteFile(cfg, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
