@@ -18,17 +18,13 @@ seconds=${BENCH_REQUESTS_SECONDS:-8}
 rows=${BENCH_ROWS:-lcw-floor+cookie lcw-signed-in lcw-default}
 
 die() { echo "instructions.sh: $*" >&2; exit 1; }
+. bench/lib.sh
 need=()
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v wrk >/dev/null || need+=(wrk)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
-if ((${#need[@]})); then
-	sudo=()
-	[[ $(id -u) == 0 ]] || sudo=(sudo)
-	"${sudo[@]}" apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+((${#need[@]} == 0)) || apt_install "${need[@]}"
 
 tmp=$(mktemp -d /tmp/lcw-instructions.XXXXXX)
 pids=()
@@ -40,7 +36,6 @@ cleanup() {
 trap cleanup EXIT
 
 # The configurations of run.sh's lcw-signed-in and lcw-default rows.
-. bench/lib.sh
 INJECT=true
 free_port up_port
 free_port floor_port
@@ -51,8 +46,7 @@ upstream="http://127.0.0.1:$up_port"
 echo "==> building into $tmp"
 for b in upstream reverseproxy sessioncookie; do go build -o "$tmp/$b" "./bench/$b"; done
 go build -o "$tmp/lcw-auth-proxy" ./cmd/lcw-auth-proxy
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/signing-key.pem" 2>/dev/null
-secret=$(openssl rand -base64 32)
+new_secrets
 proxy_config lcw-signed required false signed_port
 proxy_config lcw-default required true default_port
 cookie=$("$tmp/sessioncookie" -secret "$secret" -name _lcw -sub user1)

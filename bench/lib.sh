@@ -1,5 +1,30 @@
-# bench/lib.sh, sourced by run.sh and instructions.sh: the ports and the
-# proxy configurations both measure with. The caller defines die.
+# bench/lib.sh, sourced by run.sh and instructions.sh: their tools, ports,
+# secrets and the proxy configurations both measure with. The caller
+# defines die.
+
+# apt_install PKG... installs the Debian packages with apt-get (through sudo
+# when not root), keeping the ones that ship a service (nginx on :80, redis
+# on :6379) from starting it: the scripts start their own on free ports.
+apt_install() {
+	local sudo=() own_policy=0
+	[[ $(id -u) == 0 ]] || sudo=(sudo)
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+		"${sudo[@]}" chmod +x /usr/sbin/policy-rc.d
+		own_policy=1
+	fi
+	"${sudo[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null
+	((own_policy == 0)) || "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
+}
+
+# new_secrets writes the proxies' token signing key to $tmp/signing-key.pem
+# and sets secret, their session secret (bench/sessioncookie seals with it).
+new_secrets() {
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/signing-key.pem" 2>/dev/null
+	chmod 600 "$tmp/signing-key.pem"
+	secret=$(openssl rand -base64 32)
+}
 
 # free_port VAR sets VAR to a loopback TCP port nobody listens on and that
 # this run has not handed out yet. (It assigns rather than prints because a

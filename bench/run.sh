@@ -60,21 +60,12 @@ command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v taskset >/dev/null || need_pkgs+=(util-linux)
 command -v pgrep >/dev/null || need_pkgs+=(procps)
 command -v redis-server >/dev/null || need_pkgs+=(redis-server)
+# apt_install (and, below, free_port, new_secrets and proxy_config) are
+# shared with instructions.sh.
+. "$root/bench/lib.sh"
 if ((${#need_pkgs[@]})); then
 	log "installing ${need_pkgs[*]}"
-	sudo=()
-	[[ $(id -u) == 0 ]] || sudo=(sudo)
-	# Keep the packages from starting their own services (nginx on :80,
-	# redis on :6379): this script starts its own on free ports.
-	own_policy=0
-	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-		printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
-		"${sudo[@]}" chmod +x /usr/sbin/policy-rc.d
-		own_policy=1
-	fi
-	"${sudo[@]}" apt-get update
-	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y "${need_pkgs[@]}"
-	((own_policy == 0)) || "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
+	apt_install "${need_pkgs[@]}"
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 command -v go >/dev/null || die "go is not on PATH"
@@ -141,9 +132,6 @@ client() {
 	return "$rc"
 }
 
-# free_port and proxy_config (shared with instructions.sh).
-. "$root/bench/lib.sh"
-
 # wait_http URL [CURL ARGS...] waits until URL answers at all (any status).
 wait_http() {
 	local url=$1
@@ -176,9 +164,7 @@ fi
 
 # --- secrets and configs ---------------------------------------------------
 
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/signing-key.pem" 2>/dev/null
-chmod 600 "$tmp/signing-key.pem"
-secret=$(openssl rand -base64 32)
+new_secrets
 
 free_port up_port
 free_port nginx_port
