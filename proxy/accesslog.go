@@ -267,6 +267,10 @@ type observeOptions struct {
 	AccessLog bool
 	// TrustedProxies may send X-Request-Id and X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// Tracing is on: the line carries the server span's ids. Off, there is
+	// no span to look for, and the lookup would walk the request's whole
+	// context chain for nothing.
+	Tracing bool
 }
 
 // observe gives every request its id (X-Request-Id: a trusted proxy's, or
@@ -313,7 +317,10 @@ func observe(o observeOptions, next http.Handler) http.Handler {
 		line := accessLine{time: now, method: r.Method, path: loggedPath(r.URL.Path), status: status,
 			bytes: rec.bytes, duration: elapsed, upstream: rec.upstream,
 			route: route, host: clip(r.Host), client: request.Client(r, trusted), userAgent: clip(request.FirstValue(r.Header, "User-Agent")),
-			requestID: rec.requestID[0], span: trace.SpanContextFromContext(r.Context())}
+			requestID: rec.requestID[0]}
+		if o.Tracing {
+			line.span = trace.SpanContextFromContext(r.Context())
+		}
 		if fast != nil {
 			fast.write(&line)
 			return

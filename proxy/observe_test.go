@@ -126,6 +126,52 @@ func TestRequestIDAndAccessLineFields(t *testing.T) {
 	}
 }
 
+// The handler tree puts the server span's ids in the access line when it
+// has a tracer, and none without one.
+func TestAccessLineTraceIDsFollowTheTracer(t *testing.T) {
+	for _, tracing := range []bool{true, false} {
+		t.Run(fmt.Sprintf("tracing=%v", tracing), func(t *testing.T) {
+			d := newTestDeps(t)
+			spans := tracetest.NewInMemoryExporter()
+			if tracing {
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+				defer tp.Shutdown(context.Background())
+				d.Tracer = tp
+			}
+			out := &testenv.LogBuffer{}
+			d.Logger = slog.New(NewLogHandler(config.Log{Format: "json", Level: "info", AccessLog: true}, out))
+			d.AccessLog = true
+			h, err := NewHandler(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "https://shop.example.com"+d.Paths.Healthz, nil))
+			if err := closeAccessLog(d.Logger); err != nil {
+				t.Fatal(err)
+			}
+			var line map[string]any
+			for _, l := range jsonLines(t, out.String()) {
+				if l["msg"] == "request" {
+					line = l
+				}
+			}
+			if line == nil {
+				t.Fatalf("no access line in %s", out)
+			}
+			want := ""
+			if got := spans.GetSpans(); tracing {
+				if len(got) != 1 {
+					t.Fatalf("%d spans", len(got))
+				}
+				want = got[0].SpanContext.TraceID().String()
+			}
+			if got, _ := line["trace_id"].(string); got != want {
+				t.Errorf("access line trace_id %q, want %q: %v", got, want, line)
+			}
+		})
+	}
+}
+
 // With tracing on, the access line and every line logged with the
 // request's context carry the server span's trace and span ids.
 func TestLogLinesCarryTraceIDs(t *testing.T) {
@@ -140,7 +186,7 @@ func TestLogLinesCarryTraceIDs(t *testing.T) {
 				log.Warn("no context")
 			})
 			names := newRouteNames("/_lcw", nil)
-			h := traceRequests(tp, names, nil, observe(observeOptions{Log: log, Names: names, AccessLog: true}, inner))
+			h := traceRequests(tp, names, nil, observe(observeOptions{Log: log, Names: names, AccessLog: true, Tracing: true}, inner))
 			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/page", nil))
 			if err := closeAccessLog(log); err != nil {
 				t.Fatal(err)

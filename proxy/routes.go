@@ -271,7 +271,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 func (d Deps) outermost(names *routeNames, h http.Handler) http.Handler {
 	h = observe(observeOptions{
 		Log: d.Logger, Metrics: newRequestMetrics(d.Metrics, names), Names: names, AccessLog: d.AccessLog,
-		TrustedProxies: d.Upstream.TrustedProxies,
+		TrustedProxies: d.Upstream.TrustedProxies, Tracing: d.Tracer != nil,
 	}, h)
 	if d.Tracer != nil {
 		h = traceRequests(d.Tracer, names, d.Upstream.TrustedProxies, h)
