@@ -159,7 +159,8 @@ func TestAccessLineTraceIDsFollowTheTracer(t *testing.T) {
 				t.Fatalf("no access line in %s", out)
 			}
 			want := ""
-			if got := spans.GetSpans(); tracing {
+			if tracing {
+				got := spans.GetSpans()
 				if len(got) != 1 {
 					t.Fatalf("%d spans", len(got))
 				}
