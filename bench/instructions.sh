@@ -26,14 +26,7 @@ command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
 ((${#need[@]} == 0)) || apt_install "${need[@]}"
 
-tmp=$(mktemp -d /tmp/lcw-instructions.XXXXXX)
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
+scratch instructions
 
 # The configurations of run.sh's lcw-signed-in and lcw-default rows.
 INJECT=true
@@ -41,11 +34,7 @@ free_port up_port
 free_port floor_port
 upstream="http://127.0.0.1:$up_port"
 
-# Built with symbols and DWARF (plain go build), so callgrind can name what
-# it counts.
-echo "==> building into $tmp"
-for b in upstream reverseproxy sessioncookie; do go build -o "$tmp/$b" "./bench/$b"; done
-go build -o "$tmp/lcw-auth-proxy" ./cmd/lcw-auth-proxy
+build_all
 new_secrets
 proxy_config lcw-signed required false signed_port
 proxy_config lcw-default required true default_port
@@ -62,13 +51,7 @@ count() {
 	GOMAXPROCS=1 valgrind --tool=callgrind --callgrind-out-file="$tmp/$row.cg" "$@" >"$tmp/$row.log" 2>&1 &
 	local vg=$!
 	pids+=("$vg")
-	for _ in $(seq 300); do
-		curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/small" && break
-		sleep 0.2
-	done
-	local code
-	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$port/small")
-	[[ $code == 200 ]] || die "$row answered $code to the signed-in request (log: $tmp/$row.log)"
+	signed_in_ready "$row" "$port"
 	wrk -t1 -c8 -d3s -H "Cookie: $cookie" "http://127.0.0.1:$port/small" >/dev/null
 	callgrind_control -z "$vg" >/dev/null 2>&1
 	local n

@@ -1,6 +1,7 @@
-# bench/lib.sh, sourced by run.sh and instructions.sh: their tools, ports,
-# secrets and the proxy configurations both measure with. The caller
-# defines die.
+# bench/lib.sh, sourced by run.sh, instructions.sh and profile.sh: their
+# tools, ports, secrets, the proxy configurations they measure with and, for
+# the last two, their scratch directory, build and readiness check. The
+# caller defines die.
 
 # apt_install PKG... installs the Debian packages with apt-get (through sudo
 # when not root), keeping the ones that ship a service (nginx on :80, redis
@@ -82,4 +83,43 @@ log:
   level: info
   access_log: $access_log
 EOF
+}
+
+# scratch NAME makes $tmp (/tmp/lcw-NAME.XXXXXX) and an empty pids list;
+# on exit every process in pids is killed and $tmp removed, unless
+# BENCH_KEEP_TMP=1 keeps it.
+scratch() {
+	tmp=$(mktemp -d "/tmp/lcw-$1.XXXXXX")
+	pids=()
+	trap scratch_cleanup EXIT
+}
+scratch_cleanup() {
+	local pid
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+}
+
+# build_all builds the upstream, the floor, the session cookie maker and the
+# proxy into $tmp, with symbols (plain go build) so that profilers can name
+# what they count.
+build_all() {
+	echo "==> building into $tmp"
+	local b
+	for b in upstream reverseproxy sessioncookie; do go build -o "$tmp/$b" "./bench/$b"; done
+	go build -o "$tmp/lcw-auth-proxy" ./cmd/lcw-auth-proxy
+}
+
+# signed_in_ready ROW PORT waits (up to a minute: valgrind starts slowly)
+# until the server on PORT answers, then dies unless the signed-in request
+# ($cookie) gets 200: a fast 302 or 401 must never be measured as a fast
+# proxy.
+signed_in_ready() {
+	local row=$1 port=$2 code
+	for _ in $(seq 300); do
+		curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/small" && break
+		sleep 0.2
+	done
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$port/small")
+	[[ $code == 200 ]] || die "$row answered $code to the signed-in request (log: $tmp/$row.log)"
 }

@@ -16,8 +16,7 @@ rounds=${BENCH_ROUNDS:-3}
 seconds=${BENCH_PROFILE_SECONDS:-5}
 hz=4000
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
+cd "$(dirname "$0")/.."
 die() { echo "profile.sh: $*" >&2; exit 1; }
 . bench/lib.sh
 
@@ -31,18 +30,8 @@ command -v openssl >/dev/null || need+=(openssl)
 	die "perf must see CPU 0 system-wide: run as root or set kernel.perf_event_paranoid=0"
 taskset -c 1 true 2>/dev/null || die "needs two CPUs (servers on 0, wrk on 1)"
 
-tmp=$(mktemp -d /tmp/lcw-profile.XXXXXX)
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-
-echo "==> building into $tmp"
-for p in upstream reverseproxy sessioncookie; do go build -o "$tmp/$p" "./bench/$p"; done
-go build -o "$tmp/lcw-auth-proxy" ./cmd/lcw-auth-proxy
+scratch profile
+build_all
 
 INJECT=true
 new_secrets
@@ -63,13 +52,7 @@ sample() {
 	taskset -c 0 "$@" >"$tmp/$row.log" 2>&1 &
 	local pid=$!
 	pids+=("$pid")
-	for _ in $(seq 100); do
-		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/small" && break
-		sleep 0.1
-	done
-	local code
-	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" "http://127.0.0.1:$port/small")
-	[[ $code == 200 ]] || die "$row answered $code to the signed-in request (log: $tmp/$row.log)"
+	signed_in_ready "$row" "$port"
 	taskset -c 1 wrk -t1 -c32 -d2s -H "Cookie: $cookie" "http://127.0.0.1:$port/small" >/dev/null
 	taskset -c 1 wrk -t1 -c32 -d$((seconds + 2))s -H "Cookie: $cookie" "http://127.0.0.1:$port/small" >"$tmp/$row.$round.wrk" &
 	local w=$!
