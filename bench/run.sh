@@ -61,7 +61,7 @@ command -v taskset >/dev/null || need_pkgs+=(util-linux)
 command -v pgrep >/dev/null || need_pkgs+=(procps)
 command -v redis-server >/dev/null || need_pkgs+=(redis-server)
 # apt_install (and, below, free_port, new_secrets and proxy_config) are
-# shared with instructions.sh.
+# shared with instructions.sh and profile.sh.
 . "$root/bench/lib.sh"
 if ((${#need_pkgs[@]})); then
 	log "installing ${need_pkgs[*]}"

@@ -66,8 +66,8 @@ func (l *accessLine) attrs() []slog.Attr {
 }
 
 // appendJSON appends the line as the json (or, gcp set, the gcp) handler
-// writes it: RFC 3339 time with nanoseconds (the date and time of day from
-// stamps when it has them), durations as time.Duration.String.
+// writes it: RFC 3339 time with nanoseconds (the second's date and time of
+// day from stamps), durations as time.Duration.String.
 func (l *accessLine) appendJSON(b []byte, gcp bool, stamps *stampCache) []byte {
 	b = append(b, `{"time":"`...)
 	b = stamps.appendRFC3339Nano(b, l.time)
@@ -305,7 +305,7 @@ func appendFraction(b []byte, frac, digits int) []byte {
 
 // stampCache remembers how the current second is written, so that the
 // lines of one second (thousands, on a busy proxy) format only their
-// fraction. Safe for concurrent use; a nil cache formats every time.
+// fraction. Safe for concurrent use.
 type stampCache struct{ last atomic.Pointer[stamp] }
 
 // stamp is one second as RFC 3339 writes it: the date and time of day
@@ -318,9 +318,6 @@ type stamp struct {
 
 // appendRFC3339Nano appends t as t.AppendFormat(b, time.RFC3339Nano) does.
 func (c *stampCache) appendRFC3339Nano(b []byte, t time.Time) []byte {
-	if c == nil {
-		return t.AppendFormat(b, time.RFC3339Nano)
-	}
 	unix, loc := t.Unix(), t.Location()
 	s := c.last.Load()
 	if s == nil || s.unix != unix || s.loc != loc {
